@@ -1,0 +1,301 @@
+//! kpt package knowledge, pure and I/O free: the content `kpt pkg init` writes, reading a Kptfile,
+//! and the Kptfile edits the engine makes (upstream locks, package metadata, readiness gates).
+//!
+//! Edits go through a YAML value tree that keeps key order. Comments in a Kptfile are lost only
+//! when the Kptfile actually changes; callers skip the rewrite when nothing differs.
+
+use std::collections::BTreeMap;
+
+use serde_yaml::{Mapping, Value};
+
+/// A package's files: path relative to the package root → content.
+pub type Files = BTreeMap<String, Vec<u8>>;
+
+/// Name of the package manifest file.
+pub const KPTFILE: &str = "Kptfile";
+
+/// Errors reading or editing a Kptfile.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid Kptfile: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+    #[error("invalid Kptfile: {0}")]
+    Shape(String),
+}
+
+/// Parameters of `kpt pkg init`.
+#[derive(Clone, Debug, Default)]
+pub struct InitOptions {
+    pub name: String,
+    pub description: String,
+    pub keywords: Vec<String>,
+    pub site: String,
+}
+
+/// The files `kpt pkg init` creates (byte-identical with kpt 1.0.0-beta.56).
+pub fn init_package(options: &InitOptions) -> Files {
+    let name = &options.name;
+    let mut kptfile = format!(
+        "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: {}\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\n",
+        yaml_scalar(name)
+    );
+    let mut info = String::new();
+    if !options.site.is_empty() {
+        info.push_str(&format!("  site: {}\n", yaml_scalar(&options.site)));
+    }
+    if !options.description.is_empty() {
+        info.push_str(&format!("  description: {}\n", yaml_scalar(&options.description)));
+    }
+    if !options.keywords.is_empty() {
+        info.push_str("  keywords:\n");
+        for keyword in &options.keywords {
+            info.push_str(&format!("  - {}\n", yaml_scalar(keyword)));
+        }
+    }
+    if !info.is_empty() {
+        kptfile.push_str("info:\n");
+        kptfile.push_str(&info);
+    }
+    let readme = format!(
+        "# {name}\n\n## Description\n{}\n\n## Usage\n\n### Fetch the package\n`kpt pkg get REPO_URI[.git]/PKG_PATH[@VERSION] {name}`\nDetails: https://kpt.dev/reference/cli/pkg/get/\n\n### View package content\n`kpt pkg tree {name}`\nDetails: https://kpt.dev/reference/cli/pkg/tree/\n\n### Apply the package\n```\nkpt live init {name}\nkpt live apply {name} --reconcile-timeout=2m --output=table\n```\nDetails: https://kpt.dev/reference/cli/live/\n",
+        options.description
+    );
+    let context = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kptfile.kpt.dev\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\ndata:\n  name: example\n";
+    Files::from([
+        (KPTFILE.to_string(), kptfile.into_bytes()),
+        ("README.md".to_string(), readme.into_bytes()),
+        ("package-context.yaml".to_string(), context.as_bytes().to_vec()),
+    ])
+}
+
+/// What the server reads out of a Kptfile.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KptfileInfo {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub readiness_gates: Vec<String>,
+    /// `status.conditions` as JSON objects (`type`, `status`, `reason`, `message`).
+    pub conditions: Vec<serde_json::Value>,
+    /// `upstreamLock.git` when the Kptfile has both `upstream.git` and `upstreamLock.git`.
+    pub upstream_lock: Option<GitLock>,
+}
+
+/// A pinned Git location as written in `upstreamLock`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GitLock {
+    pub repo: String,
+    pub directory: String,
+    pub reference: String,
+    pub commit: String,
+}
+
+/// Reads the interesting parts of a Kptfile.
+pub fn read_kptfile(content: &[u8]) -> Result<KptfileInfo, Error> {
+    let value: Value = serde_yaml::from_slice(content)?;
+    let mut info = KptfileInfo::default();
+    let get = |v: &Value, path: &[&str]| -> Option<Value> {
+        let mut cur = v;
+        for key in path {
+            cur = cur.get(*key)?;
+        }
+        Some(cur.clone())
+    };
+    info.name = get(&value, &["metadata", "name"]).and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    info.labels = string_map(get(&value, &["metadata", "labels"]));
+    info.annotations = string_map(get(&value, &["metadata", "annotations"]));
+    if let Some(Value::Sequence(gates)) = get(&value, &["info", "readinessGates"]) {
+        info.readiness_gates = gates
+            .iter()
+            .filter_map(|g| g.get("conditionType").and_then(Value::as_str).map(String::from))
+            .collect();
+    }
+    if let Some(Value::Sequence(conditions)) = get(&value, &["status", "conditions"]) {
+        info.conditions = conditions.iter().filter_map(|c| serde_json::to_value(c).ok()).collect();
+    }
+    if get(&value, &["upstream", "git"]).is_some()
+        && let Some(lock) = get(&value, &["upstreamLock", "git"])
+    {
+        let field = |k: &str| lock.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        info.upstream_lock = Some(GitLock {
+            repo: field("repo"),
+            directory: field("directory"),
+            reference: field("ref"),
+            commit: field("commit"),
+        });
+    }
+    Ok(info)
+}
+
+/// Sets `upstream` and `upstreamLock` (type git) the way Porch does on clone and upgrade:
+/// the repo gets a `.git` suffix, the directory loses its leading `/`; `name`, when given,
+/// replaces `metadata.name`.
+pub fn set_upstream(content: &[u8], name: Option<&str>, lock: &GitLock) -> Result<Vec<u8>, Error> {
+    let mut doc = parse_mapping(content)?;
+    let repo = if lock.repo.ends_with(".git") { lock.repo.clone() } else { format!("{}.git", lock.repo) };
+    let directory = lock.directory.trim_start_matches('/').to_string();
+    if let Some(name) = name {
+        entry_mapping(&mut doc, "metadata").insert("name".into(), name.into());
+    }
+    let mut git = Mapping::new();
+    git.insert("repo".into(), repo.clone().into());
+    git.insert("directory".into(), directory.clone().into());
+    git.insert("ref".into(), lock.reference.clone().into());
+    let mut upstream = Mapping::new();
+    upstream.insert("type".into(), "git".into());
+    upstream.insert("git".into(), Value::Mapping(git.clone()));
+    upstream.insert("updateStrategy".into(), "resource-merge".into());
+    git.insert("commit".into(), lock.commit.clone().into());
+    let mut upstream_lock = Mapping::new();
+    upstream_lock.insert("type".into(), "git".into());
+    upstream_lock.insert("git".into(), Value::Mapping(git));
+    insert_after(&mut doc, "upstream", Value::Mapping(upstream), "metadata");
+    insert_after(&mut doc, "upstreamLock", Value::Mapping(upstream_lock), "upstream");
+    Ok(serde_yaml::to_string(&Value::Mapping(doc))?.into_bytes())
+}
+
+/// How package metadata from the API is written into the Kptfile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetadataMode {
+    /// Add or overwrite keys (create).
+    Merge,
+    /// Replace the label and annotation maps (update of a Draft).
+    Replace,
+}
+
+/// Writes labels, annotations and readiness gates into the Kptfile; `None` when nothing changes.
+pub fn set_package_metadata(
+    content: &[u8],
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+    readiness_gates: Option<&[String]>,
+    mode: MetadataMode,
+) -> Result<Option<Vec<u8>>, Error> {
+    let before = read_kptfile(content)?;
+    let merged = |old: &BTreeMap<String, String>, new: &BTreeMap<String, String>| match mode {
+        MetadataMode::Merge => {
+            let mut out = old.clone();
+            out.extend(new.iter().map(|(k, v)| (k.clone(), v.clone())));
+            out
+        }
+        MetadataMode::Replace => {
+            // The Kptfile's own local-config annotation is not the user's to remove.
+            new.clone()
+        }
+    };
+    let new_labels = merged(&before.labels, labels);
+    let mut new_annotations = merged(&before.annotations, annotations);
+    if mode == MetadataMode::Replace
+        && let Some(v) = before.annotations.get("config.kubernetes.io/local-config")
+    {
+        new_annotations.entry("config.kubernetes.io/local-config".into()).or_insert_with(|| v.clone());
+    }
+    let gates_change = readiness_gates.is_some_and(|g| g != before.readiness_gates.as_slice());
+    if new_labels == before.labels && new_annotations == before.annotations && !gates_change {
+        return Ok(None);
+    }
+    let mut doc = parse_mapping(content)?;
+    let metadata = entry_mapping(&mut doc, "metadata");
+    set_string_map(metadata, "labels", &new_labels);
+    set_string_map(metadata, "annotations", &new_annotations);
+    if let Some(gates) = readiness_gates.filter(|_| gates_change) {
+        let info = entry_mapping(&mut doc, "info");
+        if gates.is_empty() {
+            info.remove("readinessGates");
+        } else {
+            let seq = gates
+                .iter()
+                .map(|g| {
+                    let mut m = Mapping::new();
+                    m.insert("conditionType".into(), g.clone().into());
+                    Value::Mapping(m)
+                })
+                .collect();
+            info.insert("readinessGates".into(), Value::Sequence(seq));
+        }
+    }
+    Ok(Some(serde_yaml::to_string(&Value::Mapping(doc))?.into_bytes()))
+}
+
+fn parse_mapping(content: &[u8]) -> Result<Mapping, Error> {
+    match serde_yaml::from_slice::<Value>(content)? {
+        Value::Mapping(m) => Ok(m),
+        _ => Err(Error::Shape("top level must be a mapping".into())),
+    }
+}
+
+fn entry_mapping<'a>(doc: &'a mut Mapping, key: &str) -> &'a mut Mapping {
+    let slot = doc.entry(key.into()).or_insert_with(|| Value::Mapping(Mapping::new()));
+    if !slot.is_mapping() {
+        *slot = Value::Mapping(Mapping::new());
+    }
+    match slot {
+        Value::Mapping(m) => m,
+        _ => unreachable!("slot was just made a mapping"),
+    }
+}
+
+/// Inserts `key` right after `after` (or at the end), replacing any previous value in place.
+fn insert_after(doc: &mut Mapping, key: &str, value: Value, after: &str) {
+    if let Some(slot) = doc.get_mut(key) {
+        *slot = value;
+        return;
+    }
+    let mut out = Mapping::new();
+    let mut inserted = false;
+    for (k, v) in std::mem::take(doc) {
+        let is_anchor = k.as_str() == Some(after);
+        out.insert(k, v);
+        if is_anchor {
+            out.insert(key.into(), value.clone());
+            inserted = true;
+        }
+    }
+    if !inserted {
+        out.insert(key.into(), value);
+    }
+    *doc = out;
+}
+
+fn set_string_map(parent: &mut Mapping, key: &str, map: &BTreeMap<String, String>) {
+    if map.is_empty() {
+        parent.remove(key);
+        return;
+    }
+    let mut m = Mapping::new();
+    for (k, v) in map {
+        m.insert(k.clone().into(), v.clone().into());
+    }
+    parent.insert(key.into(), Value::Mapping(m));
+}
+
+fn string_map(value: Option<Value>) -> BTreeMap<String, String> {
+    let Some(Value::Mapping(m)) = value else { return BTreeMap::new() };
+    m.iter()
+        .filter_map(|(k, v)| {
+            let k = k.as_str()?.to_string();
+            let v = match v {
+                Value::String(s) => s.clone(),
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                _ => return None,
+            };
+            Some((k, v))
+        })
+        .collect()
+}
+
+/// Quotes a scalar when plain YAML would change its meaning.
+fn yaml_scalar(s: &str) -> String {
+    let plain_ok = !s.is_empty()
+        && !s.starts_with(|c: char| "-?:,[]{}#&*!|>'\"%@` ".contains(c))
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && !s.ends_with(':')
+        && !s.ends_with(' ')
+        && serde_yaml::from_str::<Value>(s).map(|v| v.is_string()).unwrap_or(false);
+    if plain_ok { s.to_string() } else { serde_json::to_string(s).unwrap_or_default() }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,84 @@
+//! Kptfile generation and edits, with `kpt pkg init` as the oracle.
+
+use std::{collections::BTreeMap, process::Command};
+
+use super::*;
+
+#[test]
+fn init_matches_kpt_pkg_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("my-pkg");
+    std::fs::create_dir(&pkg).unwrap();
+    let status = Command::new("kpt")
+        .args(["pkg", "init"])
+        .arg(&pkg)
+        .args(["--description", "sample description", "--keywords", "a,b", "--site", "https://example.com/x"])
+        .output()
+        .expect("kpt must be installed");
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let ours = init_package(&InitOptions {
+        name: "my-pkg".into(),
+        description: "sample description".into(),
+        keywords: vec!["a".into(), "b".into()],
+        site: "https://example.com/x".into(),
+    });
+    for (path, content) in &ours {
+        let theirs = std::fs::read(pkg.join(path)).unwrap();
+        assert_eq!(String::from_utf8_lossy(content), String::from_utf8_lossy(&theirs), "{path}");
+    }
+    assert_eq!(std::fs::read_dir(&pkg).unwrap().count(), ours.len());
+}
+
+#[test]
+fn read_and_set_upstream() {
+    let files = init_package(&InitOptions { name: "down".into(), ..Default::default() });
+    let kptfile = &files["Kptfile"];
+    let lock = GitLock {
+        repo: "https://example.com/blueprints".into(),
+        directory: "/basens".into(),
+        reference: "basens/v1".into(),
+        commit: "abc".into(),
+    };
+    let out = set_upstream(kptfile, Some("clone"), &lock).unwrap();
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(text.find("upstream:").unwrap() > text.find("metadata:").unwrap(), "{text}");
+    let info = read_kptfile(&out).unwrap();
+    assert_eq!(info.name, "clone");
+    assert_eq!(
+        info.upstream_lock,
+        Some(GitLock {
+            repo: "https://example.com/blueprints.git".into(),
+            directory: "basens".into(),
+            reference: "basens/v1".into(),
+            commit: "abc".into()
+        })
+    );
+}
+
+#[test]
+fn package_metadata_merge_and_replace() {
+    let files = init_package(&InitOptions { name: "p".into(), ..Default::default() });
+    let kptfile = &files["Kptfile"];
+    let labels = BTreeMap::from([("team".to_string(), "a".to_string())]);
+    let none = BTreeMap::new();
+    assert_eq!(set_package_metadata(kptfile, &none, &none, None, MetadataMode::Merge).unwrap(), None);
+    let out = set_package_metadata(kptfile, &labels, &none, Some(&["Ready".to_string()]), MetadataMode::Merge)
+        .unwrap()
+        .unwrap();
+    let info = read_kptfile(&out).unwrap();
+    assert_eq!(info.labels, labels);
+    assert_eq!(info.readiness_gates, vec!["Ready".to_string()]);
+    assert_eq!(info.annotations["config.kubernetes.io/local-config"], "true");
+    let out = set_package_metadata(&out, &none, &none, None, MetadataMode::Replace).unwrap().unwrap();
+    let info = read_kptfile(&out).unwrap();
+    assert!(info.labels.is_empty());
+    assert_eq!(info.annotations["config.kubernetes.io/local-config"], "true");
+}
+
+#[test]
+fn scalars_are_quoted_when_needed() {
+    assert_eq!(yaml_scalar("plain"), "plain");
+    assert_eq!(yaml_scalar("true"), "\"true\"");
+    assert_eq!(yaml_scalar("a: b"), "\"a: b\"");
+    assert_eq!(yaml_scalar("123"), "\"123\"");
+}

@@ -1,0 +1,303 @@
+//! The durable store: what Git cannot hold.
+//!
+//! Registered repositories, per-revision Kubernetes metadata (labels, annotations, finalizers,
+//! owner references, timestamps), registered empty packages, and the server-wide
+//! `resourceVersion` counter. Package content never lives here: losing this file loses no package.
+//!
+//! The embedded backend is SQLite (WAL mode, one connection behind a mutex: every statement is
+//! sub-millisecond, and a single writer is what SQLite wants anyway). All values are JSON text
+//! so that the schema does not change when the API grows.
+
+use std::{path::Path, sync::Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store is poisoned by an earlier panic")]
+    Poisoned,
+}
+
+/// A row of the package revision metadata table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RevisionRow {
+    pub namespace: String,
+    pub name: String,
+    pub repository: String,
+    /// Stored Kubernetes metadata as JSON (labels, annotations, finalizers, ownerReferences,
+    /// creationTimestamp, deletionTimestamp).
+    pub meta: String,
+    pub resource_version: i64,
+    /// What the row was last reconciled against (commit, lifecycle, revision), opaque to the store.
+    pub fingerprint: String,
+}
+
+/// A registered object stored whole as JSON (repositories, packages).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectRow {
+    pub namespace: String,
+    pub name: String,
+    pub object: String,
+    pub resource_version: i64,
+}
+
+/// One change to apply in a single transaction.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Insert or replace a revision row; its `resource_version` is assigned by the store.
+    PutRevision(RevisionRow),
+    DeleteRevision { namespace: String, name: String },
+}
+
+/// The SQLite store.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('resource_version', 0);
+CREATE TABLE IF NOT EXISTS repositories (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL,
+    resource_version INTEGER NOT NULL, PRIMARY KEY (namespace, name));
+CREATE TABLE IF NOT EXISTS packages (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL,
+    resource_version INTEGER NOT NULL, PRIMARY KEY (namespace, name));
+CREATE TABLE IF NOT EXISTS package_revisions (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, repository TEXT NOT NULL,
+    meta TEXT NOT NULL, resource_version INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+    PRIMARY KEY (namespace, name));
+CREATE INDEX IF NOT EXISTS package_revisions_repo ON package_revisions (namespace, repository);
+";
+
+impl Store {
+    /// Opens (creating if needed) the store file.
+    pub fn open(path: &Path) -> Result<Store, Error> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Self::init(conn)
+    }
+
+    /// An in-memory store, for tests.
+    pub fn open_in_memory() -> Result<Store, Error> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Store, Error> {
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
+        let mut conn = self.conn.lock().map_err(|_| Error::Poisoned)?;
+        Ok(f(&mut conn)?)
+    }
+
+    /// The last assigned resourceVersion.
+    pub fn current_resource_version(&self) -> Result<i64, Error> {
+        self.with(|c| {
+            c.query_row("SELECT value FROM counters WHERE name = 'resource_version'", [], |r| {
+                r.get(0)
+            })
+        })
+    }
+
+    /// Reserves `n` consecutive resourceVersions and returns the first one.
+    pub fn reserve_resource_versions(&self, n: i64) -> Result<i64, Error> {
+        self.with(|c| next_rv(c, n))
+    }
+
+    // Repositories and packages.
+
+    /// All rows of `table` (`repositories` or `packages`).
+    pub fn list_objects(&self, table: ObjectTable) -> Result<Vec<ObjectRow>, Error> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT namespace, name, object, resource_version FROM {} ORDER BY namespace, name",
+                table.name()
+            ))?;
+            let rows = stmt.query_map([], object_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// One row of `table`.
+    pub fn get_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ObjectRow>, Error> {
+        self.with(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT namespace, name, object, resource_version FROM {} WHERE namespace = ?1 AND name = ?2",
+                    table.name()
+                ),
+                params![namespace, name],
+                object_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Inserts or replaces an object; `object` is built by `make` from the assigned resourceVersion.
+    pub fn put_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+        make: impl FnOnce(i64) -> String,
+    ) -> Result<ObjectRow, Error> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let rv = next_rv(&tx, 1)?;
+            let object = make(rv);
+            tx.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO {} (namespace, name, object, resource_version) VALUES (?1, ?2, ?3, ?4)",
+                    table.name()
+                ),
+                params![namespace, name, object, rv],
+            )?;
+            tx.commit()?;
+            Ok(ObjectRow {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                object,
+                resource_version: rv,
+            })
+        })
+    }
+
+    /// Deletes an object; returns whether it existed.
+    pub fn delete_object(&self, table: ObjectTable, namespace: &str, name: &str) -> Result<bool, Error> {
+        self.with(|c| {
+            let n = c.execute(
+                &format!("DELETE FROM {} WHERE namespace = ?1 AND name = ?2", table.name()),
+                params![namespace, name],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    // Package revisions.
+
+    /// Metadata rows of one repository.
+    pub fn list_revisions(&self, namespace: &str, repository: &str) -> Result<Vec<RevisionRow>, Error> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT namespace, name, repository, meta, resource_version, fingerprint
+                 FROM package_revisions WHERE namespace = ?1 AND repository = ?2",
+            )?;
+            let rows =
+                stmt.query_map(params![namespace, repository], revision_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Applies changes atomically. Each `PutRevision` gets a fresh resourceVersion, in order;
+    /// the rows as written are returned (deletes return nothing).
+    pub fn apply(&self, changes: Vec<Change>) -> Result<Vec<RevisionRow>, Error> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let puts = changes.iter().filter(|ch| matches!(ch, Change::PutRevision(_))).count() as i64;
+            let mut rv = if puts > 0 { next_rv(&tx, puts)? } else { 0 };
+            let mut written = Vec::new();
+            {
+                let mut put = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO package_revisions
+                     (namespace, name, repository, meta, resource_version, fingerprint)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                let mut delete = tx.prepare_cached(
+                    "DELETE FROM package_revisions WHERE namespace = ?1 AND name = ?2",
+                )?;
+                for change in changes {
+                    match change {
+                        Change::PutRevision(mut row) => {
+                            row.resource_version = rv;
+                            rv += 1;
+                            put.execute(params![
+                                row.namespace,
+                                row.name,
+                                row.repository,
+                                row.meta,
+                                row.resource_version,
+                                row.fingerprint
+                            ])?;
+                            written.push(row);
+                        }
+                        Change::DeleteRevision { namespace, name } => {
+                            delete.execute(params![namespace, name])?;
+                        }
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(written)
+        })
+    }
+
+    /// Removes every revision row of a repository.
+    pub fn delete_repository_revisions(&self, namespace: &str, repository: &str) -> Result<(), Error> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM package_revisions WHERE namespace = ?1 AND repository = ?2",
+                params![namespace, repository],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// Tables holding whole JSON objects.
+#[derive(Clone, Copy, Debug)]
+pub enum ObjectTable {
+    Repositories,
+    Packages,
+}
+
+impl ObjectTable {
+    fn name(self) -> &'static str {
+        match self {
+            ObjectTable::Repositories => "repositories",
+            ObjectTable::Packages => "packages",
+        }
+    }
+}
+
+fn next_rv(c: &Connection, n: i64) -> rusqlite::Result<i64> {
+    let last: i64 = c.query_row(
+        "UPDATE counters SET value = value + ?1 WHERE name = 'resource_version' RETURNING value",
+        params![n],
+        |r| r.get(0),
+    )?;
+    Ok(last - n + 1)
+}
+
+fn object_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectRow> {
+    Ok(ObjectRow { namespace: r.get(0)?, name: r.get(1)?, object: r.get(2)?, resource_version: r.get(3)? })
+}
+
+fn revision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRow> {
+    Ok(RevisionRow {
+        namespace: r.get(0)?,
+        name: r.get(1)?,
+        repository: r.get(2)?,
+        meta: r.get(3)?,
+        resource_version: r.get(4)?,
+        fingerprint: r.get(5)?,
+    })
+}
+
+#[cfg(test)]
+mod tests;
