@@ -106,7 +106,8 @@ pub fn check_dns1123_label(value: &str) -> Result<(), String> {
     }
     let bytes = value.as_bytes();
     let ok_inner = bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
-    let ok_ends = bytes[0].is_ascii_alphanumeric() && bytes[bytes.len() - 1].is_ascii_alphanumeric();
+    let ok_ends =
+        bytes[0].is_ascii_alphanumeric() && bytes[bytes.len() - 1].is_ascii_alphanumeric();
     if !ok_inner || !ok_ends {
         return Err(format!(
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', \

@@ -101,7 +101,9 @@ pub fn read_kptfile(content: &[u8]) -> Result<KptfileInfo, Error> {
         }
         Some(cur.clone())
     };
-    info.name = get(&value, &["metadata", "name"]).and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    info.name = get(&value, &["metadata", "name"])
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
     info.labels = string_map(get(&value, &["metadata", "labels"]));
     info.annotations = string_map(get(&value, &["metadata", "annotations"]));
     if let Some(Value::Sequence(gates)) = get(&value, &["info", "readinessGates"]) {
@@ -132,7 +134,8 @@ pub fn read_kptfile(content: &[u8]) -> Result<KptfileInfo, Error> {
 /// replaces `metadata.name`.
 pub fn set_upstream(content: &[u8], name: Option<&str>, lock: &GitLock) -> Result<Vec<u8>, Error> {
     let mut doc = parse_mapping(content)?;
-    let repo = if lock.repo.ends_with(".git") { lock.repo.clone() } else { format!("{}.git", lock.repo) };
+    let repo =
+        if lock.repo.ends_with(".git") { lock.repo.clone() } else { format!("{}.git", lock.repo) };
     let directory = lock.directory.trim_start_matches('/').to_string();
     if let Some(name) = name {
         entry_mapping(&mut doc, "metadata").insert("name".into(), name.into());
@@ -188,7 +191,9 @@ pub fn set_package_metadata(
     if mode == MetadataMode::Replace
         && let Some(v) = before.annotations.get("config.kubernetes.io/local-config")
     {
-        new_annotations.entry("config.kubernetes.io/local-config".into()).or_insert_with(|| v.clone());
+        new_annotations
+            .entry("config.kubernetes.io/local-config".into())
+            .or_insert_with(|| v.clone());
     }
     let gates_change = readiness_gates.is_some_and(|g| g != before.readiness_gates.as_slice());
     if new_labels == before.labels && new_annotations == before.annotations && !gates_change {

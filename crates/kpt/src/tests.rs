@@ -12,7 +12,14 @@ fn init_matches_kpt_pkg_init() {
     let status = Command::new("kpt")
         .args(["pkg", "init"])
         .arg(&pkg)
-        .args(["--description", "sample description", "--keywords", "a,b", "--site", "https://example.com/x"])
+        .args([
+            "--description",
+            "sample description",
+            "--keywords",
+            "a,b",
+            "--site",
+            "https://example.com/x",
+        ])
         .output()
         .expect("kpt must be installed");
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
@@ -61,15 +68,25 @@ fn package_metadata_merge_and_replace() {
     let kptfile = &files["Kptfile"];
     let labels = BTreeMap::from([("team".to_string(), "a".to_string())]);
     let none = BTreeMap::new();
-    assert_eq!(set_package_metadata(kptfile, &none, &none, None, MetadataMode::Merge).unwrap(), None);
-    let out = set_package_metadata(kptfile, &labels, &none, Some(&["Ready".to_string()]), MetadataMode::Merge)
-        .unwrap()
-        .unwrap();
+    assert_eq!(
+        set_package_metadata(kptfile, &none, &none, None, MetadataMode::Merge).unwrap(),
+        None
+    );
+    let out = set_package_metadata(
+        kptfile,
+        &labels,
+        &none,
+        Some(&["Ready".to_string()]),
+        MetadataMode::Merge,
+    )
+    .unwrap()
+    .unwrap();
     let info = read_kptfile(&out).unwrap();
     assert_eq!(info.labels, labels);
     assert_eq!(info.readiness_gates, vec!["Ready".to_string()]);
     assert_eq!(info.annotations["config.kubernetes.io/local-config"], "true");
-    let out = set_package_metadata(&out, &none, &none, None, MetadataMode::Replace).unwrap().unwrap();
+    let out =
+        set_package_metadata(&out, &none, &none, None, MetadataMode::Replace).unwrap().unwrap();
     let info = read_kptfile(&out).unwrap();
     assert!(info.labels.is_empty());
     assert_eq!(info.annotations["config.kubernetes.io/local-config"], "true");

@@ -49,7 +49,10 @@ pub struct ObjectRow {
 pub enum Change {
     /// Insert or replace a revision row; its `resource_version` is assigned by the store.
     PutRevision(RevisionRow),
-    DeleteRevision { namespace: String, name: String },
+    DeleteRevision {
+        namespace: String,
+        name: String,
+    },
 }
 
 /// The SQLite store.
@@ -176,7 +179,12 @@ impl Store {
     }
 
     /// Deletes an object; returns whether it existed.
-    pub fn delete_object(&self, table: ObjectTable, namespace: &str, name: &str) -> Result<bool, Error> {
+    pub fn delete_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, Error> {
         self.with(|c| {
             let n = c.execute(
                 &format!("DELETE FROM {} WHERE namespace = ?1 AND name = ?2", table.name()),
@@ -189,14 +197,19 @@ impl Store {
     // Package revisions.
 
     /// Metadata rows of one repository.
-    pub fn list_revisions(&self, namespace: &str, repository: &str) -> Result<Vec<RevisionRow>, Error> {
+    pub fn list_revisions(
+        &self,
+        namespace: &str,
+        repository: &str,
+    ) -> Result<Vec<RevisionRow>, Error> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT namespace, name, repository, meta, resource_version, fingerprint
                  FROM package_revisions WHERE namespace = ?1 AND repository = ?2",
             )?;
-            let rows =
-                stmt.query_map(params![namespace, repository], revision_row)?.collect::<Result<Vec<_>, _>>()?;
+            let rows = stmt
+                .query_map(params![namespace, repository], revision_row)?
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
     }
@@ -209,7 +222,8 @@ impl Store {
         }
         self.with(|c| {
             let tx = c.transaction()?;
-            let puts = changes.iter().filter(|ch| matches!(ch, Change::PutRevision(_))).count() as i64;
+            let puts =
+                changes.iter().filter(|ch| matches!(ch, Change::PutRevision(_))).count() as i64;
             let mut rv = if puts > 0 { next_rv(&tx, puts)? } else { 0 };
             let mut written = Vec::new();
             {
@@ -248,7 +262,11 @@ impl Store {
     }
 
     /// Removes every revision row of a repository.
-    pub fn delete_repository_revisions(&self, namespace: &str, repository: &str) -> Result<(), Error> {
+    pub fn delete_repository_revisions(
+        &self,
+        namespace: &str,
+        repository: &str,
+    ) -> Result<(), Error> {
         self.with(|c| {
             c.execute(
                 "DELETE FROM package_revisions WHERE namespace = ?1 AND repository = ?2",
@@ -285,7 +303,12 @@ fn next_rv(c: &Connection, n: i64) -> rusqlite::Result<i64> {
 }
 
 fn object_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectRow> {
-    Ok(ObjectRow { namespace: r.get(0)?, name: r.get(1)?, object: r.get(2)?, resource_version: r.get(3)? })
+    Ok(ObjectRow {
+        namespace: r.get(0)?,
+        name: r.get(1)?,
+        object: r.get(2)?,
+        resource_version: r.get(3)?,
+    })
 }
 
 fn revision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRow> {

@@ -21,7 +21,11 @@ fn transition_table() {
         (L::DeletionProposed, L::Published, false, false),
     ];
     for (from, to, update, approval) in table {
-        assert_eq!(from.check_transition(to, Endpoint::Update).is_ok(), update, "{from}->{to} update");
+        assert_eq!(
+            from.check_transition(to, Endpoint::Update).is_ok(),
+            update,
+            "{from}->{to} update"
+        );
         assert_eq!(
             from.check_transition(to, Endpoint::Approval).is_ok(),
             approval,
@@ -35,7 +39,8 @@ fn transition_table() {
 
 #[test]
 fn forbidden_message_names_both_states() {
-    let err = Lifecycle::Published.check_transition(Lifecycle::Draft, Endpoint::Update).unwrap_err();
+    let err =
+        Lifecycle::Published.check_transition(Lifecycle::Draft, Endpoint::Update).unwrap_err();
     assert!(err.contains("Published") && err.contains("Draft"), "{err}");
     let err = Lifecycle::DeletionProposed
         .check_transition(Lifecycle::Published, Endpoint::Approval)

@@ -4,7 +4,10 @@ use super::*;
 
 #[test]
 fn compose() {
-    assert_eq!(package_revision_name("test-blueprints", "basens", "v1"), "test-blueprints.basens.v1");
+    assert_eq!(
+        package_revision_name("test-blueprints", "basens", "v1"),
+        "test-blueprints.basens.v1"
+    );
     assert_eq!(
         package_revision_name("catalog-main", "workloads/oai/oai-ran-operator", "main"),
         "catalog-main.workloads.oai.oai-ran-operator.main"
@@ -24,7 +27,12 @@ fn parse() {
     };
     check("test-blueprints.basens.v1", "test-blueprints", "basens", "v1");
     check("repo.pkg.v2.0.0", "repo", "pkg", "v2.0.0");
-    check("catalog-main.workloads.oai.oai-ran-operator.main", "catalog-main", "workloads/oai/oai-ran-operator", "main");
+    check(
+        "catalog-main.workloads.oai.oai-ran-operator.main",
+        "catalog-main",
+        "workloads/oai/oai-ran-operator",
+        "main",
+    );
     check("git.lifecycle-package.lifecycle", "git", "lifecycle-package", "lifecycle");
     assert_eq!(parse_package_revision_name("nodots"), None);
     assert_eq!(parse_package_revision_name("repo.ws"), None);
@@ -69,7 +77,17 @@ fn resource_paths() {
     for ok in ["Kptfile", "sub/x.yaml", "README.md", ".gitignore", "a/.hidden/b"] {
         assert!(check_resource_path(ok).is_ok(), "{ok}");
     }
-    for bad in ["/etc/passwd", "../x", "a/../../b", ".git/config", "a/.git/HEAD", "a//b", "", "./x", "a\\b"] {
+    for bad in [
+        "/etc/passwd",
+        "../x",
+        "a/../../b",
+        ".git/config",
+        "a/.git/HEAD",
+        "a//b",
+        "",
+        "./x",
+        "a\\b",
+    ] {
         assert!(check_resource_path(bad).is_err(), "{bad}");
     }
 }

@@ -1,0 +1,59 @@
+//! The Python Kubernetes client (`kubernetes` on PyPI) lists and creates through veranda.
+//!
+//! `.ci/run` installs the client into a virtual environment and points `VERANDA_PYTHON` at it.
+
+use std::process::Command;
+
+use crate::util::{Server, empty_repo};
+
+const SCRIPT: &str = r#"
+import sys
+from kubernetes import client, config
+
+config.load_kube_config(config_file=sys.argv[1])
+api = client.CustomObjectsApi()
+repos = api.list_namespaced_custom_object("config.porch.kpt.dev", "v1alpha1", "default", "repositories")
+assert [r["metadata"]["name"] for r in repos["items"]] == ["py"], repos
+body = {
+    "apiVersion": "porch.kpt.dev/v1alpha1",
+    "kind": "PackageRevision",
+    "metadata": {"namespace": "default"},
+    "spec": {"packageName": "from-python", "repository": "py", "workspaceName": "w1",
+             "tasks": [{"type": "init", "init": {"description": "made by the python client"}}]},
+}
+created = api.create_namespaced_custom_object("porch.kpt.dev", "v1alpha1", "default", "packagerevisions", body)
+assert created["metadata"]["name"] == "py.from-python.w1", created
+prs = api.list_namespaced_custom_object("porch.kpt.dev", "v1alpha1", "default", "packagerevisions",
+                                        field_selector="spec.repository=py")
+print(" ".join(sorted(p["metadata"]["name"] for p in prs["items"])))
+try:
+    api.get_namespaced_custom_object("porch.kpt.dev", "v1alpha1", "default", "packagerevisions", "py.nope.w1")
+    raise SystemExit("expected 404")
+except client.exceptions.ApiException as e:
+    assert e.status == 404, e
+"#;
+
+#[test]
+fn python_client_lists_and_creates() {
+    let server = Server::start();
+    let repo = empty_repo(server.dir.path(), "py.git");
+    let manifest = format!(
+        "apiVersion: config.porch.kpt.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: py\nspec:\n  git:\n    repo: {}\n    createBranch: true\n",
+        repo.display()
+    );
+    server.kubectl_in(&["apply", "-f", "-"], Some(&manifest));
+    let python = std::env::var("VERANDA_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(&server.kubeconfig)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "python client failed (install it with `pip install kubernetes` or run .ci/run):\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "py.from-python.w1");
+}

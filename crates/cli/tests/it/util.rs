@@ -1,0 +1,206 @@
+//! Helpers for end-to-end tests: a running `veranda serve`, `kubectl` against it, Git fixtures.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// A `veranda serve` process on an ephemeral port with its own data directory.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    child: Child,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Server::start_in(dir)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir) -> Server {
+        let data = dir.path().join("data");
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_veranda"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--sync-interval-seconds",
+                "2",
+                "--data-dir",
+            ])
+            .arg(&data)
+            .env("VERANDA_LOG", "info,veranda_server=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start veranda");
+        let kubeconfig = data.join("kubeconfig");
+        let mut server = Server { dir, kubeconfig, child };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !server.kubeconfig.exists() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("veranda exited early with {status}:\n{}", server.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "veranda did not write its kubeconfig:\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Server URL from the kubeconfig.
+    pub fn url(&self) -> String {
+        let text = std::fs::read_to_string(&self.kubeconfig).unwrap();
+        text.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap().to_string()
+    }
+
+    pub fn token(&self) -> String {
+        let text = std::fs::read_to_string(&self.kubeconfig).unwrap();
+        text.lines().find_map(|l| l.trim().strip_prefix("token: ")).unwrap().to_string()
+    }
+
+    /// Runs kubectl with this server's kubeconfig; returns the output whatever the exit code.
+    pub fn kubectl_output(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        cmd.env("KUBECACHEDIR", self.dir.path().join("kube-cache"));
+        if let Some(input) = stdin {
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut child = cmd.spawn().expect("kubectl must be installed");
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child.wait_with_output().unwrap()
+        } else {
+            cmd.output().expect("kubectl must be installed")
+        }
+    }
+
+    /// Runs kubectl and requires success; returns stdout.
+    #[track_caller]
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        self.kubectl_in(args, None)
+    }
+
+    #[track_caller]
+    pub fn kubectl_in(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.kubectl_output(args, stdin);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}\nserver log tail:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            tail(&self.log(), 30)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl, requires failure, returns stderr.
+    #[track_caller]
+    pub fn kubectl_fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.kubectl_output(args, stdin);
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    #[track_caller]
+    pub fn get_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-o", "json"]);
+        serde_json::from_str(&self.kubectl(&all)).expect("kubectl printed JSON")
+    }
+
+    /// Polls `check` for up to 30 seconds.
+    #[track_caller]
+    pub fn eventually(&self, what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !check() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\nserver log tail:\n{}",
+                tail(&self.log(), 40)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGTERM first: the server must shut down cleanly.
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Runs git in `dir`, requires success, returns stdout.
+#[track_caller]
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out =
+        Command::new("git").arg("-C").arg(dir).args(args).output().expect("git must be installed");
+    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Path of a file in the shared test data.
+pub fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata").join(rel)
+}
+
+/// A bare clone of Porch's test-blueprints repository.
+pub fn blueprints_repo(parent: &Path) -> PathBuf {
+    let bundle =
+        testdata("packages/nephio-project-porch/test/pkgs/test-pkgs/test-blueprints.bundle");
+    let dest = parent.join("test-blueprints.git");
+    let out = Command::new("git")
+        .arg("clone")
+        .arg("--bare")
+        .arg("-q")
+        .arg(&bundle)
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "clone bundle: {}", String::from_utf8_lossy(&out.stderr));
+    dest
+}
+
+/// An empty bare repository.
+pub fn empty_repo(parent: &Path, name: &str) -> PathBuf {
+    let dest = parent.join(name);
+    let out = Command::new("git")
+        .args(["init", "--bare", "-q", "-b", "main"])
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    dest
+}

@@ -1,0 +1,128 @@
+//! The engine's error type. The server maps each variant to one HTTP status in one place.
+
+/// An engine failure, classified by what the client should learn from it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: the request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 403: the request is understood but not allowed in the object's state.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{kind} {name:?} not found")]
+    NotFound { kind: Kind, name: String },
+    /// 405.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 409: an object with that name exists.
+    #[error("{kind} {name:?} already exists")]
+    AlreadyExists { kind: Kind, name: String },
+    /// 409: stale resourceVersion or a concurrent request on the same object.
+    #[error("{0}")]
+    Conflict(String),
+    /// 422: a field is invalid.
+    #[error("{field}: {message}")]
+    Invalid { kind: Kind, name: String, field: String, message: String },
+    /// 500: a fault of the server or of a backend (Git, store).
+    #[error("{0}")]
+    Internal(String),
+    /// 503: a backend is not reachable right now.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// The kind of object an error is about (for Status `details`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    PackageRevision,
+    PackageRevisionResources,
+    Package,
+    Repository,
+}
+
+impl Kind {
+    /// Kubernetes resource (plural) name.
+    pub fn resource(self) -> &'static str {
+        match self {
+            Kind::PackageRevision => "packagerevisions",
+            Kind::PackageRevisionResources => "packagerevisionresources",
+            Kind::Package => "packages",
+            Kind::Repository => "repositories",
+        }
+    }
+
+    /// Kind name.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Kind::PackageRevision => "PackageRevision",
+            Kind::PackageRevisionResources => "PackageRevisionResources",
+            Kind::Package => "PorchPackage",
+            Kind::Repository => "Repository",
+        }
+    }
+
+    /// API group.
+    pub fn group(self) -> &'static str {
+        match self {
+            Kind::Repository => veranda_api::CONFIG_GROUP,
+            _ => veranda_api::PORCH_GROUP,
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.resource(), self.group())
+    }
+}
+
+impl Error {
+    pub(crate) fn invalid(
+        kind: Kind,
+        name: &str,
+        field: &str,
+        message: impl Into<String>,
+    ) -> Error {
+        Error::Invalid {
+            kind,
+            name: name.to_string(),
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_found(kind: Kind, name: &str) -> Error {
+        Error::NotFound { kind, name: name.to_string() }
+    }
+
+    pub(crate) fn stale() -> Error {
+        Error::Conflict(
+            "the object has been modified; please apply your changes to the latest version and try again"
+                .to_string(),
+        )
+    }
+}
+
+impl From<veranda_store::Error> for Error {
+    fn from(e: veranda_store::Error) -> Error {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<veranda_repo::Error> for Error {
+    fn from(e: veranda_repo::Error) -> Error {
+        match e {
+            veranda_repo::Error::Conflict { .. } => Error::Conflict(format!(
+                "the package was changed concurrently in git; please retry: {e}"
+            )),
+            other => Error::Internal(format!("git: {other}")),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Error {
+        Error::Internal(format!("background task failed: {e}"))
+    }
+}

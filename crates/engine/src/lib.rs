@@ -1,0 +1,175 @@
+//! The configuration-as-data engine: package revision lifecycle, tasks, validation, concurrency,
+//! and the in-memory index that serves reads.
+//!
+//! Data flow: Git (through `veranda-repo`) holds every package revision's content and lifecycle;
+//! the store (`veranda-store`) holds metadata Git cannot hold and the resourceVersion counter.
+//! The index here is derived from both. Every write follows one path: take the locks, do the Git
+//! work, then `reconcile` the repository, which re-lists Git, diffs against the index, writes the
+//! store in one transaction and publishes the ADDED/MODIFIED/DELETED events. External changes
+//! to Git (seen by the periodic sync) travel the same path, so events are never special-cased.
+
+mod build;
+mod error;
+mod packages;
+mod reconcile;
+mod repositories;
+mod revisions;
+pub mod time;
+mod watch;
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    path::PathBuf,
+    sync::{Arc, Mutex, RwLock},
+    time::Duration,
+};
+
+use veranda_api::types::{PackageRevision, Repository};
+use veranda_repo::{Discovered, GitRepo};
+use veranda_store::Store;
+
+pub use error::{Error, Kind};
+pub use revisions::RevisionFilter;
+pub use watch::{Event, EventType, Topic, WatchError};
+
+/// Settings of an engine.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Root of the server's data: the store file and the Git caches live below it.
+    pub data_dir: PathBuf,
+    /// How often every repository is fetched and re-indexed.
+    pub sync_interval: Duration,
+}
+
+/// The engine. Cheap to share (`Arc<Engine>`).
+pub struct Engine {
+    store: Arc<Store>,
+    config: EngineConfig,
+    state: RwLock<State>,
+    hub: watch::Hub,
+    // Names of objects with a mutating request in flight (try-locks, Porch's 409 semantics).
+    busy: Mutex<HashSet<String>>,
+}
+
+#[derive(Default)]
+struct State {
+    repos: BTreeMap<RepoKey, RepoEntry>,
+}
+
+/// (namespace, repository name).
+type RepoKey = (String, String);
+
+struct RepoEntry {
+    object: Repository,
+    git: Option<Arc<GitRepo>>,
+    // Invariant: keyed by the package revision's object name.
+    revisions: BTreeMap<String, Arc<Rev>>,
+    // Serialises Git writes and reconciles of this repository.
+    write: Arc<tokio::sync::Mutex<()>>,
+    // Whether `revisions` reflect Git at least once since start-up.
+    loaded: bool,
+}
+
+/// One indexed package revision.
+#[derive(Debug)]
+pub(crate) struct Rev {
+    pub(crate) discovered: Discovered,
+    pub(crate) meta: veranda_api::ObjectMeta,
+    pub(crate) kptfile: veranda_kpt::KptfileInfo,
+    pub(crate) latest: bool,
+    // The object as served, built once per change.
+    pub(crate) object: Arc<PackageRevision>,
+}
+
+impl Engine {
+    /// Opens the store under `config.data_dir` and starts indexing every registered repository.
+    pub async fn open(config: EngineConfig) -> Result<Arc<Engine>, Error> {
+        std::fs::create_dir_all(config.data_dir.join("git"))
+            .map_err(|e| Error::Internal(format!("create data directory: {e}")))?;
+        let store = Arc::new(Store::open(&config.data_dir.join("veranda.db"))?);
+        let current = store.current_resource_version()?;
+        let engine = Arc::new(Engine {
+            store,
+            config,
+            state: RwLock::new(State::default()),
+            hub: watch::Hub::new(current),
+            busy: Mutex::new(HashSet::new()),
+        });
+        engine.load_repositories().await?;
+        Ok(engine)
+    }
+
+    /// Waits until every repository has been indexed once (or failed), at most `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let pending = {
+                let state = self.read();
+                state.repos.values().any(|r| {
+                    r.object.status.conditions.first().is_none_or(|c| c.reason == "Reconciling")
+                })
+            };
+            if !pending {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The last resourceVersion handed out.
+    pub fn current_resource_version(&self) -> Result<i64, Error> {
+        Ok(self.store.current_resource_version()?)
+    }
+
+    /// Starts a watch on all events after `since` (None: only new events).
+    pub fn subscribe(
+        &self,
+        since: Option<i64>,
+    ) -> Result<(tokio::sync::broadcast::Receiver<Arc<Event>>, Vec<Arc<Event>>), WatchError> {
+        self.hub.subscribe(since)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a try-lock on `key`; a second request gets 409 with `message`.
+    fn try_lock(
+        &self,
+        key: String,
+        message: impl FnOnce() -> String,
+    ) -> Result<BusyGuard<'_>, Error> {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        if !busy.insert(key.clone()) {
+            return Err(Error::Conflict(message()));
+        }
+        Ok(BusyGuard { engine: self, key })
+    }
+}
+
+/// Releases a try-lock on drop.
+struct BusyGuard<'a> {
+    engine: &'a Engine,
+    key: String,
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.engine.busy.lock().unwrap_or_else(|e| e.into_inner());
+        busy.remove(&self.key);
+    }
+}
+
+/// Runs blocking work (Git, SQLite) off the async reactor.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f).await?
+}

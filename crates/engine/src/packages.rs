@@ -1,0 +1,213 @@
+//! Packages (kind PorchPackage): the set of revisions sharing a package path in a repository,
+//! plus registered packages that have no revision yet.
+
+use std::collections::BTreeMap;
+
+use veranda_api::{
+    ObjectMeta, names,
+    types::{PackageSpec, PackageStatus, PorchPackage},
+};
+use veranda_repo::{RefKind, RefUpdate};
+use veranda_store::ObjectTable;
+
+use crate::{Engine, Error, Kind, blocking, build, reconcile::Updates, time};
+
+impl Engine {
+    /// Packages in `namespace` (all namespaces when None), ordered by namespace and name.
+    pub fn list_packages(&self, namespace: Option<&str>) -> Result<Vec<PorchPackage>, Error> {
+        let mut packages: BTreeMap<(String, String), PorchPackage> = BTreeMap::new();
+        for row in self.store.list_objects(ObjectTable::Packages)? {
+            if namespace.is_some_and(|n| n != row.namespace) {
+                continue;
+            }
+            if let Ok(mut package) = serde_json::from_str::<PorchPackage>(&row.object) {
+                package.metadata.resource_version = row.resource_version.to_string();
+                packages.insert((row.namespace, row.name), package);
+            }
+        }
+        let state = self.read();
+        for ((ns, repo), entry) in &state.repos {
+            if namespace.is_some_and(|n| n != ns) {
+                continue;
+            }
+            for rev in entry.revisions.values() {
+                let d = &rev.discovered;
+                let name = names::package_object_name(repo, &d.package);
+                let rv: i64 = rev.object.metadata.resource_version.parse().unwrap_or(0);
+                let package =
+                    packages.entry((ns.clone(), name.clone())).or_insert_with(|| PorchPackage {
+                        api_version: veranda_api::PORCH_API_VERSION.into(),
+                        kind: "PorchPackage".into(),
+                        metadata: ObjectMeta {
+                            uid: names::package_uid(ns, &name),
+                            name,
+                            namespace: ns.clone(),
+                            creation_timestamp: rev.meta.creation_timestamp.clone(),
+                            resource_version: "0".into(),
+                            ..ObjectMeta::default()
+                        },
+                        spec: PackageSpec {
+                            package_name: d.package.clone(),
+                            repository: repo.clone(),
+                        },
+                        status: PackageStatus::default(),
+                    });
+                let current_rv: i64 = package.metadata.resource_version.parse().unwrap_or(0);
+                package.metadata.resource_version = current_rv.max(rv).to_string();
+                if build::lifecycle(d).is_published() && d.revision > package.status.latest_revision
+                {
+                    package.status.latest_revision = d.revision;
+                }
+            }
+        }
+        Ok(packages.into_values().collect())
+    }
+
+    /// One package.
+    pub fn get_package(&self, namespace: &str, name: &str) -> Result<PorchPackage, Error> {
+        self.list_packages(Some(namespace))?
+            .into_iter()
+            .find(|p| p.metadata.name == name)
+            .ok_or_else(|| Error::not_found(Kind::Package, name))
+    }
+
+    /// Registers an empty package; a first `init` or `clone` revision may then fill it.
+    pub async fn create_package(
+        &self,
+        namespace: &str,
+        mut package: PorchPackage,
+    ) -> Result<PorchPackage, Error> {
+        let spec = &package.spec;
+        let shown = package.metadata.name.clone();
+        let invalid =
+            |field: &str, message: String| Error::invalid(Kind::Package, &shown, field, message);
+        if spec.repository.is_empty() {
+            return Err(invalid("spec.repository", "Required value".into()));
+        }
+        names::check_package_path(&spec.package_name).map_err(|e| {
+            invalid("spec.packageName", format!("Invalid value: {:?}: {e}", spec.package_name))
+        })?;
+        let name = names::package_object_name(&spec.repository, &spec.package_name);
+        if !package.metadata.name.is_empty() && package.metadata.name != name {
+            return Err(invalid(
+                "metadata.name",
+                format!(
+                    "Invalid value: {:?}: the name of a package is generated; expected {name:?}",
+                    package.metadata.name
+                ),
+            ));
+        }
+        self.get_repository(namespace, &spec.repository)?;
+        let _busy = self.try_lock(
+            format!("create/{namespace}/{}/{}", spec.repository, spec.package_name),
+            || format!("another request is already in progress to create package {name:?}"),
+        )?;
+        if self.get_package(namespace, &name).is_ok() {
+            return Err(Error::AlreadyExists { kind: Kind::Package, name });
+        }
+        package.api_version = veranda_api::PORCH_API_VERSION.into();
+        package.kind = "PorchPackage".into();
+        package.metadata = ObjectMeta {
+            uid: names::package_uid(namespace, &name),
+            name: name.clone(),
+            namespace: namespace.to_string(),
+            creation_timestamp: Some(time::now()),
+            labels: package.metadata.labels,
+            annotations: package.metadata.annotations,
+            ..ObjectMeta::default()
+        };
+        package.status = PackageStatus::default();
+        let store = self.store.clone();
+        let ns = namespace.to_string();
+        blocking(move || {
+            let row = store.put_object(ObjectTable::Packages, &ns, &name, |rv| {
+                package.metadata.resource_version = rv.to_string();
+                serde_json::to_string(&package).unwrap_or_default()
+            })?;
+            Ok(serde_json::from_str(&row.object).map_err(|e| Error::Internal(e.to_string()))?)
+        })
+        .await
+    }
+
+    /// Deletes a package with all of its revisions: draft and proposed branches, tags,
+    /// deletion proposals and the package directory on the registered branch.
+    pub async fn delete_package(&self, namespace: &str, name: &str) -> Result<PorchPackage, Error> {
+        let package = self.get_package(namespace, name)?;
+        let key = (namespace.to_string(), package.spec.repository.clone());
+        let _busy = self.try_lock(
+            format!("create/{namespace}/{}/{}", key.1, package.spec.package_name),
+            || format!("another request is already in progress on package {name:?}"),
+        )?;
+        let revisions: Vec<_> = {
+            let state = self.read();
+            state
+                .repos
+                .get(&key)
+                .map(|e| {
+                    e.revisions
+                        .values()
+                        .filter(|r| r.discovered.package == package.spec.package_name)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let busy: Vec<_> = revisions
+            .iter()
+            .map(|r| {
+                let n = r.object.metadata.name.clone();
+                self.try_lock(format!("pr/{namespace}/{n}"), || {
+                    format!("another request is already in progress on package revision \"{namespace}/{n}\"")
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        if !revisions.is_empty() {
+            let (git, write) = self.repo_handles(&key)?;
+            let _write = write.lock().await;
+            let package_path = package.spec.package_name.clone();
+            let discovered: Vec<_> = revisions.iter().map(|r| r.discovered.clone()).collect();
+            blocking(move || {
+                let mut updates = Vec::new();
+                let mut on_branch = false;
+                for d in &discovered {
+                    let delete = |name: String| RefUpdate { name, new: None, expected_old: None };
+                    match d.kind {
+                        RefKind::Draft | RefKind::Proposed => {
+                            updates.push(delete(format!("refs/heads/{}", d.ref_name)))
+                        }
+                        RefKind::Tag => updates.push(delete(git.tag_ref(&d.package, d.revision))),
+                        RefKind::Branch => on_branch = true,
+                    }
+                    if build::lifecycle(d) == veranda_api::Lifecycle::DeletionProposed {
+                        updates.push(delete(git.deletion_proposed_ref(
+                            &d.package,
+                            d.revision,
+                            &d.workspace,
+                        )));
+                    }
+                }
+                if !updates.is_empty() {
+                    git.push(&updates)?;
+                }
+                if on_branch {
+                    git.remove_package_from_branch(&package_path)?;
+                }
+                Ok(())
+            })
+            .await?;
+            self.reconcile(&key, Updates::default()).await?;
+        }
+        drop(busy);
+        let store = self.store.clone();
+        let (ns, n) = (namespace.to_string(), name.to_string());
+        blocking(move || Ok(store.delete_object(ObjectTable::Packages, &ns, &n)?)).await?;
+        Ok(package)
+    }
+
+    /// Refuses package updates: a package is defined by its revisions.
+    pub fn update_package(&self) -> Result<PorchPackage, Error> {
+        Err(Error::MethodNotAllowed(
+            "packages cannot be updated; change their package revisions instead".into(),
+        ))
+    }
+}

@@ -1,0 +1,499 @@
+//! Registered repositories: CRUD, opening their Git caches, readiness, periodic sync.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use veranda_api::{
+    names,
+    types::{Condition, Repository},
+};
+use veranda_repo::{GitConfig, GitRepo};
+use veranda_store::ObjectTable;
+
+use crate::{
+    Engine, Error, Kind, RepoEntry, RepoKey, blocking,
+    reconcile::Updates,
+    time,
+    watch::{Event, EventType, Topic},
+};
+
+/// How long a create or update waits for the first index of a repository before answering.
+const OPEN_WAIT: Duration = Duration::from_secs(30);
+
+impl Engine {
+    /// Repositories in `namespace` (all namespaces when None), sorted by namespace and name.
+    pub fn list_repositories(&self, namespace: Option<&str>) -> Vec<Repository> {
+        let state = self.read();
+        state
+            .repos
+            .iter()
+            .filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
+            .map(|(_, e)| e.object.clone())
+            .collect()
+    }
+
+    /// One repository.
+    pub fn get_repository(&self, namespace: &str, name: &str) -> Result<Repository, Error> {
+        let state = self.read();
+        state
+            .repos
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(|e| e.object.clone())
+            .ok_or_else(|| Error::not_found(Kind::Repository, name))
+    }
+
+    /// Registers a repository, opens it and indexes its packages.
+    pub async fn create_repository(
+        self: &Arc<Self>,
+        namespace: &str,
+        mut repo: Repository,
+    ) -> Result<Repository, Error> {
+        let name = repo.metadata.name.clone();
+        validate_repository(&name, &mut repo)?;
+        let key = (namespace.to_string(), name.clone());
+        let _busy = self.try_lock(format!("repository/{namespace}/{name}"), || {
+            format!("another request is already in progress on repository \"{namespace}/{name}\"")
+        })?;
+        if self.read().repos.contains_key(&key) {
+            return Err(Error::AlreadyExists { kind: Kind::Repository, name });
+        }
+        repo.metadata.namespace = namespace.to_string();
+        repo.metadata.uid = uuid_for_repository(namespace, &name);
+        repo.metadata.creation_timestamp = Some(time::now());
+        repo.metadata.generation = 1;
+        repo.status = Default::default();
+        repo.status.conditions =
+            vec![ready_condition(None, "Reconciling", "Repository reconciliation in progress")];
+        let stored = self.persist_repository(repo).await?;
+        {
+            let mut state = self.write();
+            state.repos.insert(
+                key.clone(),
+                RepoEntry {
+                    object: stored.clone(),
+                    git: None,
+                    revisions: BTreeMap::new(),
+                    write: Arc::new(tokio::sync::Mutex::new(())),
+                    loaded: false,
+                },
+            );
+        }
+        self.publish_repository(EventType::Added, &stored);
+        let engine = self.clone();
+        let task = tokio::spawn(async move { engine.open_repository(&key).await });
+        // Answer once the repository is indexed, or after a bounded wait (it keeps opening).
+        let _ = tokio::time::timeout(OPEN_WAIT, task).await;
+        self.get_repository(namespace, &name)
+    }
+
+    /// Updates a repository. `type`, `git.repo`, `git.branch` and `git.directory` are immutable.
+    pub async fn update_repository(
+        self: &Arc<Self>,
+        namespace: &str,
+        name: &str,
+        mut repo: Repository,
+    ) -> Result<Repository, Error> {
+        let key = (namespace.to_string(), name.to_string());
+        let _busy = self.try_lock(format!("repository/{namespace}/{name}"), || {
+            format!("another request is already in progress on repository \"{namespace}/{name}\"")
+        })?;
+        let current = self.get_repository(namespace, name)?;
+        if repo.metadata.name.is_empty() {
+            repo.metadata.name = name.to_string();
+        }
+        if repo.metadata.name != name {
+            return Err(Error::invalid(
+                Kind::Repository,
+                name,
+                "metadata.name",
+                "field is immutable",
+            ));
+        }
+        check_resource_version(
+            &repo.metadata.resource_version,
+            &current.metadata.resource_version,
+        )?;
+        validate_repository(name, &mut repo)?;
+        let (old_git, new_git) = (
+            current.spec.git.clone().unwrap_or_default(),
+            repo.spec.git.clone().unwrap_or_default(),
+        );
+        for (field, old, new) in [
+            ("spec.type", &current.spec.repo_type, &repo.spec.repo_type),
+            ("spec.git.repo", &old_git.repo, &new_git.repo),
+            ("spec.git.branch", &old_git.branch, &new_git.branch),
+            ("spec.git.directory", &old_git.directory, &new_git.directory),
+        ] {
+            if old != new {
+                return Err(Error::invalid(
+                    Kind::Repository,
+                    name,
+                    field,
+                    format!("{field} is immutable"),
+                ));
+            }
+        }
+        let spec_changed = repo.spec != current.spec;
+        let metadata = &mut repo.metadata;
+        metadata.namespace = namespace.to_string();
+        metadata.uid = current.metadata.uid.clone();
+        metadata.creation_timestamp = current.metadata.creation_timestamp.clone();
+        metadata.generation = current.metadata.generation + i64::from(spec_changed);
+        repo.status = current.status.clone();
+        let stored = self.persist_repository(repo).await?;
+        {
+            let mut state = self.write();
+            if let Some(entry) = state.repos.get_mut(&key) {
+                entry.object = stored.clone();
+                if spec_changed {
+                    entry.git = None;
+                }
+            }
+        }
+        self.publish_repository(EventType::Modified, &stored);
+        if spec_changed {
+            let engine = self.clone();
+            let key2 = key.clone();
+            let task = tokio::spawn(async move { engine.open_repository(&key2).await });
+            let _ = tokio::time::timeout(OPEN_WAIT, task).await;
+        }
+        self.get_repository(namespace, name)
+    }
+
+    /// Unregisters a repository: its revisions leave the API (DELETED events); Git is untouched.
+    pub async fn delete_repository(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Repository, Error> {
+        let key = (namespace.to_string(), name.to_string());
+        let _busy = self.try_lock(format!("repository/{namespace}/{name}"), || {
+            format!("another request is already in progress on repository \"{namespace}/{name}\"")
+        })?;
+        let write = {
+            let state = self.read();
+            let entry =
+                state.repos.get(&key).ok_or_else(|| Error::not_found(Kind::Repository, name))?;
+            entry.write.clone()
+        };
+        let _write = write.lock().await;
+        let Some(entry) = self.write().repos.remove(&key) else {
+            return Err(Error::not_found(Kind::Repository, name));
+        };
+        let store = self.store.clone();
+        let (ns, n) = key.clone();
+        blocking(move || Ok(store.delete_object(ObjectTable::Repositories, &ns, &n)?)).await?;
+        self.forget_revisions(&key, entry.revisions).await?;
+        let rv = self.store.reserve_resource_versions(1)?;
+        let mut object = entry.object;
+        object.metadata.resource_version = rv.to_string();
+        self.publish_event(rv, EventType::Deleted, Topic::Repositories, &object);
+        let cache = self.cache_dir(&key);
+        let _ = blocking(move || {
+            std::fs::remove_dir_all(cache).map_err(|e| Error::Internal(e.to_string()))
+        })
+        .await;
+        Ok(object)
+    }
+
+    /// Loads registered repositories at start-up and opens each in the background.
+    pub(crate) async fn load_repositories(self: &Arc<Self>) -> Result<(), Error> {
+        let store = self.store.clone();
+        let rows = blocking(move || Ok(store.list_objects(ObjectTable::Repositories)?)).await?;
+        {
+            let mut state = self.write();
+            for row in rows {
+                let Ok(mut object) = serde_json::from_str::<Repository>(&row.object) else {
+                    tracing::error!(namespace = %row.namespace, name = %row.name, "unreadable stored repository; skipped");
+                    continue;
+                };
+                object.metadata.resource_version = row.resource_version.to_string();
+                object.status.conditions.clear();
+                state.repos.insert(
+                    (row.namespace, row.name),
+                    RepoEntry {
+                        object,
+                        git: None,
+                        revisions: BTreeMap::new(),
+                        write: Arc::new(tokio::sync::Mutex::new(())),
+                        loaded: false,
+                    },
+                );
+            }
+        }
+        let keys: Vec<RepoKey> = self.read().repos.keys().cloned().collect();
+        for key in keys {
+            let engine = self.clone();
+            tokio::spawn(async move { engine.open_repository(&key).await });
+        }
+        let engine = self.clone();
+        tokio::spawn(async move { engine.sync_loop().await });
+        Ok(())
+    }
+
+    /// Opens the Git cache of a repository and indexes it; records readiness in its status.
+    async fn open_repository(self: &Arc<Self>, key: &RepoKey) {
+        let (object, write) = {
+            let state = self.read();
+            let Some(entry) = state.repos.get(key) else { return };
+            (entry.object.clone(), entry.write.clone())
+        };
+        let _write = write.lock().await;
+        let config = self.git_config(key, &object);
+        let opened = blocking(move || Ok(GitRepo::open(config)?)).await;
+        let result = match opened {
+            Ok(git) => {
+                let git = Arc::new(git);
+                {
+                    let mut state = self.write();
+                    match state.repos.get_mut(key) {
+                        Some(entry) => entry.git = Some(git),
+                        None => return,
+                    }
+                }
+                self.reconcile(key, Updates { force: true, ..Updates::default() }).await
+            }
+            Err(e) => Err(e),
+        };
+        self.set_ready(key, result.err().map(|e| e.to_string())).await;
+    }
+
+    /// Fetches and re-indexes every open repository, forever; failed ones are re-opened.
+    async fn sync_loop(self: Arc<Self>) {
+        let mut ticker = tokio::time::interval(self.config.sync_interval);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let keys: Vec<(RepoKey, bool)> =
+                self.read().repos.iter().map(|(k, e)| (k.clone(), e.git.is_some())).collect();
+            for (key, open) in keys {
+                let engine = self.clone();
+                // One slow or unreachable remote must not hold up the others.
+                tokio::spawn(async move {
+                    if open {
+                        let result = engine.sync_repository(&key).await;
+                        engine.set_ready(&key, result.err().map(|e| e.to_string())).await;
+                    } else {
+                        engine.open_repository(&key).await;
+                    }
+                });
+            }
+        }
+    }
+
+    /// Fetches one repository and reconciles it.
+    pub(crate) async fn sync_repository(&self, key: &RepoKey) -> Result<(), Error> {
+        let (git, write) = {
+            let state = self.read();
+            let Some(entry) = state.repos.get(key) else { return Ok(()) };
+            let Some(git) = entry.git.clone() else { return Ok(()) };
+            (git, entry.write.clone())
+        };
+        let _write = write.lock().await;
+        blocking(move || Ok(git.fetch()?)).await?;
+        self.reconcile(key, Updates::default()).await
+    }
+
+    async fn set_ready(&self, key: &RepoKey, error: Option<String>) {
+        let updated = {
+            let state = self.read();
+            let Some(entry) = state.repos.get(key) else { return };
+            let condition = match &error {
+                None => ready_condition(Some(true), "Ready", "Repository Ready"),
+                Some(e) => ready_condition(Some(false), "Error", e),
+            };
+            let old = entry.object.status.conditions.first();
+            if old.is_some_and(|c| c.status == condition.status && c.message == condition.message) {
+                return;
+            }
+            let mut object = entry.object.clone();
+            object.status.conditions = vec![condition];
+            object.status.package_count = Some(
+                entry
+                    .revisions
+                    .values()
+                    .map(|r| r.discovered.package.as_str())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len() as i64,
+            );
+            object
+        };
+        if let Some(e) = &error {
+            tracing::warn!(namespace = %key.0, repository = %key.1, "repository not ready: {e}");
+        }
+        match self.persist_repository(updated).await {
+            Ok(stored) => {
+                if let Some(entry) = self.write().repos.get_mut(key) {
+                    entry.object = stored.clone();
+                }
+                self.publish_repository(EventType::Modified, &stored);
+            }
+            Err(e) => tracing::error!("store repository status: {e}"),
+        }
+    }
+
+    async fn persist_repository(&self, mut repo: Repository) -> Result<Repository, Error> {
+        let store = self.store.clone();
+        blocking(move || {
+            let namespace = repo.metadata.namespace.clone();
+            let name = repo.metadata.name.clone();
+            let mut built = None;
+            store.put_object(ObjectTable::Repositories, &namespace, &name, |rv| {
+                repo.metadata.resource_version = rv.to_string();
+                let json = serde_json::to_string(&repo).unwrap_or_default();
+                built = Some(repo.clone());
+                json
+            })?;
+            built.ok_or_else(|| Error::Internal("repository was not stored".into()))
+        })
+        .await
+    }
+
+    fn publish_repository(&self, event_type: EventType, repo: &Repository) {
+        let rv = repo.metadata.resource_version.parse().unwrap_or(0);
+        self.publish_event(rv, event_type, Topic::Repositories, repo);
+    }
+
+    pub(crate) fn publish_event(
+        &self,
+        rv: i64,
+        event_type: EventType,
+        topic: Topic,
+        object: &impl serde::Serialize,
+    ) {
+        let value = serde_json::to_value(object).unwrap_or_default();
+        let namespace = value["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+        self.hub.publish(Event {
+            resource_version: rv,
+            event_type,
+            topic,
+            namespace,
+            object: Arc::new(value),
+        });
+    }
+
+    fn cache_dir(&self, key: &RepoKey) -> std::path::PathBuf {
+        self.config.data_dir.join("git").join(format!("{}.{}", key.0, key.1))
+    }
+
+    fn git_config(&self, key: &RepoKey, repo: &Repository) -> GitConfig {
+        let git = repo.spec.git.clone().unwrap_or_default();
+        let author =
+            (!git.author.is_empty() || !git.email.is_empty()).then(|| veranda_repo::Signature {
+                name: if git.author.is_empty() { git.email.clone() } else { git.author.clone() },
+                email: if git.email.is_empty() { git.author.clone() } else { git.email.clone() },
+            });
+        GitConfig {
+            url: git.repo,
+            branch: git.branch,
+            directory: git.directory.trim_matches('/').to_string(),
+            create_branch: git.create_branch,
+            cache_dir: self.cache_dir(key),
+            credentials: None,
+            author,
+        }
+    }
+}
+
+fn validate_repository(name: &str, repo: &mut Repository) -> Result<(), Error> {
+    let invalid =
+        |field: &str, message: String| Error::invalid(Kind::Repository, name, field, message);
+    if name.is_empty() {
+        return Err(invalid("metadata.name", "name or generateName is required".into()));
+    }
+    if name.len() > 63 {
+        return Err(invalid(
+            "metadata.name",
+            "metadata.name must be no more than 63 characters".into(),
+        ));
+    }
+    names::check_dns1123_label(name).map_err(|_| {
+        invalid(
+            "metadata.name",
+            "metadata.name must conform to the RFC1123 DNS label standard".into(),
+        )
+    })?;
+    match repo.spec.repo_type.as_str() {
+        "" | "git" => repo.spec.repo_type = "git".into(),
+        "oci" => {
+            return Err(invalid(
+                "spec.type",
+                "OCI repositories are not supported; use type git".into(),
+            ));
+        }
+        other => {
+            return Err(invalid(
+                "spec.type",
+                format!("unsupported value {other:?}: supported values: \"git\""),
+            ));
+        }
+    }
+    if !matches!(repo.spec.content.as_str(), "" | "Package") {
+        return Err(invalid(
+            "spec.content",
+            "The 'content' field is deprecated, its only valid value is 'Package'".into(),
+        ));
+    }
+    let Some(git) = repo.spec.git.as_mut() else {
+        return Err(invalid(
+            "spec.git",
+            "Required value: spec.git is required for a git repository".into(),
+        ));
+    };
+    if git.repo.trim().is_empty() {
+        return Err(invalid("spec.git.repo", "Required value".into()));
+    }
+    if git.branch.is_empty() {
+        git.branch = "main".into();
+    }
+    if git.branch.contains("..")
+        || git.branch.starts_with('/')
+        || git.branch.ends_with('/')
+        || git.branch.contains(' ')
+    {
+        return Err(invalid("spec.git.branch", format!("invalid branch name {:?}", git.branch)));
+    }
+    let directory = git.directory.trim_matches('/');
+    if directory.split('/').any(|s| s == ".." || s == "." || s == ".git") {
+        return Err(invalid(
+            "spec.git.directory",
+            format!("invalid directory {:?}", git.directory),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_resource_version(requested: &str, current: &str) -> Result<(), Error> {
+    if requested.is_empty() {
+        return Err(Error::Invalid {
+            kind: Kind::PackageRevision,
+            name: String::new(),
+            field: "metadata.resourceVersion".into(),
+            message: "Invalid value: 0x0: must be specified for an update".into(),
+        });
+    }
+    if requested != current {
+        return Err(Error::stale());
+    }
+    Ok(())
+}
+
+fn ready_condition(status: Option<bool>, reason: &str, message: &str) -> Condition {
+    Condition {
+        condition_type: "Ready".into(),
+        status: match status {
+            Some(true) => "True",
+            Some(false) => "False",
+            None => "False",
+        }
+        .into(),
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time: Some(time::now()),
+        observed_generation: 0,
+    }
+}
+
+fn uuid_for_repository(namespace: &str, name: &str) -> String {
+    // Repositories get a deterministic UID too, so re-registering yields the same identity.
+    names::package_uid(namespace, &format!("repositories.{name}"))
+}

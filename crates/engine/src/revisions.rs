@@ -1,0 +1,931 @@
+//! Package revisions and their resources: list, get, create, update, approve, delete.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use veranda_api::{
+    Lifecycle, ObjectMeta,
+    lifecycle::Endpoint,
+    names,
+    types::{PackageRevision, PackageRevisionResources, PackageRevisionResourcesSpec, Task},
+};
+use veranda_kpt::{Files, MetadataMode};
+use veranda_repo::{Annotation, GitRepo, RefKind, RefUpdate};
+
+use crate::{
+    Engine, Error, Kind, RepoKey, Rev, blocking, build, reconcile::Updates,
+    repositories::check_resource_version, time,
+};
+
+/// Field-selector filters of a list or watch; `None` matches everything.
+#[derive(Clone, Debug, Default)]
+pub struct RevisionFilter {
+    pub name: Option<String>,
+    pub repository: Option<String>,
+    pub package: Option<String>,
+    pub workspace: Option<String>,
+    /// Porch treats 0 as "no filter".
+    pub revision: Option<i64>,
+    pub lifecycle: Option<Lifecycle>,
+}
+
+impl RevisionFilter {
+    /// Whether a served object passes the filter.
+    pub fn matches(&self, pr: &PackageRevision) -> bool {
+        let spec = &pr.spec;
+        self.name.as_ref().is_none_or(|n| *n == pr.metadata.name)
+            && self.repository.as_ref().is_none_or(|r| *r == spec.repository)
+            && self.package.as_ref().is_none_or(|p| *p == spec.package_name)
+            && self.workspace.as_ref().is_none_or(|w| *w == spec.workspace_name)
+            && self.revision.is_none_or(|r| r == 0 || r == spec.revision)
+            && self.lifecycle.is_none_or(|l| Some(l) == spec.lifecycle)
+    }
+}
+
+const HEADLINE_INTERMEDIATE: &str = "Intermediate commit";
+const DEFAULT_DESCRIPTION: &str = "sample description";
+
+impl Engine {
+    /// Package revisions in `namespace` (all when None) that pass `filter`, ordered by name.
+    pub fn list_package_revisions(
+        &self,
+        namespace: Option<&str>,
+        filter: &RevisionFilter,
+    ) -> Vec<Arc<PackageRevision>> {
+        let repository = filter.repository.clone().or_else(|| {
+            filter
+                .name
+                .as_deref()
+                .and_then(names::parse_package_revision_name)
+                .map(|p| p.repository)
+        });
+        let state = self.read();
+        let mut out = Vec::new();
+        for ((ns, repo), entry) in &state.repos {
+            if namespace.is_some_and(|n| n != ns) || repository.as_ref().is_some_and(|r| r != repo)
+            {
+                continue;
+            }
+            out.extend(
+                entry
+                    .revisions
+                    .values()
+                    .filter(|r| filter.matches(&r.object))
+                    .map(|r| r.object.clone()),
+            );
+        }
+        out
+    }
+
+    /// One package revision.
+    pub fn get_package_revision(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<PackageRevision>, Error> {
+        Ok(self.find(namespace, name)?.1.object.clone())
+    }
+
+    fn find(&self, namespace: &str, name: &str) -> Result<(RepoKey, Arc<Rev>), Error> {
+        let parsed = names::parse_package_revision_name(name)
+            .ok_or_else(|| Error::not_found(Kind::PackageRevision, name))?;
+        let key = (namespace.to_string(), parsed.repository);
+        let state = self.read();
+        state
+            .repos
+            .get(&key)
+            .and_then(|e| e.revisions.get(name))
+            .map(|rev| (key.clone(), rev.clone()))
+            .ok_or_else(|| Error::not_found(Kind::PackageRevision, name))
+    }
+
+    pub(crate) fn repo_handles(
+        &self,
+        key: &RepoKey,
+    ) -> Result<(Arc<GitRepo>, Arc<tokio::sync::Mutex<()>>), Error> {
+        let state = self.read();
+        let entry =
+            state.repos.get(key).ok_or_else(|| Error::not_found(Kind::Repository, &key.1))?;
+        let git = entry.git.clone().ok_or_else(|| {
+            let why = entry
+                .object
+                .status
+                .conditions
+                .first()
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            Error::Unavailable(format!("repository {:?} is not ready: {why}", key.1))
+        })?;
+        Ok((git, entry.write.clone()))
+    }
+
+    /// Creates a package revision with its creation task (`init`, `clone`, `edit`).
+    pub async fn create_package_revision(
+        &self,
+        namespace: &str,
+        pr: PackageRevision,
+    ) -> Result<Arc<PackageRevision>, Error> {
+        let spec = &pr.spec;
+        let shown = if pr.metadata.name.is_empty() {
+            spec.package_name.clone()
+        } else {
+            pr.metadata.name.clone()
+        };
+        let invalid = |field: &str, message: String| {
+            Error::invalid(Kind::PackageRevision, &shown, field, message)
+        };
+        if spec.repository.is_empty() {
+            return Err(invalid(
+                "spec.repository",
+                "Required value: spec.repository is required".into(),
+            ));
+        }
+        names::check_package_path(&spec.package_name).map_err(|e| {
+            invalid("spec.packageName", format!("Invalid value: {:?}: {e}", spec.package_name))
+        })?;
+        names::check_dns1123_label(&spec.workspace_name).map_err(|e| {
+            invalid("spec.workspaceName", format!("Invalid value: {:?}: {e}", spec.workspace_name))
+        })?;
+        let name = names::package_revision_name(
+            &spec.repository,
+            &spec.package_name,
+            &spec.workspace_name,
+        );
+        names::check_dns1123_subdomain(&name).map_err(|e| {
+            invalid(
+                "metadata.name",
+                format!("package revision kubernetes resource name invalid: {e}"),
+            )
+        })?;
+        if !pr.metadata.name.is_empty() && pr.metadata.name != name {
+            return Err(invalid(
+                "metadata.name",
+                format!(
+                    "Invalid value: {:?}: the name of a package revision is generated from repository, package and workspace; expected {name:?}",
+                    pr.metadata.name
+                ),
+            ));
+        }
+        let lifecycle = spec.lifecycle.unwrap_or(Lifecycle::Draft);
+        if lifecycle.is_published() {
+            return Err(invalid(
+                "spec.lifecycle",
+                format!(
+                    "Unsupported value: {:?}: a package revision can only be created as Draft or Proposed",
+                    lifecycle.as_str()
+                ),
+            ));
+        }
+        if pr.metadata.labels.contains_key(veranda_api::LATEST_REVISION_LABEL) {
+            return Err(invalid(
+                &format!("metadata.labels[{}]", veranda_api::LATEST_REVISION_LABEL),
+                "Forbidden: label is managed by the server and cannot be set by users".into(),
+            ));
+        }
+        if spec.tasks.len() > 1 {
+            return Err(invalid(
+                "spec.tasks",
+                "Too many: task list must not contain more than one task".into(),
+            ));
+        }
+        let task = spec.tasks.first().cloned().unwrap_or_else(|| Task {
+            task_type: "init".into(),
+            init: Some(veranda_api::types::InitTask {
+                description: format!("{} description", spec.package_name),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let key = (namespace.to_string(), spec.repository.clone());
+        let (git, write) = self.repo_handles(&key)?;
+        let (ns, repo, package, workspace) = (
+            namespace.to_string(),
+            spec.repository.clone(),
+            spec.package_name.clone(),
+            spec.workspace_name.clone(),
+        );
+        let _busy = self.try_lock(format!("create/{ns}/{repo}/{package}"), || {
+            format!(
+                "another request is already in progress to create package revision with details namespace={ns:?}, repository={repo:?}, package={package:?},workspace={workspace:?}"
+            )
+        })?;
+        let _write = write.lock().await;
+
+        // Checks against what exists, under the package lock.
+        let (same_package, overlapping) = {
+            let state = self.read();
+            let entry =
+                state.repos.get(&key).ok_or_else(|| Error::not_found(Kind::Repository, &key.1))?;
+            let same: Vec<Arc<Rev>> = entry
+                .revisions
+                .values()
+                .filter(|r| r.discovered.package == package)
+                .cloned()
+                .collect();
+            let overlapping = entry
+                .revisions
+                .values()
+                .map(|r| r.discovered.package.clone())
+                .find(|p| p != &package && (is_within(p, &package) || is_within(&package, p)));
+            (same, overlapping)
+        };
+        if same_package.iter().any(|r| r.discovered.workspace == workspace) {
+            return Err(Error::AlreadyExists { kind: Kind::PackageRevision, name: name.clone() });
+        }
+        let creates_package = matches!(task.task_type.as_str(), "init" | "clone");
+        if creates_package && !same_package.is_empty() {
+            return Err(Error::Conflict(if task.task_type == "clone" {
+                format!(
+                    "`clone` cannot create a new revision for package {package:?} that already exists in repo {repo:?}; make subsequent revisions using `copy`"
+                )
+            } else {
+                format!("package {package:?} already exists in repository {repo:?}")
+            }));
+        }
+        if let Some(other) = overlapping.filter(|_| creates_package) {
+            return Err(invalid(
+                "spec.packageName",
+                format!(
+                    "package path {package:?} conflicts with existing package {other:?}: packages cannot be nested"
+                ),
+            ));
+        }
+
+        let mut files =
+            self.task_files(namespace, &key, &task, spec, &same_package, &shown).await?;
+        let kptfile = files
+            .get(veranda_kpt::KPTFILE)
+            .cloned()
+            .ok_or_else(|| invalid("spec.tasks", "package must contain Kptfile at root".into()))?;
+        let metadata = spec.package_metadata.clone().unwrap_or_default();
+        let gates: Vec<String> =
+            spec.readiness_gates.iter().map(|g| g.condition_type.clone()).collect();
+        if let Some(updated) = veranda_kpt::set_package_metadata(
+            &kptfile,
+            &metadata.labels,
+            &metadata.annotations,
+            (!gates.is_empty()).then_some(gates.as_slice()),
+            MetadataMode::Merge,
+        )
+        .map_err(|e| invalid("spec.tasks", e.to_string()))?
+        {
+            files.insert(veranda_kpt::KPTFILE.to_string(), updated);
+        }
+
+        let target_ref = match lifecycle {
+            Lifecycle::Proposed => git.proposed_ref(&package, &workspace),
+            _ => git.draft_ref(&package, &workspace),
+        };
+        let annotation = Annotation {
+            package: git.full_path(&package),
+            workspace_name: workspace.clone(),
+            revision: "0".into(),
+            task: serde_json::to_value(&task).ok(),
+        };
+        let headline = creation_headline(&task.task_type);
+        let git2 = git.clone();
+        let (pkg2, ref2) = (package.clone(), target_ref.clone());
+        blocking(move || {
+            let commit = git2.commit_package(&pkg2, None, &files, headline, &annotation)?;
+            git2.push(&[RefUpdate {
+                name: ref2,
+                new: Some(commit),
+                expected_old: Some(veranda_repo::ABSENT.to_string()),
+            }])?;
+            Ok(())
+        })
+        .await?;
+
+        let meta = ObjectMeta {
+            creation_timestamp: Some(time::now()),
+            ..build::stored_meta(&pr.metadata)
+        };
+        let updates = Updates { meta: BTreeMap::from([(name.clone(), meta)]), force: false };
+        if let Err(e) = self.reconcile(&key, updates).await {
+            // Rollback: the draft must not outlive a failed create.
+            let git2 = git.clone();
+            let rollback = blocking(move || {
+                Ok(git2.push(&[RefUpdate { name: target_ref, new: None, expected_old: None }])?)
+            })
+            .await;
+            if let Err(r) = rollback {
+                tracing::error!(%name, "rollback of failed create: {r}");
+            }
+            let _ = self.reconcile(&key, Updates::default()).await;
+            return Err(e);
+        }
+        self.get_package_revision(namespace, &name)
+    }
+
+    async fn task_files(
+        &self,
+        namespace: &str,
+        key: &RepoKey,
+        task: &Task,
+        spec: &veranda_api::types::PackageRevisionSpec,
+        same_package: &[Arc<Rev>],
+        shown: &str,
+    ) -> Result<Files, Error> {
+        let invalid = |field: &str, message: String| {
+            Error::invalid(Kind::PackageRevision, shown, field, message)
+        };
+        let short_name =
+            spec.package_name.rsplit('/').next().unwrap_or(&spec.package_name).to_string();
+        match task.task_type.as_str() {
+            "init" => {
+                let init = task.init.clone().unwrap_or_default();
+                if !init.subpackage.is_empty() {
+                    return Err(invalid(
+                        "spec.tasks[0].init.subpackage",
+                        "a new package revision has no root package to add a subpackage to".into(),
+                    ));
+                }
+                Ok(veranda_kpt::init_package(&veranda_kpt::InitOptions {
+                    name: short_name,
+                    description: if init.description.is_empty() {
+                        DEFAULT_DESCRIPTION.into()
+                    } else {
+                        init.description
+                    },
+                    keywords: init.keywords,
+                    site: init.site,
+                }))
+            }
+            "clone" => {
+                let clone = task.clone.clone().unwrap_or_default();
+                let upstream = clone.upstream_ref;
+                let Some(source_name) =
+                    upstream.upstream_ref.map(|r| r.name).filter(|n| !n.is_empty())
+                else {
+                    let field = "spec.tasks[0].clone.upstreamRef";
+                    return Err(if upstream.git.is_some() {
+                        invalid(field, "cloning from a Git URL is not supported yet; register the upstream repository and clone one of its package revisions".into())
+                    } else if upstream.oci.is_some() {
+                        invalid(field, "clone from OCI is not implemented".into())
+                    } else {
+                        invalid(field, "Required value: upstreamRef.upstreamRef.name".into())
+                    });
+                };
+                let (source_key, source) = self.find(namespace, &source_name).map_err(|_| {
+                    invalid(
+                        "spec.tasks[0].clone.upstreamRef.upstreamRef.name",
+                        format!("upstream package revision {source_name:?} not found"),
+                    )
+                })?;
+                check_usable_source(&source_key, &source, "upstream revision", &source_name, self)?;
+                let (source_git, _) = self.repo_handles(&source_key)?;
+                let d = source.discovered.clone();
+                let lock = veranda_kpt::GitLock {
+                    repo: source_git.origin_url(),
+                    directory: d.package.clone(),
+                    reference: d.ref_name.clone(),
+                    commit: d.commit.clone(),
+                };
+                let mut files =
+                    blocking(move || Ok(source_git.read_files(&d.commit, &d.package)?)).await?;
+                let kptfile = files.get(veranda_kpt::KPTFILE).ok_or_else(|| {
+                    invalid(
+                        "spec.tasks[0].clone",
+                        format!("upstream package revision {source_name:?} has no Kptfile"),
+                    )
+                })?;
+                let updated = veranda_kpt::set_upstream(kptfile, Some(&short_name), &lock)
+                    .map_err(|e| {
+                        invalid("spec.tasks[0].clone", format!("upstream Kptfile: {e}"))
+                    })?;
+                files.insert(veranda_kpt::KPTFILE.to_string(), updated);
+                Ok(files)
+            }
+            "edit" => {
+                let source_name = task
+                    .edit
+                    .as_ref()
+                    .and_then(|e| e.source_ref.as_ref())
+                    .map(|r| r.name.clone())
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(|| {
+                        invalid("spec.tasks[0].edit.sourceRef.name", "Required value".into())
+                    })?;
+                let source = same_package
+                    .iter()
+                    .find(|r| r.object.metadata.name == source_name)
+                    .cloned()
+                    .ok_or_else(|| {
+                        invalid(
+                            "spec.tasks[0].edit.sourceRef.name",
+                            format!(
+                                "source revision must be from same package {}/{}",
+                                key.1, spec.package_name
+                            ),
+                        )
+                    })?;
+                check_usable_source(key, &source, "source revision", &source_name, self)?;
+                let (git, _) = self.repo_handles(key)?;
+                let d = source.discovered.clone();
+                blocking(move || Ok(git.read_files(&d.commit, &d.package)?)).await
+            }
+            "upgrade" => {
+                Err(invalid("spec.tasks[0].type", "the upgrade task is not supported yet".into()))
+            }
+            other => Err(invalid(
+                "spec.tasks[0].type",
+                format!(
+                    "Unsupported value: {other:?}: supported values: \"init\", \"clone\", \"edit\", \"upgrade\""
+                ),
+            )),
+        }
+    }
+
+    /// Updates a package revision (`endpoint` tells whether it came through `/approval`).
+    pub async fn update_package_revision(
+        &self,
+        namespace: &str,
+        name: &str,
+        new: PackageRevision,
+        endpoint: Endpoint,
+    ) -> Result<Arc<PackageRevision>, Error> {
+        let _busy = self.try_lock(format!("pr/{namespace}/{name}"), || {
+            format!(
+                "another request is already in progress on package revision \"{namespace}/{name}\""
+            )
+        })?;
+        let (key, _) = self.find(namespace, name)?;
+        let (git, write) = self.repo_handles(&key)?;
+        let _write = write.lock().await;
+        let (_, rev) = self.find(namespace, name)?;
+        let current = rev.object.clone();
+        let invalid = |field: &str, message: String| {
+            Error::invalid(Kind::PackageRevision, name, field, message)
+        };
+        if !new.metadata.name.is_empty() && new.metadata.name != name {
+            return Err(Error::BadRequest(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                new.metadata.name
+            )));
+        }
+        check_resource_version(&new.metadata.resource_version, &current.metadata.resource_version)?;
+        for (field, old, requested) in [
+            ("spec.packageName", &current.spec.package_name, &new.spec.package_name),
+            ("spec.repository", &current.spec.repository, &new.spec.repository),
+            ("spec.workspaceName", &current.spec.workspace_name, &new.spec.workspace_name),
+        ] {
+            if !requested.is_empty() && requested != old {
+                return Err(invalid(
+                    field,
+                    format!("Invalid value: {requested:?}: field is immutable"),
+                ));
+            }
+        }
+        let from = build::lifecycle(&rev.discovered);
+        let to = new.spec.lifecycle.unwrap_or(from);
+        from.check_transition(to, endpoint).map_err(|e| {
+            invalid("spec.lifecycle", format!("Invalid value: {:?}: {e}", to.as_str()))
+        })?;
+        let latest_requested = new
+            .metadata
+            .labels
+            .get(veranda_api::LATEST_REVISION_LABEL)
+            .is_some_and(|v| v == "true");
+        if latest_requested != rev.latest {
+            return Err(invalid(
+                &format!("metadata.labels[{}]", veranda_api::LATEST_REVISION_LABEL),
+                "Forbidden: label is managed by the server and cannot be modified by users".into(),
+            ));
+        }
+        let requested_metadata = new.spec.package_metadata.clone().unwrap_or_default();
+        let current_metadata = current.spec.package_metadata.clone().unwrap_or_default();
+        let requested_gates: Vec<String> =
+            new.spec.readiness_gates.iter().map(|g| g.condition_type.clone()).collect();
+        let kptfile_change = (new.spec.package_metadata.is_some()
+            && requested_metadata != current_metadata)
+            || requested_gates != rev.kptfile.readiness_gates;
+        if kptfile_change && from != Lifecycle::Draft {
+            return Err(invalid(
+                "spec",
+                format!(
+                    "Forbidden: package metadata and readiness gates can only change while the revision is Draft (it is {from})"
+                ),
+            ));
+        }
+
+        let mut meta = build::stored_meta(&new.metadata);
+        meta.creation_timestamp = rev.meta.creation_timestamp.clone();
+        meta.deletion_timestamp = rev.meta.deletion_timestamp.clone();
+        let d = rev.discovered.clone();
+        let mut head = d.commit.clone();
+        if kptfile_change {
+            let git2 = git.clone();
+            let (package, commit, draft_ref) =
+                (d.package.clone(), d.commit.clone(), d.ref_name.clone());
+            let metadata = requested_metadata.clone();
+            head = blocking(move || {
+                let mut files = git2.read_files(&commit, &package)?;
+                let kptfile = files
+                    .get(veranda_kpt::KPTFILE)
+                    .ok_or_else(|| Error::Internal("package has no Kptfile".into()))?;
+                if let Some(updated) = veranda_kpt::set_package_metadata(
+                    kptfile,
+                    &metadata.labels,
+                    &metadata.annotations,
+                    Some(&requested_gates),
+                    MetadataMode::Replace,
+                )
+                .map_err(|e| Error::Invalid {
+                    kind: Kind::PackageRevision,
+                    name: String::new(),
+                    field: "spec.packageMetadata".into(),
+                    message: e.to_string(),
+                })? {
+                    files.insert(veranda_kpt::KPTFILE.to_string(), updated);
+                }
+                let annotation = Annotation {
+                    package: git2.full_path(&package),
+                    workspace_name: d.workspace.clone(),
+                    revision: "0".into(),
+                    task: None,
+                };
+                let new_head = git2.commit_package(
+                    &package,
+                    Some(&commit),
+                    &files,
+                    HEADLINE_INTERMEDIATE,
+                    &annotation,
+                )?;
+                git2.push(&[RefUpdate {
+                    name: format!("refs/heads/{draft_ref}"),
+                    new: Some(new_head.clone()),
+                    expected_old: Some(commit),
+                }])?;
+                Ok(new_head)
+            })
+            .await?;
+        }
+        if to != from {
+            self.move_lifecycle(&key, &git, &rev, &head, from, to).await?;
+        }
+        let updates =
+            Updates { meta: BTreeMap::from([(name.to_string(), meta.clone())]), force: false };
+        self.reconcile(&key, updates).await?;
+        if meta.deletion_timestamp.is_some() && meta.finalizers.is_empty() {
+            let (_, rev) = self.find(namespace, name)?;
+            self.delete_in_git(&key, &git, &rev).await?;
+            self.reconcile(&key, Updates::default()).await?;
+            return Ok(rev.object.clone());
+        }
+        self.get_package_revision(namespace, name)
+    }
+
+    async fn move_lifecycle(
+        &self,
+        key: &RepoKey,
+        git: &Arc<GitRepo>,
+        rev: &Rev,
+        head: &str,
+        from: Lifecycle,
+        to: Lifecycle,
+    ) -> Result<(), Error> {
+        let d = rev.discovered.clone();
+        let current_ref = format!("refs/heads/{}", d.ref_name);
+        let git2 = git.clone();
+        let head = head.to_string();
+        match (from, to) {
+            (Lifecycle::Draft, Lifecycle::Proposed) | (Lifecycle::Proposed, Lifecycle::Draft) => {
+                let target = if to == Lifecycle::Proposed {
+                    git.proposed_ref(&d.package, &d.workspace)
+                } else {
+                    git.draft_ref(&d.package, &d.workspace)
+                };
+                blocking(move || {
+                    Ok(git2.push(&[
+                        RefUpdate { name: target, new: Some(head.clone()), expected_old: None },
+                        RefUpdate { name: current_ref, new: None, expected_old: Some(head) },
+                    ])?)
+                })
+                .await
+            }
+            (_, Lifecycle::Published) => {
+                let revision = {
+                    let state = self.read();
+                    state
+                        .repos
+                        .get(key)
+                        .map(|e| {
+                            e.revisions
+                                .values()
+                                .filter(|r| {
+                                    r.discovered.package == d.package
+                                        && build::lifecycle(&r.discovered).is_published()
+                                })
+                                .map(|r| r.discovered.revision)
+                                .max()
+                                .unwrap_or(0)
+                        })
+                        .unwrap_or(0)
+                        .max(0)
+                        + 1
+                };
+                blocking(move || {
+                    git2.approve(&d.package, &d.workspace, &head, revision, &current_ref)?;
+                    Ok(())
+                })
+                .await
+            }
+            (Lifecycle::Published, Lifecycle::DeletionProposed) => {
+                let target = git.deletion_proposed_ref(&d.package, d.revision, &d.workspace);
+                blocking(move || {
+                    Ok(git2.push(&[RefUpdate {
+                        name: target,
+                        new: Some(head),
+                        expected_old: None,
+                    }])?)
+                })
+                .await
+            }
+            _ => Err(Error::Internal(format!("unhandled lifecycle move {from} -> {to}"))),
+        }
+    }
+
+    /// Deletes a package revision (Published ones must be proposed for deletion first).
+    pub async fn delete_package_revision(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<PackageRevision>, Error> {
+        let _busy = self.try_lock(format!("pr/{namespace}/{name}"), || {
+            format!(
+                "another request is already in progress on package revision \"{namespace}/{name}\""
+            )
+        })?;
+        let (key, _) = self.find(namespace, name)?;
+        let (git, write) = self.repo_handles(&key)?;
+        let _write = write.lock().await;
+        let (_, rev) = self.find(namespace, name)?;
+        if build::lifecycle(&rev.discovered) == Lifecycle::Published {
+            return Err(Error::Forbidden(
+                "published PackageRevisions must be proposed for deletion by setting spec.lifecycle to 'DeletionProposed' prior to deletion"
+                    .into(),
+            ));
+        }
+        let referencing: Vec<String> = self
+            .list_package_revisions(Some(namespace), &RevisionFilter::default())
+            .iter()
+            .filter(|pr| pr.spec.revision != -1 && references_upstream(pr, name))
+            .map(|pr| pr.metadata.name.clone())
+            .collect();
+        if !referencing.is_empty() {
+            return Err(Error::Forbidden(format!(
+                "cannot delete package revision, it is referenced as upstream by: {}",
+                referencing.join(", ")
+            )));
+        }
+        if !rev.meta.finalizers.is_empty() {
+            let mut meta = rev.meta.clone();
+            if meta.deletion_timestamp.is_none() {
+                meta.deletion_timestamp = Some(time::now());
+                self.reconcile(
+                    &key,
+                    Updates { meta: BTreeMap::from([(name.to_string(), meta)]), force: false },
+                )
+                .await?;
+            }
+            return self.get_package_revision(namespace, name);
+        }
+        self.delete_in_git(&key, &git, &rev).await?;
+        self.reconcile(&key, Updates::default()).await?;
+        Ok(rev.object.clone())
+    }
+
+    async fn delete_in_git(
+        &self,
+        _key: &RepoKey,
+        git: &Arc<GitRepo>,
+        rev: &Rev,
+    ) -> Result<(), Error> {
+        let d = rev.discovered.clone();
+        let git2 = git.clone();
+        blocking(move || {
+            let ref_update = |name: String| RefUpdate { name, new: None, expected_old: None };
+            match d.kind {
+                RefKind::Draft | RefKind::Proposed => {
+                    git2.push(&[ref_update(format!("refs/heads/{}", d.ref_name))])?;
+                }
+                RefKind::Tag => {
+                    git2.push(&[
+                        ref_update(git2.tag_ref(&d.package, d.revision)),
+                        ref_update(git2.deletion_proposed_ref(
+                            &d.package,
+                            d.revision,
+                            &d.workspace,
+                        )),
+                    ])?;
+                }
+                RefKind::Branch => {
+                    git2.remove_package_from_branch(&d.package)?;
+                    git2.push(&[ref_update(git2.deletion_proposed_ref(
+                        &d.package,
+                        d.revision,
+                        &d.workspace,
+                    ))])?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The files of a package revision.
+    pub async fn get_resources(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<PackageRevisionResources, Error> {
+        let (key, rev) = self.find(namespace, name)?;
+        let (git, _) = self.repo_handles(&key)?;
+        let d = rev.discovered.clone();
+        let files = blocking(move || Ok(git.read_files(&d.commit, &d.package)?)).await?;
+        Ok(resources_object(&rev.object, files))
+    }
+
+    /// Files of every revision passing `filter`.
+    pub async fn list_resources(
+        &self,
+        namespace: Option<&str>,
+        filter: &RevisionFilter,
+    ) -> Result<Vec<PackageRevisionResources>, Error> {
+        let mut out = Vec::new();
+        for pr in self.list_package_revisions(namespace, filter) {
+            match self.get_resources(&pr.metadata.namespace, &pr.metadata.name).await {
+                Ok(prr) => out.push(prr),
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces the files of a Draft package revision.
+    pub async fn update_resources(
+        &self,
+        namespace: &str,
+        name: &str,
+        prr: PackageRevisionResources,
+    ) -> Result<PackageRevisionResources, Error> {
+        let _busy = self.try_lock(format!("pr/{namespace}/{name}"), || {
+            format!("another request is already in progress on package revision resources \"{namespace}/{name}\"")
+        })?;
+        let invalid = |field: &str, message: String| {
+            Error::invalid(Kind::PackageRevisionResources, name, field, message)
+        };
+        for path in prr.spec.resources.keys() {
+            names::check_resource_path(path).map_err(|e| {
+                invalid(&format!("spec.resources[{path}]"), format!("Invalid value: {e}"))
+            })?;
+        }
+        if !prr.spec.resources.contains_key(veranda_kpt::KPTFILE) {
+            return Err(invalid(
+                "spec.resources",
+                "Required value: package must contain Kptfile at root".into(),
+            ));
+        }
+        let (key, _) = self.find(namespace, name)?;
+        let (git, write) = self.repo_handles(&key)?;
+        let _write = write.lock().await;
+        let (_, rev) = self.find(namespace, name)?;
+        if !prr.metadata.name.is_empty() && prr.metadata.name != name {
+            return Err(Error::BadRequest(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                prr.metadata.name
+            )));
+        }
+        check_resource_version(
+            &prr.metadata.resource_version,
+            &rev.object.metadata.resource_version,
+        )?;
+        let lifecycle = build::lifecycle(&rev.discovered);
+        if lifecycle != Lifecycle::Draft {
+            return Err(invalid(
+                "spec.lifecycle",
+                format!(
+                    "cannot update a package revision with lifecycle value {:?}; package must be Draft",
+                    lifecycle.as_str()
+                ),
+            ));
+        }
+        let d = rev.discovered.clone();
+        let files: Files =
+            prr.spec.resources.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+        let git2 = git.clone();
+        blocking(move || {
+            let annotation = Annotation {
+                package: git2.full_path(&d.package),
+                workspace_name: d.workspace.clone(),
+                revision: "0".into(),
+                task: None,
+            };
+            let head = git2.commit_package(
+                &d.package,
+                Some(&d.commit),
+                &files,
+                HEADLINE_INTERMEDIATE,
+                &annotation,
+            )?;
+            git2.push(&[RefUpdate {
+                name: format!("refs/heads/{}", d.ref_name),
+                new: Some(head),
+                expected_old: Some(d.commit.clone()),
+            }])?;
+            Ok(())
+        })
+        .await?;
+        self.reconcile(&key, Updates::default()).await?;
+        self.get_resources(namespace, name).await
+    }
+}
+
+fn creation_headline(task_type: &str) -> &'static str {
+    match task_type {
+        "init" => "Creating new empty revision",
+        "clone" => "Creating new revision by cloning",
+        "edit" => "Creating new revision by copying previous revision",
+        "upgrade" => "Upgrading revision",
+        _ => HEADLINE_INTERMEDIATE,
+    }
+}
+
+/// Whether `inner` is strictly below `outer` in the package path tree.
+fn is_within(inner: &str, outer: &str) -> bool {
+    inner.len() > outer.len() && inner.starts_with(outer) && inner.as_bytes()[outer.len()] == b'/'
+}
+
+fn check_usable_source(
+    key: &RepoKey,
+    source: &Rev,
+    what: &str,
+    source_name: &str,
+    engine: &Engine,
+) -> Result<(), Error> {
+    let branch = {
+        let state = engine.read();
+        state
+            .repos
+            .get(key)
+            .and_then(|e| e.object.spec.git.as_ref().map(|g| g.branch.clone()))
+            .unwrap_or_default()
+    };
+    let d = &source.discovered;
+    if d.revision == -1 && d.workspace == branch {
+        return Err(Error::invalid(
+            Kind::PackageRevision,
+            source_name,
+            "spec.tasks[0]",
+            format!("{what} may not be the placeholder package revision {}/{source_name}", key.1),
+        ));
+    }
+    if !build::lifecycle(d).is_published() {
+        return Err(Error::invalid(
+            Kind::PackageRevision,
+            source_name,
+            "spec.tasks[0]",
+            format!("{what} must be published ({source_name} is {})", build::lifecycle(d)),
+        ));
+    }
+    Ok(())
+}
+
+fn references_upstream(pr: &PackageRevision, name: &str) -> bool {
+    pr.spec.tasks.iter().any(|t| {
+        t.clone
+            .as_ref()
+            .and_then(|c| c.upstream_ref.upstream_ref.as_ref())
+            .is_some_and(|r| r.name == name)
+            || t.upgrade.as_ref().is_some_and(|u| u.new_upstream_ref.name == name)
+    })
+}
+
+fn resources_object(pr: &PackageRevision, files: Files) -> PackageRevisionResources {
+    let resources = files
+        .into_iter()
+        .filter_map(|(path, content)| match String::from_utf8(content) {
+            Ok(text) => Some((path, text)),
+            Err(_) => {
+                tracing::debug!(%path, "binary file left out of the resources map");
+                None
+            }
+        })
+        .collect();
+    let mut metadata = pr.metadata.clone();
+    metadata.owner_references.clear();
+    metadata.finalizers.clear();
+    PackageRevisionResources {
+        api_version: veranda_api::PORCH_API_VERSION.into(),
+        kind: "PackageRevisionResources".into(),
+        metadata,
+        spec: PackageRevisionResourcesSpec {
+            package_name: pr.spec.package_name.clone(),
+            workspace_name: pr.spec.workspace_name.clone(),
+            revision: pr.spec.revision,
+            repository: pr.spec.repository.clone(),
+            resources,
+        },
+        status: Default::default(),
+    }
+}

@@ -1,0 +1,107 @@
+//! The event hub: every change of a package revision or repository becomes one event with a
+//! server-wide monotonic resourceVersion. Watches resume from a resourceVersion out of a bounded
+//! in-memory log; older ones get 410 Gone and must re-list.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::broadcast;
+
+/// Events retained for resuming watches.
+const RETAINED_EVENTS: usize = 20_000;
+/// Per-watcher buffer; a watcher that falls further behind is closed (it re-lists).
+const CHANNEL_CAPACITY: usize = 8_192;
+
+/// Watch event type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// Which collection an event belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topic {
+    PackageRevisions,
+    Repositories,
+}
+
+/// One change.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub resource_version: i64,
+    pub event_type: EventType,
+    pub topic: Topic,
+    pub namespace: String,
+    /// The object as served (for DELETED: its last state, with a fresh resourceVersion).
+    pub object: Arc<serde_json::Value>,
+}
+
+/// Fan-out of events plus the retained log.
+pub(crate) struct Hub {
+    sender: broadcast::Sender<Arc<Event>>,
+    log: Mutex<Log>,
+}
+
+struct Log {
+    events: VecDeque<Arc<Event>>,
+    // Invariant: every event with a resourceVersion above `complete_since` is in `events`.
+    complete_since: i64,
+}
+
+/// Why a watch could not start.
+#[derive(Debug)]
+pub enum WatchError {
+    /// The requested resourceVersion is older than the retained log.
+    Gone { oldest: i64 },
+}
+
+impl Hub {
+    /// A hub whose log is complete after `current` (the resourceVersion at start-up).
+    pub(crate) fn new(current: i64) -> Hub {
+        let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
+        Hub { sender, log: Mutex::new(Log { events: VecDeque::new(), complete_since: current }) }
+    }
+
+    pub(crate) fn publish(&self, event: Event) {
+        let event = Arc::new(event);
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if log.events.len() == RETAINED_EVENTS
+            && let Some(evicted) = log.events.pop_front()
+        {
+            log.complete_since = evicted.resource_version;
+        }
+        log.events.push_back(event.clone());
+        // Sent under the log lock so that subscribe() sees each event exactly once.
+        let _ = self.sender.send(event);
+    }
+
+    /// Subscribes and returns the retained events after `since` (for a resumed watch).
+    pub(crate) fn subscribe(
+        &self,
+        since: Option<i64>,
+    ) -> Result<(broadcast::Receiver<Arc<Event>>, Vec<Arc<Event>>), WatchError> {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let receiver = self.sender.subscribe();
+        let Some(since) = since else { return Ok((receiver, Vec::new())) };
+        if since < log.complete_since {
+            return Err(WatchError::Gone { oldest: log.complete_since });
+        }
+        let backlog = log.events.iter().filter(|e| e.resource_version > since).cloned().collect();
+        Ok((receiver, backlog))
+    }
+}

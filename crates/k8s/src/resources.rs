@@ -1,0 +1,187 @@
+//! The catalog of resources the veranda server serves, in Kubernetes terms (group, version,
+//! plural resource, kind, verbs).
+//!
+//! Discovery, OpenAPI and Table output are all generated from [`RESOURCES`], so adding a verb or a
+//! resource here changes every document consistently.
+
+use std::fmt;
+
+/// API group of package revisions, package revision resources and packages.
+pub const PORCH_GROUP: &str = "porch.kpt.dev";
+/// API group of repositories.
+pub const CONFIG_GROUP: &str = "config.porch.kpt.dev";
+/// The only served version of both groups.
+pub const VERSION: &str = "v1alpha1";
+
+/// One served resource (a plural name under `/apis/{group}/{version}/namespaces/{ns}/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiResource {
+    pub group: &'static str,
+    pub version: &'static str,
+    /// Plural, lower case: `packagerevisions`.
+    pub resource: &'static str,
+    /// Singular, lower case: `packagerevision`.
+    pub singular: &'static str,
+    pub kind: &'static str,
+    pub list_kind: &'static str,
+    /// Verbs in the order the kube-apiserver lists them (alphabetical).
+    pub verbs: &'static [&'static str],
+    pub short_names: &'static [&'static str],
+    pub subresources: &'static [Subresource],
+    /// Every served resource is namespaced; kept as data so discovery does not hard-code it.
+    pub namespaced: bool,
+}
+
+/// A subresource such as `packagerevisions/approval`. It has the kind of its parent resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subresource {
+    pub name: &'static str,
+    pub verbs: &'static [&'static str],
+}
+
+/// `group` + `kind`, displayed the way the kube-apiserver does in messages:
+/// `PackageRevision.porch.kpt.dev`, or just `Kind` for the core group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupKind<'a> {
+    pub group: &'a str,
+    pub kind: &'a str,
+}
+
+/// `group` + plural `resource`, displayed as `packagerevisions.porch.kpt.dev`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupResource<'a> {
+    pub group: &'a str,
+    pub resource: &'a str,
+}
+
+pub const PACKAGE_REVISIONS: ApiResource = ApiResource {
+    group: PORCH_GROUP,
+    version: VERSION,
+    resource: "packagerevisions",
+    singular: "packagerevision",
+    kind: "PackageRevision",
+    list_kind: "PackageRevisionList",
+    verbs: &["create", "delete", "get", "list", "patch", "update", "watch"],
+    short_names: &[],
+    subresources: &[Subresource { name: "approval", verbs: &["get", "patch", "update"] }],
+    namespaced: true,
+};
+
+pub const PACKAGE_REVISION_RESOURCES: ApiResource = ApiResource {
+    group: PORCH_GROUP,
+    version: VERSION,
+    resource: "packagerevisionresources",
+    singular: "packagerevisionresources",
+    kind: "PackageRevisionResources",
+    list_kind: "PackageRevisionResourcesList",
+    verbs: &["get", "list", "patch", "update"],
+    short_names: &[],
+    subresources: &[],
+    namespaced: true,
+};
+
+pub const PACKAGES: ApiResource = ApiResource {
+    group: PORCH_GROUP,
+    version: VERSION,
+    resource: "packages",
+    singular: "package",
+    kind: "PorchPackage",
+    list_kind: "PorchPackageList",
+    verbs: &["create", "delete", "get", "list"],
+    short_names: &[],
+    subresources: &[],
+    namespaced: true,
+};
+
+pub const REPOSITORIES: ApiResource = ApiResource {
+    group: CONFIG_GROUP,
+    version: VERSION,
+    resource: "repositories",
+    singular: "repository",
+    kind: "Repository",
+    list_kind: "RepositoryList",
+    verbs: &["create", "delete", "get", "list", "patch", "update", "watch"],
+    short_names: &["repo"],
+    subresources: &[Subresource { name: "status", verbs: &["get", "patch", "update"] }],
+    namespaced: true,
+};
+
+/// Every served resource, grouped by API group in discovery order.
+pub const RESOURCES: &[ApiResource] =
+    &[PACKAGE_REVISIONS, PACKAGE_REVISION_RESOURCES, PACKAGES, REPOSITORIES];
+
+/// The served API groups, in discovery order.
+pub const GROUPS: &[&str] = &[PORCH_GROUP, CONFIG_GROUP];
+
+/// Looks a resource up by its URL segments: `find("porch.kpt.dev", "v1alpha1", "packagerevisions")`.
+pub fn find(group: &str, version: &str, resource: &str) -> Option<&'static ApiResource> {
+    RESOURCES
+        .iter()
+        .find(|it| it.group == group && it.version == version && it.resource == resource)
+}
+
+/// Looks a resource up by `apiVersion` and `kind` (of an object or of a list).
+pub fn find_by_kind(api_version: &str, kind: &str) -> Option<&'static ApiResource> {
+    RESOURCES
+        .iter()
+        .find(|it| it.api_version() == api_version && (it.kind == kind || it.list_kind == kind))
+}
+
+/// The resources of one group version, in discovery order.
+pub fn in_group_version<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static ApiResource> + 'a {
+    RESOURCES.iter().filter(move |it| it.group == group && it.version == version)
+}
+
+impl ApiResource {
+    /// `porch.kpt.dev/v1alpha1`.
+    pub fn api_version(&self) -> String {
+        group_version(self.group, self.version)
+    }
+
+    pub fn group_kind(&self) -> GroupKind<'static> {
+        GroupKind { group: self.group, kind: self.kind }
+    }
+
+    pub fn group_resource(&self) -> GroupResource<'static> {
+        GroupResource { group: self.group, resource: self.resource }
+    }
+
+    pub fn supports(&self, verb: &str) -> bool {
+        self.verbs.contains(&verb)
+    }
+
+    pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
+        self.subresources.iter().find(|it| it.name == name)
+    }
+}
+
+impl fmt::Display for GroupKind<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.group.is_empty() {
+            f.write_str(self.kind)
+        } else {
+            write!(f, "{}.{}", self.kind, self.group)
+        }
+    }
+}
+
+impl fmt::Display for GroupResource<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.group.is_empty() {
+            f.write_str(self.resource)
+        } else {
+            write!(f, "{}.{}", self.resource, self.group)
+        }
+    }
+}
+
+/// `group/version`, or just `version` for the core group.
+pub fn group_version(group: &str, version: &str) -> String {
+    if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,261 @@
+//! Server-side printing: `meta.k8s.io/v1` `Table` responses for `kubectl get`, and the
+//! `PartialObjectMetadata` representations metadata-only clients ask for.
+//!
+//! kubectl asks for a Table with
+//! `Accept: application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json`
+//! on both list and single-object GETs, and adds `includeObject=Object` only for `--sort-by`.
+//! Without an `includeObject` query parameter each row carries the object's metadata as a
+//! `PartialObjectMetadata` (kubectl reads labels and names from it). The columns are Porch's
+//! (`pkg/registry/porch/tableconvertor.go`) and the Repository CRD's printer columns (see
+//! `porch.md` §1.1), except that integer columns say `integer` where Porch says `int`.
+
+use serde_json::{Map, Value, json};
+
+use crate::accept::{self, Representation};
+
+/// Label computed on read that marks the latest published revision of a package.
+pub const LATEST_REVISION_LABEL: &str = "kpt.dev/latest-revision";
+
+/// Which column layout to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    PackageRevisions,
+    PackageRevisionResources,
+    Packages,
+    Repositories,
+}
+
+/// The `includeObject` query parameter: what each row's `object` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IncludeObject {
+    /// No object.
+    None,
+    /// A `PartialObjectMetadata` with the object's `metadata` (the default).
+    #[default]
+    Metadata,
+    /// The whole object.
+    Object,
+}
+
+/// Whether `accept` asks for a Table before anything else we can produce.
+pub fn wants_table(accept: &str) -> bool {
+    accept::negotiate(accept) == Ok(Representation::Table)
+}
+
+/// Builds a `Table` of `items` (list GET). `list_meta` is the list's `metadata`
+/// (`resourceVersion`, `continue`, `remainingItemCount`); pass `Value::Null` for none.
+pub fn to_table(
+    kind: TableKind,
+    items: &[Value],
+    list_meta: Value,
+    include_object: IncludeObject,
+) -> Value {
+    let rows: Vec<Value> = items.iter().map(|item| row(kind, item, include_object)).collect();
+    let mut metadata = Map::new();
+    if let Value::Object(list_meta) = list_meta {
+        for key in ["resourceVersion", "continue", "remainingItemCount"] {
+            if let Some(value) = list_meta.get(key)
+                && !value.is_null()
+                && value != ""
+            {
+                metadata.insert(key.to_owned(), value.clone());
+            }
+        }
+    }
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+        "columnDefinitions": columns(kind),
+        "rows": rows,
+    })
+}
+
+/// Builds a one-row `Table` for a single-object GET; the table's `resourceVersion` is the object's.
+pub fn object_to_table(kind: TableKind, object: &Value, include_object: IncludeObject) -> Value {
+    let resource_version =
+        object.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
+    to_table(
+        kind,
+        std::slice::from_ref(object),
+        json!({"resourceVersion": resource_version}),
+        include_object,
+    )
+}
+
+/// The column definitions of `kind`, in order.
+pub fn columns(kind: TableKind) -> Vec<Value> {
+    let specs: &[(&str, &str, &str)] = match kind {
+        TableKind::PackageRevisions => &[
+            ("Name", "string", "Name of the package revision."),
+            ("Package", "string", "Package path within the repository."),
+            ("WorkspaceName", "string", "Workspace name of the package revision."),
+            ("Revision", "integer", "Revision number; 0 while not published."),
+            ("Latest", "boolean", "Whether this is the latest published revision of the package."),
+            ("Lifecycle", "string", "Lifecycle: Draft, Proposed, Published or DeletionProposed."),
+            ("Repository", "string", "Repository the package revision lives in."),
+        ],
+        TableKind::PackageRevisionResources => &[
+            ("Name", "string", "Name of the package revision."),
+            ("Package", "string", "Package path within the repository."),
+            ("WorkspaceName", "string", "Workspace name of the package revision."),
+            ("Revision", "integer", "Revision number; 0 while not published."),
+            ("Repository", "string", "Repository the package revision lives in."),
+            ("Files", "integer", "Number of files in the package."),
+        ],
+        TableKind::Packages => &[
+            ("Name", "string", "Name of the package."),
+            ("Package", "string", "Package path within the repository."),
+            ("Repository", "string", "Repository the package lives in."),
+            ("Latest Revision", "integer", "Highest published revision number."),
+        ],
+        TableKind::Repositories => &[
+            ("Name", "string", "Name of the repository."),
+            ("Type", "string", "Repository type: git or oci."),
+            ("Content", "string", "Repository content type."),
+            ("Deployment", "boolean", "Whether packages in this repository are deployment ready."),
+            ("Ready", "string", "Status of the Ready condition."),
+            ("Address", "string", "Git repository URL or OCI registry address."),
+        ],
+    };
+    specs
+        .iter()
+        .enumerate()
+        .map(|(idx, (name, column_type, description))| {
+            // `format: name` marks the name column; kubectl prefixes it with the kind when
+            // printing several resource types at once.
+            json!({
+                "name": name,
+                "type": column_type,
+                "format": if idx == 0 { "name" } else { "" },
+                "description": description,
+                "priority": 0,
+            })
+        })
+        .collect()
+}
+
+/// The cells of one row, in column order.
+pub fn cells(kind: TableKind, object: &Value) -> Vec<Value> {
+    let name = string_at(object, "/metadata/name");
+    match kind {
+        TableKind::PackageRevisions => vec![
+            name,
+            string_at(object, "/spec/packageName"),
+            string_at(object, "/spec/workspaceName"),
+            int_at(object, "/spec/revision"),
+            json!(
+                object.pointer("/metadata/labels").and_then(|it| it.get(LATEST_REVISION_LABEL))
+                    == Some(&json!("true"))
+            ),
+            string_at(object, "/spec/lifecycle"),
+            string_at(object, "/spec/repository"),
+        ],
+        TableKind::PackageRevisionResources => vec![
+            name,
+            string_at(object, "/spec/packageName"),
+            string_at(object, "/spec/workspaceName"),
+            int_at(object, "/spec/revision"),
+            string_at(object, "/spec/repository"),
+            json!(object.pointer("/spec/resources").and_then(Value::as_object).map_or(0, Map::len)),
+        ],
+        TableKind::Packages => vec![
+            name,
+            string_at(object, "/spec/packageName"),
+            string_at(object, "/spec/repository"),
+            int_at(object, "/status/latestRevision"),
+        ],
+        // Like the CRD printer columns: a missing value is a `null` cell, which kubectl prints
+        // as an empty cell.
+        TableKind::Repositories => vec![
+            name,
+            object.pointer("/spec/type").cloned().unwrap_or(Value::Null),
+            object.pointer("/spec/content").cloned().unwrap_or(Value::Null),
+            object.pointer("/spec/deployment").cloned().unwrap_or(Value::Null),
+            ready_status(object),
+            object
+                .pointer("/spec/git/repo")
+                .or_else(|| object.pointer("/spec/oci/registry"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        ],
+    }
+}
+
+/// `meta.k8s.io/v1` `PartialObjectMetadata` of `object`.
+pub fn partial_object_metadata(object: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
+/// `meta.k8s.io/v1` `PartialObjectMetadataList` of `items`; `list_meta` as in [`to_table`].
+pub fn partial_object_metadata_list(items: &[Value], list_meta: Value) -> Value {
+    let items: Vec<Value> = items.iter().map(partial_object_metadata).collect();
+    json!({
+        "kind": "PartialObjectMetadataList",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": if list_meta.is_object() { list_meta } else { json!({}) },
+        "items": items,
+    })
+}
+
+impl TableKind {
+    /// The layout for a plural resource name (`packagerevisions`, ...).
+    pub fn for_resource(resource: &str) -> Option<TableKind> {
+        match resource {
+            "packagerevisions" => Some(TableKind::PackageRevisions),
+            "packagerevisionresources" => Some(TableKind::PackageRevisionResources),
+            "packages" => Some(TableKind::Packages),
+            "repositories" => Some(TableKind::Repositories),
+            _ => None,
+        }
+    }
+}
+
+impl IncludeObject {
+    /// Parses the `includeObject` query parameter (`None`, `Metadata`, `Object`). An unknown value
+    /// is a `400 BadRequest` in the apiserver.
+    pub fn parse(value: &str) -> Option<IncludeObject> {
+        match value {
+            "None" => Some(IncludeObject::None),
+            "Metadata" => Some(IncludeObject::Metadata),
+            "Object" => Some(IncludeObject::Object),
+            _ => None,
+        }
+    }
+}
+
+fn row(kind: TableKind, object: &Value, include_object: IncludeObject) -> Value {
+    let mut res = json!({"cells": cells(kind, object)});
+    match include_object {
+        IncludeObject::None => {}
+        IncludeObject::Metadata => res["object"] = partial_object_metadata(object),
+        IncludeObject::Object => res["object"] = object.clone(),
+    }
+    res
+}
+
+fn string_at(object: &Value, pointer: &str) -> Value {
+    json!(object.pointer(pointer).and_then(Value::as_str).unwrap_or(""))
+}
+
+fn int_at(object: &Value, pointer: &str) -> Value {
+    json!(object.pointer(pointer).and_then(Value::as_i64).unwrap_or(0))
+}
+
+fn ready_status(object: &Value) -> Value {
+    object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|conditions| {
+            conditions.iter().find(|it| it.get("type").and_then(Value::as_str) == Some("Ready"))
+        })
+        .and_then(|it| it.get("status").cloned())
+        .unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,6 @@
+//! Integration tests: the real kubectl against a tiny test server built from this crate's
+//! documents (discovery, OpenAPI, Table, patch, Status).
+
+mod kubectl;
+mod server;
+mod util;

@@ -1,0 +1,76 @@
+//! Errors of git repository operations; callers branch on the variant, never on the message.
+
+use std::{io, path::PathBuf};
+
+/// An error of a [`GitRepo`](crate::GitRepo) operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The registered branch is missing on the remote and may not be created.
+    #[error("branch {branch:?} doesn't exist")]
+    BranchNotFound {
+        /// The registered branch.
+        branch: String,
+    },
+    /// A commit, package or other object that the caller named does not exist.
+    #[error("{kind} {name:?} not found")]
+    NotFound {
+        /// What was looked up, e.g. `commit` or `package`.
+        kind: &'static str,
+        /// The name or id that was looked up.
+        name: String,
+    },
+    /// The remote refused to update a ref (e.g. a pre-receive hook declined it).
+    #[error("push of {refname:?} rejected: {message}")]
+    PushRejected {
+        /// The remote ref that was refused.
+        refname: String,
+        /// The reason the remote gave.
+        message: String,
+    },
+    /// The remote ref moved since the caller read it (compare-and-swap or fast-forward failed).
+    #[error("ref {refname:?} was changed concurrently: {message}")]
+    Conflict {
+        /// The remote ref whose value was unexpected.
+        refname: String,
+        /// What was expected and what was found.
+        message: String,
+    },
+    /// A package or file path is not a valid relative path.
+    #[error("invalid path {path:?}: {reason}")]
+    InvalidPath {
+        /// The offending path.
+        path: String,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// A package revision must have a `Kptfile` at its root.
+    #[error("package {package:?} must contain Kptfile at root")]
+    MissingKptfile {
+        /// Full package path.
+        package: String,
+    },
+    /// A string that should be a hex object id is not one.
+    #[error("invalid object id {id:?}")]
+    InvalidOid {
+        /// The offending string.
+        id: String,
+    },
+    /// A ref name that cannot be pushed.
+    #[error("invalid ref name {name:?}")]
+    InvalidRef {
+        /// The offending ref name.
+        name: String,
+    },
+    /// libgit2 failed.
+    #[error("git operation failed: {0}")]
+    Git(#[from] git2::Error),
+    /// The cache directory could not be prepared.
+    #[error("cannot access {path:?}")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}

@@ -1,0 +1,468 @@
+//! [`GitRepo`]: one registered git repository, read through a bare cache and written by pushing.
+
+use std::{
+    cell::Cell,
+    fs, iter,
+    path::{Component, Path, PathBuf},
+    sync::{Mutex, MutexGuard, PoisonError},
+};
+
+use git2::{Commit, ErrorCode, ObjectType, Oid, Repository};
+
+use crate::{
+    ABSENT, Credentials, Discovered, Error, Files, GitConfig, RefUpdate,
+    annotation::{Annotation, annotate_message, format_message},
+    discover::{self, Discovery, Scope},
+    transport::{self, HEADS_REFSPEC, ORIGIN, TAGS_REFSPEC},
+    tree,
+};
+
+const PORCH_NAME: &str = "Package Orchestration Service";
+const PORCH_EMAIL: &str = "porch@kpt.dev";
+const INITIAL_FILE: &str = "README.md";
+const INITIAL_CONTENT: &str = "Created by porch";
+const INITIAL_MESSAGE: &str = "Initial commit: Creating main branch";
+/// Attempts of a branch update that lost a race with another writer (Porch's default retries).
+const BRANCH_UPDATE_ATTEMPTS: usize = 3;
+
+/// One registered git repository. All methods block; the type is `Send + Sync` and serialises
+/// operations on its cache with a mutex.
+pub struct GitRepo {
+    cfg: GitConfig,
+    /// The remote URL as configured on `origin` (local paths made absolute).
+    url: String,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    repo: Repository,
+    discovery: Discovery,
+    /// Refs written as loose files since they were last packed.
+    loose_refs: Cell<usize>,
+}
+
+/// Pack refs once this many were written loose: listing thousands of loose ref files costs far
+/// more than reading one packed-refs file, while packing rewrites every ref and is not free.
+const PACK_REFS_AFTER: usize = 256;
+
+impl GitRepo {
+    /// Opens (creating if needed) the bare cache in `cfg.cache_dir`, points `origin` at `cfg.url`,
+    /// fetches, and makes sure the registered branch exists (creating it if `cfg.create_branch`).
+    pub fn open(cfg: GitConfig) -> Result<GitRepo, Error> {
+        fs::create_dir_all(&cfg.cache_dir)
+            .map_err(|source| Error::Io { path: cfg.cache_dir.clone(), source })?;
+        let repo = match Repository::open_bare(&cfg.cache_dir) {
+            Ok(repo) => repo,
+            Err(err) if err.code() == ErrorCode::NotFound => Repository::init_bare(&cfg.cache_dir)?,
+            Err(err) => return Err(err.into()),
+        };
+        let url = normalize_url(&cfg.url)?;
+        configure_origin(&repo, &url)?;
+        let inner = Inner { repo, discovery: Discovery::default(), loose_refs: Cell::new(0) };
+        inner.fetch(cfg.credentials.as_ref())?;
+        let this = GitRepo { cfg, url, inner: Mutex::new(inner) };
+        this.ensure_branch()?;
+        Ok(this)
+    }
+
+    /// The registration this repository was opened with.
+    pub fn config(&self) -> &GitConfig {
+        &self.cfg
+    }
+
+    /// Fetches all branches and tags from the remote, pruning refs the remote deleted.
+    pub fn fetch(&self) -> Result<(), Error> {
+        self.lock().fetch(self.cfg.credentials.as_ref())
+    }
+
+    /// A hash over all local refs; it changes whenever a fetch or push changed any ref.
+    /// Does not fetch.
+    pub fn version(&self) -> Result<String, Error> {
+        let inner = self.lock();
+        let mut lines = Vec::new();
+        for reference in inner.repo.references()? {
+            let reference = reference?;
+            let target = match reference.target() {
+                Some(id) => id.to_string(),
+                None => {
+                    String::from_utf8_lossy(reference.symbolic_target_bytes().unwrap_or_default())
+                        .into_owned()
+                }
+            };
+            lines.push(format!("{} {target}\n", String::from_utf8_lossy(reference.name_bytes())));
+        }
+        lines.sort();
+        Ok(Oid::hash_object(ObjectType::Blob, lines.concat().as_bytes())?.to_string())
+    }
+
+    /// All package revisions under the registered directory (porch.md §2.3), as of the last fetch
+    /// or push. Results are memoised by object id, so listing unchanged refs is cheap.
+    pub fn list(&self) -> Result<Vec<Discovered>, Error> {
+        let mut inner = self.lock();
+        let Inner { repo, discovery, .. } = &mut *inner;
+        discovery.list(repo, &Scope { branch: &self.cfg.branch, directory: &self.cfg.directory })
+    }
+
+    /// All files of `package` (relative to the registered directory) in `commit`.
+    pub fn read_files(&self, commit: &str, package: &str) -> Result<Files, Error> {
+        let full = self.full_path(package);
+        let inner = self.lock();
+        let commit = find_commit(&inner.repo, commit)?;
+        let not_found = || Error::NotFound { kind: "package", name: full.clone() };
+        let entry = commit.tree()?.get_path(Path::new(&full)).map_err(|_| not_found())?;
+        if entry.kind() != Some(ObjectType::Tree) {
+            return Err(not_found());
+        }
+        tree::read_files(&inner.repo, &inner.repo.find_tree(entry.id())?)
+    }
+
+    /// One file of a package at a commit (`file` relative to the package root); `None` when the
+    /// package or the file does not exist there.
+    pub fn read_file(
+        &self,
+        commit: &str,
+        package: &str,
+        file: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let path = format!("{}/{file}", self.full_path(package));
+        let inner = self.lock();
+        let commit = find_commit(&inner.repo, commit)?;
+        let Ok(entry) = commit.tree()?.get_path(Path::new(&path)) else { return Ok(None) };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        Ok(Some(inner.repo.find_blob(entry.id())?.content().to_vec()))
+    }
+
+    /// The commit the registered branch points at, as of the last fetch or push.
+    pub fn branch_head(&self) -> Result<Option<String>, Error> {
+        let inner = self.lock();
+        Ok(self.head_commit(&inner.repo)?.map(|commit| commit.id().to_string()))
+    }
+
+    /// The commit a remote ref (`refs/heads/...` or `refs/tags/...`) points at, as of the last
+    /// fetch or push; tags are peeled.
+    pub fn resolve(&self, remote_ref: &str) -> Result<Option<String>, Error> {
+        let Some(local) = transport::tracking_ref(remote_ref) else {
+            return Err(Error::InvalidRef { name: remote_ref.to_owned() });
+        };
+        let inner = self.lock();
+        let reference = match inner.repo.find_reference(&local) {
+            Ok(reference) => reference,
+            Err(err) if err.code() == ErrorCode::NotFound => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        Ok(Some(reference.peel_to_commit()?.id().to_string()))
+    }
+
+    /// Creates (without pushing) a commit whose tree is the tree of `parent` (default: the branch
+    /// head; empty if the branch has no commit) with the package directory replaced by `files`
+    /// (removed if `files` is empty). The message is [`format_message`]`(headline, annotation)`.
+    pub fn commit_package(
+        &self,
+        package: &str,
+        parent: Option<&str>,
+        files: &Files,
+        headline: &str,
+        annotation: &Annotation,
+    ) -> Result<String, Error> {
+        let full = self.full_path(package);
+        let components = tree::split_path(&full)?;
+        if !files.is_empty() && !files.contains_key("Kptfile") {
+            return Err(Error::MissingKptfile { package: full });
+        }
+        let inner = self.lock();
+        let repo = &inner.repo;
+        let parent = match parent {
+            Some(parent) => Some(find_commit(repo, parent)?),
+            None => self.head_commit(repo)?,
+        };
+        let base = parent.as_ref().map(Commit::tree).transpose()?;
+        let package_tree = tree::write_files(repo, files)?;
+        let root = match tree::replace_dir(repo, base.as_ref(), &components, package_tree)? {
+            Some(root) => root,
+            None => tree::empty_tree(repo)?,
+        };
+        let message = format_message(headline, annotation);
+        let id = self.write_commit(repo, root, &message, parent.iter().collect())?;
+        Ok(id.to_string())
+    }
+
+    /// Pushes all `updates` in one push and, on success, updates the local tracking refs so
+    /// [`GitRepo::list`] reflects the push without a fetch. A refused ref is
+    /// [`Error::PushRejected`]; a failed compare-and-swap or fast-forward is [`Error::Conflict`].
+    pub fn push(&self, updates: &[RefUpdate]) -> Result<(), Error> {
+        self.lock().push(self.cfg.credentials.as_ref(), updates)
+    }
+
+    /// Publishes a proposed revision (porch.md §2.6): fetches, merges the draft's package tree
+    /// into the branch head (parents `[head, draft]`), and pushes the branch (compare-and-swap),
+    /// the tag `<full>/v<revision>` and the deletion of `delete_ref` (skipped when empty) in one
+    /// push. Retries when the branch moved concurrently. Returns the approval commit.
+    pub fn approve(
+        &self,
+        package: &str,
+        workspace: &str,
+        draft_commit: &str,
+        revision: i64,
+        delete_ref: &str,
+    ) -> Result<String, Error> {
+        let full = self.full_path(package);
+        let components = tree::split_path(&full)?;
+        let annotation = Annotation {
+            package: full.clone(),
+            workspace_name: workspace.to_owned(),
+            revision: revision.to_string(),
+            task: None,
+        };
+        let message =
+            annotate_message(&format!("Approving package revision {full}/{revision}"), &annotation);
+        let branch_ref = self.branch_ref();
+        let inner = self.lock();
+        let repo = &inner.repo;
+        let mut attempt = 1;
+        loop {
+            inner.fetch(self.cfg.credentials.as_ref())?;
+            let draft = find_commit(repo, draft_commit)?;
+            let package_tree = match draft.tree()?.get_path(Path::new(&full)) {
+                Ok(entry) if entry.kind() == Some(ObjectType::Tree) => entry.id(),
+                _ => return Err(Error::NotFound { kind: "package", name: full }),
+            };
+            let head = self.head_commit(repo)?;
+            let base = head.as_ref().map(Commit::tree).transpose()?;
+            let root = tree::replace_dir(repo, base.as_ref(), &components, Some(package_tree))?
+                .expect("a tree holding the package is never empty");
+            let parents = head.iter().chain(iter::once(&draft)).collect();
+            let id = self.write_commit(repo, root, &message, parents)?;
+            let old_head = head.map_or_else(|| ABSENT.to_owned(), |head| head.id().to_string());
+            let mut updates = vec![
+                RefUpdate::set(&branch_ref, id.to_string()).expecting(old_head),
+                RefUpdate::set(self.tag_ref(package, revision), id.to_string()).expecting(ABSENT),
+            ];
+            if !delete_ref.is_empty() {
+                updates.push(RefUpdate::delete(delete_ref));
+            }
+            match inner.push(self.cfg.credentials.as_ref(), &updates) {
+                Ok(()) => return Ok(id.to_string()),
+                Err(Error::Conflict { refname, .. })
+                    if refname == branch_ref && attempt < BRANCH_UPDATE_ATTEMPTS =>
+                {
+                    tracing::info!(package = %full, attempt, "branch moved during approval, retrying");
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Removes the package directory from the registered branch with a `Delete <full>` commit and
+    /// pushes it; does nothing if the branch or the directory does not exist.
+    pub fn remove_package_from_branch(&self, package: &str) -> Result<(), Error> {
+        let full = self.full_path(package);
+        let components = tree::split_path(&full)?;
+        let message = format!("Delete {full}");
+        let branch_ref = self.branch_ref();
+        let inner = self.lock();
+        let repo = &inner.repo;
+        let mut attempt = 1;
+        loop {
+            inner.fetch(self.cfg.credentials.as_ref())?;
+            let Some(head) = self.head_commit(repo)? else { return Ok(()) };
+            let base = head.tree()?;
+            match base.get_path(Path::new(&full)) {
+                Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {}
+                _ => return Ok(()),
+            }
+            let root = match tree::replace_dir(repo, Some(&base), &components, None)? {
+                Some(root) => root,
+                None => tree::empty_tree(repo)?,
+            };
+            let id = self.write_commit(repo, root, &message, vec![&head])?;
+            let update =
+                RefUpdate::set(&branch_ref, id.to_string()).expecting(head.id().to_string());
+            match inner.push(self.cfg.credentials.as_ref(), &[update]) {
+                Ok(()) => return Ok(()),
+                Err(Error::Conflict { .. }) if attempt < BRANCH_UPDATE_ATTEMPTS => {
+                    tracing::info!(package = %full, attempt, "branch moved during package removal, retrying");
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// `directory/package`: the path used in git for a package relative to the directory.
+    pub fn full_path(&self, package: &str) -> String {
+        discover::full_path(&self.cfg.directory, package)
+    }
+
+    /// `refs/heads/drafts/<full>/<workspace>`.
+    pub fn draft_ref(&self, package: &str, workspace: &str) -> String {
+        format!("refs/heads/drafts/{}/{workspace}", self.full_path(package))
+    }
+
+    /// `refs/heads/proposed/<full>/<workspace>`.
+    pub fn proposed_ref(&self, package: &str, workspace: &str) -> String {
+        format!("refs/heads/proposed/{}/{workspace}", self.full_path(package))
+    }
+
+    /// `refs/tags/<full>/v<revision>`.
+    pub fn tag_ref(&self, package: &str, revision: i64) -> String {
+        format!("refs/tags/{}/v{revision}", self.full_path(package))
+    }
+
+    /// `refs/heads/deletionProposed/<full>/v<revision>`, or `.../<workspace>` when revision ≤ 0.
+    pub fn deletion_proposed_ref(&self, package: &str, revision: i64, workspace: &str) -> String {
+        let name = discover::deletion_proposed_name(&self.full_path(package), revision, workspace);
+        format!("refs/heads/deletionProposed/{name}")
+    }
+
+    /// `refs/heads/<branch>`.
+    pub fn branch_ref(&self) -> String {
+        format!("refs/heads/{}", self.cfg.branch)
+    }
+
+    /// The remote URL (local paths made absolute), for `selfLock.repo`.
+    pub fn origin_url(&self) -> String {
+        self.url.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic mid-operation leaves at worst unreferenced objects or stale memo entries keyed by
+        // object id, both harmless, so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn head_commit<'r>(&self, repo: &'r Repository) -> Result<Option<Commit<'r>>, Error> {
+        let name = format!("refs/remotes/{ORIGIN}/{}", self.cfg.branch);
+        match repo.find_reference(&name) {
+            Ok(reference) => Ok(Some(reference.peel_to_commit()?)),
+            Err(err) if err.code() == ErrorCode::NotFound => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    fn write_commit(
+        &self,
+        repo: &Repository,
+        tree: Oid,
+        message: &str,
+        parents: Vec<&Commit<'_>>,
+    ) -> Result<Oid, Error> {
+        let committer = git2::Signature::now(PORCH_NAME, PORCH_EMAIL)?;
+        let author = match &self.cfg.author {
+            // Porch fills in a missing name or email from the other one.
+            Some(author) if !author.name.is_empty() || !author.email.is_empty() => {
+                let name = if author.name.is_empty() { &author.email } else { &author.name };
+                let email = if author.email.is_empty() { &author.name } else { &author.email };
+                git2::Signature::now(name, email)?
+            }
+            _ => committer.clone(),
+        };
+        let tree = repo.find_tree(tree)?;
+        Ok(repo.commit(None, &author, &committer, message, &tree, &parents)?)
+    }
+
+    /// Creates the registered branch if it is missing and `create_branch` allows it (§2.1).
+    fn ensure_branch(&self) -> Result<(), Error> {
+        let inner = self.lock();
+        let repo = &inner.repo;
+        if self.head_commit(repo)?.is_some() {
+            return Ok(());
+        }
+        if !self.cfg.create_branch {
+            return Err(Error::BranchNotFound { branch: self.cfg.branch.clone() });
+        }
+        let mut builder = repo.treebuilder(None)?;
+        builder.insert(INITIAL_FILE, repo.blob(INITIAL_CONTENT.as_bytes())?, 0o100644)?;
+        let tree = repo.find_tree(builder.write()?)?;
+        let signature = git2::Signature::now(PORCH_NAME, PORCH_EMAIL)?;
+        let id = repo.commit(None, &signature, &signature, INITIAL_MESSAGE, &tree, &[])?;
+        let update = RefUpdate::set(self.branch_ref(), id.to_string()).expecting(ABSENT);
+        match inner.push(self.cfg.credentials.as_ref(), &[update]) {
+            Ok(()) => Ok(()),
+            // Someone else created the branch first; use theirs.
+            Err(Error::Conflict { .. }) => inner.fetch(self.cfg.credentials.as_ref()),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+impl Inner {
+    fn fetch(&self, credentials: Option<&Credentials>) -> Result<(), Error> {
+        let written = transport::fetch(&self.repo, credentials)?;
+        self.refs_written(written)
+    }
+
+    fn push(&self, credentials: Option<&Credentials>, updates: &[RefUpdate]) -> Result<(), Error> {
+        let res = transport::push(&self.repo, credentials, updates);
+        self.refs_written(updates.len())?;
+        res
+    }
+
+    fn refs_written(&self, count: usize) -> Result<(), Error> {
+        let loose = self.loose_refs.get() + count;
+        if loose >= PACK_REFS_AFTER {
+            self.repo.refdb_compress()?;
+            self.loose_refs.set(0);
+        } else {
+            self.loose_refs.set(loose);
+        }
+        Ok(())
+    }
+}
+
+fn find_commit<'r>(repo: &'r Repository, hex: &str) -> Result<Commit<'r>, Error> {
+    let id = transport::parse_oid(hex)?;
+    match repo.find_object(id, None) {
+        Ok(object) => Ok(object.peel_to_commit()?),
+        Err(err) if err.code() == ErrorCode::NotFound => {
+            Err(Error::NotFound { kind: "commit", name: hex.to_owned() })
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// URLs pass through; anything else is a local path, made absolute with `.` and `..` resolved
+/// lexically (symlinks are kept, so the URL stays the one the user gave, only absolute).
+fn normalize_url(url: &str) -> Result<String, Error> {
+    if url.contains("://") {
+        return Ok(url.to_owned());
+    }
+    let absolute =
+        std::path::absolute(url).map_err(|source| Error::Io { path: url.into(), source })?;
+    let mut path = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                path.pop();
+            }
+            other => path.push(other),
+        }
+    }
+    Ok(path.to_string_lossy().into_owned())
+}
+
+/// Points `origin` at `url` with Porch's fetch refspecs, repairing an existing remote.
+fn configure_origin(repo: &Repository, url: &str) -> Result<(), Error> {
+    match repo.find_remote(ORIGIN) {
+        Ok(remote) => {
+            let refspecs = remote.fetch_refspecs()?;
+            let refspecs: Vec<&str> = refspecs.iter().flatten().flatten().collect();
+            if refspecs != [HEADS_REFSPEC, TAGS_REFSPEC] {
+                repo.remote_delete(ORIGIN)?;
+            } else {
+                if remote.url().ok() != Some(url) {
+                    repo.remote_set_url(ORIGIN, url)?;
+                }
+                return Ok(());
+            }
+        }
+        Err(err) if err.code() == ErrorCode::NotFound => {}
+        Err(err) => return Err(err.into()),
+    }
+    repo.remote_with_fetch(ORIGIN, url, HEADS_REFSPEC)?;
+    repo.remote_add_fetch(ORIGIN, TAGS_REFSPEC)?;
+    Ok(())
+}

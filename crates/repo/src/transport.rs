@@ -1,0 +1,216 @@
+//! Fetch from and push to `origin`: credentials, bearer headers, and per-ref push results.
+//!
+//! libgit2 reports a ref the remote refused only through the `push_update_reference` callback and
+//! still returns `Ok` (libgit2 #3963), so every push collects those statuses. Compare-and-swap is
+//! checked in `push_negotiation`, which sees the remote's current value of every ref just before the
+//! pack is sent.
+
+use std::cell::{Cell, RefCell};
+
+use git2::{
+    AutotagOption, Cred, CredentialType, ErrorCode, FetchOptions, FetchPrune, Oid, PushOptions,
+    RemoteCallbacks, Repository,
+};
+
+use crate::{Credentials, Error, RefUpdate};
+
+pub(crate) const ORIGIN: &str = "origin";
+pub(crate) const HEADS_REFSPEC: &str = "+refs/heads/*:refs/remotes/origin/*";
+pub(crate) const TAGS_REFSPEC: &str = "+refs/tags/*:refs/tags/*";
+
+/// libgit2 asks for credentials again after every 401; answering forever would loop forever on
+/// wrong credentials, so give up after this many attempts.
+const MAX_CREDENTIAL_ATTEMPTS: u32 = 2;
+
+/// Fetches branches into `refs/remotes/origin/*` and tags into `refs/tags/*`, pruning deleted refs.
+/// Returns the number of local refs written or deleted.
+pub(crate) fn fetch(repo: &Repository, credentials: Option<&Credentials>) -> Result<usize, Error> {
+    let mut remote = repo.find_remote(ORIGIN)?;
+    let headers = headers(credentials);
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let updated = Cell::new(0);
+    let mut callbacks = callbacks(credentials);
+    callbacks.update_tips(|_, _, _| {
+        updated.set(updated.get() + 1);
+        true
+    });
+    let mut options = FetchOptions::new();
+    options
+        .remote_callbacks(callbacks)
+        .prune(FetchPrune::On)
+        .download_tags(AutotagOption::None)
+        .update_fetchhead(false)
+        .custom_headers(&headers);
+    remote.fetch::<&str>(&[], Some(&mut options), None)?;
+    Ok(updated.get())
+}
+
+/// Pushes all `updates` in one push (not forced) and mirrors them into the local tracking refs.
+pub(crate) fn push(
+    repo: &Repository,
+    credentials: Option<&Credentials>,
+    updates: &[RefUpdate],
+) -> Result<(), Error> {
+    let mut refspecs = Vec::with_capacity(updates.len());
+    for update in updates {
+        if tracking_ref(&update.name).is_none() || !git2::Reference::is_valid_name(&update.name) {
+            return Err(Error::InvalidRef { name: update.name.clone() });
+        }
+        match &update.new {
+            Some(new) => {
+                let id = parse_oid(new)?;
+                if repo.find_object(id, None).is_err() {
+                    return Err(Error::NotFound { kind: "object", name: new.clone() });
+                }
+                refspecs.push(format!("{id}:{}", update.name));
+            }
+            None => refspecs.push(format!(":{}", update.name)),
+        }
+    }
+    if refspecs.is_empty() {
+        return Ok(());
+    }
+
+    let failure: RefCell<Option<Error>> = RefCell::new(None);
+    let rejected: RefCell<Vec<(String, String)>> = RefCell::new(Vec::new());
+    let headers = headers(credentials);
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let result = {
+        let mut callbacks = callbacks(credentials);
+        callbacks.push_negotiation(|remote_updates| {
+            for remote_update in remote_updates {
+                let Some(update) = updates
+                    .iter()
+                    .find(|update| remote_update.dst_refname_bytes() == update.name.as_bytes())
+                else {
+                    continue;
+                };
+                if let Err(err) =
+                    check_update(repo, update, remote_update.src(), remote_update.dst())
+                {
+                    *failure.borrow_mut() = Some(err);
+                    return Err(git2::Error::from_str("push aborted before sending"));
+                }
+            }
+            Ok(())
+        });
+        callbacks.push_update_reference(|refname, status| {
+            if let Some(message) = status {
+                rejected.borrow_mut().push((refname.to_owned(), message.to_owned()));
+            }
+            Ok(())
+        });
+        let mut options = PushOptions::new();
+        options.remote_callbacks(callbacks).custom_headers(&headers);
+        let mut remote = repo.find_remote(ORIGIN)?;
+        remote.push(&refspecs, Some(&mut options))
+    };
+    if let Err(err) = result {
+        if let Some(failure) = failure.into_inner() {
+            return Err(failure);
+        }
+        if err.code() == ErrorCode::NotFastForward {
+            let refname = updates.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(Error::Conflict { refname, message: err.message().to_owned() });
+        }
+        return Err(err.into());
+    }
+
+    let rejected = rejected.into_inner();
+    for update in updates {
+        if rejected.iter().any(|(refname, _)| *refname == update.name) {
+            continue;
+        }
+        let local = tracking_ref(&update.name).expect("checked before pushing");
+        match &update.new {
+            Some(new) => {
+                repo.reference(&local, parse_oid(new)?, true, "push")?;
+            }
+            None => {
+                if let Ok(mut reference) = repo.find_reference(&local) {
+                    reference.delete()?;
+                }
+            }
+        }
+    }
+    match rejected.into_iter().next() {
+        Some((refname, message)) => Err(Error::PushRejected { refname, message }),
+        None => Ok(()),
+    }
+}
+
+/// The local ref that mirrors remote ref `name`: `refs/remotes/origin/<b>` for `refs/heads/<b>`,
+/// the same name for tags; `None` for refs this cache does not track.
+pub(crate) fn tracking_ref(name: &str) -> Option<String> {
+    if let Some(branch) = name.strip_prefix("refs/heads/") {
+        Some(format!("refs/remotes/{ORIGIN}/{branch}"))
+    } else if name.starts_with("refs/tags/") {
+        Some(name.to_owned())
+    } else {
+        None
+    }
+}
+
+pub(crate) fn parse_oid(hex: &str) -> Result<Oid, Error> {
+    if hex.len() != 40 {
+        return Err(Error::InvalidOid { id: hex.to_owned() });
+    }
+    Oid::from_str(hex).map_err(|_| Error::InvalidOid { id: hex.to_owned() })
+}
+
+/// Checks one update against the remote's current value `old` before anything is sent: the
+/// compare-and-swap condition if there is one, else that the update is a fast-forward (with the
+/// ref named in the error, which libgit2's own check does not give).
+fn check_update(repo: &Repository, update: &RefUpdate, old: Oid, new: Oid) -> Result<(), Error> {
+    let describe = |id: Oid| if id.is_zero() { "nothing".to_owned() } else { id.to_string() };
+    if let Some(expected) = &update.expected_old {
+        let expected = parse_oid(expected)?;
+        if expected != old {
+            return Err(Error::Conflict {
+                refname: update.name.clone(),
+                message: format!("expected {}, found {}", describe(expected), describe(old)),
+            });
+        }
+        return Ok(());
+    }
+    if old.is_zero() || new.is_zero() || old == new {
+        return Ok(());
+    }
+    let fast_forward = repo.odb()?.exists(old) && repo.graph_descendant_of(new, old)?;
+    if !fast_forward {
+        return Err(Error::Conflict {
+            refname: update.name.clone(),
+            message: format!("{} is not a fast-forward of {}", describe(new), describe(old)),
+        });
+    }
+    Ok(())
+}
+
+fn callbacks(credentials: Option<&Credentials>) -> RemoteCallbacks<'_> {
+    let mut attempts = 0;
+    let mut callbacks = RemoteCallbacks::new();
+    callbacks.credentials(move |_url, _username_from_url, allowed| {
+        attempts += 1;
+        if attempts > MAX_CREDENTIAL_ATTEMPTS {
+            return Err(git2::Error::from_str("authentication failed: credentials were rejected"));
+        }
+        match credentials {
+            Some(Credentials::Basic { username, password })
+                if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) =>
+            {
+                Cred::userpass_plaintext(username, password)
+            }
+            _ => Err(git2::Error::from_str(
+                "authentication required but no usable credentials are configured",
+            )),
+        }
+    });
+    callbacks
+}
+
+fn headers(credentials: Option<&Credentials>) -> Vec<String> {
+    match credentials {
+        Some(Credentials::Bearer(token)) => vec![format!("Authorization: Bearer {token}")],
+        _ => Vec::new(),
+    }
+}

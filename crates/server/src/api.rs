@@ -1,0 +1,672 @@
+//! Routing of the Kubernetes-style REST API and the handlers of every resource.
+//!
+//! Paths follow the kube-apiserver: `/apis/<group>/<version>[/namespaces/<ns>]/<resource>[/<name>[/<sub>]]`.
+//! One dispatcher parses the path, so every resource shares the same parsing, content
+//! negotiation, body limits and error mapping.
+
+use std::{collections::HashMap, sync::Arc};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::State,
+    http::{HeaderMap, Method, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+use veranda_api::{
+    lifecycle::Endpoint,
+    names,
+    types::{PackageRevision, PackageRevisionResources, PorchPackage, Repository},
+};
+use veranda_engine::Engine;
+use veranda_k8s::{
+    accept::{self, DiscoveryFormat},
+    discovery, openapi,
+    patch::{self, PatchType},
+    resources::{self, ApiResource},
+    table::{self, IncludeObject, TableKind},
+};
+
+use crate::{
+    auth::{Tokens, User},
+    error::{ApiError, ApiResult},
+    select::Selectors,
+    watch,
+};
+
+/// Largest accepted request body (as Porch: 6 MiB).
+pub(crate) const MAX_BODY: usize = 6 * 1024 * 1024;
+
+/// Shared state of every handler.
+pub(crate) struct AppState {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) tokens: Tokens,
+}
+
+/// A parsed resource request.
+pub(crate) struct Request {
+    pub(crate) method: Method,
+    pub(crate) namespace: Option<String>,
+    pub(crate) resource: &'static ApiResource,
+    pub(crate) name: Option<String>,
+    pub(crate) subresource: Option<String>,
+    pub(crate) query: HashMap<String, String>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    #[allow(dead_code)]
+    pub(crate) user: User,
+}
+
+/// Entry point for every request except the health probes.
+pub(crate) async fn dispatch(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let user = match state
+        .tokens
+        .authenticate(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
+    {
+        Some(user) => user.clone(),
+        // The version is public, as in the kube-apiserver: kubectl wrappers pick a client
+        // version from it before they authenticate.
+        None if uri.path() == "/version" => {
+            User { name: "system:anonymous".into(), groups: Vec::new() }
+        }
+        None => return ApiError::unauthorized().into_response(),
+    };
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(_) => {
+            return ApiError::from_body(
+                413,
+                veranda_k8s::status::request_entity_too_large(&format!(
+                    "the request body is larger than the limit of {MAX_BODY} bytes"
+                )),
+            )
+            .into_response();
+        }
+    };
+    let started = std::time::Instant::now();
+    let path = uri.path().to_string();
+    let response = match route(&state, method.clone(), &uri, headers, body, user).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
+    tracing::debug!(%method, %path, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    response
+}
+
+async fn route(
+    state: &Arc<AppState>,
+    method: Method,
+    uri: &Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    user: User,
+) -> ApiResult {
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let accept_header =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let get_only = |value: Option<Value>| -> ApiResult {
+        if method != Method::GET {
+            return Err(ApiError::method_not_allowed(uri.path(), method.as_str()));
+        }
+        value.map(|v| json_response(StatusCode::OK, &v)).ok_or_else(ApiError::not_found_path)
+    };
+    match segments.as_slice() {
+        ["version"] => get_only(Some(discovery::version())),
+        ["api"] => match accept::discovery_format(&accept_header) {
+            DiscoveryFormat::Aggregated(v) => Ok(with_content_type(
+                get_only(Some(discovery::aggregated_core(v)))?,
+                v.content_type(),
+            )),
+            DiscoveryFormat::Legacy => get_only(Some(discovery::core_api_versions())),
+        },
+        ["api", "v1"] => get_only(Some(discovery::core_api_resource_list())),
+        ["apis"] => match accept::discovery_format(&accept_header) {
+            DiscoveryFormat::Aggregated(v) => Ok(with_content_type(
+                get_only(Some(discovery::aggregated_apis(v)))?,
+                v.content_type(),
+            )),
+            DiscoveryFormat::Legacy => get_only(Some(discovery::api_group_list())),
+        },
+        ["apis", group] => get_only(discovery::api_group(group)),
+        ["apis", group, version] => get_only(discovery::api_resource_list(group, version)),
+        ["openapi", "v2"] if openapi::v2_wants_protobuf(&accept_header) => {
+            if method != Method::GET {
+                return Err(ApiError::method_not_allowed(uri.path(), method.as_str()));
+            }
+            Ok((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, openapi::V2_PROTOBUF_CONTENT_TYPE)],
+                openapi::v2_protobuf(),
+            )
+                .into_response())
+        }
+        ["openapi", "v2"] => get_only(Some(openapi::v2())),
+        ["openapi", "v3"] => get_only(Some(openapi::v3_index())),
+        ["openapi", "v3", rest @ ..] => get_only(openapi::v3_group(&rest.join("/"))),
+        ["apis", group, version, resource] => {
+            let resource =
+                resources::find(group, version, resource).ok_or_else(ApiError::not_found_path)?;
+            let request = Request {
+                method,
+                namespace: None,
+                resource,
+                name: None,
+                subresource: None,
+                query: parse_query(uri)?,
+                headers,
+                body,
+                user,
+            };
+            handle(state, request).await
+        }
+        ["apis", group, version, "namespaces", namespace, resource, rest @ ..]
+            if rest.len() <= 2 =>
+        {
+            let resource =
+                resources::find(group, version, resource).ok_or_else(ApiError::not_found_path)?;
+            names::check_dns1123_label(namespace).map_err(|e| {
+                ApiError::bad_request(format!("invalid namespace {namespace:?}: {e}"))
+            })?;
+            let request = Request {
+                method,
+                namespace: Some(namespace.to_string()),
+                resource,
+                name: rest.first().map(|s| s.to_string()),
+                subresource: rest.get(1).map(|s| s.to_string()),
+                query: parse_query(uri)?,
+                headers,
+                body,
+                user,
+            };
+            handle(state, request).await
+        }
+        _ => Err(ApiError::not_found_path()),
+    }
+}
+
+async fn handle(state: &Arc<AppState>, req: Request) -> ApiResult {
+    if let Some(sub) = &req.subresource
+        && req.resource.subresource(sub).is_none()
+    {
+        return Err(ApiError::not_found_path());
+    }
+    let verb = verb(&req);
+    if !req.resource.supports(verb) && req.subresource.is_none() {
+        return Err(ApiError::method_not_allowed(req.resource.resource, verb));
+    }
+    if req.namespace.is_none() && !matches!(verb, "list" | "watch") {
+        return Err(ApiError::bad_request("namespace must be specified"));
+    }
+    match (req.resource.resource, verb) {
+        (_, "list") => list(state, &req).await,
+        (_, "watch") => watch::watch(state, &req).await,
+        (_, "get") => get(state, &req).await,
+        ("packagerevisions", "create") => {
+            let pr: PackageRevision = decode_object(&req)?;
+            let ns = namespace_for_create(&req, &pr.metadata.namespace)?;
+            let name = pr.metadata.name.clone();
+            let created = state
+                .engine
+                .create_package_revision(&ns, pr)
+                .await
+                .map_err(|e| ApiError::engine(e, &name))?;
+            respond_object(&req, StatusCode::CREATED, &*created)
+        }
+        ("repositories", "create") => {
+            let repo: Repository = decode_object(&req)?;
+            let ns = namespace_for_create(&req, &repo.metadata.namespace)?;
+            let name = repo.metadata.name.clone();
+            let created = state
+                .engine
+                .create_repository(&ns, repo)
+                .await
+                .map_err(|e| ApiError::engine(e, &name))?;
+            respond_object(&req, StatusCode::CREATED, &created)
+        }
+        ("packages", "create") => {
+            let package: PorchPackage = decode_object(&req)?;
+            let ns = namespace_for_create(&req, &package.metadata.namespace)?;
+            let name = package.metadata.name.clone();
+            let created = state
+                .engine
+                .create_package(&ns, package)
+                .await
+                .map_err(|e| ApiError::engine(e, &name))?;
+            respond_object(&req, StatusCode::CREATED, &created)
+        }
+        (_, "update" | "patch") => update(state, &req).await,
+        (_, "delete") => delete(state, &req).await,
+        (resource, verb) => Err(ApiError::method_not_allowed(resource, verb)),
+    }
+}
+
+fn verb(req: &Request) -> &'static str {
+    let watch = req.query.get("watch").is_some_and(|v| v == "true" || v == "1");
+    match (&req.method, req.name.is_some()) {
+        (&Method::GET, false) if watch => "watch",
+        (&Method::GET, false) => "list",
+        (&Method::GET, true) => "get",
+        (&Method::POST, false) => "create",
+        (&Method::PUT, true) => "update",
+        (&Method::PATCH, true) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => "unsupported",
+    }
+}
+
+/// All objects of the request's resource that pass its selectors, as JSON, ordered by
+/// namespace and name.
+pub(crate) async fn collect(
+    state: &AppState,
+    req: &Request,
+    selectors: &Selectors,
+) -> ApiResult<Vec<Value>> {
+    let engine = &state.engine;
+    let ns = req.namespace.as_deref();
+    let mut items: Vec<Value> = match req.resource.resource {
+        "packagerevisions" => engine
+            .list_package_revisions(ns, &selectors.revision_filter)
+            .iter()
+            .map(|pr| to_value(&**pr))
+            .collect(),
+        "packagerevisionresources" => engine
+            .list_resources(ns, &selectors.revision_filter)
+            .await
+            .map_err(|e| ApiError::engine(e, ""))?
+            .iter()
+            .map(to_value)
+            .collect(),
+        "packages" => engine
+            .list_packages(ns)
+            .map_err(|e| ApiError::engine(e, ""))?
+            .iter()
+            .map(to_value)
+            .collect(),
+        "repositories" => engine.list_repositories(ns).iter().map(to_value).collect(),
+        other => return Err(ApiError::method_not_allowed(other, "list")),
+    };
+    items.retain(|item| selectors.matches(item));
+    items.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    Ok(items)
+}
+
+async fn list(state: &AppState, req: &Request) -> ApiResult {
+    let selectors = Selectors::parse(req)?;
+    let resource_version =
+        state.engine.current_resource_version().map_err(|e| ApiError::engine(e, ""))?;
+    let mut items = collect(state, req, &selectors).await?;
+    // Pagination: the continue token is the sort key of the last item returned.
+    if let Some(token) = req.query.get("continue").filter(|t| !t.is_empty()) {
+        let after = decode_continue(token)?;
+        items.retain(|item| sort_key(item) > after);
+    }
+    let limit: usize = match req.query.get("limit") {
+        Some(l) if !l.is_empty() => {
+            l.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?
+        }
+        _ => 0,
+    };
+    let mut list_meta = json!({"resourceVersion": resource_version.to_string()});
+    if limit > 0 && items.len() > limit {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        if let Some(last) = items.last() {
+            list_meta["continue"] = json!(encode_continue(&sort_key(last)));
+            list_meta["remainingItemCount"] = json!(remaining);
+        }
+    }
+    let accept_header = accept_header(req);
+    match accept::negotiate(&accept_header) {
+        Ok(accept::Representation::Table) => {
+            let kind = TableKind::for_resource(req.resource.resource)
+                .ok_or_else(ApiError::not_found_path)?;
+            Ok(json_response(
+                StatusCode::OK,
+                &table::to_table(kind, &items, list_meta, include_object(req)?),
+            ))
+        }
+        Ok(
+            accept::Representation::PartialObjectMetadataList
+            | accept::Representation::PartialObjectMetadata,
+        ) => {
+            let partial: Vec<Value> = items.iter().map(table::partial_object_metadata).collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &table::partial_object_metadata_list(&partial, list_meta),
+            ))
+        }
+        Ok(accept::Representation::Object) => {
+            let list = json!({
+                "kind": req.resource.list_kind,
+                "apiVersion": req.resource.api_version(),
+                "metadata": list_meta,
+                "items": items,
+            });
+            Ok(json_response(StatusCode::OK, &list))
+        }
+        Err(_) => Err(ApiError::from_body(406, veranda_k8s::status::not_acceptable())),
+    }
+}
+
+async fn get(state: &AppState, req: &Request) -> ApiResult {
+    let value = current(state, req).await?;
+    respond_value(req, StatusCode::OK, value)
+}
+
+/// The current object the request names, as JSON.
+async fn current(state: &AppState, req: &Request) -> ApiResult<Value> {
+    let (ns, name) = object_key(req)?;
+    let engine = &state.engine;
+    let value = match req.resource.resource {
+        "packagerevisions" => engine.get_package_revision(ns, name).map(|pr| to_value(&*pr)),
+        "packagerevisionresources" => {
+            engine.get_resources(ns, name).await.map(|prr| to_value(&prr))
+        }
+        "packages" => engine.get_package(ns, name).map(|p| to_value(&p)),
+        "repositories" => engine.get_repository(ns, name).map(|r| to_value(&r)),
+        other => return Err(ApiError::method_not_allowed(other, "get")),
+    };
+    value.map_err(|e| ApiError::engine(e, name))
+}
+
+async fn update(state: &Arc<AppState>, req: &Request) -> ApiResult {
+    let (ns, name) = object_key(req)?;
+    let engine = &state.engine;
+    let is_patch = req.method == Method::PATCH;
+    // A server-side apply of an object that does not exist creates it.
+    let existing = match current(state, req).await {
+        Ok(value) => Some(value),
+        Err(e) if is_patch && patch_type(req)? == PatchType::Apply && e.is_not_found() => None,
+        Err(e) => return Err(e),
+    };
+    let desired: Value = match (&existing, is_patch) {
+        (Some(current), true) => {
+            let kind = patch_type(req)?;
+            let mut patched = patch::apply_patch(kind, current, &req.body)
+                .map_err(|e| ApiError::from_body(e.code(), e.to_status()))?;
+            // A patch without a resourceVersion applies to the current object (no precondition).
+            if patched
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                patched["metadata"]["resourceVersion"] =
+                    current["metadata"]["resourceVersion"].clone();
+            }
+            patched
+        }
+        (None, true) => {
+            let mut intent = patch::apply_patch(PatchType::Apply, &json!({}), &req.body)
+                .map_err(|e| ApiError::from_body(e.code(), e.to_status()))?;
+            intent["metadata"]["name"] = json!(name);
+            let create = Request {
+                method: Method::POST,
+                namespace: req.namespace.clone(),
+                resource: req.resource,
+                name: None,
+                subresource: None,
+                query: req.query.clone(),
+                headers: req.headers.clone(),
+                body: Bytes::from(serde_json::to_vec(&intent).unwrap_or_default()),
+                user: req.user.clone(),
+            };
+            return Box::pin(handle_create(state, &create)).await;
+        }
+        (_, false) => decode_value(req)?,
+    };
+    check_type(req, &desired)?;
+    let status = StatusCode::OK;
+    match (req.resource.resource, req.subresource.as_deref()) {
+        ("packagerevisions", sub @ (None | Some("approval"))) => {
+            let pr: PackageRevision = from_value(desired)?;
+            let endpoint = if sub.is_some() { Endpoint::Approval } else { Endpoint::Update };
+            let updated = engine
+                .update_package_revision(ns, name, pr, endpoint)
+                .await
+                .map_err(|e| ApiError::engine(e, name))?;
+            respond_object(req, status, &*updated)
+        }
+        ("packagerevisionresources", None) => {
+            let prr: PackageRevisionResources = from_value(desired)?;
+            let updated = engine
+                .update_resources(ns, name, prr)
+                .await
+                .map_err(|e| ApiError::engine(e, name))?;
+            respond_object(req, status, &updated)
+        }
+        ("repositories", None) => {
+            let repo: Repository = from_value(desired)?;
+            let updated = engine
+                .update_repository(ns, name, repo)
+                .await
+                .map_err(|e| ApiError::engine(e, name))?;
+            respond_object(req, status, &updated)
+        }
+        ("repositories", Some("status")) => {
+            // Status is owned by the server; accept the write as a no-op so controllers do not fail.
+            let repo = engine.get_repository(ns, name).map_err(|e| ApiError::engine(e, name))?;
+            respond_object(req, status, &repo)
+        }
+        ("packages", None) => Err(engine
+            .update_package()
+            .map(|_| ())
+            .map_err(|e| ApiError::engine(e, name))
+            .unwrap_err()),
+        (resource, _) => Err(ApiError::method_not_allowed(resource, verb(req))),
+    }
+}
+
+async fn handle_create(state: &Arc<AppState>, req: &Request) -> ApiResult {
+    handle(
+        state,
+        Request {
+            method: req.method.clone(),
+            namespace: req.namespace.clone(),
+            resource: req.resource,
+            name: None,
+            subresource: None,
+            query: req.query.clone(),
+            headers: req.headers.clone(),
+            body: req.body.clone(),
+            user: req.user.clone(),
+        },
+    )
+    .await
+}
+
+async fn delete(state: &AppState, req: &Request) -> ApiResult {
+    let (ns, name) = object_key(req)?;
+    let engine = &state.engine;
+    let deleted = match req.resource.resource {
+        "packagerevisions" => {
+            engine.delete_package_revision(ns, name).await.map(|pr| to_value(&*pr))
+        }
+        "packages" => engine.delete_package(ns, name).await.map(|p| to_value(&p)),
+        "repositories" => engine.delete_repository(ns, name).await.map(|r| to_value(&r)),
+        other => return Err(ApiError::method_not_allowed(other, "delete")),
+    }
+    .map_err(|e| ApiError::engine(e, name))?;
+    respond_value(req, StatusCode::OK, deleted)
+}
+
+// Helpers.
+
+fn object_key(req: &Request) -> ApiResult<(&str, &str)> {
+    match (req.namespace.as_deref(), req.name.as_deref()) {
+        (Some(ns), Some(name)) => Ok((ns, name)),
+        _ => Err(ApiError::bad_request("namespace and name must be specified")),
+    }
+}
+
+fn namespace_for_create(req: &Request, in_body: &str) -> ApiResult<String> {
+    let ns = req
+        .namespace
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("namespace must be specified"))?;
+    if !in_body.is_empty() && in_body != ns {
+        return Err(ApiError::bad_request(format!(
+            "the namespace of the provided object does not match the namespace sent on the request ({in_body:?} vs {ns:?})"
+        )));
+    }
+    Ok(ns)
+}
+
+fn patch_type(req: &Request) -> ApiResult<PatchType> {
+    let content_type =
+        req.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    PatchType::from_content_type(content_type).ok_or_else(|| {
+        ApiError::from_body(415, veranda_k8s::status::unsupported_media_type(patch::CONTENT_TYPES))
+    })
+}
+
+fn decode_value(req: &Request) -> ApiResult<Value> {
+    let content_type =
+        req.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let value: Value = if content_type.contains("yaml") {
+        serde_yaml::from_slice(&req.body)
+            .map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}")))?
+    } else {
+        serde_json::from_slice(&req.body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    if !value.is_object() {
+        return Err(ApiError::bad_request("the request body must be a JSON object"));
+    }
+    Ok(value)
+}
+
+fn decode_object<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
+    let value = decode_value(req)?;
+    check_type(req, &value)?;
+    from_value(value)
+}
+
+/// The body's `apiVersion`/`kind`, when present, must name the request's resource, and with
+/// `fieldValidation=Strict` (kubectl's default) unknown fields are rejected.
+fn check_type(req: &Request, value: &Value) -> ApiResult<()> {
+    if req.query.get("fieldValidation").is_some_and(|v| v == "Strict")
+        && let Some(fields) =
+            openapi::unknown_fields(&req.resource.api_version(), req.resource.kind, value)
+        && !fields.is_empty()
+    {
+        return Err(ApiError::from_body(
+            400,
+            veranda_k8s::status::strict_decoding_error(
+                req.resource.kind,
+                req.resource.version,
+                &fields,
+            ),
+        ));
+    }
+    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+    let expected_kind = req.resource.kind;
+    if (!api_version.is_empty() && api_version != req.resource.api_version())
+        || (!kind.is_empty() && kind != expected_kind)
+    {
+        return Err(ApiError::bad_request(format!(
+            "the body of the request was of type {api_version}, Kind={kind}, expected {}, Kind={expected_kind}",
+            req.resource.api_version()
+        )));
+    }
+    Ok(())
+}
+
+fn from_value<T: DeserializeOwned>(value: Value) -> ApiResult<T> {
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("invalid object: {e}")))
+}
+
+fn to_value<T: Serialize>(object: &T) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
+}
+
+fn sort_key(item: &Value) -> (String, String) {
+    let meta = &item["metadata"];
+    (
+        meta["namespace"].as_str().unwrap_or_default().to_string(),
+        meta["name"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+fn encode_continue(key: &(String, String)) -> String {
+    format!("{}/{}", key.0, key.1).bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_continue(token: &str) -> ApiResult<(String, String)> {
+    let bad = || {
+        ApiError::from_body(
+            410,
+            veranda_k8s::status::gone(
+                "the provided continue parameter is too old or malformed; please restart the list",
+            ),
+        )
+    };
+    if token.len() % 2 != 0 {
+        return Err(bad());
+    }
+    let bytes: Vec<u8> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (ns, name) = text.split_once('/').ok_or_else(bad)?;
+    Ok((ns.to_string(), name.to_string()))
+}
+
+pub(crate) fn accept_header(req: &Request) -> String {
+    req.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+}
+
+pub(crate) fn include_object(req: &Request) -> ApiResult<IncludeObject> {
+    match req.query.get("includeObject") {
+        None => Ok(IncludeObject::Metadata),
+        Some(v) => IncludeObject::parse(v)
+            .ok_or_else(|| ApiError::bad_request(format!("invalid includeObject {v:?}"))),
+    }
+}
+
+fn respond_object<T: Serialize>(req: &Request, status: StatusCode, object: &T) -> ApiResult {
+    respond_value(req, status, to_value(object))
+}
+
+fn respond_value(req: &Request, status: StatusCode, value: Value) -> ApiResult {
+    match accept::negotiate(&accept_header(req)) {
+        Ok(accept::Representation::Table) => {
+            let kind = TableKind::for_resource(req.resource.resource)
+                .ok_or_else(ApiError::not_found_path)?;
+            Ok(json_response(status, &table::object_to_table(kind, &value, include_object(req)?)))
+        }
+        Ok(
+            accept::Representation::PartialObjectMetadata
+            | accept::Representation::PartialObjectMetadataList,
+        ) => Ok(json_response(status, &table::partial_object_metadata(&value))),
+        Ok(accept::Representation::Object) => Ok(json_response(status, &value)),
+        Err(_) => Err(ApiError::from_body(406, veranda_k8s::status::not_acceptable())),
+    }
+}
+
+pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, accept::JSON)], body).into_response()
+}
+
+fn with_content_type(mut response: Response, content_type: &'static str) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    response
+}
+
+fn parse_query(uri: &Uri) -> ApiResult<HashMap<String, String>> {
+    serde_urlencoded::from_str(uri.query().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))
+}

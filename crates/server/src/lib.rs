@@ -1,0 +1,122 @@
+//! The HTTP face of veranda: a Kubernetes-style API server (discovery, OpenAPI, REST, watch,
+//! Table output, bearer-token authentication) in front of the engine.
+
+mod api;
+mod auth;
+mod error;
+mod select;
+mod tls;
+mod watch;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use axum::{Router, routing::get};
+use veranda_engine::{Engine, EngineConfig};
+
+/// Settings of `veranda serve`.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub sync_interval: Duration,
+}
+
+/// Errors that stop the server.
+#[derive(Debug)]
+pub enum ServeError {
+    Engine(veranda_engine::Error),
+    Io(&'static str, std::io::Error),
+    Tls(String),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::Engine(e) => write!(f, "start engine: {e}"),
+            ServeError::Io(what, e) => write!(f, "{what}: {e}"),
+            ServeError::Tls(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| ServeError::Io("create data directory", e))?;
+    let data_dir = std::fs::canonicalize(&config.data_dir)
+        .map_err(|e| ServeError::Io("resolve data directory", e))?;
+    let engine = Engine::open(EngineConfig {
+        data_dir: data_dir.clone(),
+        sync_interval: config.sync_interval,
+    })
+    .await
+    .map_err(ServeError::Engine)?;
+    let (tokens, admin_token) =
+        auth::Tokens::load_or_create(&data_dir).map_err(|e| ServeError::Io("load tokens", e))?;
+    let state = Arc::new(api::AppState { engine: engine.clone(), tokens });
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }))
+        .fallback(api::dispatch)
+        .with_state(state);
+    let identity = tls::ensure_identity(&data_dir, config.listen.ip()).map_err(ServeError::Tls)?;
+    let tls_config =
+        axum_server::tls_openssl::OpenSSLConfig::from_pem(&identity.cert_pem, &identity.key_pem)
+            .map_err(|e| ServeError::Tls(format!("load serving certificate: {e}")))?;
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| ServeError::Io("bind listen address", e))?;
+    let addr = listener.local_addr().map_err(|e| ServeError::Io("read listen address", e))?;
+    if !engine.wait_ready(Duration::from_secs(60)).await {
+        tracing::warn!("some repositories are still being indexed; serving anyway");
+    }
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp(listener)
+        .map_err(|e| ServeError::Io("listen", e))?
+        .acceptor(axum_server::tls_openssl::OpenSSLAcceptor::new(tls_config))
+        .handle(handle.clone());
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let kubeconfig = auth::write_kubeconfig(
+        &data_dir,
+        &format!("https://{host}:{}", addr.port()),
+        &identity.ca_pem,
+        &admin_token,
+    )
+    .map_err(|e| ServeError::Io("write kubeconfig", e))?;
+    tracing::info!(%addr, kubeconfig = %kubeconfig.display(), "veranda is serving");
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        handle.graceful_shutdown(Some(Duration::from_secs(5)));
+    });
+    server.serve(app.into_make_service()).await.map_err(|e| ServeError::Io("serve", e))?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
