@@ -7,8 +7,8 @@ pub enum Error {
     #[error("{0}")]
     BadRequest(String),
     /// 403: the request is understood but not allowed in the object's state.
-    #[error("{0}")]
-    Forbidden(String),
+    #[error("{message}")]
+    Forbidden { kind: Kind, name: String, message: String },
     /// 404.
     #[error("{kind} {name:?} not found")]
     NotFound { kind: Kind, name: String },

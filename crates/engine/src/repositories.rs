@@ -250,7 +250,7 @@ impl Engine {
                         None => return,
                     }
                 }
-                self.reconcile(key, Updates { force: true, ..Updates::default() }).await
+                self.reconcile(key, Updates::default()).await
             }
             Err(e) => Err(e),
         };

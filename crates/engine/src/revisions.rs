@@ -660,10 +660,12 @@ impl Engine {
         let _write = write.lock().await;
         let (_, rev) = self.find(namespace, name)?;
         if build::lifecycle(&rev.discovered) == Lifecycle::Published {
-            return Err(Error::Forbidden(
-                "published PackageRevisions must be proposed for deletion by setting spec.lifecycle to 'DeletionProposed' prior to deletion"
+            return Err(Error::Forbidden {
+                kind: Kind::PackageRevision,
+                name: name.to_string(),
+                message: "published PackageRevisions must be proposed for deletion by setting spec.lifecycle to 'DeletionProposed' prior to deletion"
                     .into(),
-            ));
+            });
         }
         let referencing: Vec<String> = self
             .list_package_revisions(Some(namespace), &RevisionFilter::default())
@@ -672,10 +674,14 @@ impl Engine {
             .map(|pr| pr.metadata.name.clone())
             .collect();
         if !referencing.is_empty() {
-            return Err(Error::Forbidden(format!(
-                "cannot delete package revision, it is referenced as upstream by: {}",
-                referencing.join(", ")
-            )));
+            return Err(Error::Forbidden {
+                kind: Kind::PackageRevision,
+                name: name.to_string(),
+                message: format!(
+                    "cannot delete package revision, it is referenced as upstream by: {}",
+                    referencing.join(", ")
+                ),
+            });
         }
         if !rev.meta.finalizers.is_empty() {
             let mut meta = rev.meta.clone();

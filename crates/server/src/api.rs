@@ -580,7 +580,34 @@ fn check_type(req: &Request, value: &Value) -> ApiResult<()> {
     Ok(())
 }
 
-fn from_value<T: DeserializeOwned>(value: Value) -> ApiResult<T> {
+fn from_value<T: DeserializeOwned>(mut value: Value) -> ApiResult<T> {
+    // An unknown lifecycle is a field error (422), not an undecodable body.
+    if let Some(lifecycle) = value.pointer("/spec/lifecycle").cloned() {
+        match lifecycle.as_str() {
+            Some("") => {
+                if let Some(spec) = value.get_mut("spec").and_then(Value::as_object_mut) {
+                    spec.remove("lifecycle");
+                }
+            }
+            Some(l) if veranda_api::Lifecycle::ALL.iter().any(|v| v.as_str() == l) => {}
+            _ => {
+                let name =
+                    value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+                let message = format!(
+                    "Unsupported value: {lifecycle}: supported values: \"Draft\", \"Proposed\", \"Published\", \"DeletionProposed\""
+                );
+                return Err(ApiError::engine(
+                    veranda_engine::Error::Invalid {
+                        kind: veranda_engine::Kind::PackageRevision,
+                        name: name.to_string(),
+                        field: "spec.lifecycle".into(),
+                        message,
+                    },
+                    name,
+                ));
+            }
+        }
+    }
     serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("invalid object: {e}")))
 }
 

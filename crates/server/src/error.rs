@@ -63,7 +63,15 @@ impl ApiError {
         let describe = |kind: veranda_engine::Kind| format!("{}.{}", kind.resource(), kind.group());
         match e {
             Error::BadRequest(m) => ApiError::bad_request(m),
-            Error::Forbidden(m) => ApiError::new(403, "Forbidden", m),
+            Error::Forbidden { kind, name, message } => ApiError::from_body(
+                403,
+                status::status(
+                    403,
+                    "Forbidden",
+                    &format!("{} {name:?} is forbidden: {message}", describe(kind)),
+                    Some(json!({"name": name, "group": kind.group(), "kind": kind.resource()})),
+                ),
+            ),
             Error::NotFound { kind, name } => ApiError::from_body(
                 404,
                 status::status(

@@ -77,7 +77,7 @@ fn platform_team_workflow() {
         .unwrap();
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("Unauthorized"),
+        String::from_utf8_lossy(&out.stderr).contains("provide credentials"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -1,0 +1,344 @@
+//! Engine tests against real Git repositories (bare repos made with the `git` CLI) and a real
+//! SQLite store in a temporary data directory.
+
+use std::{path::Path, process::Command, sync::Arc, time::Duration};
+
+use veranda_api::{
+    Lifecycle, ObjectMeta,
+    lifecycle::Endpoint,
+    types::{
+        EditTask, GitRepositorySpec, InitTask, NameRef, PackageRevision, PackageRevisionSpec,
+        Repository, RepositorySpec, Task,
+    },
+};
+use veranda_engine::{Engine, EngineConfig, Error, EventType, RevisionFilter};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    engine: Arc<Engine>,
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).output().expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(EngineConfig {
+            data_dir: dir.path().join("data"),
+            sync_interval: Duration::from_secs(3600),
+        })
+        .await
+        .unwrap();
+        Fixture { dir, engine }
+    }
+
+    fn bare(&self, name: &str) -> std::path::PathBuf {
+        let path = self.dir.path().join(name);
+        let out = Command::new("git")
+            .args(["init", "-q", "--bare", "-b", "main"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        path
+    }
+
+    async fn register(&self, name: &str, path: &Path) {
+        let repo = Repository {
+            metadata: ObjectMeta { name: name.into(), ..Default::default() },
+            spec: RepositorySpec {
+                git: Some(GitRepositorySpec {
+                    repo: path.display().to_string(),
+                    create_branch: true,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let created = self.engine.create_repository("default", repo).await.unwrap();
+        assert_eq!(created.status.conditions[0].status, "True", "{:?}", created.status);
+    }
+
+    async fn create(
+        &self,
+        repo: &str,
+        package: &str,
+        ws: &str,
+        task: Option<Task>,
+    ) -> Result<Arc<PackageRevision>, Error> {
+        let pr = PackageRevision {
+            spec: PackageRevisionSpec {
+                repository: repo.into(),
+                package_name: package.into(),
+                workspace_name: ws.into(),
+                tasks: task.into_iter().collect(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        self.engine.create_package_revision("default", pr).await
+    }
+
+    async fn move_to(
+        &self,
+        name: &str,
+        lifecycle: Lifecycle,
+        endpoint: Endpoint,
+    ) -> Result<Arc<PackageRevision>, Error> {
+        let mut pr = (*self.engine.get_package_revision("default", name).unwrap()).clone();
+        pr.spec.lifecycle = Some(lifecycle);
+        self.engine.update_package_revision("default", name, pr, endpoint).await
+    }
+
+    async fn publish(&self, name: &str) -> Arc<PackageRevision> {
+        self.move_to(name, Lifecycle::Proposed, Endpoint::Update).await.unwrap();
+        self.move_to(name, Lifecycle::Published, Endpoint::Approval).await.unwrap()
+    }
+}
+
+fn edit_task(source: &str) -> Task {
+    Task {
+        task_type: "edit".into(),
+        edit: Some(EditTask { source_ref: Some(NameRef { name: source.into() }) }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_revisions_and_latest_label() {
+    let f = Fixture::new().await;
+    let remote = f.bare("r.git");
+    f.register("r", &remote).await;
+    let (mut events, _) = f.engine.subscribe(None).unwrap();
+
+    let draft = f.create("r", "team/app", "ws1", None).await.unwrap();
+    assert_eq!(draft.metadata.name, "r.team.app.ws1");
+    assert_eq!(draft.spec.lifecycle, Some(Lifecycle::Draft));
+    assert_eq!(draft.spec.tasks[0].task_type, "init");
+    assert!(git(&remote, &["branch"]).contains("drafts/team/app/ws1"));
+
+    // Publishing through a plain update is refused; through approval it works.
+    let err =
+        f.move_to("r.team.app.ws1", Lifecycle::Published, Endpoint::Update).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    let v1 = f.publish("r.team.app.ws1").await;
+    assert_eq!(v1.spec.revision, 1);
+    assert_eq!(v1.metadata.labels.get("kpt.dev/latest-revision").map(String::as_str), Some("true"));
+    assert!(git(&remote, &["tag"]).contains("team/app/v1"));
+
+    // Copy → direct publish (Draft → Published through approval) → revision 2 becomes latest.
+    f.create("r", "team/app", "ws2", Some(edit_task("r.team.app.ws1"))).await.unwrap();
+    let v2 = f.move_to("r.team.app.ws2", Lifecycle::Published, Endpoint::Approval).await.unwrap();
+    assert_eq!(v2.spec.revision, 2);
+    let v1 = f.engine.get_package_revision("default", "r.team.app.ws1").unwrap();
+    assert!(!v1.metadata.labels.contains_key("kpt.dev/latest-revision"));
+    let placeholder = f.engine.get_package_revision("default", "r.team.app.main").unwrap();
+    assert_eq!(placeholder.spec.revision, -1);
+
+    // Published → Draft and anything out of DeletionProposed are refused.
+    let err = f.move_to("r.team.app.ws1", Lifecycle::Draft, Endpoint::Update).await.unwrap_err();
+    assert!(err.to_string().contains("Published") && err.to_string().contains("Draft"), "{err}");
+    f.move_to("r.team.app.ws1", Lifecycle::DeletionProposed, Endpoint::Update).await.unwrap();
+    let err =
+        f.move_to("r.team.app.ws1", Lifecycle::Published, Endpoint::Approval).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+
+    // Deleting: Published is forbidden, DeletionProposed goes (tag and branch cleaned up).
+    let err = f.engine.delete_package_revision("default", "r.team.app.ws2").await.unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    f.engine.delete_package_revision("default", "r.team.app.ws1").await.unwrap();
+    assert!(!git(&remote, &["tag"]).contains("team/app/v1"));
+    assert!(!git(&remote, &["branch"]).contains("deletionProposed"));
+
+    // Events: ADDED for the draft, MODIFIED on each move, DELETED at the end, rv increasing.
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        seen.push((
+            event.event_type,
+            event.object["metadata"]["name"].as_str().unwrap_or("").to_string(),
+            event.resource_version,
+        ));
+    }
+    assert!(seen.windows(2).all(|w| w[0].2 < w[1].2), "{seen:?}");
+    assert!(seen.contains(&(
+        EventType::Added,
+        "r.team.app.ws1".into(),
+        seen.iter().find(|e| e.0 == EventType::Added && e.1 == "r.team.app.ws1").unwrap().2
+    )));
+    assert!(seen.iter().any(|e| e.0 == EventType::Modified && e.1 == "r.team.app.ws1"));
+    assert!(seen.iter().any(|e| e.0 == EventType::Deleted && e.1 == "r.team.app.ws1"));
+}
+
+#[tokio::test]
+async fn creation_rules() {
+    let f = Fixture::new().await;
+    let remote = f.bare("r.git");
+    f.register("r", &remote).await;
+    f.create("r", "a/b", "ws", None).await.unwrap();
+    // Workspace names are unique per package.
+    assert!(matches!(
+        f.create("r", "a/b", "ws", None).await.unwrap_err(),
+        Error::AlreadyExists { .. }
+    ));
+    // init of an existing package, nesting in both directions.
+    assert!(matches!(f.create("r", "a/b", "ws2", None).await.unwrap_err(), Error::Conflict(_)));
+    assert!(matches!(f.create("r", "a/b/c", "ws", None).await.unwrap_err(), Error::Invalid { .. }));
+    assert!(matches!(f.create("r", "a", "ws", None).await.unwrap_err(), Error::Invalid { .. }));
+    // Copy needs a published source of the same package.
+    let err = f.create("r", "a/b", "ws3", Some(edit_task("r.a.b.ws"))).await.unwrap_err();
+    assert!(err.to_string().contains("published"), "{err}");
+    // Unknown task type and too many tasks.
+    let bogus = Task { task_type: "bogus".into(), ..Default::default() };
+    assert!(matches!(
+        f.create("r", "x", "ws", Some(bogus)).await.unwrap_err(),
+        Error::Invalid { .. }
+    ));
+    // Failed creates left nothing behind.
+    let names: Vec<String> = f
+        .engine
+        .list_package_revisions(None, &RevisionFilter::default())
+        .iter()
+        .map(|p| p.metadata.name.clone())
+        .collect();
+    assert_eq!(names, vec!["r.a.b.ws".to_string()]);
+    let branches = git(&remote, &["branch"]);
+    assert_eq!(branches.lines().count(), 2, "{branches}");
+}
+
+#[tokio::test]
+async fn optimistic_concurrency_and_metadata() {
+    let f = Fixture::new().await;
+    let remote = f.bare("r.git");
+    f.register("r", &remote).await;
+    let pr = f
+        .create(
+            "r",
+            "p",
+            "ws",
+            Some(Task {
+                task_type: "init".into(),
+                init: Some(InitTask { description: "d".into(), ..Default::default() }),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    let mut labelled = (*pr).clone();
+    labelled.metadata.labels.insert("stage".into(), "dev".into());
+    let updated =
+        f.engine.update_package_revision("default", "p", labelled.clone(), Endpoint::Update).await;
+    assert!(matches!(updated, Err(Error::NotFound { .. })));
+    let updated = f
+        .engine
+        .update_package_revision("default", "r.p.ws", labelled.clone(), Endpoint::Update)
+        .await
+        .unwrap();
+    assert_ne!(
+        updated.metadata.resource_version, pr.metadata.resource_version,
+        "metadata-only change bumps rv"
+    );
+    assert_eq!(updated.metadata.labels["stage"], "dev");
+    // The same stale object again → conflict, and nothing changes.
+    labelled.metadata.labels.insert("stage".into(), "prod".into());
+    let err = f
+        .engine
+        .update_package_revision("default", "r.p.ws", labelled, Endpoint::Update)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("the object has been modified"), "{err}");
+    assert_eq!(
+        f.engine.get_package_revision("default", "r.p.ws").unwrap().metadata.labels["stage"],
+        "dev"
+    );
+
+    // Finalizers hold a delete until the last one is removed.
+    let mut with_finalizer = (*f.engine.get_package_revision("default", "r.p.ws").unwrap()).clone();
+    with_finalizer.metadata.finalizers = vec!["example.com/hold".into()];
+    f.engine
+        .update_package_revision("default", "r.p.ws", with_finalizer, Endpoint::Update)
+        .await
+        .unwrap();
+    let held = f.engine.delete_package_revision("default", "r.p.ws").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    assert!(git(&remote, &["branch"]).contains("drafts/p/ws"));
+    let mut release = (*f.engine.get_package_revision("default", "r.p.ws").unwrap()).clone();
+    release.metadata.finalizers.clear();
+    f.engine.update_package_revision("default", "r.p.ws", release, Endpoint::Update).await.unwrap();
+    assert!(f.engine.get_package_revision("default", "r.p.ws").is_err());
+    assert!(!git(&remote, &["branch"]).contains("drafts/p/ws"));
+}
+
+#[tokio::test]
+async fn concurrent_updates_of_one_revision_conflict() {
+    let f = Fixture::new().await;
+    let remote = f.bare("r.git");
+    f.register("r", &remote).await;
+    let pr = f.create("r", "p", "ws", None).await.unwrap();
+    let mut proposed = (*pr).clone();
+    proposed.spec.lifecycle = Some(Lifecycle::Proposed);
+    let (a, b) = tokio::join!(
+        f.engine.update_package_revision("default", "r.p.ws", proposed.clone(), Endpoint::Update),
+        f.engine.update_package_revision("default", "r.p.ws", proposed.clone(), Endpoint::Update),
+    );
+    let results = [a, b];
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    let err = results.into_iter().find_map(Result::err).unwrap();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn state_survives_restart_and_external_changes_are_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("r.git");
+    Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&remote).output().unwrap();
+    let config = EngineConfig {
+        data_dir: dir.path().join("data"),
+        sync_interval: Duration::from_secs(3600),
+    };
+    let rv_before;
+    {
+        let f = Fixture {
+            engine: Engine::open(config.clone()).await.unwrap(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        f.register("r", &remote).await;
+        let pr = f.create("r", "p", "ws", None).await.unwrap();
+        let mut labelled = (*pr).clone();
+        labelled.metadata.labels.insert("keep".into(), "me".into());
+        rv_before = f
+            .engine
+            .update_package_revision("default", "r.p.ws", labelled, Endpoint::Update)
+            .await
+            .unwrap()
+            .metadata
+            .resource_version
+            .clone();
+    }
+    let engine = Engine::open(EngineConfig { sync_interval: Duration::from_millis(200), ..config })
+        .await
+        .unwrap();
+    assert!(engine.wait_ready(Duration::from_secs(30)).await);
+    let pr = engine.get_package_revision("default", "r.p.ws").unwrap();
+    assert_eq!(pr.metadata.labels["keep"], "me");
+    assert_eq!(
+        pr.metadata.resource_version, rv_before,
+        "an unchanged revision keeps its resourceVersion"
+    );
+
+    // A branch deleted with plain git disappears at the next sync, with a DELETED event.
+    let (mut events, _) = engine.subscribe(None).unwrap();
+    git(&remote, &["branch", "-D", "drafts/p/ws"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while engine.get_package_revision("default", "r.p.ws").is_ok() {
+        assert!(std::time::Instant::now() < deadline, "external deletion never seen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let event = events.recv().await.unwrap();
+    assert_eq!(event.event_type, EventType::Deleted);
+    assert_eq!(event.object["metadata"]["name"], "r.p.ws");
+}
