@@ -133,6 +133,13 @@ impl Engine {
             }
         }
         let spec_changed = repo.spec != current.spec;
+        let metadata_changed = repo.metadata.labels != current.metadata.labels
+            || repo.metadata.annotations != current.metadata.annotations
+            || repo.metadata.finalizers != current.metadata.finalizers
+            || repo.metadata.owner_references != current.metadata.owner_references;
+        if !spec_changed && !metadata_changed {
+            return Ok(current);
+        }
         let metadata = &mut repo.metadata;
         metadata.namespace = namespace.to_string();
         metadata.uid = current.metadata.uid.clone();

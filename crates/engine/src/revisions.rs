@@ -559,6 +559,10 @@ impl Engine {
             })
             .await?;
         }
+        if to == from && !kptfile_change && meta == rev.meta {
+            // Nothing changes (e.g. a repeated `kubectl apply`): no write, no event.
+            return Ok(current);
+        }
         if to != from {
             self.move_lifecycle(&key, &git, &rev, &head, from, to).await?;
         }

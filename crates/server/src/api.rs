@@ -212,33 +212,27 @@ async fn handle(state: &Arc<AppState>, req: Request) -> ApiResult {
             let pr: PackageRevision = decode_object(&req)?;
             let ns = namespace_for_create(&req, &pr.metadata.namespace)?;
             let name = pr.metadata.name.clone();
-            let created = state
-                .engine
-                .create_package_revision(&ns, pr)
-                .await
-                .map_err(|e| ApiError::engine(e, &name))?;
+            let created = state.engine.create_package_revision(&ns, pr).await.map_err(|e| {
+                ApiError::engine(e, &req.resource.group_resource().to_string(), &name)
+            })?;
             respond_object(&req, StatusCode::CREATED, &*created)
         }
         ("repositories", "create") => {
             let repo: Repository = decode_object(&req)?;
             let ns = namespace_for_create(&req, &repo.metadata.namespace)?;
             let name = repo.metadata.name.clone();
-            let created = state
-                .engine
-                .create_repository(&ns, repo)
-                .await
-                .map_err(|e| ApiError::engine(e, &name))?;
+            let created = state.engine.create_repository(&ns, repo).await.map_err(|e| {
+                ApiError::engine(e, &req.resource.group_resource().to_string(), &name)
+            })?;
             respond_object(&req, StatusCode::CREATED, &created)
         }
         ("packages", "create") => {
             let package: PorchPackage = decode_object(&req)?;
             let ns = namespace_for_create(&req, &package.metadata.namespace)?;
             let name = package.metadata.name.clone();
-            let created = state
-                .engine
-                .create_package(&ns, package)
-                .await
-                .map_err(|e| ApiError::engine(e, &name))?;
+            let created = state.engine.create_package(&ns, package).await.map_err(|e| {
+                ApiError::engine(e, &req.resource.group_resource().to_string(), &name)
+            })?;
             respond_object(&req, StatusCode::CREATED, &created)
         }
         (_, "update" | "patch") => update(state, &req).await,
@@ -280,13 +274,13 @@ pub(crate) async fn collect(
         "packagerevisionresources" => engine
             .list_resources(ns, &selectors.revision_filter)
             .await
-            .map_err(|e| ApiError::engine(e, ""))?
+            .map_err(|e| ApiError::engine(e, &req.resource.group_resource().to_string(), ""))?
             .iter()
             .map(to_value)
             .collect(),
         "packages" => engine
             .list_packages(ns)
-            .map_err(|e| ApiError::engine(e, ""))?
+            .map_err(|e| ApiError::engine(e, &req.resource.group_resource().to_string(), ""))?
             .iter()
             .map(to_value)
             .collect(),
@@ -300,8 +294,10 @@ pub(crate) async fn collect(
 
 async fn list(state: &AppState, req: &Request) -> ApiResult {
     let selectors = Selectors::parse(req)?;
-    let resource_version =
-        state.engine.current_resource_version().map_err(|e| ApiError::engine(e, ""))?;
+    let resource_version = state
+        .engine
+        .current_resource_version()
+        .map_err(|e| ApiError::engine(e, &req.resource.group_resource().to_string(), ""))?;
     let mut items = collect(state, req, &selectors).await?;
     // Pagination: the continue token is the sort key of the last item returned.
     if let Some(token) = req.query.get("continue").filter(|t| !t.is_empty()) {
@@ -374,7 +370,7 @@ async fn current(state: &AppState, req: &Request) -> ApiResult<Value> {
         "repositories" => engine.get_repository(ns, name).map(|r| to_value(&r)),
         other => return Err(ApiError::method_not_allowed(other, "get")),
     };
-    value.map_err(|e| ApiError::engine(e, name))
+    value.map_err(|e| ApiError::engine(e, &req.resource.group_resource().to_string(), name))
 }
 
 async fn update(state: &Arc<AppState>, req: &Request) -> ApiResult {
@@ -428,37 +424,37 @@ async fn update(state: &Arc<AppState>, req: &Request) -> ApiResult {
         ("packagerevisions", sub @ (None | Some("approval"))) => {
             let pr: PackageRevision = from_value(desired)?;
             let endpoint = if sub.is_some() { Endpoint::Approval } else { Endpoint::Update };
-            let updated = engine
-                .update_package_revision(ns, name, pr, endpoint)
-                .await
-                .map_err(|e| ApiError::engine(e, name))?;
+            let updated =
+                engine.update_package_revision(ns, name, pr, endpoint).await.map_err(|e| {
+                    ApiError::engine(e, &req.resource.group_resource().to_string(), name)
+                })?;
             respond_object(req, status, &*updated)
         }
         ("packagerevisionresources", None) => {
             let prr: PackageRevisionResources = from_value(desired)?;
-            let updated = engine
-                .update_resources(ns, name, prr)
-                .await
-                .map_err(|e| ApiError::engine(e, name))?;
+            let updated = engine.update_resources(ns, name, prr).await.map_err(|e| {
+                ApiError::engine(e, &req.resource.group_resource().to_string(), name)
+            })?;
             respond_object(req, status, &updated)
         }
         ("repositories", None) => {
             let repo: Repository = from_value(desired)?;
-            let updated = engine
-                .update_repository(ns, name, repo)
-                .await
-                .map_err(|e| ApiError::engine(e, name))?;
+            let updated = engine.update_repository(ns, name, repo).await.map_err(|e| {
+                ApiError::engine(e, &req.resource.group_resource().to_string(), name)
+            })?;
             respond_object(req, status, &updated)
         }
         ("repositories", Some("status")) => {
             // Status is owned by the server; accept the write as a no-op so controllers do not fail.
-            let repo = engine.get_repository(ns, name).map_err(|e| ApiError::engine(e, name))?;
+            let repo = engine.get_repository(ns, name).map_err(|e| {
+                ApiError::engine(e, &req.resource.group_resource().to_string(), name)
+            })?;
             respond_object(req, status, &repo)
         }
         ("packages", None) => Err(engine
             .update_package()
             .map(|_| ())
-            .map_err(|e| ApiError::engine(e, name))
+            .map_err(|e| ApiError::engine(e, &req.resource.group_resource().to_string(), name))
             .unwrap_err()),
         (resource, _) => Err(ApiError::method_not_allowed(resource, verb(req))),
     }
@@ -493,7 +489,7 @@ async fn delete(state: &AppState, req: &Request) -> ApiResult {
         "repositories" => engine.delete_repository(ns, name).await.map(|r| to_value(&r)),
         other => return Err(ApiError::method_not_allowed(other, "delete")),
     }
-    .map_err(|e| ApiError::engine(e, name))?;
+    .map_err(|e| ApiError::engine(e, &req.resource.group_resource().to_string(), name))?;
     respond_value(req, StatusCode::OK, deleted)
 }
 
@@ -603,6 +599,7 @@ fn from_value<T: DeserializeOwned>(mut value: Value) -> ApiResult<T> {
                         field: "spec.lifecycle".into(),
                         message,
                     },
+                    "packagerevisions.porch.kpt.dev",
                     name,
                 ));
             }

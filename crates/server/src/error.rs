@@ -58,8 +58,8 @@ impl ApiError {
         ApiError::from_body(401, status::unauthorized("Unauthorized"))
     }
 
-    /// Maps an engine error about object `name` of `resource`.
-    pub(crate) fn engine(e: Error, name: &str) -> ApiError {
+    /// Maps an engine error about object `name` of `resource` (e.g. `packagerevisions.porch.kpt.dev`).
+    pub(crate) fn engine(e: Error, resource: &str, name: &str) -> ApiError {
         let describe = |kind: veranda_engine::Kind| format!("{}.{}", kind.resource(), kind.group());
         match e {
             Error::BadRequest(m) => ApiError::bad_request(m),
@@ -91,7 +91,12 @@ impl ApiError {
                     Some(json!({"name": name, "group": kind.group(), "kind": kind.resource()})),
                 ),
             ),
-            Error::Conflict(m) => ApiError::new(409, "Conflict", m),
+            Error::Conflict(m) if name.is_empty() => ApiError::new(409, "Conflict", m),
+            Error::Conflict(m) => ApiError::new(
+                409,
+                "Conflict",
+                format!("Operation cannot be fulfilled on {resource} {name:?}: {m}"),
+            ),
             Error::Invalid { kind, name: invalid_name, field, message } => {
                 let shown = if invalid_name.is_empty() { name.to_string() } else { invalid_name };
                 ApiError::from_body(

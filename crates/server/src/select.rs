@@ -138,3 +138,6 @@ fn labels(object: &Value) -> BTreeMap<String, String> {
         })
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;
