@@ -30,7 +30,7 @@ use veranda_store::Store;
 
 pub use error::{Error, Kind};
 pub use revisions::RevisionFilter;
-pub use watch::{Event, EventType, Topic, WatchError};
+pub use watch::{Event, EventType, Subscription, Topic, WatchError};
 
 /// Settings of an engine.
 #[derive(Clone, Debug)]
@@ -125,10 +125,7 @@ impl Engine {
     }
 
     /// Starts a watch on all events after `since` (None: only new events).
-    pub fn subscribe(
-        &self,
-        since: Option<i64>,
-    ) -> Result<(tokio::sync::broadcast::Receiver<Arc<Event>>, Vec<Arc<Event>>), WatchError> {
+    pub fn subscribe(&self, since: Option<i64>) -> Result<Subscription, WatchError> {
         self.hub.subscribe(since)
     }
 

@@ -124,7 +124,7 @@ impl Engine {
                 package.metadata.resource_version = rv.to_string();
                 serde_json::to_string(&package).unwrap_or_default()
             })?;
-            Ok(serde_json::from_str(&row.object).map_err(|e| Error::Internal(e.to_string()))?)
+            serde_json::from_str(&row.object).map_err(|e| Error::Internal(e.to_string()))
         })
         .await
     }

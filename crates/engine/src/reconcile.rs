@@ -29,6 +29,9 @@ pub(crate) struct Updates {
     pub(crate) force: bool,
 }
 
+/// The new index of a repository and the events that describe the change.
+type Plan = (BTreeMap<String, Arc<Rev>>, Vec<Event>);
+
 struct Previous {
     meta: ObjectMeta,
     resource_version: i64,
@@ -121,7 +124,7 @@ fn plan(
     discovered: Vec<Discovered>,
     mut previous: HashMap<String, Previous>,
     mut updates: Updates,
-) -> Result<(BTreeMap<String, Arc<Rev>>, Vec<Event>), Error> {
+) -> Result<Plan, Error> {
     // Highest published revision per package: that one carries the latest label.
     let mut latest: HashMap<&str, i64> = HashMap::new();
     for d in &discovered {

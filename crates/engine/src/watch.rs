@@ -63,6 +63,13 @@ struct Log {
     complete_since: i64,
 }
 
+/// A started watch: live events plus the retained ones it resumes from.
+pub struct Subscription {
+    pub receiver: broadcast::Receiver<Arc<Event>>,
+    /// Retained events after the requested resourceVersion, oldest first.
+    pub backlog: Vec<Arc<Event>>,
+}
+
 /// Why a watch could not start.
 #[derive(Debug)]
 pub enum WatchError {
@@ -91,17 +98,14 @@ impl Hub {
     }
 
     /// Subscribes and returns the retained events after `since` (for a resumed watch).
-    pub(crate) fn subscribe(
-        &self,
-        since: Option<i64>,
-    ) -> Result<(broadcast::Receiver<Arc<Event>>, Vec<Arc<Event>>), WatchError> {
+    pub(crate) fn subscribe(&self, since: Option<i64>) -> Result<Subscription, WatchError> {
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         let receiver = self.sender.subscribe();
-        let Some(since) = since else { return Ok((receiver, Vec::new())) };
+        let Some(since) = since else { return Ok(Subscription { receiver, backlog: Vec::new() }) };
         if since < log.complete_since {
             return Err(WatchError::Gone { oldest: log.complete_since });
         }
         let backlog = log.events.iter().filter(|e| e.resource_version > since).cloned().collect();
-        Ok((receiver, backlog))
+        Ok(Subscription { receiver, backlog })
     }
 }

@@ -78,9 +78,9 @@ pub(crate) async fn dispatch(
         }
         None => return ApiError::unauthorized().into_response(),
     };
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+    let body = match read_body(body).await {
         Ok(body) => body,
-        Err(_) => {
+        Err(()) => {
             return ApiError::from_body(
                 413,
                 veranda_k8s::status::request_entity_too_large(&format!(
@@ -98,6 +98,26 @@ pub(crate) async fn dispatch(
     };
     tracing::debug!(%method, %path, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
     response
+}
+
+/// Reads a request body of at most [`MAX_BODY`] bytes. A larger body is drained (up to a cap)
+/// before the 413 is sent, so that the client reads the answer instead of a reset connection.
+async fn read_body(body: Body) -> Result<Bytes, ()> {
+    use futures_util::StreamExt;
+    const DRAIN_CAP: usize = 64 * 1024 * 1024;
+    let mut stream = body.into_data_stream();
+    let mut buffer = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { return Err(()) };
+        seen += chunk.len();
+        if seen <= MAX_BODY {
+            buffer.extend_from_slice(&chunk);
+        } else if seen > DRAIN_CAP {
+            break;
+        }
+    }
+    if seen > MAX_BODY { Err(()) } else { Ok(Bytes::from(buffer)) }
 }
 
 async fn route(
@@ -288,7 +308,7 @@ pub(crate) async fn collect(
         other => return Err(ApiError::method_not_allowed(other, "list")),
     };
     items.retain(|item| selectors.matches(item));
-    items.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    items.sort_by_key(sort_key);
     Ok(items)
 }
 
@@ -633,7 +653,7 @@ fn decode_continue(token: &str) -> ApiResult<(String, String)> {
             ),
         )
     };
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes: Vec<u8> = (0..token.len())

@@ -49,15 +49,16 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
         )),
         _ => None,
     };
-    let (mut events, backlog) = state.engine.subscribe(since).map_err(|e| match e {
-        WatchError::Gone { oldest } => ApiError::from_body(
-            410,
-            veranda_k8s::status::gone(&format!(
-                "too old resource version: {} ({oldest})",
-                since.unwrap_or_default()
-            )),
-        ),
-    })?;
+    let veranda_engine::Subscription { receiver: mut events, backlog } =
+        state.engine.subscribe(since).map_err(|e| match e {
+            WatchError::Gone { oldest } => ApiError::from_body(
+                410,
+                veranda_k8s::status::gone(&format!(
+                    "too old resource version: {} ({oldest})",
+                    since.unwrap_or_default()
+                )),
+            ),
+        })?;
     let initial = if since.is_none() { collect(state, req, &selectors).await? } else { Vec::new() };
     let bookmarks = req.query.get("allowWatchBookmarks").is_some_and(|v| v == "true");
     let timeout = req

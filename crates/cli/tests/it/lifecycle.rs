@@ -330,6 +330,7 @@ fn platform_team_workflow() {
         }
     }
     let _ = watch.kill();
+    let _ = watch.wait();
     for (kind, name) in [
         ("ADDED", "deploy.app.ws1"),
         ("MODIFIED", "deploy.app.ws1"),

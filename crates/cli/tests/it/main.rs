@@ -1,6 +1,7 @@
 //! End-to-end tests: the release `veranda` binary driven by the real `kubectl`, the Python
 //! Kubernetes client and `git`, against real Git repositories on disk.
 
+mod bad_input;
 mod lifecycle;
 mod python_client;
 mod util;

@@ -114,7 +114,7 @@ async fn lifecycle_revisions_and_latest_label() {
     let f = Fixture::new().await;
     let remote = f.bare("r.git");
     f.register("r", &remote).await;
-    let (mut events, _) = f.engine.subscribe(None).unwrap();
+    let mut events = f.engine.subscribe(None).unwrap().receiver;
 
     let draft = f.create("r", "team/app", "ws1", None).await.unwrap();
     assert_eq!(draft.metadata.name, "r.team.app.ws1");
@@ -331,7 +331,7 @@ async fn state_survives_restart_and_external_changes_are_seen() {
     );
 
     // A branch deleted with plain git disappears at the next sync, with a DELETED event.
-    let (mut events, _) = engine.subscribe(None).unwrap();
+    let mut events = engine.subscribe(None).unwrap().receiver;
     git(&remote, &["branch", "-D", "drafts/p/ws"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while engine.get_package_revision("default", "r.p.ws").is_ok() {
