@@ -10,6 +10,7 @@
 
 mod build;
 mod error;
+pub mod metrics;
 mod packages;
 mod reconcile;
 mod repositories;
@@ -162,6 +163,11 @@ impl Drop for BusyGuard<'_> {
         let mut busy = self.engine.busy.lock().unwrap_or_else(|e| e.into_inner());
         busy.remove(&self.key);
     }
+}
+
+/// Pushes ref updates, timing the push.
+fn push(git: &GitRepo, updates: &[veranda_repo::RefUpdate]) -> Result<(), veranda_repo::Error> {
+    metrics::git("push", || git.push(updates))
 }
 
 /// Runs blocking work (Git, SQLite) off the async reactor.

@@ -187,10 +187,10 @@ impl Engine {
                     }
                 }
                 if !updates.is_empty() {
-                    git.push(&updates)?;
+                    crate::push(&git, &updates)?;
                 }
                 if on_branch {
-                    git.remove_package_from_branch(&package_path)?;
+                    crate::metrics::git("remove_package", || git.remove_package_from_branch(&package_path))?;
                 }
                 Ok(())
             })

@@ -53,7 +53,7 @@ impl Engine {
         let store = self.store.clone();
         let (namespace, repository) = key.clone();
         let (revisions, events) = blocking(move || {
-            let discovered = git.list()?;
+            let discovered = crate::metrics::git("list", || git.list())?;
             let mut previous: HashMap<String, Previous> = prev
                 .iter()
                 .map(|(name, rev)| {
@@ -67,7 +67,7 @@ impl Engine {
                 })
                 .collect();
             if !loaded {
-                for row in store.list_revisions(&namespace, &repository)? {
+                for row in crate::metrics::store("list_revisions", || store.list_revisions(&namespace, &repository))? {
                     let meta = serde_json::from_str(&row.meta).unwrap_or_default();
                     previous.entry(row.name.clone()).or_insert(Previous {
                         meta,
@@ -204,7 +204,7 @@ fn plan(
         changes
             .push(Change::DeleteRevision { namespace: namespace.to_string(), name: name.clone() });
     }
-    let written = store.apply(changes)?;
+    let written = crate::metrics::store("apply", || store.apply(changes))?;
     let mut assigned: HashMap<String, i64> =
         written.into_iter().map(|row| (row.name, row.resource_version)).collect();
     let first_deleted =

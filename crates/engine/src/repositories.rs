@@ -246,7 +246,7 @@ impl Engine {
         };
         let _write = write.lock().await;
         let config = self.git_config(key, &object);
-        let opened = blocking(move || Ok(GitRepo::open(config)?)).await;
+        let opened = blocking(move || Ok(crate::metrics::git("open", || GitRepo::open(config))?)).await;
         let result = match opened {
             Ok(git) => {
                 let git = Arc::new(git);
@@ -296,7 +296,7 @@ impl Engine {
             (git, entry.write.clone())
         };
         let _write = write.lock().await;
-        blocking(move || Ok(git.fetch()?)).await?;
+        blocking(move || Ok(crate::metrics::git("fetch", || git.fetch())?)).await?;
         self.reconcile(key, Updates::default()).await
     }
 

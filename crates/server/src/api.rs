@@ -96,8 +96,51 @@ pub(crate) async fn dispatch(
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
-    tracing::debug!(%method, %path, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    let elapsed = started.elapsed();
+    let (verb, resource) = metric_labels(&method, &uri);
+    let code = response.status().as_u16();
+    veranda_engine::metrics::inc(
+        "veranda_http_requests_total",
+        vec![("verb", verb.to_string()), ("resource", resource.clone()), ("code", code.to_string())],
+    );
+    veranda_engine::metrics::observe(
+        "veranda_http_request_duration_seconds",
+        vec![("verb", verb.to_string()), ("resource", resource)],
+        elapsed.as_secs_f64(),
+    );
+    tracing::debug!(%method, %path, status = code, elapsed_us = elapsed.as_micros() as u64, "request");
     response
+}
+
+/// The `verb` and `resource` labels of a request's metrics (bounded sets, never user input).
+fn metric_labels(method: &Method, uri: &Uri) -> (&'static str, String) {
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let (resource, named) = match segments.as_slice() {
+        ["apis", group, version, "namespaces", _, resource, rest @ ..] => {
+            let sub = rest.get(1).and_then(|s| resources::find(group, version, resource)?.subresource(s)).map(|s| s.name);
+            (resources::find(group, version, resource).map(|r| r.resource), (!rest.is_empty(), sub))
+        }
+        ["apis", group, version, resource] => (resources::find(group, version, resource).map(|r| r.resource), (false, None)),
+        ["metrics"] => (Some("metrics"), (false, None)),
+        _ => (Some("discovery"), (false, None)),
+    };
+    let resource = match (resource, named.1) {
+        (Some(r), Some(sub)) => format!("{r}/{sub}"),
+        (Some(r), None) => r.to_string(),
+        (None, _) => "unknown".to_string(),
+    };
+    let watch = uri.query().is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    let verb = match (method.as_str(), named.0) {
+        ("GET", _) if watch => "watch",
+        ("GET", true) => "get",
+        ("GET", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", _) => "delete",
+        _ => "other",
+    };
+    (verb, resource)
 }
 
 /// Reads a request body of at most [`MAX_BODY`] bytes. A larger body is drained (up to a cap)
@@ -139,6 +182,12 @@ async fn route(
     };
     match segments.as_slice() {
         ["version"] => get_only(Some(discovery::version())),
+        ["metrics"] if method == Method::GET => Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            veranda_engine::metrics::render(),
+        )
+            .into_response()),
         ["api"] => match accept::discovery_format(&accept_header) {
             DiscoveryFormat::Aggregated(v) => Ok(with_content_type(
                 get_only(Some(discovery::aggregated_core(v)))?,

@@ -74,6 +74,7 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
     let (tx, rx) = mpsc::channel::<Bytes>(64);
 
     tokio::spawn(async move {
+        let _open = OpenWatch::new();
         let render = |event_type: &str, object: &Value| -> Bytes {
             let object = match table {
                 Some((kind, include)) => table::object_to_table(kind, object, include),
@@ -186,4 +187,20 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// Counts an open watch stream in the `veranda_watches` gauge for as long as it lives.
+struct OpenWatch;
+
+impl OpenWatch {
+    fn new() -> OpenWatch {
+        veranda_engine::metrics::gauge_add("veranda_watches", Vec::new(), 1);
+        OpenWatch
+    }
+}
+
+impl Drop for OpenWatch {
+    fn drop(&mut self) {
+        veranda_engine::metrics::gauge_add("veranda_watches", Vec::new(), -1);
+    }
 }

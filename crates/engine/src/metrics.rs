@@ -1,0 +1,153 @@
+//! Process-wide Prometheus metrics: counters, gauges and histograms with labels, rendered in the
+//! text exposition format for `/metrics`. Small on purpose: a mutex-protected map per kind is
+//! plenty for the request rates of an API server, and it keeps the dependency tree lean.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write,
+    sync::{Mutex, OnceLock},
+    time::Instant,
+};
+
+/// Label pairs in a fixed order.
+pub type Labels = Vec<(&'static str, String)>;
+
+/// Bucket upper bounds (seconds) shared by every latency histogram: 100 µs … 30 s.
+const BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// Metric names and their help texts.
+const HELP: &[(&str, &str, &str)] = &[
+    ("veranda_http_requests_total", "counter", "HTTP requests by verb, resource and status code."),
+    ("veranda_http_request_duration_seconds", "histogram", "HTTP request latency by verb and resource."),
+    ("veranda_git_operation_duration_seconds", "histogram", "Duration of Git operations by operation."),
+    ("veranda_store_query_duration_seconds", "histogram", "Duration of store transactions and queries by operation."),
+    ("veranda_render_duration_seconds", "histogram", "Duration of package renders."),
+    ("veranda_watches", "gauge", "Open watch streams."),
+    ("veranda_watch_events_total", "counter", "Events published to watchers, by type."),
+];
+
+#[derive(Default)]
+struct Registry {
+    counters: BTreeMap<(&'static str, Labels), u64>,
+    gauges: BTreeMap<(&'static str, Labels), i64>,
+    histograms: BTreeMap<(&'static str, Labels), Histogram>,
+}
+
+#[derive(Clone)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+fn registry() -> &'static Mutex<Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(Registry::default()))
+}
+
+fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
+    let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut registry)
+}
+
+/// Adds one to a counter.
+pub fn inc(name: &'static str, labels: Labels) {
+    with(|r| *r.counters.entry((name, labels)).or_default() += 1);
+}
+
+/// Adds `delta` to a gauge.
+pub fn gauge_add(name: &'static str, labels: Labels, delta: i64) {
+    with(|r| *r.gauges.entry((name, labels)).or_default() += delta);
+}
+
+/// Records one observation (seconds) in a histogram.
+pub fn observe(name: &'static str, labels: Labels, seconds: f64) {
+    with(|r| {
+        let histogram = r
+            .histograms
+            .entry((name, labels))
+            .or_insert_with(|| Histogram { counts: vec![0; BUCKETS.len()], sum: 0.0, count: 0 });
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                histogram.counts[i] += 1;
+            }
+        }
+        histogram.sum += seconds;
+        histogram.count += 1;
+    });
+}
+
+/// Runs `f` and records its duration under `name{operation=...}`.
+pub fn timed<T>(name: &'static str, operation: &'static str, f: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let out = f();
+    observe(name, vec![("operation", operation.to_string())], started.elapsed().as_secs_f64());
+    out
+}
+
+/// Times a Git operation.
+pub fn git<T>(operation: &'static str, f: impl FnOnce() -> T) -> T {
+    timed("veranda_git_operation_duration_seconds", operation, f)
+}
+
+/// Times a store operation.
+pub fn store<T>(operation: &'static str, f: impl FnOnce() -> T) -> T {
+    timed("veranda_store_query_duration_seconds", operation, f)
+}
+
+/// The text exposition format of every metric.
+pub fn render() -> String {
+    let snapshot = with(|r| (r.counters.clone(), r.gauges.clone(), r.histograms.clone()));
+    let (counters, gauges, histograms) = snapshot;
+    let mut out = String::new();
+    for (name, kind, help) in HELP {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for ((n, labels), value) in counters.iter().filter(|((n, _), _)| n == name) {
+            let _ = writeln!(out, "{n}{} {value}", format_labels(labels, None));
+        }
+        for ((n, labels), value) in gauges.iter().filter(|((n, _), _)| n == name) {
+            let _ = writeln!(out, "{n}{} {value}", format_labels(labels, None));
+        }
+        if *kind == "gauge" && !gauges.keys().any(|(n, _)| n == name) {
+            let _ = writeln!(out, "{name} 0");
+        }
+        for ((n, labels), h) in histograms.iter().filter(|((n, _), _)| n == name) {
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(out, "{n}_bucket{} {}", format_labels(labels, Some(&bound.to_string())), h.counts[i]);
+            }
+            let _ = writeln!(out, "{n}_bucket{} {}", format_labels(labels, Some("+Inf")), h.count);
+            let _ = writeln!(out, "{n}_sum{} {}", format_labels(labels, None), h.sum);
+            let _ = writeln!(out, "{n}_count{} {}", format_labels(labels, None), h.count);
+        }
+    }
+    out
+}
+
+fn format_labels(labels: &Labels, le: Option<&str>) -> String {
+    let mut parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
+        .collect();
+    if let Some(le) = le {
+        parts.push(format!("le=\"{le}\""));
+    }
+    if parts.is_empty() { String::new() } else { format!("{{{}}}", parts.join(",")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        inc("veranda_http_requests_total", vec![("verb", "get".into()), ("code", "200".into())]);
+        observe("veranda_render_duration_seconds", vec![], 0.003);
+        let text = render();
+        assert!(text.contains("veranda_http_requests_total{verb=\"get\",code=\"200\"} 1"), "{text}");
+        assert!(text.contains("veranda_render_duration_seconds_bucket{le=\"0.005\"} 1"), "{text}");
+        assert!(text.contains("veranda_render_duration_seconds_bucket{le=\"0.0025\"} 0"), "{text}");
+        assert!(text.contains("veranda_render_duration_seconds_count 1"), "{text}");
+        assert!(text.contains("# TYPE veranda_watches gauge\nveranda_watches 0"), "{text}");
+    }
+}
