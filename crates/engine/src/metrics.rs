@@ -13,15 +13,29 @@ use std::{
 pub type Labels = Vec<(&'static str, String)>;
 
 /// Bucket upper bounds (seconds) shared by every latency histogram: 100 µs … 30 s.
-const BUCKETS: &[f64] =
-    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
 
 /// Metric names and their help texts.
 const HELP: &[(&str, &str, &str)] = &[
     ("veranda_http_requests_total", "counter", "HTTP requests by verb, resource and status code."),
-    ("veranda_http_request_duration_seconds", "histogram", "HTTP request latency by verb and resource."),
-    ("veranda_git_operation_duration_seconds", "histogram", "Duration of Git operations by operation."),
-    ("veranda_store_query_duration_seconds", "histogram", "Duration of store transactions and queries by operation."),
+    (
+        "veranda_http_request_duration_seconds",
+        "histogram",
+        "HTTP request latency by verb and resource.",
+    ),
+    (
+        "veranda_git_operation_duration_seconds",
+        "histogram",
+        "Duration of Git operations by operation.",
+    ),
+    (
+        "veranda_store_query_duration_seconds",
+        "histogram",
+        "Duration of store transactions and queries by operation.",
+    ),
     ("veranda_render_duration_seconds", "histogram", "Duration of package renders."),
     ("veranda_watches", "gauge", "Open watch streams."),
     ("veranda_watch_events_total", "counter", "Events published to watchers, by type."),
@@ -64,10 +78,11 @@ pub fn gauge_add(name: &'static str, labels: Labels, delta: i64) {
 /// Records one observation (seconds) in a histogram.
 pub fn observe(name: &'static str, labels: Labels, seconds: f64) {
     with(|r| {
-        let histogram = r
-            .histograms
-            .entry((name, labels))
-            .or_insert_with(|| Histogram { counts: vec![0; BUCKETS.len()], sum: 0.0, count: 0 });
+        let histogram = r.histograms.entry((name, labels)).or_insert_with(|| Histogram {
+            counts: vec![0; BUCKETS.len()],
+            sum: 0.0,
+            count: 0,
+        });
         for (i, bound) in BUCKETS.iter().enumerate() {
             if seconds <= *bound {
                 histogram.counts[i] += 1;
@@ -114,7 +129,12 @@ pub fn render() -> String {
         }
         for ((n, labels), h) in histograms.iter().filter(|((n, _), _)| n == name) {
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "{n}_bucket{} {}", format_labels(labels, Some(&bound.to_string())), h.counts[i]);
+                let _ = writeln!(
+                    out,
+                    "{n}_bucket{} {}",
+                    format_labels(labels, Some(&bound.to_string())),
+                    h.counts[i]
+                );
             }
             let _ = writeln!(out, "{n}_bucket{} {}", format_labels(labels, Some("+Inf")), h.count);
             let _ = writeln!(out, "{n}_sum{} {}", format_labels(labels, None), h.sum);
@@ -127,7 +147,9 @@ pub fn render() -> String {
 fn format_labels(labels: &Labels, le: Option<&str>) -> String {
     let mut parts: Vec<String> = labels
         .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
+        .map(|(k, v)| {
+            format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+        })
         .collect();
     if let Some(le) = le {
         parts.push(format!("le=\"{le}\""));
@@ -144,7 +166,10 @@ mod tests {
         inc("veranda_http_requests_total", vec![("verb", "get".into()), ("code", "200".into())]);
         observe("veranda_render_duration_seconds", vec![], 0.003);
         let text = render();
-        assert!(text.contains("veranda_http_requests_total{verb=\"get\",code=\"200\"} 1"), "{text}");
+        assert!(
+            text.contains("veranda_http_requests_total{verb=\"get\",code=\"200\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("veranda_render_duration_seconds_bucket{le=\"0.005\"} 1"), "{text}");
         assert!(text.contains("veranda_render_duration_seconds_bucket{le=\"0.0025\"} 0"), "{text}");
         assert!(text.contains("veranda_render_duration_seconds_count 1"), "{text}");

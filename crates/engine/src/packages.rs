@@ -190,7 +190,9 @@ impl Engine {
                     crate::push(&git, &updates)?;
                 }
                 if on_branch {
-                    crate::metrics::git("remove_package", || git.remove_package_from_branch(&package_path))?;
+                    crate::metrics::git("remove_package", || {
+                        git.remove_package_from_branch(&package_path)
+                    })?;
                 }
                 Ok(())
             })

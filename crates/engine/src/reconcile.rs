@@ -67,7 +67,9 @@ impl Engine {
                 })
                 .collect();
             if !loaded {
-                for row in crate::metrics::store("list_revisions", || store.list_revisions(&namespace, &repository))? {
+                for row in crate::metrics::store("list_revisions", || {
+                    store.list_revisions(&namespace, &repository)
+                })? {
                     let meta = serde_json::from_str(&row.meta).unwrap_or_default();
                     previous.entry(row.name.clone()).or_insert(Previous {
                         meta,

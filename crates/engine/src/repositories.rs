@@ -246,7 +246,8 @@ impl Engine {
         };
         let _write = write.lock().await;
         let config = self.git_config(key, &object);
-        let opened = blocking(move || Ok(crate::metrics::git("open", || GitRepo::open(config))?)).await;
+        let opened =
+            blocking(move || Ok(crate::metrics::git("open", || GitRepo::open(config))?)).await;
         let result = match opened {
             Ok(git) => {
                 let git = Arc::new(git);

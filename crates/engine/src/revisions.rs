@@ -285,12 +285,17 @@ impl Engine {
         let git2 = git.clone();
         let (pkg2, ref2) = (package.clone(), target_ref.clone());
         blocking(move || {
-            let commit = crate::metrics::git("commit", || git2.commit_package(&pkg2, None, &files, headline, &annotation))?;
-            crate::push(&git2, &[RefUpdate {
-                name: ref2,
-                new: Some(commit),
-                expected_old: Some(veranda_repo::ABSENT.to_string()),
-            }])?;
+            let commit = crate::metrics::git("commit", || {
+                git2.commit_package(&pkg2, None, &files, headline, &annotation)
+            })?;
+            crate::push(
+                &git2,
+                &[RefUpdate {
+                    name: ref2,
+                    new: Some(commit),
+                    expected_old: Some(veranda_repo::ABSENT.to_string()),
+                }],
+            )?;
             Ok(())
         })
         .await?;
@@ -304,7 +309,10 @@ impl Engine {
             // Rollback: the draft must not outlive a failed create.
             let git2 = git.clone();
             let rollback = blocking(move || {
-                Ok(crate::push(&git2, &[RefUpdate { name: target_ref, new: None, expected_old: None }])?)
+                Ok(crate::push(
+                    &git2,
+                    &[RefUpdate { name: target_ref, new: None, expected_old: None }],
+                )?)
             })
             .await;
             if let Err(r) = rollback {
@@ -421,7 +429,10 @@ impl Engine {
                 check_usable_source(key, &source, "source revision", &source_name, self)?;
                 let (git, _) = self.repo_handles(key)?;
                 let d = source.discovered.clone();
-                blocking(move || Ok(crate::metrics::git("read_files", || git.read_files(&d.commit, &d.package))?)).await
+                blocking(move || {
+                    Ok(crate::metrics::git("read_files", || git.read_files(&d.commit, &d.package))?)
+                })
+                .await
             }
             "upgrade" => {
                 Err(invalid("spec.tasks[0].type", "the upgrade task is not supported yet".into()))
@@ -543,18 +554,23 @@ impl Engine {
                     revision: "0".into(),
                     task: None,
                 };
-                let new_head = crate::metrics::git("commit", || git2.commit_package(
-                    &package,
-                    Some(&commit),
-                    &files,
-                    HEADLINE_INTERMEDIATE,
-                    &annotation,
-                ))?;
-                crate::push(&git2, &[RefUpdate {
-                    name: format!("refs/heads/{draft_ref}"),
-                    new: Some(new_head.clone()),
-                    expected_old: Some(commit),
-                }])?;
+                let new_head = crate::metrics::git("commit", || {
+                    git2.commit_package(
+                        &package,
+                        Some(&commit),
+                        &files,
+                        HEADLINE_INTERMEDIATE,
+                        &annotation,
+                    )
+                })?;
+                crate::push(
+                    &git2,
+                    &[RefUpdate {
+                        name: format!("refs/heads/{draft_ref}"),
+                        new: Some(new_head.clone()),
+                        expected_old: Some(commit),
+                    }],
+                )?;
                 Ok(new_head)
             })
             .await?;
@@ -599,10 +615,13 @@ impl Engine {
                     git.draft_ref(&d.package, &d.workspace)
                 };
                 blocking(move || {
-                    Ok(crate::push(&git2, &[
-                        RefUpdate { name: target, new: Some(head.clone()), expected_old: None },
-                        RefUpdate { name: current_ref, new: None, expected_old: Some(head) },
-                    ])?)
+                    Ok(crate::push(
+                        &git2,
+                        &[
+                            RefUpdate { name: target, new: Some(head.clone()), expected_old: None },
+                            RefUpdate { name: current_ref, new: None, expected_old: Some(head) },
+                        ],
+                    )?)
                 })
                 .await
             }
@@ -628,7 +647,9 @@ impl Engine {
                         + 1
                 };
                 blocking(move || {
-                    crate::metrics::git("approve", || git2.approve(&d.package, &d.workspace, &head, revision, &current_ref))?;
+                    crate::metrics::git("approve", || {
+                        git2.approve(&d.package, &d.workspace, &head, revision, &current_ref)
+                    })?;
                     Ok(())
                 })
                 .await
@@ -636,11 +657,10 @@ impl Engine {
             (Lifecycle::Published, Lifecycle::DeletionProposed) => {
                 let target = git.deletion_proposed_ref(&d.package, d.revision, &d.workspace);
                 blocking(move || {
-                    Ok(crate::push(&git2, &[RefUpdate {
-                        name: target,
-                        new: Some(head),
-                        expected_old: None,
-                    }])?)
+                    Ok(crate::push(
+                        &git2,
+                        &[RefUpdate { name: target, new: Some(head), expected_old: None }],
+                    )?)
                 })
                 .await
             }
@@ -719,22 +739,30 @@ impl Engine {
                     crate::push(&git2, &[ref_update(format!("refs/heads/{}", d.ref_name))])?;
                 }
                 RefKind::Tag => {
-                    crate::push(&git2, &[
-                        ref_update(git2.tag_ref(&d.package, d.revision)),
-                        ref_update(git2.deletion_proposed_ref(
+                    crate::push(
+                        &git2,
+                        &[
+                            ref_update(git2.tag_ref(&d.package, d.revision)),
+                            ref_update(git2.deletion_proposed_ref(
+                                &d.package,
+                                d.revision,
+                                &d.workspace,
+                            )),
+                        ],
+                    )?;
+                }
+                RefKind::Branch => {
+                    crate::metrics::git("remove_package", || {
+                        git2.remove_package_from_branch(&d.package)
+                    })?;
+                    crate::push(
+                        &git2,
+                        &[ref_update(git2.deletion_proposed_ref(
                             &d.package,
                             d.revision,
                             &d.workspace,
-                        )),
-                    ])?;
-                }
-                RefKind::Branch => {
-                    crate::metrics::git("remove_package", || git2.remove_package_from_branch(&d.package))?;
-                    crate::push(&git2, &[ref_update(git2.deletion_proposed_ref(
-                        &d.package,
-                        d.revision,
-                        &d.workspace,
-                    ))])?;
+                        ))],
+                    )?;
                 }
             }
             Ok(())
@@ -751,7 +779,10 @@ impl Engine {
         let (key, rev) = self.find(namespace, name)?;
         let (git, _) = self.repo_handles(&key)?;
         let d = rev.discovered.clone();
-        let files = blocking(move || Ok(crate::metrics::git("read_files", || git.read_files(&d.commit, &d.package))?)).await?;
+        let files = blocking(move || {
+            Ok(crate::metrics::git("read_files", || git.read_files(&d.commit, &d.package))?)
+        })
+        .await?;
         Ok(resources_object(&rev.object, files))
     }
 
@@ -831,18 +862,23 @@ impl Engine {
                 revision: "0".into(),
                 task: None,
             };
-            let head = crate::metrics::git("commit", || git2.commit_package(
-                &d.package,
-                Some(&d.commit),
-                &files,
-                HEADLINE_INTERMEDIATE,
-                &annotation,
-            ))?;
-            crate::push(&git2, &[RefUpdate {
-                name: format!("refs/heads/{}", d.ref_name),
-                new: Some(head),
-                expected_old: Some(d.commit.clone()),
-            }])?;
+            let head = crate::metrics::git("commit", || {
+                git2.commit_package(
+                    &d.package,
+                    Some(&d.commit),
+                    &files,
+                    HEADLINE_INTERMEDIATE,
+                    &annotation,
+                )
+            })?;
+            crate::push(
+                &git2,
+                &[RefUpdate {
+                    name: format!("refs/heads/{}", d.ref_name),
+                    new: Some(head),
+                    expected_old: Some(d.commit.clone()),
+                }],
+            )?;
             Ok(())
         })
         .await?;

@@ -85,7 +85,10 @@ impl Hub {
     }
 
     pub(crate) fn publish(&self, event: Event) {
-        crate::metrics::inc("veranda_watch_events_total", vec![("type", event.event_type.as_str().to_string())]);
+        crate::metrics::inc(
+            "veranda_watch_events_total",
+            vec![("type", event.event_type.as_str().to_string())],
+        );
         let event = Arc::new(event);
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         if log.events.len() == RETAINED_EVENTS

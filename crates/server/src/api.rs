@@ -101,7 +101,11 @@ pub(crate) async fn dispatch(
     let code = response.status().as_u16();
     veranda_engine::metrics::inc(
         "veranda_http_requests_total",
-        vec![("verb", verb.to_string()), ("resource", resource.clone()), ("code", code.to_string())],
+        vec![
+            ("verb", verb.to_string()),
+            ("resource", resource.clone()),
+            ("code", code.to_string()),
+        ],
     );
     veranda_engine::metrics::observe(
         "veranda_http_request_duration_seconds",
@@ -117,10 +121,15 @@ fn metric_labels(method: &Method, uri: &Uri) -> (&'static str, String) {
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let (resource, named) = match segments.as_slice() {
         ["apis", group, version, "namespaces", _, resource, rest @ ..] => {
-            let sub = rest.get(1).and_then(|s| resources::find(group, version, resource)?.subresource(s)).map(|s| s.name);
+            let sub = rest
+                .get(1)
+                .and_then(|s| resources::find(group, version, resource)?.subresource(s))
+                .map(|s| s.name);
             (resources::find(group, version, resource).map(|r| r.resource), (!rest.is_empty(), sub))
         }
-        ["apis", group, version, resource] => (resources::find(group, version, resource).map(|r| r.resource), (false, None)),
+        ["apis", group, version, resource] => {
+            (resources::find(group, version, resource).map(|r| r.resource), (false, None))
+        }
         ["metrics"] => (Some("metrics"), (false, None)),
         _ => (Some("discovery"), (false, None)),
     };
@@ -129,7 +138,8 @@ fn metric_labels(method: &Method, uri: &Uri) -> (&'static str, String) {
         (Some(r), None) => r.to_string(),
         (None, _) => "unknown".to_string(),
     };
-    let watch = uri.query().is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    let watch =
+        uri.query().is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
     let verb = match (method.as_str(), named.0) {
         ("GET", _) if watch => "watch",
         ("GET", true) => "get",
