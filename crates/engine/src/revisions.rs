@@ -305,7 +305,11 @@ impl Engine {
             ..build::stored_meta(&pr.metadata)
         };
         let updates = Updates { meta: BTreeMap::from([(name.clone(), meta)]), force: false };
-        if let Err(e) = self.reconcile(&key, updates).await {
+        let indexed = match self.fault(crate::FaultPoint::CreateAfterPush) {
+            Ok(()) => self.reconcile(&key, updates).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = indexed {
             // Rollback: the draft must not outlive a failed create.
             let git2 = git.clone();
             let rollback = blocking(move || {

@@ -342,3 +342,107 @@ async fn state_survives_restart_and_external_changes_are_seen() {
     assert_eq!(event.event_type, EventType::Deleted);
     assert_eq!(event.object["metadata"]["name"], "r.p.ws");
 }
+
+#[tokio::test]
+async fn failed_create_rolls_back_completely() {
+    let f = Fixture::new().await;
+    let remote = f.bare("r.git");
+    f.register("r", &remote).await;
+    let refs_before = git(&remote, &["show-ref"]);
+    let rv_before = f.engine.current_resource_version().unwrap();
+    let mut events = f.engine.subscribe(None).unwrap().receiver;
+    f.engine.inject_fault(veranda_engine::FaultPoint::CreateAfterPush);
+    let err = f.create("r", "p", "ws", None).await.unwrap_err();
+    assert!(err.to_string().contains("injected fault"), "{err}");
+    assert_eq!(git(&remote, &["show-ref"]), refs_before, "the draft branch was removed again");
+    assert!(f.engine.get_package_revision("default", "r.p.ws").is_err());
+    assert!(events.try_recv().is_err(), "no event for a rolled-back create");
+    assert_eq!(f.engine.current_resource_version().unwrap(), rv_before, "no store row was written");
+    // The same create works afterwards.
+    f.create("r", "p", "ws", None).await.unwrap();
+}
+
+#[tokio::test]
+async fn packages_register_fill_and_delete() {
+    use veranda_api::types::{PackageSpec, PorchPackage};
+    let f = Fixture::new().await;
+    let remote = f.bare("r.git");
+    f.register("r", &remote).await;
+    let empty = PorchPackage {
+        spec: PackageSpec { repository: "r".into(), package_name: "net/base".into() },
+        ..Default::default()
+    };
+    let created = f.engine.create_package("default", empty.clone()).await.unwrap();
+    assert_eq!(created.metadata.name, "r.net.base");
+    assert!(matches!(
+        f.engine.create_package("default", empty).await.unwrap_err(),
+        Error::AlreadyExists { .. }
+    ));
+    assert_eq!(f.engine.get_package("default", "r.net.base").unwrap().status.latest_revision, 0);
+    // A first revision fills the registered package.
+    f.create("r", "net/base", "ws1", None).await.unwrap();
+    f.publish("r.net.base.ws1").await;
+    f.create("r", "net/base", "ws2", Some(edit_task("r.net.base.ws1"))).await.unwrap();
+    assert_eq!(f.engine.get_package("default", "r.net.base").unwrap().status.latest_revision, 1);
+    let packages = f.engine.list_packages(Some("default")).unwrap();
+    assert_eq!(packages.len(), 1, "{packages:?}");
+    // Deleting the package removes every revision, its branches, tags and directory.
+    f.engine.delete_package("default", "r.net.base").await.unwrap();
+    assert!(f.engine.list_package_revisions(None, &RevisionFilter::default()).is_empty());
+    assert!(f.engine.list_packages(None).unwrap().is_empty());
+    assert!(git(&remote, &["tag"]).is_empty());
+    assert!(!git(&remote, &["branch"]).contains("drafts/"));
+    assert!(!git(&remote, &["ls-tree", "-r", "--name-only", "main"]).contains("net/base"));
+}
+
+#[tokio::test]
+async fn deleting_a_repository_unregisters_its_revisions_only() {
+    let f = Fixture::new().await;
+    let remote = f.bare("r.git");
+    f.register("r", &remote).await;
+    f.create("r", "p", "ws", None).await.unwrap();
+    let mut events = f.engine.subscribe(None).unwrap().receiver;
+    f.engine.delete_repository("default", "r").await.unwrap();
+    assert!(f.engine.list_package_revisions(None, &RevisionFilter::default()).is_empty());
+    let mut deleted = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if event.event_type == EventType::Deleted {
+            deleted.push(event.object["metadata"]["name"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    assert!(deleted.contains(&"r.p.ws".to_string()), "{deleted:?}");
+    assert!(git(&remote, &["branch"]).contains("drafts/p/ws"), "git is untouched");
+}
+
+#[tokio::test]
+async fn watches_resume_from_a_resource_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EngineConfig {
+        data_dir: dir.path().join("data"),
+        sync_interval: Duration::from_secs(3600),
+    };
+    let remote = dir.path().join("r.git");
+    Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&remote).output().unwrap();
+    {
+        let f = Fixture {
+            engine: Engine::open(config.clone()).await.unwrap(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        f.register("r", &remote).await;
+    }
+    // A restarted engine has no log before its start: older versions are gone (410).
+    let f = Fixture { engine: Engine::open(config).await.unwrap(), dir };
+    assert!(f.engine.wait_ready(Duration::from_secs(30)).await);
+    assert!(matches!(f.engine.subscribe(Some(0)), Err(veranda_engine::WatchError::Gone { .. })));
+    let start = f.engine.current_resource_version().unwrap();
+    f.create("r", "a", "ws", None).await.unwrap();
+    let middle = f.engine.current_resource_version().unwrap();
+    f.create("r", "b", "ws", None).await.unwrap();
+    let resumed = f.engine.subscribe(Some(middle)).unwrap();
+    let names: Vec<&str> =
+        resumed.backlog.iter().filter_map(|e| e.object["metadata"]["name"].as_str()).collect();
+    assert_eq!(names, vec!["r.b.ws"]);
+    let all = f.engine.subscribe(Some(start)).unwrap();
+    assert!(all.backlog.iter().any(|e| e.object["metadata"]["name"] == "r.a.ws"));
+    assert!(all.backlog.windows(2).all(|w| w[0].resource_version < w[1].resource_version));
+}
