@@ -245,6 +245,10 @@ impl Engine {
             (entry.object.clone(), entry.write.clone())
         };
         let _write = write.lock().await;
+        if self.read().repos.get(key).is_none_or(|e| e.git.is_some()) {
+            // Opened (or unregistered) while this call waited for the lock.
+            return;
+        }
         let config = self.git_config(key, &object);
         let opened =
             blocking(move || Ok(crate::metrics::git("open", || GitRepo::open(config))?)).await;
@@ -280,12 +284,17 @@ impl Engine {
                     if open {
                         let result = engine.sync_repository(&key).await;
                         engine.set_ready(&key, result.err().map(|e| e.to_string())).await;
-                    } else {
+                    } else if !engine.is_busy(&key) {
                         engine.open_repository(&key).await;
                     }
                 });
             }
         }
+    }
+
+    /// Whether a write, sync or open of the repository is in progress.
+    fn is_busy(&self, key: &RepoKey) -> bool {
+        self.read().repos.get(key).is_none_or(|e| e.write.try_lock().is_err())
     }
 
     /// Fetches one repository and reconciles it.
@@ -296,7 +305,9 @@ impl Engine {
             let Some(git) = entry.git.clone() else { return Ok(()) };
             (git, entry.write.clone())
         };
-        let _write = write.lock().await;
+        // A repository busy with a write (or a slow fetch) is synced next round instead of
+        // queueing syncs behind it.
+        let Ok(_write) = write.try_lock() else { return Ok(()) };
         blocking(move || Ok(crate::metrics::git("fetch", || git.fetch())?)).await?;
         self.reconcile(key, Updates::default()).await
     }
