@@ -9,6 +9,7 @@
 //! to Git (seen by the periodic sync) travel the same path, so events are never special-cased.
 
 mod build;
+mod context;
 mod error;
 pub mod metrics;
 mod packages;

@@ -363,48 +363,41 @@ impl Engine {
                 }))
             }
             "clone" => {
-                let clone = task.clone.clone().unwrap_or_default();
-                let upstream = clone.upstream_ref;
-                let Some(source_name) =
-                    upstream.upstream_ref.map(|r| r.name).filter(|n| !n.is_empty())
-                else {
-                    let field = "spec.tasks[0].clone.upstreamRef";
-                    return Err(if upstream.git.is_some() {
-                        invalid(field, "cloning from a Git URL is not supported yet; register the upstream repository and clone one of its package revisions".into())
-                    } else if upstream.oci.is_some() {
-                        invalid(field, "clone from OCI is not implemented".into())
-                    } else {
-                        invalid(field, "Required value: upstreamRef.upstreamRef.name".into())
-                    });
+                let upstream = task.clone.clone().unwrap_or_default().upstream_ref;
+                let field = "spec.tasks[0].clone.upstreamRef";
+                let (mut files, lock) = match upstream
+                    .upstream_ref
+                    .map(|r| r.name)
+                    .filter(|n| !n.is_empty())
+                {
+                    Some(source_name) => {
+                        self.clone_from_revision(namespace, &source_name, shown).await?
+                    }
+                    None => match (upstream.git, upstream.oci) {
+                        (Some(git), _) => self.clone_from_git(&git, shown).await?,
+                        (None, Some(_)) => {
+                            return Err(invalid(field, "clone from OCI is not implemented".into()));
+                        }
+                        (None, None) => {
+                            return Err(invalid(
+                                field,
+                                "Required value: upstreamRef.upstreamRef.name or upstreamRef.git"
+                                    .into(),
+                            ));
+                        }
+                    },
                 };
-                let (source_key, source) = self.find(namespace, &source_name).map_err(|_| {
-                    invalid(
-                        "spec.tasks[0].clone.upstreamRef.upstreamRef.name",
-                        format!("upstream package revision {source_name:?} not found"),
-                    )
-                })?;
-                check_usable_source(&source_key, &source, "upstream revision", &source_name, self)?;
-                let (source_git, _) = self.repo_handles(&source_key)?;
-                let d = source.discovered.clone();
-                let lock = veranda_kpt::GitLock {
-                    repo: source_git.origin_url(),
-                    directory: d.package.clone(),
-                    reference: d.ref_name.clone(),
-                    commit: d.commit.clone(),
-                };
-                let mut files =
-                    blocking(move || Ok(source_git.read_files(&d.commit, &d.package)?)).await?;
                 let kptfile = files.get(veranda_kpt::KPTFILE).ok_or_else(|| {
-                    invalid(
-                        "spec.tasks[0].clone",
-                        format!("upstream package revision {source_name:?} has no Kptfile"),
-                    )
+                    invalid("spec.tasks[0].clone", "the upstream package has no Kptfile".into())
                 })?;
                 let updated = veranda_kpt::set_upstream(kptfile, Some(&short_name), &lock)
                     .map_err(|e| {
                         invalid("spec.tasks[0].clone", format!("upstream Kptfile: {e}"))
                     })?;
                 files.insert(veranda_kpt::KPTFILE.to_string(), updated);
+                if self.read().repos.get(key).is_some_and(|e| e.object.spec.deployment) {
+                    crate::context::generate(&mut files, &short_name, &spec.package_name);
+                }
                 Ok(files)
             }
             "edit" => {
@@ -448,6 +441,87 @@ impl Engine {
                 ),
             )),
         }
+    }
+
+    /// Files and upstream lock of a published revision of a registered repository.
+    async fn clone_from_revision(
+        &self,
+        namespace: &str,
+        source_name: &str,
+        shown: &str,
+    ) -> Result<(Files, veranda_kpt::GitLock), Error> {
+        let (source_key, source) = self.find(namespace, source_name).map_err(|_| {
+            Error::invalid(
+                Kind::PackageRevision,
+                shown,
+                "spec.tasks[0].clone.upstreamRef.upstreamRef.name",
+                format!("upstream package revision {source_name:?} not found"),
+            )
+        })?;
+        check_usable_source(&source_key, &source, "upstream revision", source_name, self)?;
+        let (source_git, _) = self.repo_handles(&source_key)?;
+        let d = source.discovered.clone();
+        let lock = veranda_kpt::GitLock {
+            repo: source_git.origin_url(),
+            directory: d.package.clone(),
+            reference: d.ref_name.clone(),
+            commit: d.commit.clone(),
+        };
+        let files = blocking(move || {
+            Ok(crate::metrics::git("read_files", || source_git.read_files(&d.commit, &d.package))?)
+        })
+        .await?;
+        Ok((files, lock))
+    }
+
+    /// Files and upstream lock of a package read from any Git URL (porch.md §2.12).
+    async fn clone_from_git(
+        &self,
+        git: &veranda_api::types::GitPackage,
+        shown: &str,
+    ) -> Result<(Files, veranda_kpt::GitLock), Error> {
+        let field = "spec.tasks[0].clone.upstreamRef.git";
+        let invalid =
+            |message: String| Error::invalid(Kind::PackageRevision, shown, field, message);
+        if git.repo.trim().is_empty() {
+            return Err(invalid("Required value: repo".into()));
+        }
+        if git.r#ref.trim().is_empty() {
+            return Err(invalid("Required value: ref".into()));
+        }
+        if git.secret_ref.is_some() {
+            return Err(invalid("secretRef is not supported yet: credentials for upstream Git URLs cannot be configured".into()));
+        }
+        // One cache per upstream URL, reused by later clones from it.
+        let cache =
+            self.config.data_dir.join("upstream").join(format!("{:016x}", stable_hash(&git.repo)));
+        let (url, reference, directory) =
+            (git.repo.clone(), git.r#ref.clone(), git.directory.clone());
+        let fetched = blocking(move || {
+            crate::metrics::git("fetch_upstream", || {
+                veranda_repo::fetch_package(&url, &reference, &directory, None, &cache)
+            })
+            .map_err(|e| Error::Invalid {
+                kind: Kind::PackageRevision,
+                name: String::new(),
+                field: "spec.tasks[0].clone.upstreamRef.git".into(),
+                message: format!("cannot read the upstream package: {e}"),
+            })
+        })
+        .await
+        .map_err(|e| match e {
+            Error::Invalid { kind, field, message, .. } => {
+                Error::Invalid { kind, name: shown.to_string(), field, message }
+            }
+            other => other,
+        })?;
+        let lock = veranda_kpt::GitLock {
+            repo: git.repo.clone(),
+            directory: git.directory.trim_start_matches('/').to_string(),
+            reference: git.r#ref.clone(),
+            commit: fetched.commit,
+        };
+        Ok((fetched.files, lock))
     }
 
     /// Updates a package revision (`endpoint` tells whether it came through `/approval`).
@@ -978,4 +1052,10 @@ fn resources_object(pr: &PackageRevision, files: Files) -> PackageRevisionResour
         },
         status: Default::default(),
     }
+}
+
+/// FNV-1a: a stable (cross-run) hash for cache directory names.
+fn stable_hash(text: &str) -> u64 {
+    text.bytes()
+        .fold(0xcbf29ce484222325, |hash, b| (hash ^ u64::from(b)).wrapping_mul(0x100000001b3))
 }

@@ -23,6 +23,7 @@ mod error;
 mod repo;
 mod transport;
 mod tree;
+mod upstream;
 
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ pub use crate::{
     config::{Credentials, GitConfig, Signature},
     error::Error,
     repo::GitRepo,
+    upstream::{FetchedPackage, fetch_package},
 };
 
 /// Files of a package: path relative to the package root (with `/` separators) to content.

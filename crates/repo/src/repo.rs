@@ -425,7 +425,7 @@ fn find_commit<'r>(repo: &'r Repository, hex: &str) -> Result<Commit<'r>, Error>
 
 /// URLs pass through; anything else is a local path, made absolute with `.` and `..` resolved
 /// lexically (symlinks are kept, so the URL stays the one the user gave, only absolute).
-fn normalize_url(url: &str) -> Result<String, Error> {
+pub(crate) fn normalize_url(url: &str) -> Result<String, Error> {
     if url.contains("://") {
         return Ok(url.to_owned());
     }
@@ -445,7 +445,7 @@ fn normalize_url(url: &str) -> Result<String, Error> {
 }
 
 /// Points `origin` at `url` with Porch's fetch refspecs, repairing an existing remote.
-fn configure_origin(repo: &Repository, url: &str) -> Result<(), Error> {
+pub(crate) fn configure_origin(repo: &Repository, url: &str) -> Result<(), Error> {
     match repo.find_remote(ORIGIN) {
         Ok(remote) => {
             let refspecs = remote.fetch_refspecs()?;

@@ -446,3 +446,84 @@ async fn watches_resume_from_a_resource_version() {
     assert!(all.backlog.iter().any(|e| e.object["metadata"]["name"] == "r.a.ws"));
     assert!(all.backlog.windows(2).all(|w| w[0].resource_version < w[1].resource_version));
 }
+
+#[tokio::test]
+async fn clone_from_a_git_url_into_a_deployment_repository() {
+    use veranda_api::types::{CloneTask, GitPackage, UpstreamPackage};
+    let f = Fixture::new().await;
+    let upstream = f.dir.path().join("upstream");
+    std::fs::create_dir_all(upstream.join("blueprints/ns")).unwrap();
+    git(&upstream, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        upstream.join("blueprints/ns/Kptfile"),
+        "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: ns\n",
+    )
+    .unwrap();
+    std::fs::write(
+        upstream.join("blueprints/ns/ns.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: example\n",
+    )
+    .unwrap();
+    git(&upstream, &["add", "."]);
+    git(
+        &upstream,
+        &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "v1"],
+    );
+    git(&upstream, &["tag", "blueprints/ns/v1"]);
+    let remote = f.bare("deploy.git");
+    let repo = Repository {
+        metadata: ObjectMeta { name: "deploy".into(), ..Default::default() },
+        spec: RepositorySpec {
+            deployment: true,
+            git: Some(GitRepositorySpec {
+                repo: remote.display().to_string(),
+                create_branch: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    f.engine.create_repository("default", repo).await.unwrap();
+    let clone = |directory: &str, reference: &str| Task {
+        task_type: "clone".into(),
+        clone: Some(CloneTask {
+            upstream_ref: UpstreamPackage {
+                origin_type: "git".into(),
+                git: Some(GitPackage {
+                    repo: upstream.display().to_string(),
+                    r#ref: reference.into(),
+                    directory: directory.into(),
+                    secret_ref: None,
+                }),
+                ..Default::default()
+            },
+        }),
+        ..Default::default()
+    };
+    // A bad directory or ref fails with a field error and leaves nothing behind.
+    let refs_before = git(&remote, &["show-ref"]);
+    let err = f
+        .create("deploy", "team-ns", "ws", Some(clone("/blueprints/none", "v1")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    let err =
+        f.create("deploy", "team-ns", "ws", Some(clone("blueprints/ns", "v9"))).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    assert_eq!(git(&remote, &["show-ref"]), refs_before);
+    // A leading "/" in the directory is accepted; the lock names the resolved commit.
+    let pr =
+        f.create("deploy", "team-ns", "ws", Some(clone("/blueprints/ns", "v1"))).await.unwrap();
+    let lock = pr.status.upstream_lock.as_ref().and_then(|l| l.git.as_ref()).unwrap();
+    assert_eq!(lock.directory, "blueprints/ns");
+    assert_eq!(lock.r#ref, "v1");
+    assert_eq!(lock.commit, git(&upstream, &["rev-parse", "HEAD"]).trim());
+    let resources = f.engine.get_resources("default", "deploy.team-ns.ws").await.unwrap();
+    let context = &resources.spec.resources["package-context.yaml"];
+    assert!(
+        context.contains("name: team-ns") && context.contains("package-path: team-ns"),
+        "{context}"
+    );
+    assert!(resources.spec.resources["Kptfile"].contains("name: team-ns"));
+}
