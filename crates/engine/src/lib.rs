@@ -88,8 +88,9 @@ pub(crate) struct Rev {
     pub(crate) meta: veranda_api::ObjectMeta,
     pub(crate) kptfile: veranda_kpt::KptfileInfo,
     pub(crate) latest: bool,
-    // The object as served, built once per change.
+    // The object as served, built once per change, and its JSON (lists and events share it).
     pub(crate) object: Arc<PackageRevision>,
+    pub(crate) json: Arc<str>,
 }
 
 impl Engine {

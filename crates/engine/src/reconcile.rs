@@ -228,13 +228,14 @@ fn plan(
             resource_version: rv,
             latest: n.latest,
         }));
+        let json: Arc<str> = serde_json::to_string(&*object).unwrap_or_default().into();
         if let Some(rv) = new_rv {
             events.push(Event {
                 resource_version: rv,
                 event_type: if n.existed { EventType::Modified } else { EventType::Added },
                 topic: Topic::PackageRevisions,
                 namespace: namespace.to_string(),
-                object: Arc::new(serde_json::to_value(&*object).unwrap_or_default()),
+                json: json.clone(),
             });
         }
         let rev = Rev {
@@ -243,6 +244,7 @@ fn plan(
             kptfile: n.kptfile,
             latest: n.latest,
             object,
+            json,
         };
         revisions.insert(n.name, Arc::new(rev));
     }
@@ -263,7 +265,7 @@ fn deleted_event(rev: &Rev, resource_version: i64) -> Event {
         event_type: EventType::Deleted,
         topic: Topic::PackageRevisions,
         namespace: object.metadata.namespace.clone(),
-        object: Arc::new(serde_json::to_value(&object).unwrap_or_default()),
+        json: serde_json::to_string(&object).unwrap_or_default().into(),
     }
 }
 

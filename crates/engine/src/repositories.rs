@@ -386,7 +386,7 @@ impl Engine {
             event_type,
             topic,
             namespace,
-            object: Arc::new(value),
+            json: value.to_string().into(),
         });
     }
 

@@ -76,6 +76,33 @@ impl Engine {
         out
     }
 
+    /// Like [`Engine::list_package_revisions`], with each object's JSON (serialised once per
+    /// change), so large lists are written without re-serialising.
+    pub fn list_package_revisions_json(
+        &self,
+        namespace: Option<&str>,
+        filter: &RevisionFilter,
+    ) -> Vec<(Arc<PackageRevision>, Arc<str>)> {
+        let repository = filter.repository.clone().or_else(|| {
+            filter.name.as_deref().and_then(names::parse_package_revision_name).map(|p| p.repository)
+        });
+        let state = self.read();
+        let mut out = Vec::new();
+        for ((ns, repo), entry) in &state.repos {
+            if namespace.is_some_and(|n| n != ns) || repository.as_ref().is_some_and(|r| r != repo) {
+                continue;
+            }
+            out.extend(
+                entry
+                    .revisions
+                    .values()
+                    .filter(|r| filter.matches(&r.object))
+                    .map(|r| (r.object.clone(), r.json.clone())),
+            );
+        }
+        out
+    }
+
     /// One package revision.
     pub fn get_package_revision(
         &self,
@@ -395,6 +422,7 @@ impl Engine {
                         invalid("spec.tasks[0].clone", format!("upstream Kptfile: {e}"))
                     })?;
                 files.insert(veranda_kpt::KPTFILE.to_string(), updated);
+                let mut files = veranda_kpt::add_upstream_identifiers(&files);
                 if self.read().repos.get(key).is_some_and(|e| e.object.spec.deployment) {
                     crate::context::generate(&mut files, &short_name, &spec.package_name);
                 }
@@ -432,7 +460,8 @@ impl Engine {
                 .await
             }
             "upgrade" => {
-                Err(invalid("spec.tasks[0].type", "the upgrade task is not supported yet".into()))
+                let upgrade = task.upgrade.clone().unwrap_or_default();
+                self.upgrade_files(namespace, key, &spec.package_name, &upgrade, shown).await
             }
             other => Err(invalid(
                 "spec.tasks[0].type",
@@ -441,6 +470,100 @@ impl Engine {
                 ),
             )),
         }
+    }
+
+    /// The merged files of an `upgrade` task: `local` moved from `old` to `new` upstream.
+    async fn upgrade_files(
+        &self,
+        namespace: &str,
+        key: &RepoKey,
+        package: &str,
+        upgrade: &veranda_api::types::UpgradeTask,
+        shown: &str,
+    ) -> Result<Files, Error> {
+        let invalid = |field: &str, message: String| Error::invalid(Kind::PackageRevision, shown, field, message);
+        let strategy = veranda_kpt::Strategy::parse(&upgrade.strategy).map_err(|_| {
+            invalid(
+                "spec.tasks[0].upgrade.strategy",
+                format!(
+                    "Unsupported value: {:?}: supported values: \"resource-merge\", \"fast-forward\", \"force-delete-replace\", \"copy-merge\"",
+                    upgrade.strategy
+                ),
+            )
+        })?;
+        let mut sources = Vec::new();
+        for (field, reference, may_be_placeholder) in [
+            ("oldUpstreamRef", &upgrade.old_upstream_ref, true),
+            ("newUpstreamRef", &upgrade.new_upstream_ref, false),
+            ("localPackageRevisionRef", &upgrade.local_package_revision_ref, false),
+        ] {
+            let field = format!("spec.tasks[0].upgrade.{field}.name");
+            if reference.name.is_empty() {
+                return Err(invalid(&field, "Required value".into()));
+            }
+            let (source_key, source) = self
+                .find(namespace, &reference.name)
+                .map_err(|_| invalid(&field, format!("package revision {:?} not found", reference.name)))?;
+            let lifecycle = build::lifecycle(&source.discovered);
+            if !lifecycle.is_published() {
+                return Err(invalid(
+                    &field,
+                    format!(
+                        "all source PackageRevisions of upgrade task must be published, {:?} is not (it is {lifecycle})",
+                        reference.name
+                    ),
+                ));
+            }
+            if !may_be_placeholder && source.discovered.revision == -1 {
+                return Err(invalid(&field, format!("{:?} may not be the placeholder package revision", reference.name)));
+            }
+            sources.push((source_key, source));
+        }
+        let (local_key, local) = &sources[2];
+        if local_key != key || local.discovered.package != package {
+            return Err(invalid(
+                "spec.tasks[0].upgrade.localPackageRevisionRef.name",
+                format!("the local revision must be a revision of package {package:?} in repository {:?}", key.1),
+            ));
+        }
+        let mut contents = Vec::new();
+        for (source_key, source) in &sources {
+            let (git, _) = self.repo_handles(source_key)?;
+            let d = source.discovered.clone();
+            let origin = git.origin_url();
+            let files =
+                blocking(move || Ok(crate::metrics::git("read_files", || git.read_files(&d.commit, &d.package))?))
+                    .await?;
+            contents.push((files, origin));
+        }
+        let new_upstream = &sources[1].1.discovered;
+        let lock = veranda_kpt::GitLock {
+            repo: contents[1].1.clone(),
+            directory: new_upstream.package.clone(),
+            reference: new_upstream.ref_name.clone(),
+            commit: new_upstream.commit.clone(),
+        };
+        let (original, updated, local_files) = (contents[0].0.clone(), contents[1].0.clone(), contents[2].0.clone());
+        let merged = blocking(move || {
+            veranda_kpt::upgrade(strategy, &original, &updated, &local_files).map_err(|e| Error::Invalid {
+                kind: Kind::PackageRevision,
+                name: String::new(),
+                field: "spec.tasks[0].upgrade".into(),
+                message: format!("upgrade failed: {e}"),
+            })
+        })
+        .await;
+        let mut merged = merged.map_err(|e| match e {
+            Error::Invalid { kind, field, message, .. } => Error::Invalid { kind, name: shown.to_string(), field, message },
+            other => other,
+        })?;
+        let kptfile = merged
+            .get(veranda_kpt::KPTFILE)
+            .ok_or_else(|| invalid("spec.tasks[0].upgrade", "the merged package has no Kptfile".into()))?;
+        let updated_kptfile = veranda_kpt::set_upstream(kptfile, None, &lock)
+            .map_err(|e| invalid("spec.tasks[0].upgrade", format!("merged Kptfile: {e}")))?;
+        merged.insert(veranda_kpt::KPTFILE.to_string(), updated_kptfile);
+        Ok(merged)
     }
 
     /// Files and upstream lock of a published revision of a registered repository.
@@ -934,6 +1057,11 @@ impl Engine {
             prr.spec.resources.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
         let git2 = git.clone();
         blocking(move || {
+            // Comments a client dropped (most clients round-trip YAML without them) come back
+            // from the previous version of the same resource.
+            let previous =
+                crate::metrics::git("read_files", || git2.read_files(&d.commit, &d.package))?;
+            let files = veranda_kpt::heal_comments(&previous, &files);
             let annotation = Annotation {
                 package: git2.full_path(&d.package),
                 workspace_name: d.workspace.clone(),

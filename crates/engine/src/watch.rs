@@ -47,8 +47,16 @@ pub struct Event {
     pub event_type: EventType,
     pub topic: Topic,
     pub namespace: String,
-    /// The object as served (for DELETED: its last state, with a fresh resourceVersion).
-    pub object: Arc<serde_json::Value>,
+    /// The object as served, as JSON text (for DELETED: its last state, with a fresh
+    /// resourceVersion). Text, not a value tree: the retained log holds thousands of these.
+    pub json: Arc<str>,
+}
+
+impl Event {
+    /// The object, parsed.
+    pub fn object(&self) -> serde_json::Value {
+        serde_json::from_str(&self.json).unwrap_or_default()
+    }
 }
 
 /// Fan-out of events plus the retained log.

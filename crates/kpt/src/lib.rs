@@ -1,8 +1,23 @@
 //! kpt package knowledge, pure and I/O free: the content `kpt pkg init` writes, reading a Kptfile,
 //! and the Kptfile edits the engine makes (upstream locks, package metadata, readiness gates).
 //!
-//! Edits go through a YAML value tree that keeps key order. Comments in a Kptfile are lost only
-//! when the Kptfile actually changes; callers skip the rewrite when nothing differs.
+//! Modules: [`yaml`] (comment-preserving documents), [`kptfile`] (typed Kptfile), [`resource`]
+//! (KRM identity, `kpt-merge` comments, upstream identifiers), [`upgrade`] (`kpt pkg update`
+//! strategies) with the three-way merge in `merge3`, and comment healing ([`heal_comments`]).
+//! `set_upstream` and `set_upstream_ref` edit the Kptfile through [`yaml`] and keep its
+//! comments; `set_package_metadata` still rewrites it through a value tree (comments are lost
+//! only when it changes).
+
+mod heal;
+pub mod kptfile;
+pub(crate) mod merge3;
+pub mod resource;
+pub mod upgrade;
+pub mod yaml;
+
+pub use heal::heal_comments;
+pub use resource::add_upstream_identifiers;
+pub use upgrade::{Error as UpgradeError, Strategy, upgrade};
 
 use std::collections::BTreeMap;
 
@@ -131,30 +146,84 @@ pub fn read_kptfile(content: &[u8]) -> Result<KptfileInfo, Error> {
 
 /// Sets `upstream` and `upstreamLock` (type git) the way Porch does on clone and upgrade:
 /// the repo gets a `.git` suffix, the directory loses its leading `/`; `name`, when given,
-/// replaces `metadata.name`.
+/// replaces `metadata.name`. Comments and the layout of the rest of the Kptfile are kept.
 pub fn set_upstream(content: &[u8], name: Option<&str>, lock: &GitLock) -> Result<Vec<u8>, Error> {
-    let mut doc = parse_mapping(content)?;
     let repo =
         if lock.repo.ends_with(".git") { lock.repo.clone() } else { format!("{}.git", lock.repo) };
     let directory = lock.directory.trim_start_matches('/').to_string();
-    if let Some(name) = name {
-        entry_mapping(&mut doc, "metadata").insert("name".into(), name.into());
+    edit_kptfile(content, |root| {
+        if let Some(name) = name {
+            root.mapping_at("metadata").set("name", yaml::Node::string(name));
+        }
+        let mut git = yaml::Node::mapping();
+        git.set("repo", yaml::Node::string(&repo));
+        git.set("directory", yaml::Node::string(&directory));
+        git.set("ref", yaml::Node::string(&lock.reference));
+        let mut upstream = yaml::Node::mapping();
+        upstream.set("type", yaml::Node::string("git"));
+        upstream.set("git", git.clone());
+        upstream.set("updateStrategy", yaml::Node::string("resource-merge"));
+        git.set("commit", yaml::Node::string(&lock.commit));
+        let mut upstream_lock = yaml::Node::mapping();
+        upstream_lock.set("type", yaml::Node::string("git"));
+        upstream_lock.set("git", git);
+        root.insert_after("upstream", upstream, "metadata");
+        root.insert_after("upstreamLock", upstream_lock, "upstream");
+    })
+}
+
+/// Moves `upstream` and `upstreamLock` to a new version the way `kpt pkg update` does: the
+/// repo and directory stay, `ref` (both) and `commit` change, and `updateStrategy` is set when
+/// a strategy is given. Comments and layout are kept.
+pub fn set_upstream_ref(
+    content: &[u8],
+    reference: &str,
+    commit: &str,
+    strategy: Option<upgrade::Strategy>,
+) -> Result<Vec<u8>, Error> {
+    edit_kptfile(content, |root| {
+        let upstream = root.mapping_at("upstream");
+        let git = upstream.mapping_at("git").clone();
+        upstream.mapping_at("git").set("ref", yaml::Node::string(reference));
+        if let Some(strategy) = strategy {
+            upstream.set("updateStrategy", yaml::Node::string(strategy.as_str()));
+        }
+        let lock = root.mapping_at("upstreamLock");
+        if lock.get("type").is_none() {
+            lock.set("type", yaml::Node::string("git"));
+        }
+        let lock_git = lock.mapping_at("git");
+        for key in ["repo", "directory"] {
+            if lock_git.get(key).is_none()
+                && let Some(v) = git.get(key)
+            {
+                lock_git.set(key, v.clone());
+            }
+        }
+        lock_git.set("ref", yaml::Node::string(reference));
+        lock_git.set("commit", yaml::Node::string(commit));
+    })
+}
+
+/// Applies `edit` to the Kptfile's root mapping; the text is re-emitted only if it changed.
+fn edit_kptfile(content: &[u8], edit: impl FnOnce(&mut yaml::Node)) -> Result<Vec<u8>, Error> {
+    let text = std::str::from_utf8(content).map_err(|_| Error::Shape("not utf-8".into()))?;
+    let mut docs = yaml::parse(text).map_err(|e| Error::Shape(e.to_string()))?;
+    let doc = docs
+        .iter_mut()
+        .find(|d| d.root.is_some())
+        .ok_or_else(|| Error::Shape("empty file".into()))?;
+    let root = doc.root.as_mut().ok_or_else(|| Error::Shape("empty file".into()))?;
+    if !root.is_mapping() {
+        return Err(Error::Shape("top level must be a mapping".into()));
     }
-    let mut git = Mapping::new();
-    git.insert("repo".into(), repo.clone().into());
-    git.insert("directory".into(), directory.clone().into());
-    git.insert("ref".into(), lock.reference.clone().into());
-    let mut upstream = Mapping::new();
-    upstream.insert("type".into(), "git".into());
-    upstream.insert("git".into(), Value::Mapping(git.clone()));
-    upstream.insert("updateStrategy".into(), "resource-merge".into());
-    git.insert("commit".into(), lock.commit.clone().into());
-    let mut upstream_lock = Mapping::new();
-    upstream_lock.insert("type".into(), "git".into());
-    upstream_lock.insert("git".into(), Value::Mapping(git));
-    insert_after(&mut doc, "upstream", Value::Mapping(upstream), "metadata");
-    insert_after(&mut doc, "upstreamLock", Value::Mapping(upstream_lock), "upstream");
-    Ok(serde_yaml::to_string(&Value::Mapping(doc))?.into_bytes())
+    let before = root.clone();
+    edit(root);
+    if root.same(&before, true) {
+        return Ok(content.to_vec());
+    }
+    doc.touch();
+    Ok(yaml::to_file_text(&docs).into_bytes())
 }
 
 /// How package metadata from the API is written into the Kptfile.
@@ -238,28 +307,6 @@ fn entry_mapping<'a>(doc: &'a mut Mapping, key: &str) -> &'a mut Mapping {
         Value::Mapping(m) => m,
         _ => unreachable!("slot was just made a mapping"),
     }
-}
-
-/// Inserts `key` right after `after` (or at the end), replacing any previous value in place.
-fn insert_after(doc: &mut Mapping, key: &str, value: Value, after: &str) {
-    if let Some(slot) = doc.get_mut(key) {
-        *slot = value;
-        return;
-    }
-    let mut out = Mapping::new();
-    let mut inserted = false;
-    for (k, v) in std::mem::take(doc) {
-        let is_anchor = k.as_str() == Some(after);
-        out.insert(k, v);
-        if is_anchor {
-            out.insert(key.into(), value.clone());
-            inserted = true;
-        }
-    }
-    if !inserted {
-        out.insert(key.into(), value);
-    }
-    *doc = out;
 }
 
 fn set_string_map(parent: &mut Mapping, key: &str, map: &BTreeMap<String, String>) {

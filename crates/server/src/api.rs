@@ -377,6 +377,12 @@ async fn list(state: &AppState, req: &Request) -> ApiResult {
         .engine
         .current_resource_version()
         .map_err(|e| ApiError::engine(e, &req.resource.group_resource().to_string(), ""))?;
+    if req.resource.resource == "packagerevisions"
+        && selectors.typed()
+        && matches!(accept::negotiate(&accept_header(req)), Ok(accept::Representation::Object))
+    {
+        return list_package_revisions_fast(state, req, &selectors, resource_version);
+    }
     let mut items = collect(state, req, &selectors).await?;
     // Pagination: the continue token is the sort key of the last item returned.
     if let Some(token) = req.query.get("continue").filter(|t| !t.is_empty()) {
@@ -772,4 +778,58 @@ fn with_content_type(mut response: Response, content_type: &'static str) -> Resp
 fn parse_query(uri: &Uri) -> ApiResult<HashMap<String, String>> {
     serde_urlencoded::from_str(uri.query().unwrap_or(""))
         .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))
+}
+
+/// The common large list — package revisions as JSON — written from each revision's cached JSON
+/// text, without building a value tree per item.
+fn list_package_revisions_fast(
+    state: &AppState,
+    req: &Request,
+    selectors: &Selectors,
+    resource_version: i64,
+) -> ApiResult {
+    let mut items: Vec<((String, String), std::sync::Arc<str>)> = state
+        .engine
+        .list_package_revisions_json(req.namespace.as_deref(), &selectors.revision_filter)
+        .into_iter()
+        .filter(|(pr, _)| selectors.matches_labels(&pr.metadata.labels))
+        .map(|(pr, json)| ((pr.metadata.namespace.clone(), pr.metadata.name.clone()), json))
+        .collect();
+    items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    if let Some(token) = req.query.get("continue").filter(|t| !t.is_empty()) {
+        let after = decode_continue(token)?;
+        items.retain(|(key, _)| *key > after);
+    }
+    let limit: usize = match req.query.get("limit") {
+        Some(l) if !l.is_empty() => {
+            l.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?
+        }
+        _ => 0,
+    };
+    let mut list_meta = json!({"resourceVersion": resource_version.to_string()});
+    if limit > 0 && items.len() > limit {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        if let Some((last, _)) = items.last() {
+            list_meta["continue"] = json!(encode_continue(last));
+            list_meta["remainingItemCount"] = json!(remaining);
+        }
+    }
+    let mut body =
+        Vec::with_capacity(items.iter().map(|(_, json)| json.len() + 1).sum::<usize>() + 256);
+    body.extend_from_slice(b"{\"kind\":\"");
+    body.extend_from_slice(req.resource.list_kind.as_bytes());
+    body.extend_from_slice(b"\",\"apiVersion\":\"");
+    body.extend_from_slice(req.resource.api_version().as_bytes());
+    body.extend_from_slice(b"\",\"metadata\":");
+    body.extend_from_slice(list_meta.to_string().as_bytes());
+    body.extend_from_slice(b",\"items\":[");
+    for (i, (_, json)) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(json.as_bytes());
+    }
+    body.extend_from_slice(b"]}");
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, accept::JSON)], body).into_response())
 }

@@ -75,7 +75,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let handle = axum_server::Handle::new();
     let server = axum_server::from_tcp(listener)
         .map_err(|e| ServeError::Io("listen", e))?
-        .acceptor(axum_server::tls_openssl::OpenSSLAcceptor::new(tls_config))
+        .acceptor(
+            axum_server::tls_openssl::OpenSSLAcceptor::new(tls_config)
+                // Without TCP_NODELAY small responses wait ~40 ms for delayed ACKs.
+                .acceptor(axum_server::accept::NoDelayAcceptor::new()),
+        )
         .handle(handle.clone());
     let host = match addr.ip() {
         ip if ip.is_unspecified() => "127.0.0.1".to_string(),

@@ -101,6 +101,17 @@ impl Selectors {
         Ok(Selectors { fields, labels, revision_filter: filter })
     }
 
+    /// Whether the engine's typed filter already covers every field requirement, so that only
+    /// labels remain to be checked ([`Selectors::matches_labels`]).
+    pub(crate) fn typed(&self) -> bool {
+        self.fields.iter().all(|r| r.op == FieldOp::Eq && r.field != "metadata.namespace")
+    }
+
+    /// Whether labels pass the label selector.
+    pub(crate) fn matches_labels(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.labels.as_ref().is_none_or(|selector| selector.matches(labels))
+    }
+
     /// Whether an object (as served) passes every selector.
     pub(crate) fn matches(&self, object: &Value) -> bool {
         self.fields.iter().all(|r| field_matches(r, object))

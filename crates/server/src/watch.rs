@@ -158,11 +158,12 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
             if since.is_some_and(|s| event.resource_version <= s) {
                 continue;
             }
-            let key = key_of(&event.object);
+            let object = event.object();
+            let key = key_of(&object);
             if sent.get(&key).is_some_and(|rv| *rv >= event.resource_version) {
                 continue;
             }
-            if !selectors.matches(&event.object) {
+            if !selectors.matches(&object) {
                 continue;
             }
             last_rv = last_rv.max(event.resource_version);
@@ -172,7 +173,7 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
                 EventType::Modified => "MODIFIED",
                 EventType::Deleted => "DELETED",
             };
-            if tx.send(render(event_type, &event.object)).await.is_err() {
+            if tx.send(render(event_type, &object)).await.is_err() {
                 return;
             }
         }

@@ -121,6 +121,10 @@ fn platform_team_workflow() {
         "test-blueprints.update.v2",
     ];
     assert_eq!(names(&list), expected);
+    // The cached-JSON list and the general list (a namespace field selector takes that path)
+    // serve identical objects.
+    let general = server.get_json(&["packagerevisions", "--field-selector", "metadata.namespace=default,spec.repository=test-blueprints"]);
+    assert_eq!(list["items"], general["items"]);
     let v4 = server.get_json(&["packagerevision", "test-blueprints.basens.v4"]);
     assert_eq!(v4["spec"]["revision"], 4);
     assert_eq!(v4["spec"]["lifecycle"], "Published");

@@ -4,4 +4,5 @@
 mod bad_input;
 mod lifecycle;
 mod python_client;
+mod upgrade;
 mod util;

@@ -160,7 +160,7 @@ async fn lifecycle_revisions_and_latest_label() {
     while let Ok(event) = events.try_recv() {
         seen.push((
             event.event_type,
-            event.object["metadata"]["name"].as_str().unwrap_or("").to_string(),
+            event.object()["metadata"]["name"].as_str().unwrap_or("").to_string(),
             event.resource_version,
         ));
     }
@@ -340,7 +340,7 @@ async fn state_survives_restart_and_external_changes_are_seen() {
     }
     let event = events.recv().await.unwrap();
     assert_eq!(event.event_type, EventType::Deleted);
-    assert_eq!(event.object["metadata"]["name"], "r.p.ws");
+    assert_eq!(event.object()["metadata"]["name"], "r.p.ws");
 }
 
 #[tokio::test]
@@ -407,7 +407,7 @@ async fn deleting_a_repository_unregisters_its_revisions_only() {
     let mut deleted = Vec::new();
     while let Ok(event) = events.try_recv() {
         if event.event_type == EventType::Deleted {
-            deleted.push(event.object["metadata"]["name"].as_str().unwrap_or_default().to_string());
+            deleted.push(event.object()["metadata"]["name"].as_str().unwrap_or_default().to_string());
         }
     }
     assert!(deleted.contains(&"r.p.ws".to_string()), "{deleted:?}");
@@ -439,11 +439,11 @@ async fn watches_resume_from_a_resource_version() {
     let middle = f.engine.current_resource_version().unwrap();
     f.create("r", "b", "ws", None).await.unwrap();
     let resumed = f.engine.subscribe(Some(middle)).unwrap();
-    let names: Vec<&str> =
-        resumed.backlog.iter().filter_map(|e| e.object["metadata"]["name"].as_str()).collect();
+    let names: Vec<String> =
+        resumed.backlog.iter().filter_map(|e| e.object()["metadata"]["name"].as_str().map(String::from)).collect();
     assert_eq!(names, vec!["r.b.ws"]);
     let all = f.engine.subscribe(Some(start)).unwrap();
-    assert!(all.backlog.iter().any(|e| e.object["metadata"]["name"] == "r.a.ws"));
+    assert!(all.backlog.iter().any(|e| e.object()["metadata"]["name"] == "r.a.ws"));
     assert!(all.backlog.windows(2).all(|w| w[0].resource_version < w[1].resource_version));
 }
 
@@ -526,4 +526,72 @@ async fn clone_from_a_git_url_into_a_deployment_repository() {
         "{context}"
     );
     assert!(resources.spec.resources["Kptfile"].contains("name: team-ns"));
+}
+
+#[tokio::test]
+async fn upgrade_keeps_local_edits() {
+    use veranda_api::types::{CloneTask, PackageRevisionResources, UpgradeTask, UpstreamPackage};
+    let f = Fixture::new().await;
+    let bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata/packages/nephio-project-porch/test/pkgs/test-pkgs/test-blueprints.bundle");
+    let blueprints = f.dir.path().join("blueprints.git");
+    let out = Command::new("git").args(["clone", "-q", "--bare"]).arg(&bundle).arg(&blueprints).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    f.register("blueprints", &blueprints).await;
+    let deploy = f.bare("deploy.git");
+    f.register("deploy", &deploy).await;
+
+    let clone = Task {
+        task_type: "clone".into(),
+        clone: Some(CloneTask {
+            upstream_ref: UpstreamPackage {
+                upstream_ref: Some(NameRef { name: "blueprints.basens.v1".into() }),
+                ..Default::default()
+            },
+        }),
+        ..Default::default()
+    };
+    f.create("deploy", "my-ns", "v1", Some(clone)).await.unwrap();
+    // Local edit: a label on the namespace, with a comment.
+    let mut resources: PackageRevisionResources = f.engine.get_resources("default", "deploy.my-ns.v1").await.unwrap();
+    let ns = resources.spec.resources["namespace.yaml"].clone();
+    assert!(ns.contains("internal.kpt.dev/upstream-identifier"), "clone adds merge keys: {ns}");
+    let edited = ns.replace("  name: example\n", "  name: example # the team's namespace\n  labels:\n    team: blue\n");
+    assert_ne!(edited, ns, "{ns}");
+    resources.spec.resources.insert("namespace.yaml".into(), edited);
+    f.engine.update_resources("default", "deploy.my-ns.v1", resources).await.unwrap();
+    f.publish("deploy.my-ns.v1").await;
+
+    let upgrade = |strategy: &str| Task {
+        task_type: "upgrade".into(),
+        upgrade: Some(UpgradeTask {
+            old_upstream_ref: NameRef { name: "blueprints.basens.v1".into() },
+            new_upstream_ref: NameRef { name: "blueprints.basens.v2".into() },
+            local_package_revision_ref: NameRef { name: "deploy.my-ns.v1".into() },
+            strategy: strategy.into(),
+        }),
+        ..Default::default()
+    };
+    // fast-forward refuses: the local package differs from the old upstream.
+    let err = f.create("deploy", "my-ns", "v2", Some(upgrade("fast-forward"))).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    let pr = f.create("deploy", "my-ns", "v2", Some(upgrade(""))).await.unwrap();
+    assert_eq!(pr.spec.tasks[0].task_type, "upgrade");
+    let lock = pr.status.upstream_lock.as_ref().and_then(|l| l.git.as_ref()).unwrap();
+    assert_eq!(lock.r#ref, "basens/v2");
+    let merged = f.engine.get_resources("default", "deploy.my-ns.v2").await.unwrap().spec.resources;
+    assert!(merged.contains_key("resourcequota.yaml"), "upstream addition applied: {:?}", merged.keys());
+    let ns = &merged["namespace.yaml"];
+    assert!(ns.contains("team: blue") && ns.contains("# the team's namespace"), "local edit and comment kept: {ns}");
+    assert!(merged["Kptfile"].contains("name: my-ns"), "{}", merged["Kptfile"]);
+
+    // Unpublished or placeholder sources are refused, naming the field.
+    let mut bad = upgrade("");
+    bad.upgrade.as_mut().unwrap().new_upstream_ref.name = "blueprints.basens.main".into();
+    let err = f.create("deploy", "my-ns", "v3", Some(bad)).await.unwrap_err();
+    assert!(err.to_string().contains("newUpstreamRef"), "{err}");
+    let mut bad = upgrade("");
+    bad.upgrade.as_mut().unwrap().local_package_revision_ref.name = "deploy.my-ns.v2".into();
+    let err = f.create("deploy", "my-ns", "v3", Some(bad)).await.unwrap_err();
+    assert!(err.to_string().contains("must be published"), "{err}");
 }
