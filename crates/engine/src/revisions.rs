@@ -84,12 +84,17 @@ impl Engine {
         filter: &RevisionFilter,
     ) -> Vec<(Arc<PackageRevision>, Arc<str>)> {
         let repository = filter.repository.clone().or_else(|| {
-            filter.name.as_deref().and_then(names::parse_package_revision_name).map(|p| p.repository)
+            filter
+                .name
+                .as_deref()
+                .and_then(names::parse_package_revision_name)
+                .map(|p| p.repository)
         });
         let state = self.read();
         let mut out = Vec::new();
         for ((ns, repo), entry) in &state.repos {
-            if namespace.is_some_and(|n| n != ns) || repository.as_ref().is_some_and(|r| r != repo) {
+            if namespace.is_some_and(|n| n != ns) || repository.as_ref().is_some_and(|r| r != repo)
+            {
                 continue;
             }
             out.extend(
@@ -481,7 +486,9 @@ impl Engine {
         upgrade: &veranda_api::types::UpgradeTask,
         shown: &str,
     ) -> Result<Files, Error> {
-        let invalid = |field: &str, message: String| Error::invalid(Kind::PackageRevision, shown, field, message);
+        let invalid = |field: &str, message: String| {
+            Error::invalid(Kind::PackageRevision, shown, field, message)
+        };
         let strategy = veranda_kpt::Strategy::parse(&upgrade.strategy).map_err(|_| {
             invalid(
                 "spec.tasks[0].upgrade.strategy",
@@ -501,9 +508,9 @@ impl Engine {
             if reference.name.is_empty() {
                 return Err(invalid(&field, "Required value".into()));
             }
-            let (source_key, source) = self
-                .find(namespace, &reference.name)
-                .map_err(|_| invalid(&field, format!("package revision {:?} not found", reference.name)))?;
+            let (source_key, source) = self.find(namespace, &reference.name).map_err(|_| {
+                invalid(&field, format!("package revision {:?} not found", reference.name))
+            })?;
             let lifecycle = build::lifecycle(&source.discovered);
             if !lifecycle.is_published() {
                 return Err(invalid(
@@ -515,7 +522,10 @@ impl Engine {
                 ));
             }
             if !may_be_placeholder && source.discovered.revision == -1 {
-                return Err(invalid(&field, format!("{:?} may not be the placeholder package revision", reference.name)));
+                return Err(invalid(
+                    &field,
+                    format!("{:?} may not be the placeholder package revision", reference.name),
+                ));
             }
             sources.push((source_key, source));
         }
@@ -523,7 +533,10 @@ impl Engine {
         if local_key != key || local.discovered.package != package {
             return Err(invalid(
                 "spec.tasks[0].upgrade.localPackageRevisionRef.name",
-                format!("the local revision must be a revision of package {package:?} in repository {:?}", key.1),
+                format!(
+                    "the local revision must be a revision of package {package:?} in repository {:?}",
+                    key.1
+                ),
             ));
         }
         let mut contents = Vec::new();
@@ -531,9 +544,10 @@ impl Engine {
             let (git, _) = self.repo_handles(source_key)?;
             let d = source.discovered.clone();
             let origin = git.origin_url();
-            let files =
-                blocking(move || Ok(crate::metrics::git("read_files", || git.read_files(&d.commit, &d.package))?))
-                    .await?;
+            let files = blocking(move || {
+                Ok(crate::metrics::git("read_files", || git.read_files(&d.commit, &d.package))?)
+            })
+            .await?;
             contents.push((files, origin));
         }
         let new_upstream = &sources[1].1.discovered;
@@ -543,23 +557,28 @@ impl Engine {
             reference: new_upstream.ref_name.clone(),
             commit: new_upstream.commit.clone(),
         };
-        let (original, updated, local_files) = (contents[0].0.clone(), contents[1].0.clone(), contents[2].0.clone());
+        let (original, updated, local_files) =
+            (contents[0].0.clone(), contents[1].0.clone(), contents[2].0.clone());
         let merged = blocking(move || {
-            veranda_kpt::upgrade(strategy, &original, &updated, &local_files).map_err(|e| Error::Invalid {
-                kind: Kind::PackageRevision,
-                name: String::new(),
-                field: "spec.tasks[0].upgrade".into(),
-                message: format!("upgrade failed: {e}"),
+            veranda_kpt::upgrade(strategy, &original, &updated, &local_files).map_err(|e| {
+                Error::Invalid {
+                    kind: Kind::PackageRevision,
+                    name: String::new(),
+                    field: "spec.tasks[0].upgrade".into(),
+                    message: format!("upgrade failed: {e}"),
+                }
             })
         })
         .await;
         let mut merged = merged.map_err(|e| match e {
-            Error::Invalid { kind, field, message, .. } => Error::Invalid { kind, name: shown.to_string(), field, message },
+            Error::Invalid { kind, field, message, .. } => {
+                Error::Invalid { kind, name: shown.to_string(), field, message }
+            }
             other => other,
         })?;
-        let kptfile = merged
-            .get(veranda_kpt::KPTFILE)
-            .ok_or_else(|| invalid("spec.tasks[0].upgrade", "the merged package has no Kptfile".into()))?;
+        let kptfile = merged.get(veranda_kpt::KPTFILE).ok_or_else(|| {
+            invalid("spec.tasks[0].upgrade", "the merged package has no Kptfile".into())
+        })?;
         let updated_kptfile = veranda_kpt::set_upstream(kptfile, None, &lock)
             .map_err(|e| invalid("spec.tasks[0].upgrade", format!("merged Kptfile: {e}")))?;
         merged.insert(veranda_kpt::KPTFILE.to_string(), updated_kptfile);

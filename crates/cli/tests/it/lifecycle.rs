@@ -123,7 +123,11 @@ fn platform_team_workflow() {
     assert_eq!(names(&list), expected);
     // The cached-JSON list and the general list (a namespace field selector takes that path)
     // serve identical objects.
-    let general = server.get_json(&["packagerevisions", "--field-selector", "metadata.namespace=default,spec.repository=test-blueprints"]);
+    let general = server.get_json(&[
+        "packagerevisions",
+        "--field-selector",
+        "metadata.namespace=default,spec.repository=test-blueprints",
+    ]);
     assert_eq!(list["items"], general["items"]);
     let v4 = server.get_json(&["packagerevision", "test-blueprints.basens.v4"]);
     assert_eq!(v4["spec"]["revision"], 4);

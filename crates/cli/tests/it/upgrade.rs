@@ -25,18 +25,37 @@ fn clone_edit_approve_upgrade_through_the_api() {
     // Local edit through PackageRevisionResources, as a client that drops comments would send it.
     let mut prr = server.get_json(&["packagerevisionresources", "deploy.team-a.v1"]);
     let ns = prr["spec"]["resources"]["namespace.yaml"].as_str().unwrap().to_string();
-    let edited = ns.replace("  name: example\n", "  name: example # owned by team a\n  labels:\n    team: a\n");
+    let edited = ns.replace(
+        "  name: example\n",
+        "  name: example # owned by team a\n  labels:\n    team: a\n",
+    );
     prr["spec"]["resources"]["namespace.yaml"] = json!(edited);
     server.kubectl_in(&["replace", "-f", "-"], Some(&prr.to_string()));
     // Drop the comment in a second edit: the server heals it from the previous version.
     let mut prr = server.get_json(&["packagerevisionresources", "deploy.team-a.v1"]);
-    let without_comment = prr["spec"]["resources"]["namespace.yaml"].as_str().unwrap().replace(" # owned by team a", "");
+    let without_comment = prr["spec"]["resources"]["namespace.yaml"]
+        .as_str()
+        .unwrap()
+        .replace(" # owned by team a", "");
     prr["spec"]["resources"]["namespace.yaml"] = json!(without_comment);
     server.kubectl_in(&["replace", "-f", "-"], Some(&prr.to_string()));
     let healed = server.get_json(&["packagerevisionresources", "deploy.team-a.v1"]);
-    assert!(healed["spec"]["resources"]["namespace.yaml"].as_str().unwrap().contains("# owned by team a"), "{healed}");
+    assert!(
+        healed["spec"]["resources"]["namespace.yaml"]
+            .as_str()
+            .unwrap()
+            .contains("# owned by team a"),
+        "{healed}"
+    );
 
-    server.kubectl(&["patch", "packagerevision", "deploy.team-a.v1", "--type=merge", "-p", r#"{"spec":{"lifecycle":"Proposed"}}"#]);
+    server.kubectl(&[
+        "patch",
+        "packagerevision",
+        "deploy.team-a.v1",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"lifecycle":"Proposed"}}"#,
+    ]);
     let mut pr = server.get_json(&["packagerevision", "deploy.team-a.v1"]);
     pr["spec"]["lifecycle"] = json!("Published");
     let path = "/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisions/deploy.team-a.v1/approval";
@@ -51,12 +70,17 @@ fn clone_edit_approve_upgrade_through_the_api() {
                      "localPackageRevisionRef": {"name": "deploy.team-a.v1"},
                      "strategy": "resource-merge"}}]},
     });
-    let created: Value =
-        serde_json::from_str(&server.kubectl_in(&["create", "-f", "-", "-o", "json"], Some(&upgrade.to_string()))).unwrap();
+    let created: Value = serde_json::from_str(
+        &server.kubectl_in(&["create", "-f", "-", "-o", "json"], Some(&upgrade.to_string())),
+    )
+    .unwrap();
     assert_eq!(created["status"]["upstreamLock"]["git"]["ref"], "basens/v2");
     let merged = server.get_json(&["packagerevisionresources", "deploy.team-a.v2"]);
     let resources = &merged["spec"]["resources"];
-    assert!(resources.get("resourcequota.yaml").is_some(), "upstream addition applied: {resources}");
+    assert!(
+        resources.get("resourcequota.yaml").is_some(),
+        "upstream addition applied: {resources}"
+    );
     let ns = resources["namespace.yaml"].as_str().unwrap();
     assert!(ns.contains("team: a") && ns.contains("# owned by team a"), "local edit kept: {ns}");
     let kptfile = resources["Kptfile"].as_str().unwrap();

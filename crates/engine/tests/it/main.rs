@@ -407,7 +407,8 @@ async fn deleting_a_repository_unregisters_its_revisions_only() {
     let mut deleted = Vec::new();
     while let Ok(event) = events.try_recv() {
         if event.event_type == EventType::Deleted {
-            deleted.push(event.object()["metadata"]["name"].as_str().unwrap_or_default().to_string());
+            deleted
+                .push(event.object()["metadata"]["name"].as_str().unwrap_or_default().to_string());
         }
     }
     assert!(deleted.contains(&"r.p.ws".to_string()), "{deleted:?}");
@@ -439,8 +440,11 @@ async fn watches_resume_from_a_resource_version() {
     let middle = f.engine.current_resource_version().unwrap();
     f.create("r", "b", "ws", None).await.unwrap();
     let resumed = f.engine.subscribe(Some(middle)).unwrap();
-    let names: Vec<String> =
-        resumed.backlog.iter().filter_map(|e| e.object()["metadata"]["name"].as_str().map(String::from)).collect();
+    let names: Vec<String> = resumed
+        .backlog
+        .iter()
+        .filter_map(|e| e.object()["metadata"]["name"].as_str().map(String::from))
+        .collect();
     assert_eq!(names, vec!["r.b.ws"]);
     let all = f.engine.subscribe(Some(start)).unwrap();
     assert!(all.backlog.iter().any(|e| e.object()["metadata"]["name"] == "r.a.ws"));
@@ -535,7 +539,12 @@ async fn upgrade_keeps_local_edits() {
     let bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/testdata/packages/nephio-project-porch/test/pkgs/test-pkgs/test-blueprints.bundle");
     let blueprints = f.dir.path().join("blueprints.git");
-    let out = Command::new("git").args(["clone", "-q", "--bare"]).arg(&bundle).arg(&blueprints).output().unwrap();
+    let out = Command::new("git")
+        .args(["clone", "-q", "--bare"])
+        .arg(&bundle)
+        .arg(&blueprints)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     f.register("blueprints", &blueprints).await;
     let deploy = f.bare("deploy.git");
@@ -553,10 +562,14 @@ async fn upgrade_keeps_local_edits() {
     };
     f.create("deploy", "my-ns", "v1", Some(clone)).await.unwrap();
     // Local edit: a label on the namespace, with a comment.
-    let mut resources: PackageRevisionResources = f.engine.get_resources("default", "deploy.my-ns.v1").await.unwrap();
+    let mut resources: PackageRevisionResources =
+        f.engine.get_resources("default", "deploy.my-ns.v1").await.unwrap();
     let ns = resources.spec.resources["namespace.yaml"].clone();
     assert!(ns.contains("internal.kpt.dev/upstream-identifier"), "clone adds merge keys: {ns}");
-    let edited = ns.replace("  name: example\n", "  name: example # the team's namespace\n  labels:\n    team: blue\n");
+    let edited = ns.replace(
+        "  name: example\n",
+        "  name: example # the team's namespace\n  labels:\n    team: blue\n",
+    );
     assert_ne!(edited, ns, "{ns}");
     resources.spec.resources.insert("namespace.yaml".into(), edited);
     f.engine.update_resources("default", "deploy.my-ns.v1", resources).await.unwrap();
@@ -580,9 +593,16 @@ async fn upgrade_keeps_local_edits() {
     let lock = pr.status.upstream_lock.as_ref().and_then(|l| l.git.as_ref()).unwrap();
     assert_eq!(lock.r#ref, "basens/v2");
     let merged = f.engine.get_resources("default", "deploy.my-ns.v2").await.unwrap().spec.resources;
-    assert!(merged.contains_key("resourcequota.yaml"), "upstream addition applied: {:?}", merged.keys());
+    assert!(
+        merged.contains_key("resourcequota.yaml"),
+        "upstream addition applied: {:?}",
+        merged.keys()
+    );
     let ns = &merged["namespace.yaml"];
-    assert!(ns.contains("team: blue") && ns.contains("# the team's namespace"), "local edit and comment kept: {ns}");
+    assert!(
+        ns.contains("team: blue") && ns.contains("# the team's namespace"),
+        "local edit and comment kept: {ns}"
+    );
     assert!(merged["Kptfile"].contains("name: my-ns"), "{}", merged["Kptfile"]);
 
     // Unpublished or placeholder sources are refused, naming the field.
