@@ -28,6 +28,11 @@ enum Command {
         /// Seconds between fetches of every registered repository.
         #[arg(long, default_value_t = 30)]
         sync_interval_seconds: u64,
+        /// Run a KRM function image with a local executable: `IMAGE=PATH` (image without tag,
+        /// e.g. `ghcr.io/kptdev/krm-functions-catalog/set-image=/usr/local/bin/set-image`).
+        /// Repeatable. Built-in functions are tried first.
+        #[arg(long = "exec-function", value_name = "IMAGE=PATH")]
+        exec_functions: Vec<String>,
     },
 }
 
@@ -48,11 +53,20 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve { data_dir, listen, sync_interval_seconds } => {
+        Command::Serve { data_dir, listen, sync_interval_seconds, exec_functions } => {
+            let mut functions = std::collections::BTreeMap::new();
+            for mapping in exec_functions {
+                let Some((image, path)) = mapping.split_once('=') else {
+                    tracing::error!("--exec-function {mapping:?} must be IMAGE=PATH");
+                    return ExitCode::FAILURE;
+                };
+                functions.insert(image.to_string(), PathBuf::from(path));
+            }
             runtime.block_on(veranda_server::serve(veranda_server::ServeConfig {
                 data_dir,
                 listen,
                 sync_interval: Duration::from_secs(sync_interval_seconds.max(1)),
+                exec_functions: functions,
             }))
         }
     };

@@ -14,6 +14,7 @@ mod error;
 pub mod metrics;
 mod packages;
 mod reconcile;
+mod render;
 mod repositories;
 mod revisions;
 pub mod time;
@@ -41,6 +42,9 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// How often every repository is fetched and re-indexed.
     pub sync_interval: Duration,
+    /// KRM functions mapped to local executables (image name without tag → path), tried after
+    /// the built-in functions.
+    pub exec_functions: BTreeMap<String, PathBuf>,
 }
 
 /// The engine. Cheap to share (`Arc<Engine>`).
@@ -51,6 +55,8 @@ pub struct Engine {
     hub: watch::Hub,
     // Names of objects with a mutating request in flight (try-locks, Porch's 409 semantics).
     busy: Mutex<HashSet<String>>,
+    // Built-in functions, then the configured executables.
+    functions: veranda_fn::MultiRuntime,
     // Armed fault points (tests of failure paths).
     faults: Mutex<HashSet<FaultPoint>>,
 }
@@ -100,7 +106,17 @@ impl Engine {
             .map_err(|e| Error::Internal(format!("create data directory: {e}")))?;
         let store = Arc::new(Store::open(&config.data_dir.join("veranda.db"))?);
         let current = store.current_resource_version()?;
+        let functions = veranda_fn::MultiRuntime {
+            runtimes: vec![
+                Arc::new(veranda_fn::BuiltinRuntime),
+                Arc::new(veranda_fn::ExecRuntime {
+                    images: config.exec_functions.clone(),
+                    ..Default::default()
+                }),
+            ],
+        };
         let engine = Arc::new(Engine {
+            functions,
             store,
             config,
             state: RwLock::new(State::default()),

@@ -42,6 +42,7 @@ impl RevisionFilter {
 }
 
 const HEADLINE_INTERMEDIATE: &str = "Intermediate commit";
+const HEADLINE_RENDER: &str = "Rendering package";
 const DEFAULT_DESCRIPTION: &str = "sample description";
 
 impl Engine {
@@ -303,6 +304,13 @@ impl Engine {
             files.insert(veranda_kpt::KPTFILE.to_string(), updated);
         }
 
+        let functions = self.functions();
+        let files = blocking(move || Ok(crate::render::render(&functions, &files)))
+            .await?
+            .map_err(|failure| {
+                crate::render::not_pushed(Kind::PackageRevision, &shown, &failure.error)
+            })?
+            .0;
         let target_ref = match lifecycle {
             Lifecycle::Proposed => git.proposed_ref(&package, &workspace),
             _ => git.draft_ref(&package, &workspace),
@@ -748,6 +756,8 @@ impl Engine {
             let (package, commit, draft_ref) =
                 (d.package.clone(), d.commit.clone(), d.ref_name.clone());
             let metadata = requested_metadata.clone();
+            let functions = self.functions();
+            let shown = name.to_string();
             head = blocking(move || {
                 let mut files = git2.read_files(&commit, &package)?;
                 let kptfile = files
@@ -768,18 +778,24 @@ impl Engine {
                 })? {
                     files.insert(veranda_kpt::KPTFILE.to_string(), updated);
                 }
+                // A changed Kptfile re-renders the package, as every Draft edit does.
+                let files = crate::render::render(&functions, &files)
+                    .map_err(|failure| {
+                        crate::render::not_pushed(Kind::PackageRevision, &shown, &failure.error)
+                    })?
+                    .0;
                 let annotation = Annotation {
                     package: git2.full_path(&package),
                     workspace_name: d.workspace.clone(),
                     revision: "0".into(),
-                    task: None,
+                    task: Some(serde_json::json!({"type": "render"})),
                 };
                 let new_head = crate::metrics::git("commit", || {
                     git2.commit_package(
                         &package,
                         Some(&commit),
                         &files,
-                        HEADLINE_INTERMEDIATE,
+                        HEADLINE_RENDER,
                         &annotation,
                     )
                 })?;
@@ -1075,24 +1091,50 @@ impl Engine {
         let files: Files =
             prr.spec.resources.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
         let git2 = git.clone();
-        blocking(move || {
+        let functions = self.functions();
+        let push_on_failure = rev
+            .meta
+            .annotations
+            .get(veranda_api::PUSH_ON_RENDER_FAILURE)
+            .is_some_and(|v| v == "true");
+        let shown = name.to_string();
+        let (render_status, failure) = blocking(move || {
             // Comments a client dropped (most clients round-trip YAML without them) come back
             // from the previous version of the same resource.
             let previous =
                 crate::metrics::git("read_files", || git2.read_files(&d.commit, &d.package))?;
             let files = veranda_kpt::heal_comments(&previous, &files);
+            let (files, status, failure) = match crate::render::render(&functions, &files) {
+                Ok((rendered, status)) => (rendered, status, None),
+                Err(failure) if push_on_failure => (
+                    failure.files,
+                    failure.status,
+                    Some(crate::render::pushed_anyway(
+                        Kind::PackageRevisionResources,
+                        &shown,
+                        &failure.error,
+                    )),
+                ),
+                Err(failure) => {
+                    return Err(crate::render::not_pushed(
+                        Kind::PackageRevisionResources,
+                        &shown,
+                        &failure.error,
+                    ));
+                }
+            };
             let annotation = Annotation {
                 package: git2.full_path(&d.package),
                 workspace_name: d.workspace.clone(),
                 revision: "0".into(),
-                task: None,
+                task: Some(serde_json::json!({"type": "render"})),
             };
             let head = crate::metrics::git("commit", || {
                 git2.commit_package(
                     &d.package,
                     Some(&d.commit),
                     &files,
-                    HEADLINE_INTERMEDIATE,
+                    HEADLINE_RENDER,
                     &annotation,
                 )
             })?;
@@ -1104,11 +1146,16 @@ impl Engine {
                     expected_old: Some(d.commit.clone()),
                 }],
             )?;
-            Ok(())
+            Ok((status, failure))
         })
         .await?;
         self.reconcile(&key, Updates::default()).await?;
-        self.get_resources(namespace, name).await
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        let mut updated = self.get_resources(namespace, name).await?;
+        updated.status.render_status = render_status;
+        Ok(updated)
     }
 }
 

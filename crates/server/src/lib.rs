@@ -19,6 +19,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub sync_interval: Duration,
+    /// KRM function images served by local executables (image name without tag → path).
+    pub exec_functions: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// Errors that stop the server.
@@ -50,6 +52,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let engine = Engine::open(EngineConfig {
         data_dir: data_dir.clone(),
         sync_interval: config.sync_interval,
+        exec_functions: config.exec_functions.clone(),
     })
     .await
     .map_err(ServeError::Engine)?;

@@ -30,6 +30,7 @@ impl Fixture {
         let engine = Engine::open(EngineConfig {
             data_dir: dir.path().join("data"),
             sync_interval: Duration::from_secs(3600),
+            exec_functions: Default::default(),
         })
         .await
         .unwrap();
@@ -299,6 +300,7 @@ async fn state_survives_restart_and_external_changes_are_seen() {
     let config = EngineConfig {
         data_dir: dir.path().join("data"),
         sync_interval: Duration::from_secs(3600),
+        exec_functions: Default::default(),
     };
     let rv_before;
     {
@@ -421,6 +423,7 @@ async fn watches_resume_from_a_resource_version() {
     let config = EngineConfig {
         data_dir: dir.path().join("data"),
         sync_interval: Duration::from_secs(3600),
+        exec_functions: Default::default(),
     };
     let remote = dir.path().join("r.git");
     Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&remote).output().unwrap();
@@ -614,4 +617,104 @@ async fn upgrade_keeps_local_edits() {
     bad.upgrade.as_mut().unwrap().local_package_revision_ref.name = "deploy.my-ns.v2".into();
     let err = f.create("deploy", "my-ns", "v3", Some(bad)).await.unwrap_err();
     assert!(err.to_string().contains("must be published"), "{err}");
+}
+
+#[tokio::test]
+async fn resource_updates_render_the_pipeline() {
+    use veranda_api::types::PackageRevisionResources;
+    let f = Fixture::new().await;
+    let remote = f.bare("r.git");
+    f.register("r", &remote).await;
+    let created = f.create("r", "app", "ws", None).await.unwrap();
+    // init packages are rendered too: the Kptfile records the Rendered condition.
+    assert!(
+        created
+            .status
+            .conditions
+            .iter()
+            .any(|c| c.condition_type == "Rendered" && c.status == "True"),
+        "{:?}",
+        created.status
+    );
+
+    let kptfile = "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: app\npipeline:\n  mutators:\n  - image: ghcr.io/kptdev/krm-functions-catalog/set-namespace:v0.4.1\n    configMap:\n      namespace: prod\n";
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings # keep me\n  namespace: dev\ndata:\n  a: b\n";
+    let update = |resources: Vec<(&str, &str)>, rv: String| PackageRevisionResources {
+        metadata: ObjectMeta {
+            name: "r.app.ws".into(),
+            resource_version: rv,
+            ..Default::default()
+        },
+        spec: veranda_api::types::PackageRevisionResourcesSpec {
+            resources: resources.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let rv = f
+        .engine
+        .get_package_revision("default", "r.app.ws")
+        .unwrap()
+        .metadata
+        .resource_version
+        .clone();
+    let updated = f
+        .engine
+        .update_resources(
+            "default",
+            "r.app.ws",
+            update(vec![("Kptfile", kptfile), ("cm.yaml", cm)], rv),
+        )
+        .await
+        .unwrap();
+    let rendered = &updated.spec.resources["cm.yaml"];
+    assert!(rendered.contains("namespace: prod") && rendered.contains("# keep me"), "{rendered}");
+    assert_eq!(updated.status.render_status.error, "");
+
+    // A failing pipeline pushes nothing and says so.
+    let broken = "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: app\npipeline:\n  mutators:\n  - image: example.com/no-such-function:v1\n";
+    let rv = f
+        .engine
+        .get_package_revision("default", "r.app.ws")
+        .unwrap()
+        .metadata
+        .resource_version
+        .clone();
+    let head = git(&remote, &["rev-parse", "drafts/app/ws"]);
+    let err = f
+        .engine
+        .update_resources(
+            "default",
+            "r.app.ws",
+            update(vec![("Kptfile", broken), ("cm.yaml", cm)], rv.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Package NOT pushed to remote"), "{err}");
+    assert_eq!(git(&remote, &["rev-parse", "drafts/app/ws"]), head);
+
+    // With porch.kpt.dev/push-on-render-failure the input is pushed and the error still reported.
+    let mut pr = (*f.engine.get_package_revision("default", "r.app.ws").unwrap()).clone();
+    pr.metadata.annotations.insert("porch.kpt.dev/push-on-render-failure".into(), "true".into());
+    let pr = f
+        .engine
+        .update_package_revision("default", "r.app.ws", pr, Endpoint::Update)
+        .await
+        .unwrap();
+    let err = f
+        .engine
+        .update_resources(
+            "default",
+            "r.app.ws",
+            update(
+                vec![("Kptfile", broken), ("cm.yaml", cm)],
+                pr.metadata.resource_version.clone(),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Package pushed to remote despite render failure"), "{err}");
+    assert_ne!(git(&remote, &["rev-parse", "drafts/app/ws"]), head);
+    let stored = f.engine.get_resources("default", "r.app.ws").await.unwrap();
+    assert!(stored.spec.resources["Kptfile"].contains("no-such-function"));
 }

@@ -1,0 +1,246 @@
+//! `starlark` (catalog v0.5.1): runs a Starlark program over `ctx.resource_list`, the way the
+//! catalog's Go function does with starlark-go: items become plain dicts and lists, the program
+//! mutates them, and the result is converted back (keys sorted, strings quoted as go-yaml
+//! would). Comments and the original field order come back through the engine's comment copy,
+//! as in kpt.
+//!
+//! Set, recursion and top-level statements are enabled (starlark-go flags the Go function
+//! sets); `print` goes to stderr. Programs run with a statement budget so a runaway loop fails
+//! instead of hanging. Not provided: `load()` of starlib modules and `ctx.open_api`.
+
+use std::cell::RefCell;
+
+use starlark::environment::{Globals, LibraryExtension, Module};
+use starlark::eval::{BeforeStmtFuncDyn, Evaluator};
+use starlark::syntax::{AstModule, Dialect};
+use starlark::values::dict::AllocDict;
+use starlark::values::list::AllocList;
+use starlark::values::structs::AllocStruct;
+use starlark::values::{Heap, Value};
+
+use super::{FnResult, result};
+use crate::yaml::{Kind, Node, Style};
+
+/// Statements a program may execute.
+const STEP_LIMIT: u64 = 50_000_000;
+
+pub(crate) fn run(items: Vec<Node>, config: Option<&Node>) -> FnResult {
+    let fail = |items: Vec<Node>, message: String, stderr: String| FnResult {
+        items,
+        results: vec![result(&message, "error")],
+        error: true,
+        stderr: if stderr.is_empty() {
+            "failed to evaluate function: error: function failure\n".into()
+        } else {
+            stderr
+        },
+    };
+    let (name, source) = match parse_config(config) {
+        Ok(c) => c,
+        Err(message) => return fail(items, message, String::new()),
+    };
+    let mut list = serde_json::Map::new();
+    list.insert("apiVersion".into(), "config.kubernetes.io/v1".into());
+    list.insert("kind".into(), "ResourceList".into());
+    list.insert(
+        "items".into(),
+        serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
+    );
+    if let Some(config) = config {
+        list.insert("functionConfig".into(), config.to_json());
+    }
+    match execute(&name, &source, &serde_json::Value::Object(list)) {
+        Ok((output, stderr)) => {
+            let new_items = output
+                .get("items")
+                .and_then(|i| i.as_array())
+                .map(|items| items.iter().map(go_yaml_node).collect())
+                .unwrap_or_default();
+            FnResult { items: new_items, results: Vec::new(), error: false, stderr }
+        }
+        Err((message, stderr)) => fail(items, message, stderr),
+    }
+}
+
+fn parse_config(config: Option<&Node>) -> Result<(String, String), String> {
+    let Some(config) =
+        config.map(Node::inner).filter(|c| c.kind == Kind::Mapping && !c.content.is_empty())
+    else {
+        return Err("FunctionConfig is missing. Expect `ConfigMap` or `StarlarkRun`".into());
+    };
+    let group = super::group(config.api_version());
+    let kind = config.kind_name();
+    let source = if group.is_empty() && kind == "ConfigMap" {
+        config.get_str(&["data", "source"]).unwrap_or("").to_string()
+    } else if group == "fn.kpt.dev" && kind == "StarlarkRun" {
+        config.get_str(&["source"]).unwrap_or("").to_string()
+    } else {
+        let gvk = |v: &str, k: &str| match v.split_once('/') {
+            Some((g, v)) => format!("{g}/{v}, Kind={k}"),
+            None => format!("/{v}, Kind={k}"),
+        };
+        return Err(format!(
+            "`functionConfig` must be either {} or {}, but we got: {}",
+            gvk("v1", "ConfigMap"),
+            gvk("fn.kpt.dev/v1alpha1", "StarlarkRun"),
+            gvk(config.api_version(), kind)
+        ));
+    };
+    if source.is_empty() {
+        return Err("`source` must not be empty".into());
+    }
+    let name = config.name();
+    Ok((if name.is_empty() { "starlark-function-run".into() } else { name.to_string() }, source))
+}
+
+struct Stderr(RefCell<String>);
+
+impl starlark::PrintHandler for Stderr {
+    fn println(&self, text: &str) -> starlark::Result<()> {
+        let mut out = self.0.borrow_mut();
+        out.push_str(text);
+        out.push('\n');
+        Ok(())
+    }
+}
+
+struct StepBudget(u64);
+
+impl<'e> BeforeStmtFuncDyn<'e> for StepBudget {
+    fn call<'v>(
+        &mut self,
+        _span: starlark::codemap::FileSpanRef,
+        _continued: bool,
+        _eval: &mut Evaluator<'v, '_, 'e>,
+    ) -> starlark::Result<()> {
+        if self.0 == 0 {
+            return Err(starlark::Error::new_other(anyhow::anyhow!(
+                "the program exceeded its budget of {STEP_LIMIT} statements"
+            )));
+        }
+        self.0 -= 1;
+        Ok(())
+    }
+}
+
+/// Runs the program; returns the resource list after it ran, and what it printed.
+fn execute(
+    name: &str,
+    source: &str,
+    resource_list: &serde_json::Value,
+) -> Result<(serde_json::Value, String), (String, String)> {
+    let ast = AstModule::parse(name, source.to_string(), &Dialect::Extended)
+        .map_err(|e| (format!("{}", e.without_diagnostic()), String::new()))?;
+    let globals = Globals::extended_by(&[
+        LibraryExtension::StructType,
+        LibraryExtension::Json,
+        LibraryExtension::Print,
+        LibraryExtension::SetType,
+        LibraryExtension::Map,
+        LibraryExtension::Filter,
+    ]);
+    let stderr = Stderr(RefCell::new(String::new()));
+    let outcome = Module::with_temp_heap(|module| {
+        let heap = module.heap();
+        let list_value = to_starlark(heap, resource_list);
+        let environment = to_starlark(
+            heap,
+            &serde_json::Value::Object(
+                std::env::vars().map(|(k, v)| (k, serde_json::Value::String(v))).collect(),
+            ),
+        );
+        let ctx =
+            heap.alloc(AllocStruct([("resource_list", list_value), ("environment", environment)]));
+        module.set("ctx", ctx);
+        let mut eval = Evaluator::new(&module);
+        eval.set_print_handler(&stderr);
+        eval.before_stmt_for_dap(starlark::eval::BeforeStmtFunc::from_dyn(Box::new(StepBudget(
+            STEP_LIMIT,
+        ))));
+        let result = eval.eval_module(ast, &globals);
+        drop(eval);
+        match result {
+            Ok(_) => list_value.to_json_value().map_err(|e| e.to_string()),
+            Err(e) => Err(error_message(&e)),
+        }
+    });
+    let printed = stderr.0.into_inner();
+    match outcome {
+        Ok(value) => Ok((value, printed)),
+        Err(message) => Err((message, printed)),
+    }
+}
+
+/// starlark-go style messages: `fail: <message>` for `fail()`.
+fn error_message(error: &starlark::Error) -> String {
+    let text = format!("{}", error.without_diagnostic());
+    let text = text.trim();
+    if let Some(rest) = text.strip_prefix("fail:") {
+        return format!("fail: {}", rest.trim());
+    }
+    text.to_string()
+}
+
+fn to_starlark<'v>(heap: Heap<'v>, value: &serde_json::Value) -> Value<'v> {
+    match value {
+        serde_json::Value::Null => Value::new_none(),
+        serde_json::Value::Bool(b) => Value::new_bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => heap.alloc(i),
+            None => heap.alloc(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::String(s) => heap.alloc(s.as_str()),
+        serde_json::Value::Array(items) => {
+            let values: Vec<Value<'v>> = items.iter().map(|i| to_starlark(heap, i)).collect();
+            heap.alloc(AllocList(values))
+        }
+        serde_json::Value::Object(map) => {
+            let pairs: Vec<(Value<'v>, Value<'v>)> =
+                map.iter().map(|(k, v)| (heap.alloc(k.as_str()), to_starlark(heap, v))).collect();
+            heap.alloc(AllocDict(pairs))
+        }
+    }
+}
+
+/// `yaml.Marshal` of Go values: sorted keys, strings quoted when YAML would read them as
+/// something else (including YAML 1.1 booleans), multi-line strings as literal blocks.
+fn go_yaml_node(value: &serde_json::Value) -> Node {
+    let mut node = Node::from_json(value);
+    fix_strings(&mut node);
+    node
+}
+
+fn fix_strings(node: &mut Node) {
+    if node.kind == Kind::Scalar
+        && node.tag == "!!str"
+        && !node.value.contains('\n')
+        && go_old_non_string(&node.value)
+    {
+        node.style = Style::DOUBLE_QUOTED;
+    }
+    for child in node.content.iter_mut() {
+        fix_strings(child);
+    }
+}
+
+fn go_old_non_string(value: &str) -> bool {
+    const OLD_BOOLS: &[&str] = &[
+        "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off",
+        "OFF",
+    ];
+    if OLD_BOOLS.contains(&value) {
+        return true;
+    }
+    // Base 60 floats (`1:20`).
+    let body = value.trim_start_matches(['-', '+']);
+    let mut parts = body.split(':');
+    let first = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    !rest.is_empty()
+        && first.chars().next().is_some_and(|c| c.is_ascii_digit())
+        && first.chars().all(|c| c.is_ascii_digit() || c == '_')
+        && rest.iter().enumerate().all(|(i, p)| {
+            let p = if i == rest.len() - 1 { p.split('.').next().unwrap_or("") } else { p };
+            !p.is_empty() && p.len() <= 2 && p.chars().all(|c| c.is_ascii_digit())
+        })
+}

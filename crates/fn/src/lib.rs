@@ -1,0 +1,19 @@
+//! KRM function runtime and `kpt fn render` for veranda: the only crate that runs functions.
+//!
+//! The render engine ([`render()`]) reproduces kpt's pipeline semantics and, through a port of
+//! go-yaml v3 ([`yaml`]), kpt's byte-level output. Functions run behind [`FunctionRuntime`]:
+//! native built-ins ([`BuiltinRuntime`]) first, then configured executables ([`ExecRuntime`]).
+
+pub mod builtins;
+pub mod kio;
+pub mod render;
+pub mod runtime;
+pub mod yaml;
+
+pub use builtins::BuiltinRuntime;
+pub use kio::Files;
+pub use render::{RenderOptions, RenderOutcome, eval, render};
+pub use runtime::{
+    ExecRuntime, FunctionOutput, FunctionRef, FunctionRuntime, Limits, MultiRuntime, NodeOutput,
+    NodeRun, RuntimeError,
+};

@@ -1,0 +1,95 @@
+//! Round trips through the go-yaml port, with expectations recorded from kpt (kyaml).
+
+use super::{SeqIndent, derive_seq_indent, emit, parse_documents, resolve};
+
+#[track_caller]
+fn check(input: &str, seq_indent: SeqIndent, expected: &str) {
+    let docs = parse_documents(input).expect("parse");
+    let refs: Vec<_> = docs.iter().collect();
+    let actual = emit(&refs, seq_indent).expect("emit");
+    assert_eq!(actual, expected, "\n--- actual\n{actual}\n--- expected\n{expected}");
+}
+
+#[test]
+fn reindents_and_keeps_comments() {
+    check(
+        "# head\n\na:   1 # one\nb:\n    c: d\n    # foot of c\n",
+        SeqIndent::Compact,
+        "# head\n\na: 1 # one\nb:\n  c: d\n  # foot of c\n",
+    );
+}
+
+#[test]
+fn sequence_indentation_styles() {
+    let input = "a:\n  - x\n  - y: 1\n    z: 2\n";
+    check(input, SeqIndent::Wide, "a:\n  - x\n  - y: 1\n    z: 2\n");
+    check(input, SeqIndent::Compact, "a:\n- x\n- y: 1\n  z: 2\n");
+}
+
+#[test]
+fn scalar_styles_survive() {
+    check(
+        "a: 'single'\nb: \"double\"\nc: |\n  lit\nd: {e: [1, \"2\"]}\n",
+        SeqIndent::Compact,
+        "a: 'single'\nb: \"double\"\nc: |\n  lit\nd: {e: [1, \"2\"]}\n",
+    );
+}
+
+#[test]
+fn multiple_documents() {
+    check("---\na: 1\n---\nb: 2\n...\n", SeqIndent::Compact, "a: 1\n---\nb: 2\n");
+}
+
+#[test]
+fn syntax_errors_are_reported_with_lines() {
+    let error = parse_documents("a: [1, 2\nb: 3\n").expect_err("unclosed flow sequence");
+    assert!(error.to_string().starts_with("yaml: line"), "{error}");
+    assert!(parse_documents("a: b: c\n").is_err());
+    assert!(parse_documents("\tfoo: bar\n").is_err());
+}
+
+#[test]
+fn seq_indent_detection() {
+    assert_eq!(derive_seq_indent("a:\n  - b\n"), SeqIndent::Wide);
+    assert_eq!(derive_seq_indent("a:\n- b\n"), SeqIndent::Compact);
+    assert_eq!(derive_seq_indent("a: b\n"), SeqIndent::Compact);
+}
+
+#[test]
+fn implicit_tags() {
+    for (value, tag) in [
+        ("true", "!!bool"),
+        ("yes", "!!str"),
+        ("0123", "!!int"),
+        ("0x1F", "!!int"),
+        ("1.5e3", "!!float"),
+        (".inf", "!!float"),
+        ("~", "!!null"),
+        ("", "!!null"),
+        ("2021-01-01", "!!timestamp"),
+        ("1_000", "!!int"),
+        ("08", "!!float"),
+        ("nginx:1.18", "!!str"),
+    ] {
+        assert_eq!(resolve(value), tag, "{value:?}");
+    }
+}
+
+#[test]
+fn truncated_and_mangled_input_never_panics() {
+    let sample = "# c\n\na: 'x' # y\nb: \"q\\n\\u00e9\"\nc: |+\n  lit\n\nd: >-\n  f\n  g\ne: [1, {f: g}, &a h, *a]\n? k\n: v\nl:\n- m # n\n  # o\n- - p\n  - q\n---\n!!str s\n...\n%YAML 1.1\n---\nt: !custom u\n";
+    for end in 0..=sample.len() {
+        if !sample.is_char_boundary(end) {
+            continue;
+        }
+        let prefix = &sample[..end];
+        if let Ok(docs) = parse_documents(prefix) {
+            let refs: Vec<_> = docs.iter().collect();
+            let _ = emit(&refs, SeqIndent::Compact);
+        }
+        let mangled: String = prefix.chars().map(|c| if c == ' ' { '\t' } else { c }).collect();
+        let _ = parse_documents(&mangled);
+        let swapped = prefix.replace(':', "-").replace('[', "{");
+        let _ = parse_documents(&swapped);
+    }
+}
