@@ -1,8 +1,14 @@
-//! The `veranda` binary: `veranda serve` runs the package orchestration server.
+//! The `veranda` binary: `veranda serve` runs the package orchestration server, `veranda
+//! fn-runner` a function runner speaking Porch's gRPC protocol.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    collections::BTreeMap, net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc,
+    time::Duration,
+};
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use veranda_fn::FunctionRuntime;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +39,24 @@ enum Command {
         /// Repeatable. Built-in functions are tried first.
         #[arg(long = "exec-function", value_name = "IMAGE=PATH")]
         exec_functions: Vec<String>,
+        /// Run the images that are neither built in nor `--exec-function`s on this function
+        /// runner (Porch's gRPC protocol, e.g. `http://127.0.0.1:9445`).
+        #[arg(long, value_name = "URL")]
+        function_runner: Option<String>,
+    },
+    /// Run a function runner: serve KRM functions over Porch's gRPC protocol
+    /// (`evaluator.FunctionEvaluator`).
+    FnRunner {
+        /// Address to listen on (port 0 picks a free port; the real one is printed on stdout as
+        /// `listening on HOST:PORT`).
+        #[arg(long, default_value = "127.0.0.1:9445")]
+        listen: SocketAddr,
+        /// Run a KRM function image with a local executable: `IMAGE=PATH`. Repeatable.
+        #[arg(long = "exec-function", value_name = "IMAGE=PATH")]
+        exec_functions: Vec<String>,
+        /// Serve only the `--exec-function`s, not the built-in functions.
+        #[arg(long)]
+        no_builtins: bool,
     },
 }
 
@@ -53,28 +77,89 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve { data_dir, listen, sync_interval_seconds, exec_functions } => {
-            let mut functions = std::collections::BTreeMap::new();
-            for mapping in exec_functions {
-                let Some((image, path)) = mapping.split_once('=') else {
-                    tracing::error!("--exec-function {mapping:?} must be IMAGE=PATH");
-                    return ExitCode::FAILURE;
-                };
-                functions.insert(image.to_string(), PathBuf::from(path));
-            }
-            runtime.block_on(veranda_server::serve(veranda_server::ServeConfig {
-                data_dir,
-                listen,
-                sync_interval: Duration::from_secs(sync_interval_seconds.max(1)),
-                exec_functions: functions,
-            }))
+        Command::Serve {
+            data_dir,
+            listen,
+            sync_interval_seconds,
+            exec_functions,
+            function_runner,
+        } => parse_exec_functions(&exec_functions).and_then(|functions| {
+            runtime
+                .block_on(veranda_server::serve(veranda_server::ServeConfig {
+                    data_dir,
+                    listen,
+                    sync_interval: Duration::from_secs(sync_interval_seconds.max(1)),
+                    exec_functions: functions,
+                    function_runner,
+                }))
+                .map_err(anyhow::Error::from)
+        }),
+        Command::FnRunner { listen, exec_functions, no_builtins } => {
+            parse_exec_functions(&exec_functions)
+                .and_then(|functions| runtime.block_on(fn_runner(listen, functions, no_builtins)))
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("failed to {e}");
+            tracing::error!("failed to {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `IMAGE=PATH` flags → image → executable.
+fn parse_exec_functions(mappings: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    let mut functions = BTreeMap::new();
+    for mapping in mappings {
+        let Some((image, path)) = mapping.split_once('=') else {
+            anyhow::bail!("parse --exec-function {mapping:?}: expected IMAGE=PATH");
+        };
+        functions.insert(image.to_string(), PathBuf::from(path));
+    }
+    Ok(functions)
+}
+
+/// Serves the exec functions (and the built-ins) until SIGTERM or Ctrl-C; requests still running
+/// then get a few seconds to finish.
+async fn fn_runner(
+    listen: SocketAddr,
+    images: BTreeMap<String, PathBuf>,
+    no_builtins: bool,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+
+    let mut runtimes: Vec<Arc<dyn FunctionRuntime>> = Vec::new();
+    if !no_builtins {
+        runtimes.push(Arc::new(veranda_fn::BuiltinRuntime));
+    }
+    runtimes.push(Arc::new(veranda_fn::ExecRuntime { images, ..Default::default() }));
+    let runtime = Arc::new(veranda_fn::MultiRuntime { runtimes });
+    let listener = tokio::net::TcpListener::bind(listen).await.context("bind listen address")?;
+    let addr = listener.local_addr().context("read listen address")?;
+    tracing::info!(%addr, "function runner listening");
+    // Tests and scripts read the real port (with `--listen HOST:0`) from this line.
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on {addr}")
+        .and_then(|()| stdout.flush())
+        .context("print address")?;
+
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let server = veranda_fn::serve_function_runner(listener, runtime, async move {
+        let _ = stopped.changed().await;
+    });
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result.context("serve"),
+        () = veranda_server::shutdown_signal() => {}
+    }
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(result) => result.context("serve"),
+        Err(_) => {
+            tracing::warn!("functions still running after 5s; exiting anyway");
+            Ok(())
         }
     }
 }

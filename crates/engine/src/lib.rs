@@ -45,6 +45,9 @@ pub struct EngineConfig {
     /// KRM functions mapped to local executables (image name without tag → path), tried after
     /// the built-in functions.
     pub exec_functions: BTreeMap<String, PathBuf>,
+    /// A function runner (`http://HOST:PORT`, Porch's gRPC protocol) for the images neither
+    /// built in nor in `exec_functions`.
+    pub function_runner: Option<String>,
 }
 
 /// The engine. Cheap to share (`Arc<Engine>`).
@@ -55,7 +58,7 @@ pub struct Engine {
     hub: watch::Hub,
     // Names of objects with a mutating request in flight (try-locks, Porch's 409 semantics).
     busy: Mutex<HashSet<String>>,
-    // Built-in functions, then the configured executables.
+    // Built-in functions, then the configured executables, then the function runner.
     functions: veranda_fn::MultiRuntime,
     // Armed fault points (tests of failure paths).
     faults: Mutex<HashSet<FaultPoint>>,
@@ -106,15 +109,19 @@ impl Engine {
             .map_err(|e| Error::Internal(format!("create data directory: {e}")))?;
         let store = Arc::new(Store::open(&config.data_dir.join("veranda.db"))?);
         let current = store.current_resource_version()?;
-        let functions = veranda_fn::MultiRuntime {
-            runtimes: vec![
-                Arc::new(veranda_fn::BuiltinRuntime),
-                Arc::new(veranda_fn::ExecRuntime {
-                    images: config.exec_functions.clone(),
-                    ..Default::default()
-                }),
-            ],
-        };
+        let mut runtimes: Vec<Arc<dyn veranda_fn::FunctionRuntime>> = vec![
+            Arc::new(veranda_fn::BuiltinRuntime),
+            Arc::new(veranda_fn::ExecRuntime {
+                images: config.exec_functions.clone(),
+                ..Default::default()
+            }),
+        ];
+        if let Some(url) = &config.function_runner {
+            let grpc = veranda_fn::GrpcRuntime::new(veranda_fn::GrpcConfig::new(url.clone()))
+                .map_err(|e| Error::BadRequest(format!("configure function runner: {e}")))?;
+            runtimes.push(Arc::new(grpc));
+        }
+        let functions = veranda_fn::MultiRuntime { runtimes };
         let engine = Arc::new(Engine {
             functions,
             store,

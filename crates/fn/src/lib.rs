@@ -2,15 +2,18 @@
 //!
 //! The render engine ([`render()`]) reproduces kpt's pipeline semantics and, through a port of
 //! go-yaml v3 ([`yaml`]), kpt's byte-level output. Functions run behind [`FunctionRuntime`]:
-//! native built-ins ([`BuiltinRuntime`]) first, then configured executables ([`ExecRuntime`]).
+//! native built-ins ([`BuiltinRuntime`]) first, then configured executables ([`ExecRuntime`]),
+//! then a remote function runner over Porch's gRPC protocol ([`GrpcRuntime`]).
 
 pub mod builtins;
+pub mod grpc;
 pub mod kio;
 pub mod render;
 pub mod runtime;
 pub mod yaml;
 
 pub use builtins::BuiltinRuntime;
+pub use grpc::{GrpcConfig, GrpcRuntime, serve_function_runner};
 pub use kio::Files;
 pub use render::{RenderOptions, RenderOutcome, eval, render};
 pub use runtime::{

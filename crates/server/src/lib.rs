@@ -21,6 +21,8 @@ pub struct ServeConfig {
     pub sync_interval: Duration,
     /// KRM function images served by local executables (image name without tag → path).
     pub exec_functions: std::collections::BTreeMap<String, PathBuf>,
+    /// A function runner (`http://HOST:PORT`) tried after built-ins and `exec_functions`.
+    pub function_runner: Option<String>,
 }
 
 /// Errors that stop the server.
@@ -53,6 +55,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         data_dir: data_dir.clone(),
         sync_interval: config.sync_interval,
         exec_functions: config.exec_functions.clone(),
+        function_runner: config.function_runner.clone(),
     })
     .await
     .map_err(ServeError::Engine)?;
@@ -107,7 +110,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -2,6 +2,7 @@
 //! Kubernetes client and `git`, against real Git repositories on disk.
 
 mod bad_input;
+mod fn_runner;
 mod lifecycle;
 mod python_client;
 mod upgrade;

@@ -22,6 +22,11 @@ impl Server {
     }
 
     pub fn start_in(dir: tempfile::TempDir) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    /// Starts `veranda serve` with extra arguments (e.g. `--function-runner URL`).
+    pub fn start_with(dir: tempfile::TempDir, extra: &[&str]) -> Server {
         let data = dir.path().join("data");
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_veranda"))
@@ -34,6 +39,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(&data)
+            .args(extra)
             .env("VERANDA_LOG", "info,veranda_server=debug")
             .stdout(Stdio::null())
             .stderr(log)
@@ -154,6 +160,68 @@ impl Drop for Server {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A `veranda fn-runner` process on an ephemeral loopback port.
+pub struct FnRunner {
+    pub url: String,
+    child: Child,
+}
+
+impl FnRunner {
+    /// Starts `veranda fn-runner --listen 127.0.0.1:0 ARGS`, logging to `log`, and reads its
+    /// port from stdout.
+    pub fn start(log: &Path, args: &[&str]) -> FnRunner {
+        use std::io::BufRead;
+
+        let log = std::fs::File::create(log).expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_veranda"))
+            .args(["fn-runner", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start veranda fn-runner");
+        let stdout = child.stdout.take().expect("piped stdout");
+        // The first line names the bound address; a reader thread keeps a hang from blocking us.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(30)).expect("fn-runner printed its address");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        FnRunner { url: format!("http://{addr}"), child }
+    }
+
+    /// Sends SIGTERM and waits up to 10 seconds for the exit status.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for FnRunner {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        if self.stop().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

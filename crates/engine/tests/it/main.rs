@@ -31,6 +31,7 @@ impl Fixture {
             data_dir: dir.path().join("data"),
             sync_interval: Duration::from_secs(3600),
             exec_functions: Default::default(),
+            function_runner: None,
         })
         .await
         .unwrap();
@@ -301,6 +302,7 @@ async fn state_survives_restart_and_external_changes_are_seen() {
         data_dir: dir.path().join("data"),
         sync_interval: Duration::from_secs(3600),
         exec_functions: Default::default(),
+        function_runner: None,
     };
     let rv_before;
     {
@@ -424,6 +426,7 @@ async fn watches_resume_from_a_resource_version() {
         data_dir: dir.path().join("data"),
         sync_interval: Duration::from_secs(3600),
         exec_functions: Default::default(),
+        function_runner: None,
     };
     let remote = dir.path().join("r.git");
     Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&remote).output().unwrap();

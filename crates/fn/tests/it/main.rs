@@ -1,8 +1,9 @@
 //! Integration tests of veranda-fn: kpt render goldens, the function catalog examples, render
-//! behaviours (failures, limits, large packages).
+//! behaviours (failures, limits, large packages), the gRPC function-runner protocol.
 
 mod behaviours;
 mod catalog;
 mod formatting;
+mod grpc;
 mod render_goldens;
 mod util;

@@ -1,0 +1,65 @@
+//! `veranda serve --function-runner` renders with functions that only a separate `veranda
+//! fn-runner` process provides (issue 4's end-to-end).
+
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::json;
+
+use crate::util::{FnRunner, Server, empty_repo};
+
+/// Adds the label `added-by: fn-runner` to every object that has none yet.
+const ADD_LABEL: &str = r#"#!/bin/sh
+exec sed -E 's/^( *)metadata:$/\1metadata:\n\1  labels:\n\1    added-by: fn-runner/'
+"#;
+
+const CONFIG_MAP: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n";
+
+#[test]
+fn render_runs_functions_on_the_function_runner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("add-label.sh");
+    std::fs::write(&script, ADD_LABEL).expect("write script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mapping = format!("example.com/add-label={}", script.display());
+    let mut runner = FnRunner::start(
+        &dir.path().join("fn-runner.log"),
+        &["--no-builtins", "--exec-function", &mapping],
+    );
+
+    // The server knows the image neither as a built-in nor as an exec function.
+    let server = Server::start_with(dir, &["--function-runner", &runner.url]);
+    let remote = empty_repo(server.dir.path(), "deploy.git");
+    let manifest = format!(
+        "apiVersion: config.porch.kpt.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: deploy\nspec:\n  git:\n    repo: {}\n    createBranch: true\n",
+        remote.display()
+    );
+    server.kubectl_in(&["apply", "-f", "-"], Some(&manifest));
+    let init = json!({
+        "apiVersion": "porch.kpt.dev/v1alpha1", "kind": "PackageRevision",
+        "spec": {"repository": "deploy", "packageName": "app", "workspaceName": "ws1",
+                 "tasks": [{"type": "init", "init": {"description": "app"}}]},
+    });
+    server.kubectl_in(&["create", "-f", "-"], Some(&init.to_string()));
+
+    let mut prr = server.get_json(&["packagerevisionresources", "deploy.app.ws1"]);
+    let kptfile = prr["spec"]["resources"]["Kptfile"].as_str().expect("Kptfile").to_string();
+    let kptfile = format!(
+        "{}\npipeline:\n  mutators:\n    - image: example.com/add-label:v1\n",
+        kptfile.trim_end()
+    );
+    prr["spec"]["resources"]["Kptfile"] = json!(kptfile);
+    prr["spec"]["resources"]["configmap.yaml"] = json!(CONFIG_MAP);
+    server.kubectl_in(&["replace", "-f", "-"], Some(&prr.to_string()));
+
+    let stored = server.get_json(&["packagerevisionresources", "deploy.app.ws1"]);
+    let resources = &stored["spec"]["resources"];
+    let config_map = resources["configmap.yaml"].as_str().expect("configmap.yaml");
+    assert!(config_map.contains("labels:\n    added-by: fn-runner\n"), "{config_map}");
+    let kptfile = resources["Kptfile"].as_str().expect("Kptfile");
+    assert!(kptfile.contains("reason: RenderSuccess"), "{kptfile}");
+
+    // SIGTERM stops the function runner cleanly.
+    let status = runner.stop().expect("fn-runner exits after SIGTERM");
+    assert!(status.success(), "{status}");
+}
