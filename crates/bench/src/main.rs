@@ -1,0 +1,176 @@
+//! `veranda-bench`: drives the real `veranda serve` binary over HTTPS on loopback and measures
+//! what Porch's users complain about (P1–P5 in the reference notes): list, get, the write
+//! lifecycle, approve against a Git plumbing floor, watch delivery, cold start, memory and
+//! throughput, at several repository sizes. See docs/PERFORMANCE.md.
+//!
+//! Everything runs in one process with blocking I/O and plain threads: the measured path is one
+//! socket per client, with nothing of our own between the timer and the server.
+
+mod fixture;
+mod gitfloor;
+mod http;
+mod report;
+mod scenario;
+mod server;
+mod stats;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+use crate::{
+    fixture::Shape,
+    scenario::{Layout, Options},
+};
+
+#[derive(Parser)]
+#[command(name = "veranda-bench", about = "Benchmark harness for the veranda server")]
+struct Cli {
+    /// Numbers of package revisions to run at (rounded to whole repositories).
+    #[arg(long, value_delimiter = ',', default_values_t = [100, 1000, 10000])]
+    scales: Vec<usize>,
+    /// One tiny scale and a few iterations: checks that the harness works, in seconds.
+    #[arg(long)]
+    smoke: bool,
+    /// Where the CSV, SVG and target comparison go (scratch data goes to OUT/work).
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// The `veranda` server binary [default: `veranda` next to this binary].
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Directory with the kpt sample packages copied into generated packages.
+    #[arg(long, default_value = "/work/shared/testdata/packages")]
+    testdata: PathBuf,
+    /// `spread`: repositories of PACKAGES x (REVISIONS + 1) + DRAFTS revisions each, as many as
+    /// the scale needs; `single`: the whole scale in one repository.
+    #[arg(long, value_enum, default_value_t = Layout::Spread)]
+    layout: Layout,
+    /// Packages per repository.
+    #[arg(long, default_value_t = 18)]
+    packages: usize,
+    /// Published revisions per package.
+    #[arg(long, default_value_t = 4)]
+    revisions: usize,
+    /// Draft branches per repository.
+    #[arg(long, default_value_t = 10)]
+    drafts: usize,
+    /// Timed rounds of the read operations.
+    #[arg(long, default_value_t = 30)]
+    read_iterations: usize,
+    /// Timed rounds of the write lifecycle (create … delete), each on a new package.
+    #[arg(long, default_value_t = 20)]
+    write_iterations: usize,
+    /// Server restarts to time.
+    #[arg(long, default_value_t = 3)]
+    cold_starts: usize,
+    /// Concurrent client counts for the throughput runs.
+    #[arg(long, value_delimiter = ',', default_values_t = [8, 32])]
+    clients: Vec<usize>,
+    /// Lifecycles per client in the throughput runs.
+    #[arg(long, default_value_t = 2)]
+    cycles_per_client: usize,
+    /// Seconds after which reads and writes stop starting new rounds (at least 3 run) and
+    /// throughput clients stop starting new operations: keeps slow scales bounded.
+    #[arg(long, default_value_t = 120)]
+    phase_seconds: u64,
+    /// Passed to `veranda serve`; long by default so background fetches do not add noise.
+    #[arg(long, default_value_t = 600)]
+    sync_interval_seconds: u64,
+    /// Keep the generated repositories and the server data under OUT/work.
+    #[arg(long)]
+    keep: bool,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("veranda-bench: failed to {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(mut cli: Cli) -> Result<()> {
+    if cli.smoke {
+        cli.scales = vec![10];
+        cli.packages = 3;
+        cli.revisions = 2;
+        cli.drafts = 1;
+        cli.read_iterations = 3;
+        cli.write_iterations = 2;
+        cli.cold_starts = 1;
+        cli.clients = vec![2];
+        cli.cycles_per_client = 1;
+    }
+    if cli.packages == 0 || cli.revisions == 0 {
+        bail!("--packages and --revisions must be at least 1");
+    }
+    let server_binary = match cli.server {
+        Some(path) => path,
+        None => std::env::current_exe()
+            .context("find the current executable")?
+            .parent()
+            .context("find the directory of the current executable")?
+            .join("veranda"),
+    };
+    if !server_binary.is_file() {
+        bail!(
+            "find the server binary: {} does not exist; build it with `cargo build --release -p veranda-cli` or pass --server",
+            server_binary.display()
+        );
+    }
+    std::fs::create_dir_all(&cli.out).with_context(|| format!("create {}", cli.out.display()))?;
+    let out_dir = std::fs::canonicalize(&cli.out)
+        .with_context(|| format!("resolve {}", cli.out.display()))?;
+    let opts = Options {
+        server_binary,
+        samples: fixture::load_samples(&cli.testdata)?,
+        shape: Shape { packages: cli.packages, revisions: cli.revisions, drafts: cli.drafts },
+        layout: cli.layout,
+        read_iterations: cli.read_iterations,
+        write_iterations: cli.write_iterations,
+        cold_starts: cli.cold_starts,
+        clients: cli.clients,
+        cycles_per_client: cli.cycles_per_client,
+        phase_budget: std::time::Duration::from_secs(cli.phase_seconds),
+        sync_interval_seconds: cli.sync_interval_seconds,
+        out_dir: out_dir.clone(),
+        keep: cli.keep,
+    };
+
+    let note = match opts.layout {
+        Layout::Spread => format!(
+            "{} revisions per repository ({} packages x {} published + placeholder, {} drafts); {} cores",
+            opts.shape.revisions_per_repo(),
+            opts.shape.packages,
+            opts.shape.revisions,
+            opts.shape.drafts,
+            cores()
+        ),
+        Layout::Single => format!("all revisions in one repository; {} cores", cores()),
+    };
+    let mut results = Vec::new();
+    for &scale in &cli.scales {
+        let result = scenario::run(&opts, scale).with_context(|| format!("run scale {scale}"))?;
+        results.push(result);
+        // Written after every scale, so a long run that fails late still leaves its figures.
+        report::write_csv(&results, &out_dir.join("results.csv"))?;
+        report::write_svg(&results, &note, &out_dir.join("latency.svg"))?;
+    }
+    let table = report::table(&results);
+    let targets = report::targets(&results);
+    std::fs::write(out_dir.join("targets.md"), &targets).context("write targets.md")?;
+    std::fs::write(out_dir.join("table.txt"), &table).context("write table.txt")?;
+    println!("{table}\n{targets}");
+    println!(
+        "wrote {0}/results.csv, {0}/latency.svg, {0}/targets.md, {0}/table.txt",
+        out_dir.display()
+    );
+    Ok(())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
