@@ -377,11 +377,16 @@ async fn list(state: &AppState, req: &Request) -> ApiResult {
         .engine
         .current_resource_version()
         .map_err(|e| ApiError::engine(e, &req.resource.group_resource().to_string(), ""))?;
-    if req.resource.resource == "packagerevisions"
-        && selectors.typed()
-        && matches!(accept::negotiate(&accept_header(req)), Ok(accept::Representation::Object))
-    {
-        return list_package_revisions_fast(state, req, &selectors, resource_version);
+    if req.resource.resource == "packagerevisions" && selectors.typed() {
+        match accept::negotiate(&accept_header(req)) {
+            Ok(accept::Representation::Object) => {
+                return list_package_revisions_fast(state, req, &selectors, resource_version);
+            }
+            Ok(accept::Representation::Table) if include_object(req)? != IncludeObject::Object => {
+                return table_package_revisions_fast(state, req, &selectors, resource_version);
+            }
+            _ => {}
+        }
     }
     let mut items = collect(state, req, &selectors).await?;
     // Pagination: the continue token is the sort key of the last item returned.
@@ -780,25 +785,27 @@ fn parse_query(uri: &Uri) -> ApiResult<HashMap<String, String>> {
         .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))
 }
 
-/// The common large list — package revisions as JSON — written from each revision's cached JSON
-/// text, without building a value tree per item.
-fn list_package_revisions_fast(
+/// Package revisions passing the selectors, sorted and paginated, from the engine's cached
+/// objects; plus the list metadata.
+#[allow(clippy::type_complexity)]
+fn package_revision_page(
     state: &AppState,
     req: &Request,
     selectors: &Selectors,
     resource_version: i64,
-) -> ApiResult {
-    let mut items: Vec<((String, String), std::sync::Arc<str>)> = state
-        .engine
-        .list_package_revisions_json(req.namespace.as_deref(), &selectors.revision_filter)
-        .into_iter()
-        .filter(|(pr, _)| selectors.matches_labels(&pr.metadata.labels))
-        .map(|(pr, json)| ((pr.metadata.namespace.clone(), pr.metadata.name.clone()), json))
-        .collect();
+) -> ApiResult<(Vec<(std::sync::Arc<PackageRevision>, std::sync::Arc<str>)>, Value)> {
+    let mut items: Vec<((String, String), std::sync::Arc<PackageRevision>, std::sync::Arc<str>)> =
+        state
+            .engine
+            .list_package_revisions_json(req.namespace.as_deref(), &selectors.revision_filter)
+            .into_iter()
+            .filter(|(pr, _)| selectors.matches_labels(&pr.metadata.labels))
+            .map(|(pr, json)| ((pr.metadata.namespace.clone(), pr.metadata.name.clone()), pr, json))
+            .collect();
     items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     if let Some(token) = req.query.get("continue").filter(|t| !t.is_empty()) {
         let after = decode_continue(token)?;
-        items.retain(|(key, _)| *key > after);
+        items.retain(|(key, _, _)| *key > after);
     }
     let limit: usize = match req.query.get("limit") {
         Some(l) if !l.is_empty() => {
@@ -810,11 +817,52 @@ fn list_package_revisions_fast(
     if limit > 0 && items.len() > limit {
         let remaining = items.len() - limit;
         items.truncate(limit);
-        if let Some((last, _)) = items.last() {
+        if let Some((last, _, _)) = items.last() {
             list_meta["continue"] = json!(encode_continue(last));
             list_meta["remainingItemCount"] = json!(remaining);
         }
     }
+    Ok((items.into_iter().map(|(_, pr, json)| (pr, json)).collect(), list_meta))
+}
+
+/// `kubectl get packagerevisions`: the Table is built from slim objects (metadata and the
+/// columns' fields), not from whole objects, which keeps large lists fast and small.
+fn table_package_revisions_fast(
+    state: &AppState,
+    req: &Request,
+    selectors: &Selectors,
+    resource_version: i64,
+) -> ApiResult {
+    let (items, list_meta) = package_revision_page(state, req, selectors, resource_version)?;
+    let slim: Vec<Value> = items
+        .iter()
+        .map(|(pr, _)| {
+            json!({
+                "metadata": to_value(&pr.metadata),
+                "spec": {
+                    "packageName": pr.spec.package_name,
+                    "workspaceName": pr.spec.workspace_name,
+                    "revision": pr.spec.revision,
+                    "lifecycle": pr.spec.lifecycle.map(|l| l.as_str()),
+                    "repository": pr.spec.repository,
+                },
+            })
+        })
+        .collect();
+    let table =
+        table::to_table(TableKind::PackageRevisions, &slim, list_meta, include_object(req)?);
+    Ok(json_response(StatusCode::OK, &table))
+}
+
+/// The common large list — package revisions as JSON — written from each revision's cached JSON
+/// text, without building a value tree per item.
+fn list_package_revisions_fast(
+    state: &AppState,
+    req: &Request,
+    selectors: &Selectors,
+    resource_version: i64,
+) -> ApiResult {
+    let (items, list_meta) = package_revision_page(state, req, selectors, resource_version)?;
     let mut body =
         Vec::with_capacity(items.iter().map(|(_, json)| json.len() + 1).sum::<usize>() + 256);
     body.extend_from_slice(b"{\"kind\":\"");

@@ -148,6 +148,13 @@ fn platform_team_workflow() {
         assert!(header.contains(column), "{header}");
     }
     assert_eq!(table.lines().count(), 6, "{table}");
+    let general = server.kubectl(&[
+        "get",
+        "packagerevisions",
+        "--field-selector",
+        "spec.packageName=basens,metadata.namespace=default",
+    ]);
+    assert_eq!(table, general, "the slim Table path prints what the general path prints");
     assert!(server.kubectl(&["get", "repo"]).contains("test-blueprints"));
 
     // Watch everything in the deploy repository from here on.
