@@ -49,6 +49,7 @@ impl GitRepo {
     /// Opens (creating if needed) the bare cache in `cfg.cache_dir`, points `origin` at `cfg.url`,
     /// fetches, and makes sure the registered branch exists (creating it if `cfg.create_branch`).
     pub fn open(cfg: GitConfig) -> Result<GitRepo, Error> {
+        configure_libgit2();
         fs::create_dir_all(&cfg.cache_dir)
             .map_err(|source| Error::Io { path: cfg.cache_dir.clone(), source })?;
         let repo = match Repository::open_bare(&cfg.cache_dir) {
@@ -425,6 +426,16 @@ fn find_commit<'r>(repo: &'r Repository, hex: &str) -> Result<Commit<'r>, Error>
 
 /// URLs pass through; anything else is a local path, made absolute with `.` and `..` resolved
 /// lexically (symlinks are kept, so the URL stays the one the user gave, only absolute).
+/// Process-wide libgit2 settings, applied once.
+///
+/// Hash verification of every object read is off: it was a third of the CPU time of writes in
+/// large repositories (docs/PERFORMANCE.md), and git itself does not re-hash objects on read
+/// either. Objects that arrive from remotes are still verified when their pack is indexed.
+pub(crate) fn configure_libgit2() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| git2::opts::strict_hash_verification(false));
+}
+
 pub(crate) fn normalize_url(url: &str) -> Result<String, Error> {
     if url.contains("://") {
         return Ok(url.to_owned());
