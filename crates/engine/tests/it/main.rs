@@ -721,3 +721,67 @@ async fn resource_updates_render_the_pipeline() {
     let stored = f.engine.get_resources("default", "r.app.ws").await.unwrap();
     assert!(stored.spec.resources["Kptfile"].contains("no-such-function"));
 }
+
+#[tokio::test]
+async fn save_and_push_on_render_failure_and_a_five_mib_package() {
+    use veranda_api::types::{PackageRevisionResources, PackageRevisionResourcesSpec};
+    let f = Fixture::new().await;
+    let remote = f.bare("r.git");
+    f.register("r", &remote).await;
+    f.create("r", "app", "ws", None).await.unwrap();
+    let mut pr = (*f.engine.get_package_revision("default", "r.app.ws").unwrap()).clone();
+    pr.metadata.annotations.insert("porch.kpt.dev/push-on-render-failure".into(), "true".into());
+    f.engine.update_package_revision("default", "r.app.ws", pr, Endpoint::Update).await.unwrap();
+    let put = |resources: BTreeMapFiles| {
+        let rv = f
+            .engine
+            .get_package_revision("default", "r.app.ws")
+            .unwrap()
+            .metadata
+            .resource_version
+            .clone();
+        PackageRevisionResources {
+            metadata: ObjectMeta {
+                name: "r.app.ws".into(),
+                resource_version: rv,
+                ..Default::default()
+            },
+            spec: PackageRevisionResourcesSpec { resources, ..Default::default() },
+            ..Default::default()
+        }
+    };
+    // set-namespace succeeds, then an unknown function fails: with save-on-render-failure the
+    // partially rendered output is what gets pushed.
+    let kptfile = "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: app\n  annotations:\n    kpt.dev/save-on-render-failure: \"true\"\npipeline:\n  mutators:\n  - image: set-namespace:v0.4.1\n    configMap:\n      namespace: prod\n  - image: example.com/missing:v1\n";
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: dev\n";
+    let resources = BTreeMapFiles::from([
+        ("Kptfile".to_string(), kptfile.to_string()),
+        ("cm.yaml".to_string(), cm.to_string()),
+    ]);
+    let err = f.engine.update_resources("default", "r.app.ws", put(resources)).await.unwrap_err();
+    assert!(err.to_string().contains("Package pushed to remote despite render failure"), "{err}");
+    let stored = f.engine.get_resources("default", "r.app.ws").await.unwrap();
+    assert!(
+        stored.spec.resources["cm.yaml"].contains("namespace: prod"),
+        "{}",
+        stored.spec.resources["cm.yaml"]
+    );
+
+    // A 5 MiB package renders and is stored.
+    let kptfile = "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: app\npipeline:\n  mutators:\n  - image: ghcr.io/kptdev/krm-functions-catalog/set-labels:v0.2.0\n    configMap:\n      tier: big\n";
+    let mut resources = BTreeMapFiles::from([("Kptfile".to_string(), kptfile.to_string())]);
+    let payload = "x".repeat(5 * 1024);
+    for i in 0..1024 {
+        resources.insert(
+            format!("cm-{i}.yaml"),
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  blob: {payload}\n"),
+        );
+    }
+    let total: usize = resources.values().map(String::len).sum();
+    assert!(total > 5 * 1024 * 1024, "{total}");
+    let updated = f.engine.update_resources("default", "r.app.ws", put(resources)).await.unwrap();
+    assert_eq!(updated.spec.resources.len(), 1025);
+    assert!(updated.spec.resources["cm-1023.yaml"].contains("tier: big"));
+}
+
+type BTreeMapFiles = std::collections::BTreeMap<String, String>;
