@@ -7,9 +7,10 @@ import http.client, json, ssl, statistics, sys, time, base64, re, os
 kc = open(sys.argv[1]).read()
 server = re.search(r"server: https://([^:]+):(\d+)", kc)
 token = re.search(r"token: (\S+)", kc).group(1)
+CA_FILE = os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), "bench-ca.crt")
 ca = base64.b64decode(re.search(r"certificate-authority-data: (\S+)", kc).group(1))
-open("os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), "bench-ca.crt")", "wb").write(ca)
-ctx = ssl.create_default_context(cafile="os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), "bench-ca.crt")")
+open(CA_FILE, "wb").write(ca)
+ctx = ssl.create_default_context(cafile=CA_FILE)
 conn = http.client.HTTPSConnection(server.group(1), int(server.group(2)), context=ctx)
 H = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
 def call(method, path, body=None):
