@@ -52,29 +52,7 @@ impl Engine {
         namespace: Option<&str>,
         filter: &RevisionFilter,
     ) -> Vec<Arc<PackageRevision>> {
-        let repository = filter.repository.clone().or_else(|| {
-            filter
-                .name
-                .as_deref()
-                .and_then(names::parse_package_revision_name)
-                .map(|p| p.repository)
-        });
-        let state = self.read();
-        let mut out = Vec::new();
-        for ((ns, repo), entry) in &state.repos {
-            if namespace.is_some_and(|n| n != ns) || repository.as_ref().is_some_and(|r| r != repo)
-            {
-                continue;
-            }
-            out.extend(
-                entry
-                    .revisions
-                    .values()
-                    .filter(|r| filter.matches(&r.object))
-                    .map(|r| r.object.clone()),
-            );
-        }
-        out
+        self.list_package_revisions_json(namespace, filter).into_iter().map(|(pr, _)| pr).collect()
     }
 
     /// Like [`Engine::list_package_revisions`], with each object's JSON (serialised once per

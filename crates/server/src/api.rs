@@ -389,26 +389,7 @@ async fn list(state: &AppState, req: &Request) -> ApiResult {
         }
     }
     let mut items = collect(state, req, &selectors).await?;
-    // Pagination: the continue token is the sort key of the last item returned.
-    if let Some(token) = req.query.get("continue").filter(|t| !t.is_empty()) {
-        let after = decode_continue(token)?;
-        items.retain(|item| sort_key(item) > after);
-    }
-    let limit: usize = match req.query.get("limit") {
-        Some(l) if !l.is_empty() => {
-            l.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?
-        }
-        _ => 0,
-    };
-    let mut list_meta = json!({"resourceVersion": resource_version.to_string()});
-    if limit > 0 && items.len() > limit {
-        let remaining = items.len() - limit;
-        items.truncate(limit);
-        if let Some(last) = items.last() {
-            list_meta["continue"] = json!(encode_continue(&sort_key(last)));
-            list_meta["remainingItemCount"] = json!(remaining);
-        }
-    }
+    let list_meta = paginate(req, &mut items, sort_key, resource_version)?;
     let accept_header = accept_header(req);
     match accept::negotiate(&accept_header) {
         Ok(accept::Representation::Table) => {
@@ -710,6 +691,36 @@ fn sort_key(item: &Value) -> (String, String) {
     )
 }
 
+/// Applies `continue` and `limit` to `items` (sorted by `key`) and returns the list metadata.
+/// The continue token is the key of the last item returned.
+fn paginate<T>(
+    req: &Request,
+    items: &mut Vec<T>,
+    key: impl Fn(&T) -> (String, String),
+    resource_version: i64,
+) -> ApiResult<Value> {
+    if let Some(token) = req.query.get("continue").filter(|t| !t.is_empty()) {
+        let after = decode_continue(token)?;
+        items.retain(|item| key(item) > after);
+    }
+    let limit: usize = match req.query.get("limit") {
+        Some(l) if !l.is_empty() => {
+            l.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?
+        }
+        _ => 0,
+    };
+    let mut list_meta = json!({"resourceVersion": resource_version.to_string()});
+    if limit > 0 && items.len() > limit {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        if let Some(last) = items.last() {
+            list_meta["continue"] = json!(encode_continue(&key(last)));
+            list_meta["remainingItemCount"] = json!(remaining);
+        }
+    }
+    Ok(list_meta)
+}
+
 fn encode_continue(key: &(String, String)) -> String {
     format!("{}/{}", key.0, key.1).bytes().map(|b| format!("{b:02x}")).collect()
 }
@@ -803,25 +814,7 @@ fn package_revision_page(
             .map(|(pr, json)| ((pr.metadata.namespace.clone(), pr.metadata.name.clone()), pr, json))
             .collect();
     items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    if let Some(token) = req.query.get("continue").filter(|t| !t.is_empty()) {
-        let after = decode_continue(token)?;
-        items.retain(|(key, _, _)| *key > after);
-    }
-    let limit: usize = match req.query.get("limit") {
-        Some(l) if !l.is_empty() => {
-            l.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?
-        }
-        _ => 0,
-    };
-    let mut list_meta = json!({"resourceVersion": resource_version.to_string()});
-    if limit > 0 && items.len() > limit {
-        let remaining = items.len() - limit;
-        items.truncate(limit);
-        if let Some((last, _, _)) = items.last() {
-            list_meta["continue"] = json!(encode_continue(last));
-            list_meta["remainingItemCount"] = json!(remaining);
-        }
-    }
+    let list_meta = paginate(req, &mut items, |(key, _, _)| key.clone(), resource_version)?;
     Ok((items.into_iter().map(|(_, pr, json)| (pr, json)).collect(), list_meta))
 }
 
