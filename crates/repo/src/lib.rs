@@ -11,7 +11,12 @@
 //!   ref target, and commit-history indexes that are extended incrementally when refs move. A repeated
 //!   list over unchanged refs reads no git objects.
 //! * Commits are built from in-memory trees with `TreeBuilder`, rebuilding only the trees along the
-//!   package path, so a commit costs the same however many packages the repository holds.
+//!   package path, so a commit costs the same however many packages the repository holds. The new
+//!   objects of an operation reach disk as one pack (`stage`), never as loose files, and small
+//!   packs are merged in the background (`maintain`).
+//! * A remote that is a bare repository on this machine is written directly (`local`): the pack
+//!   is indexed into it and its refs move in one locked transaction with the same
+//!   compare-and-swap and fast-forward rules as a push.
 //! * libgit2 reports rejected refs of a push only through a callback and returns `Ok`; [`GitRepo::push`]
 //!   turns every rejection into [`Error::PushRejected`].
 #![warn(missing_docs)]
@@ -20,7 +25,10 @@ mod annotation;
 mod config;
 mod discover;
 mod error;
+mod local;
+mod maintain;
 mod repo;
+mod stage;
 mod transport;
 mod tree;
 mod upstream;

@@ -51,22 +51,14 @@ pub(crate) fn push(
     credentials: Option<&Credentials>,
     updates: &[RefUpdate],
 ) -> Result<(), Error> {
-    let mut refspecs = Vec::with_capacity(updates.len());
-    for update in updates {
-        if tracking_ref(&update.name).is_none() || !git2::Reference::is_valid_name(&update.name) {
-            return Err(Error::InvalidRef { name: update.name.clone() });
-        }
-        match &update.new {
-            Some(new) => {
-                let id = parse_oid(new)?;
-                if repo.find_object(id, None).is_err() {
-                    return Err(Error::NotFound { kind: "object", name: new.clone() });
-                }
-                refspecs.push(format!("{id}:{}", update.name));
-            }
-            None => refspecs.push(format!(":{}", update.name)),
-        }
-    }
+    validate(repo, updates)?;
+    let refspecs: Vec<String> = updates
+        .iter()
+        .map(|update| match &update.new {
+            Some(new) => format!("{new}:{}", update.name),
+            None => format!(":{}", update.name),
+        })
+        .collect();
     if refspecs.is_empty() {
         return Ok(());
     }
@@ -117,11 +109,40 @@ pub(crate) fn push(
     }
 
     let rejected = rejected.into_inner();
+    let accepted: Vec<RefUpdate> = updates
+        .iter()
+        .filter(|update| !rejected.iter().any(|(refname, _)| *refname == update.name))
+        .cloned()
+        .collect();
+    mirror(repo, &accepted)?;
+    match rejected.into_iter().next() {
+        Some((refname, message)) => Err(Error::PushRejected { refname, message }),
+        None => Ok(()),
+    }
+}
+
+/// Checks that every update names a ref this cache tracks and, when it sets one, an object the
+/// cache has.
+pub(crate) fn validate(repo: &Repository, updates: &[RefUpdate]) -> Result<(), Error> {
     for update in updates {
-        if rejected.iter().any(|(refname, _)| *refname == update.name) {
-            continue;
+        if tracking_ref(&update.name).is_none() || !git2::Reference::is_valid_name(&update.name) {
+            return Err(Error::InvalidRef { name: update.name.clone() });
         }
-        let local = tracking_ref(&update.name).expect("checked before pushing");
+        if let Some(new) = &update.new {
+            let id = parse_oid(new)?;
+            if repo.find_object(id, None).is_err() {
+                return Err(Error::NotFound { kind: "object", name: new.clone() });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Mirrors remote ref updates that succeeded into the local tracking refs, so listing reflects a
+/// push without a fetch.
+pub(crate) fn mirror(repo: &Repository, updates: &[RefUpdate]) -> Result<(), Error> {
+    for update in updates {
+        let local = tracking_ref(&update.name).expect("validated before pushing");
         match &update.new {
             Some(new) => {
                 repo.reference(&local, parse_oid(new)?, true, "push")?;
@@ -133,10 +154,7 @@ pub(crate) fn push(
             }
         }
     }
-    match rejected.into_iter().next() {
-        Some((refname, message)) => Err(Error::PushRejected { refname, message }),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// The local ref that mirrors remote ref `name`: `refs/remotes/origin/<b>` for `refs/heads/<b>`,
@@ -161,7 +179,12 @@ pub(crate) fn parse_oid(hex: &str) -> Result<Oid, Error> {
 /// Checks one update against the remote's current value `old` before anything is sent: the
 /// compare-and-swap condition if there is one, else that the update is a fast-forward (with the
 /// ref named in the error, which libgit2's own check does not give).
-fn check_update(repo: &Repository, update: &RefUpdate, old: Oid, new: Oid) -> Result<(), Error> {
+pub(crate) fn check_update(
+    repo: &Repository,
+    update: &RefUpdate,
+    old: Oid,
+    new: Oid,
+) -> Result<(), Error> {
     let describe = |id: Oid| if id.is_zero() { "nothing".to_owned() } else { id.to_string() };
     if let Some(expected) = &update.expected_old {
         let expected = parse_oid(expected)?;

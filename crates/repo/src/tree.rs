@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use git2::{ObjectType, Oid, Repository, Tree, TreeWalkMode, TreeWalkResult};
 
-use crate::{Error, Files};
+use crate::{Error, Files, stage::Stage};
 
 const MODE_TREE: i32 = 0o040000;
 const MODE_FILE: i32 = 0o100644;
@@ -34,7 +34,7 @@ pub(crate) fn split_path(path: &str) -> Result<Vec<&str>, Error> {
 }
 
 /// Writes `files` as a tree and returns its id, or `None` when there are no files.
-pub(crate) fn write_files(repo: &Repository, files: &Files) -> Result<Option<Oid>, Error> {
+pub(crate) fn write_files(stage: &Stage<'_>, files: &Files) -> Result<Option<Oid>, Error> {
     if files.is_empty() {
         return Ok(None);
     }
@@ -58,13 +58,13 @@ pub(crate) fn write_files(repo: &Repository, files: &Files) -> Result<Option<Oid
             return Err(conflict());
         }
     }
-    Ok(Some(write_dir(repo, &root)?))
+    Ok(Some(write_dir(stage, &root)?))
 }
 
 /// Returns `base` with the directory at `components` replaced by the tree `new` (removed when
 /// `None`). Directories left empty are removed; `None` means the result is the empty tree.
 pub(crate) fn replace_dir(
-    repo: &Repository,
+    stage: &Stage<'_>,
     base: Option<&Tree<'_>>,
     components: &[&str],
     new: Option<Oid>,
@@ -76,7 +76,7 @@ pub(crate) fn replace_dir(
         let subtree = match base.and_then(|tree| tree.get_name(name)) {
             None => None,
             Some(entry) if entry.kind() == Some(ObjectType::Tree) => {
-                Some(repo.find_tree(entry.id())?)
+                Some(stage.find_tree(entry.id())?)
             }
             Some(_) => {
                 return Err(Error::InvalidPath {
@@ -85,9 +85,9 @@ pub(crate) fn replace_dir(
                 });
             }
         };
-        replace_dir(repo, subtree.as_ref(), rest, new)?
+        replace_dir(stage, subtree.as_ref(), rest, new)?
     };
-    let mut builder = repo.treebuilder(base)?;
+    let mut builder = stage.builder(base)?;
     match child {
         Some(id) => {
             builder.insert(name, id, MODE_TREE)?;
@@ -98,12 +98,12 @@ pub(crate) fn replace_dir(
             }
         }
     }
-    if builder.is_empty() { Ok(None) } else { Ok(Some(builder.write()?)) }
+    if builder.is_empty() { Ok(None) } else { Ok(Some(stage.tree(&builder)?)) }
 }
 
 /// The id of the empty tree (written to the object database).
-pub(crate) fn empty_tree(repo: &Repository) -> Result<Oid, Error> {
-    Ok(repo.treebuilder(None)?.write()?)
+pub(crate) fn empty_tree(stage: &Stage<'_>) -> Result<Oid, Error> {
+    stage.tree(&stage.builder(None)?)
 }
 
 /// All files below `tree`, recursively, keyed by their `/`-separated path relative to it.
@@ -133,13 +133,13 @@ enum Node<'a> {
     Dir(Dir<'a>),
 }
 
-fn write_dir(repo: &Repository, dir: &Dir<'_>) -> Result<Oid, Error> {
-    let mut builder = repo.treebuilder(None)?;
+fn write_dir(stage: &Stage<'_>, dir: &Dir<'_>) -> Result<Oid, Error> {
+    let mut builder = stage.builder(None)?;
     for (name, node) in &dir.entries {
         match node {
-            Node::File(content) => builder.insert(name, repo.blob(content)?, MODE_FILE)?,
-            Node::Dir(sub) => builder.insert(name, write_dir(repo, sub)?, MODE_TREE)?,
+            Node::File(content) => builder.insert(name, stage.blob(content)?, MODE_FILE)?,
+            Node::Dir(sub) => builder.insert(name, write_dir(stage, sub)?, MODE_TREE)?,
         };
     }
-    Ok(builder.write()?)
+    stage.tree(&builder)
 }

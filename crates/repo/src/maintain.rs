@@ -1,0 +1,210 @@
+//! Pack maintenance: every write adds one small pack ([`crate::stage`]), so packs are merged in
+//! the background before their number slows lookups down.
+//!
+//! Merging follows a geometric progression (as `git repack --geometric=2`): packs are sorted by
+//! object count and the smallest ones are merged until every remaining pack holds at least twice
+//! the objects of all smaller ones together. Each object is therefore rewritten a logarithmic
+//! number of times, and the big pack of a first fetch is left alone. Packs with a `.keep` file,
+//! cruft packs (`.mtimes`) and repositories with a multi-pack-index are not touched.
+//!
+//! A merge writes the new pack next to the old ones, so readers see every object throughout; the
+//! merged packs are deleted afterwards by [`Merged::remove`], which the owner calls while no
+//! operation of its own has a handle on them.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use git2::{Oid, Repository};
+
+use crate::Error;
+
+/// More packs than this in one repository start a merge.
+pub(crate) const MAX_PACKS: usize = 12;
+/// Factor of the geometric progression packs are kept in.
+const FACTOR: u64 = 2;
+
+/// One pack of a repository: its path without extension and its object count.
+#[derive(Clone, Debug)]
+pub(crate) struct Pack {
+    base: PathBuf,
+    objects: u64,
+}
+
+/// Packs that were merged into a new pack and may now be deleted.
+#[derive(Debug)]
+pub(crate) struct Merged {
+    packs: Vec<Pack>,
+}
+
+impl Merged {
+    /// Deletes the merged packs' files (`.pack`, `.idx` and any `.rev` or `.bitmap`).
+    pub(crate) fn remove(&self) {
+        for pack in &self.packs {
+            // The index goes first so no reader finds a pack without its objects.
+            for ext in ["idx", "pack", "rev", "bitmap"] {
+                let path = pack.base.with_extension(ext);
+                if let Err(err) = fs::remove_file(&path)
+                    && err.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(path = %path.display(), %err, "cannot remove a merged pack");
+                }
+            }
+        }
+    }
+}
+
+/// The packs of the repository at `git_dir` that should be merged now, if any.
+pub(crate) fn plan(git_dir: &Path) -> Option<Vec<Pack>> {
+    let pack_dir = git_dir.join("objects/pack");
+    if pack_dir.join("multi-pack-index").exists() {
+        return None;
+    }
+    let mut total = 0;
+    let mut packs = Vec::new();
+    for entry in fs::read_dir(&pack_dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|ext| ext != "idx") {
+            continue;
+        }
+        total += 1;
+        let base = path.with_extension("");
+        let pinned =
+            ["keep", "mtimes", "promisor"].iter().any(|ext| base.with_extension(ext).exists());
+        if pinned || !base.with_extension("pack").exists() {
+            continue;
+        }
+        if let Some(objects) = index_object_count(&path) {
+            packs.push(Pack { base, objects });
+        }
+    }
+    if total <= MAX_PACKS {
+        return None;
+    }
+    let selected = geometric_split(&mut packs);
+    (selected >= 2).then(|| packs[..selected].to_vec())
+}
+
+/// Sorts `packs` by object count and returns how many of the smallest to merge so the rest form
+/// a geometric progression above the merged pack.
+fn geometric_split(packs: &mut [Pack]) -> usize {
+    packs.sort_by_key(|pack| pack.objects);
+    // The largest index where the progression is broken: everything up to it is merged.
+    let mut split = 0;
+    for i in (1..packs.len()).rev() {
+        if packs[i].objects < FACTOR * packs[i - 1].objects {
+            split = i + 1;
+            break;
+        }
+    }
+    // Packs above it that the merged pack would outgrow are merged too.
+    let mut merged: u64 = packs[..split].iter().map(|pack| pack.objects).sum();
+    while split < packs.len() && packs[split].objects < FACTOR * merged {
+        merged += packs[split].objects;
+        split += 1;
+    }
+    split
+}
+
+/// Writes one pack holding every object of `packs` into the repository at `git_dir`.
+pub(crate) fn merge(git_dir: &Path, packs: Vec<Pack>) -> Result<Merged, Error> {
+    let repo = Repository::open_bare(git_dir)?;
+    let mut builder = repo.packbuilder()?;
+    for pack in &packs {
+        let index = pack.base.with_extension("idx");
+        let data = fs::read(&index).map_err(|source| Error::Io { path: index.clone(), source })?;
+        for id in index_object_ids(&data).into_iter().flatten() {
+            builder.insert_object(id, None)?;
+        }
+    }
+    builder.write(&git_dir.join("objects/pack"), 0)?;
+    Ok(Merged { packs })
+}
+
+const IDX_MAGIC: [u8; 4] = [0xff, b't', b'O', b'c'];
+const IDX_NAMES: usize = 8 + 256 * 4;
+
+/// Object count of a version 2 pack index (older versions are left alone).
+fn index_object_count(path: &Path) -> Option<u64> {
+    use std::io::Read;
+    let mut header = [0u8; IDX_NAMES];
+    fs::File::open(path).ok()?.read_exact(&mut header).ok()?;
+    if header[..4] != IDX_MAGIC || header[4..8] != [0, 0, 0, 2] {
+        return None;
+    }
+    let count = header.get(IDX_NAMES - 4..IDX_NAMES)?;
+    Some(u64::from(u32::from_be_bytes(count.try_into().ok()?)))
+}
+
+/// The object ids listed in a version 2 pack index.
+fn index_object_ids(data: &[u8]) -> Option<Vec<Oid>> {
+    if data.get(..4)? != IDX_MAGIC || data.get(4..8)? != [0, 0, 0, 2] {
+        return None;
+    }
+    let count = u32::from_be_bytes(data.get(IDX_NAMES - 4..IDX_NAMES)?.try_into().ok()?) as usize;
+    let names = data.get(IDX_NAMES..IDX_NAMES + count * 20)?;
+    names.chunks_exact(20).map(|raw| Oid::from_bytes(raw).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packs(counts: &[u64]) -> Vec<Pack> {
+        counts
+            .iter()
+            .enumerate()
+            .map(|(i, &objects)| Pack { base: PathBuf::from(format!("p{i}")), objects })
+            .collect()
+    }
+
+    fn split(counts: &[u64]) -> usize {
+        geometric_split(&mut packs(counts))
+    }
+
+    #[test]
+    fn geometric_split_merges_the_small_packs_only() {
+        // A big first pack and many small write packs: only the small ones merge.
+        assert_eq!(split(&[100_000, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5]), 12);
+        // Already a progression: nothing to do.
+        assert_eq!(split(&[1, 2, 4, 8, 16, 32]), 0);
+        // A break at the top pulls in everything below it.
+        assert_eq!(split(&[1, 2, 4, 8, 16, 20]), 6);
+        // The merged pack would outgrow the next one, so that one is merged too.
+        assert_eq!(split(&[3, 3, 3, 3, 7, 100]), 5);
+    }
+
+    #[test]
+    fn merging_keeps_every_object_and_removes_the_old_packs() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let repo = Repository::init_bare(dir.path()).expect("init");
+        let odb = repo.odb().expect("odb");
+        let mut ids = Vec::new();
+        for i in 0..=MAX_PACKS {
+            let mut builder = repo.packbuilder().expect("packbuilder");
+            let id = odb.write(git2::ObjectType::Blob, format!("blob {i}").as_bytes()).expect("w");
+            builder.insert_object(id, None).expect("insert");
+            builder.write(&dir.path().join("objects/pack"), 0).expect("write pack");
+            ids.push(id);
+        }
+        for id in &ids {
+            let loose = format!("objects/{}/{}", &id.to_string()[..2], &id.to_string()[2..]);
+            fs::remove_file(dir.path().join(loose)).expect("only the packed copy remains");
+        }
+        let planned = plan(dir.path()).expect("too many packs");
+        assert_eq!(planned.len(), MAX_PACKS + 1);
+        merge(dir.path(), planned).expect("merge").remove();
+        assert!(plan(dir.path()).is_none());
+        let idx = fs::read_dir(dir.path().join("objects/pack"))
+            .expect("pack dir")
+            .flatten()
+            .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "idx"))
+            .count();
+        assert_eq!(idx, 1);
+        let repo = Repository::open_bare(dir.path()).expect("reopen");
+        for id in ids {
+            assert!(repo.odb().expect("odb").exists(id), "{id} survived the merge");
+        }
+    }
+}

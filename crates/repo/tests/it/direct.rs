@@ -1,0 +1,158 @@
+//! Writes to a remote that is a local bare repository: one pack per write instead of loose
+//! objects, refs moved by a transaction, and a complete object graph in the remote even when the
+//! cache holds objects the remote lost.
+
+use std::{fs, path::Path};
+
+use veranda_repo::{ABSENT, Error, GitRepo, RefUpdate};
+
+use crate::util::{Scratch, create_draft, files, git, kptfile};
+
+/// Loose object files under `repo/objects`.
+fn loose_objects(repo: &Path) -> usize {
+    let mut count = 0;
+    for dir in fs::read_dir(repo.join("objects")).expect("objects dir") {
+        let dir = dir.expect("entry");
+        let name = dir.file_name();
+        let name = name.to_string_lossy();
+        if name.len() == 2 && name.chars().all(|c| c.is_ascii_hexdigit()) {
+            count += fs::read_dir(dir.path()).expect("fan-out dir").count();
+        }
+    }
+    count
+}
+
+fn package(name: &str, resources: usize) -> veranda_repo::Files {
+    let mut content = files(&[("Kptfile", &kptfile(name))]);
+    for i in 0..resources {
+        let yaml = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n");
+        content.insert(format!("cm-{i}.yaml"), yaml.into_bytes());
+    }
+    content
+}
+
+#[test]
+fn writes_are_packed_and_the_remote_stays_complete() {
+    let scratch = Scratch::new();
+    let remote = scratch.bare("remote.git");
+    let mut cfg = scratch.config(remote.to_str().expect("utf-8"), "cache");
+    cfg.create_branch = true;
+    let cache = cfg.cache_dir.clone();
+    let repo = GitRepo::open(cfg).expect("open");
+
+    let draft = create_draft(&repo, "net", "ws", &package("net", 50));
+    repo.approve("net", "ws", &draft, 1, &repo.draft_ref("net", "ws")).expect("approve");
+    repo.remove_package_from_branch("net").expect("remove");
+
+    assert_eq!(loose_objects(&remote), 0, "the remote got packs, not loose objects");
+    assert_eq!(loose_objects(&cache), 0, "the cache got packs, not loose objects");
+    git(&remote, &["fsck", "--strict", "--no-dangling"]);
+    assert_eq!(git(&remote, &["ls-tree", "--name-only", "net/v1", "net/"]).lines().count(), 51);
+    assert_eq!(git(&remote, &["ls-tree", "--name-only", "main"]), "README.md");
+}
+
+#[test]
+fn objects_the_remote_lost_are_sent_again() {
+    let scratch = Scratch::new();
+    let remote = scratch.bare("remote.git");
+    let mut cfg = scratch.config(remote.to_str().expect("utf-8"), "cache");
+    cfg.create_branch = true;
+    let repo = GitRepo::open(cfg).expect("open");
+    let content = package("lost", 5);
+    create_draft(&repo, "lost", "ws", &content);
+
+    // Someone deletes the draft in the remote and prunes its objects; the cache still has them.
+    git(&remote, &["update-ref", "-d", "refs/heads/drafts/lost/ws"]);
+    git(&remote, &["reflog", "expire", "--expire=now", "--all"]);
+    git(&remote, &["gc", "-q", "--prune=now"]);
+    repo.fetch().expect("fetch");
+
+    // The same content again: its blobs exist in the cache, so this write packs none of them.
+    let commit = create_draft(&repo, "lost", "ws2", &content);
+    let out = std::process::Command::new("git")
+        .args(["fsck", "--strict", "--no-dangling"])
+        .current_dir(&remote)
+        .output()
+        .unwrap();
+    eprintln!("COMMIT {commit} remote objects: {}", git(&remote, &["count-objects", "-v"]));
+    eprintln!(
+        "FSCK {} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    git(&remote, &["fsck", "--strict", "--no-dangling"]);
+    let listed = git(&remote, &["ls-tree", "-r", "--name-only", &commit, "lost"]);
+    assert_eq!(listed.lines().count(), 6, "{listed}");
+    git(&remote, &["cat-file", "-p", &format!("{commit}:lost/cm-4.yaml")]);
+}
+
+#[test]
+fn ref_updates_are_all_or_nothing() {
+    let scratch = Scratch::new();
+    let remote = scratch.bare("remote.git");
+    let mut cfg = scratch.config(remote.to_str().expect("utf-8"), "cache");
+    cfg.create_branch = true;
+    let repo = GitRepo::open(cfg).expect("open");
+    let draft = create_draft(&repo, "p", "ws", &package("p", 1));
+    let taken = create_draft(&repo, "q", "ws", &package("q", 1));
+    repo.push(&[RefUpdate::set(repo.tag_ref("p", 1), &taken).expecting(ABSENT)]).expect("tag");
+
+    // The second update fails its condition, so the first must not happen either.
+    let res = repo.push(&[
+        RefUpdate::set(repo.proposed_ref("p", "ws"), &draft).expecting(ABSENT),
+        RefUpdate::set(repo.tag_ref("p", 1), &draft).expecting(ABSENT),
+    ]);
+    assert!(matches!(&res, Err(Error::Conflict { refname, .. }) if refname.ends_with("p/v1")));
+    let heads = git(&remote, &["for-each-ref", "--format=%(refname)"]);
+    assert!(!heads.contains("proposed/"), "{heads}");
+
+    // A ref another writer holds locked is a conflict, not a corruption.
+    fs::write(remote.join("refs/heads/main.lock"), "").expect("lock");
+    let res = repo.push(&[RefUpdate::set(repo.branch_ref(), &draft)]);
+    assert!(matches!(&res, Err(Error::Conflict { .. })), "{res:?}");
+    fs::remove_file(remote.join("refs/heads/main.lock")).expect("unlock");
+    repo.push(&[RefUpdate::set(repo.branch_ref(), &draft)]).expect("fast-forward");
+    assert_eq!(git(&remote, &["rev-parse", "main"]), draft);
+}
+
+/// `.idx` files under `repo/objects/pack`.
+fn packs(repo: &Path) -> usize {
+    fs::read_dir(repo.join("objects/pack"))
+        .expect("pack dir")
+        .flatten()
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "idx"))
+        .count()
+}
+
+#[test]
+fn small_packs_are_merged_in_the_background() {
+    let scratch = Scratch::new();
+    let remote = scratch.bare("remote.git");
+    let mut cfg = scratch.config(remote.to_str().expect("utf-8"), "cache");
+    cfg.create_branch = true;
+    let cache = cfg.cache_dir.clone();
+    let repo = GitRepo::open(cfg).expect("open");
+    let drafts: Vec<(String, String)> = (0..60)
+        .map(|i| {
+            let name = format!("p{i}");
+            let commit = create_draft(&repo, &name, "ws", &package(&name, 3));
+            (name, commit)
+        })
+        .collect();
+    // Merges finish in the background and are completed by the next operation.
+    let mut settled = false;
+    for _ in 0..200 {
+        repo.branch_head().expect("head");
+        if packs(&remote) <= 13 && packs(&cache) <= 13 {
+            settled = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(settled, "packs: remote {}, cache {}", packs(&remote), packs(&cache));
+    git(&remote, &["fsck", "--strict", "--no-dangling"]);
+    git(&cache, &["fsck", "--strict", "--no-dangling"]);
+    for (name, commit) in &drafts {
+        assert_eq!(repo.read_files(commit, name).expect("read").len(), 4, "{name}");
+    }
+}
