@@ -83,7 +83,7 @@ struct RepoEntry {
     object: Repository,
     git: Option<Arc<GitRepo>>,
     // Invariant: keyed by the package revision's object name.
-    revisions: BTreeMap<String, Arc<Rev>>,
+    revisions: Arc<BTreeMap<String, Arc<Rev>>>,
     // Serialises Git writes and reconciles of this repository.
     write: Arc<tokio::sync::Mutex<()>>,
     // Whether `revisions` reflect Git at least once since start-up.
@@ -93,10 +93,12 @@ struct RepoEntry {
 /// One indexed package revision.
 #[derive(Debug)]
 pub(crate) struct Rev {
-    pub(crate) discovered: Discovered,
+    pub(crate) discovered: Arc<Discovered>,
     pub(crate) meta: veranda_api::ObjectMeta,
     pub(crate) kptfile: veranda_kpt::KptfileInfo,
     pub(crate) latest: bool,
+    /// What reconcile compares to decide whether the revision changed (see `reconcile`).
+    pub(crate) fingerprint: String,
     // The object as served, built once per change, and its JSON (lists and events share it).
     pub(crate) object: Arc<PackageRevision>,
     pub(crate) json: Arc<str>,

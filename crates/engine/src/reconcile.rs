@@ -10,7 +10,7 @@ use std::{
 
 use veranda_api::{ObjectMeta, names};
 use veranda_kpt::KptfileInfo;
-use veranda_repo::{Discovered, GitRepo};
+use veranda_repo::{Discovered, GitRepo, RefKind};
 use veranda_store::{Change, RevisionRow};
 
 use crate::{
@@ -32,11 +32,70 @@ pub(crate) struct Updates {
 /// The new index of a repository and the events that describe the change.
 type Plan = (BTreeMap<String, Arc<Rev>>, Vec<Event>);
 
-struct Previous {
+/// A revision known only from the store (first pass after a restart).
+struct Stored {
     meta: ObjectMeta,
     resource_version: i64,
     fingerprint: String,
-    rev: Option<Arc<Rev>>,
+}
+
+/// What reconcile knew about a revision before this pass.
+#[derive(Clone, Copy)]
+enum Previous<'a> {
+    /// In the index: unchanged revisions are kept as they are, object and JSON included.
+    Indexed(&'a Arc<Rev>),
+    Stored(&'a Stored),
+}
+
+impl<'a> Previous<'a> {
+    fn fingerprint(self) -> &'a str {
+        match self {
+            Previous::Indexed(rev) => &rev.fingerprint,
+            Previous::Stored(stored) => &stored.fingerprint,
+        }
+    }
+
+    fn meta(self) -> &'a ObjectMeta {
+        match self {
+            Previous::Indexed(rev) => &rev.meta,
+            Previous::Stored(stored) => &stored.meta,
+        }
+    }
+
+    fn resource_version(self) -> i64 {
+        match self {
+            Previous::Indexed(rev) => rev.object.metadata.resource_version.parse().unwrap_or(0),
+            Previous::Stored(stored) => stored.resource_version,
+        }
+    }
+
+    fn rev(self) -> Option<&'a Arc<Rev>> {
+        match self {
+            Previous::Indexed(rev) => Some(rev),
+            Previous::Stored(_) => None,
+        }
+    }
+}
+
+/// The revisions of a repository before a reconcile pass.
+struct Before {
+    indexed: Arc<BTreeMap<String, Arc<Rev>>>,
+    stored: HashMap<String, Stored>,
+}
+
+impl Before {
+    fn get(&self, name: &str) -> Option<Previous<'_>> {
+        match self.indexed.get(name) {
+            Some(rev) => Some(Previous::Indexed(rev)),
+            None => self.stored.get(name).map(Previous::Stored),
+        }
+    }
+
+    fn names(&self) -> impl Iterator<Item = &String> {
+        self.indexed
+            .keys()
+            .chain(self.stored.keys().filter(|name| !self.indexed.contains_key(*name)))
+    }
 }
 
 impl Engine {
@@ -54,38 +113,24 @@ impl Engine {
         let (namespace, repository) = key.clone();
         let (revisions, events) = blocking(move || {
             let discovered = crate::metrics::git("list", || git.list())?;
-            let mut previous: HashMap<String, Previous> = prev
-                .iter()
-                .map(|(name, rev)| {
-                    let p = Previous {
-                        meta: rev.meta.clone(),
-                        resource_version: rev.object.metadata.resource_version.parse().unwrap_or(0),
-                        fingerprint: fingerprint(&rev.discovered, rev.latest, deployment),
-                        rev: Some(rev.clone()),
-                    };
-                    (name.clone(), p)
-                })
-                .collect();
+            let mut stored = HashMap::new();
             if !loaded {
                 for row in crate::metrics::store("list_revisions", || {
                     store.list_revisions(&namespace, &repository)
                 })? {
                     let meta = serde_json::from_str(&row.meta).unwrap_or_default();
-                    previous.entry(row.name.clone()).or_insert(Previous {
-                        meta,
-                        resource_version: row.resource_version,
-                        fingerprint: row.fingerprint,
-                        rev: None,
-                    });
+                    let (resource_version, fingerprint) = (row.resource_version, row.fingerprint);
+                    stored.insert(row.name, Stored { meta, resource_version, fingerprint });
                 }
             }
+            let previous = Before { indexed: prev, stored };
             plan(&git, &store, &namespace, &repository, deployment, discovered, previous, updates)
         })
         .await?;
         {
             let mut state = self.write();
             if let Some(entry) = state.repos.get_mut(key) {
-                entry.revisions = revisions;
+                entry.revisions = Arc::new(revisions);
                 entry.loaded = true;
             }
         }
@@ -99,7 +144,7 @@ impl Engine {
     pub(crate) async fn forget_revisions(
         &self,
         key: &RepoKey,
-        revisions: BTreeMap<String, Arc<Rev>>,
+        revisions: Arc<BTreeMap<String, Arc<Rev>>>,
     ) -> Result<(), Error> {
         let store = self.store.clone();
         let (namespace, repository) = key.clone();
@@ -123,8 +168,8 @@ fn plan(
     namespace: &str,
     repository: &str,
     deployment: bool,
-    discovered: Vec<Discovered>,
-    mut previous: HashMap<String, Previous>,
+    discovered: Vec<Arc<Discovered>>,
+    previous: Before,
     mut updates: Updates,
 ) -> Result<Plan, Error> {
     // Highest published revision per package: that one carries the latest label.
@@ -138,19 +183,22 @@ fn plan(
     let origin_url = git.origin_url();
     struct Next {
         name: String,
-        discovered: Discovered,
+        discovered: Arc<Discovered>,
         kptfile: KptfileInfo,
         latest: bool,
+        fingerprint: String,
         meta: ObjectMeta,
         existed: bool,
         resource_version: i64,
     }
-    let mut next: Vec<Next> = Vec::with_capacity(discovered.len());
-    let mut seen = std::collections::HashSet::new();
+    let mut next: Vec<Next> = Vec::new();
+    let mut revisions = BTreeMap::new();
+    // Names of revisions that changed; unchanged ones are already in `revisions`.
+    let mut rebuilt = std::collections::HashSet::new();
     let mut changes = Vec::new();
     for d in &discovered {
         let name = names::package_revision_name(repository, &d.package, &d.workspace);
-        if !seen.insert(name.clone()) {
+        if revisions.contains_key(&name) || !rebuilt.insert(name.clone()) {
             tracing::warn!(%name, git_ref = %d.ref_name, "two git refs map to one package revision name; ignoring the second");
             continue;
         }
@@ -158,7 +206,28 @@ fn plan(
             && latest.get(d.package.as_str()) == Some(&d.revision)
             && build::lifecycle(d).is_published();
         let prev = previous.get(&name);
-        let kptfile = match prev.and_then(|p| p.rev.as_ref()) {
+        let new_meta = updates.meta.remove(&name);
+        if new_meta.is_none()
+            && !updates.force
+            && let Some(rev) = prev.and_then(Previous::rev)
+            && Arc::ptr_eq(&rev.discovered, d)
+            && rev.latest == is_latest
+            && rev.object.status.deployment == deployment
+        {
+            // The ref did not move (discovery hands out the same `Arc`): nothing to recompute.
+            revisions.insert(name, rev.clone());
+            continue;
+        }
+        let fp = fingerprint(d, is_latest, deployment);
+        let changed =
+            new_meta.is_some() || updates.force || prev.is_none_or(|p| p.fingerprint() != fp);
+        if !changed && let Some(rev) = prev.and_then(Previous::rev) {
+            // Same commit, ref, lifecycle, revision and latest label, same metadata: the object
+            // and its JSON are still right. This keeps a write O(changed revisions).
+            revisions.insert(name, rev.clone());
+            continue;
+        }
+        let kptfile = match prev.and_then(Previous::rev) {
             Some(rev)
                 if rev.discovered.commit == d.commit && rev.discovered.package == d.package =>
             {
@@ -166,17 +235,13 @@ fn plan(
             }
             _ => read_kptfile(git, d),
         };
-        let new_meta = updates.meta.remove(&name);
-        let fp = fingerprint(d, is_latest, deployment);
         let meta = match (&new_meta, prev) {
             (Some(meta), _) => meta.clone(),
-            (None, Some(p)) => p.meta.clone(),
+            (None, Some(p)) => p.meta().clone(),
             (None, None) => {
                 ObjectMeta { creation_timestamp: Some(time::now()), ..ObjectMeta::default() }
             }
         };
-        let changed =
-            new_meta.is_some() || updates.force || prev.is_none_or(|p| p.fingerprint != fp);
         if changed {
             changes.push(Change::PutRevision(RevisionRow {
                 namespace: namespace.to_string(),
@@ -184,7 +249,7 @@ fn plan(
                 repository: repository.to_string(),
                 meta: serde_json::to_string(&meta).unwrap_or_else(|_| "{}".into()),
                 resource_version: 0,
-                fingerprint: fp,
+                fingerprint: fp.clone(),
             }));
         }
         next.push(Next {
@@ -192,16 +257,21 @@ fn plan(
             discovered: d.clone(),
             kptfile,
             latest: is_latest,
+            fingerprint: fp,
             meta,
             existed: prev.is_some(),
             resource_version: if changed {
                 -1
             } else {
-                prev.map(|p| p.resource_version).unwrap_or(0)
+                prev.map(Previous::resource_version).unwrap_or(0)
             },
         });
     }
-    let gone: Vec<String> = previous.keys().filter(|n| !seen.contains(*n)).cloned().collect();
+    let gone: Vec<String> = previous
+        .names()
+        .filter(|n| !revisions.contains_key(*n) && !rebuilt.contains(*n))
+        .cloned()
+        .collect();
     for name in &gone {
         changes
             .push(Change::DeleteRevision { namespace: namespace.to_string(), name: name.clone() });
@@ -213,7 +283,6 @@ fn plan(
         if gone.is_empty() { 0 } else { store.reserve_resource_versions(gone.len() as i64)? };
 
     let mut events = Vec::new();
-    let mut revisions = BTreeMap::new();
     for n in next {
         let new_rv = assigned.remove(&n.name);
         let rv = new_rv.unwrap_or(n.resource_version);
@@ -243,13 +312,14 @@ fn plan(
             meta: n.meta,
             kptfile: n.kptfile,
             latest: n.latest,
+            fingerprint: n.fingerprint,
             object,
             json,
         };
         revisions.insert(n.name, Arc::new(rev));
     }
     for (i, name) in gone.iter().enumerate() {
-        if let Some(rev) = previous.remove(name).and_then(|p| p.rev) {
+        if let Some(Previous::Indexed(rev)) = previous.get(name) {
             events.push(deleted_event(&rev, first_deleted + i as i64));
         }
     }
@@ -269,11 +339,19 @@ fn deleted_event(rev: &Rev, resource_version: i64) -> Event {
     }
 }
 
+/// What a served revision is built from, as one comparable string.
+///
+/// A placeholder (the package on the registered branch) is identified by its package tree and
+/// publication stamp rather than the branch head: every approval moves the head, and keying on it
+/// would rebuild, re-version and announce every package of the repository on every approval. An
+/// unchanged placeholder keeps the head it was built at in `selfLock.commit`, a commit of the
+/// branch where the package has exactly the content it has at the head.
 fn fingerprint(d: &Discovered, latest: bool, deployment: bool) -> String {
-    format!(
-        "{}|{:?}|{}|{}|{}|{}",
-        d.commit, d.lifecycle, d.revision, d.ref_name, latest, deployment
-    )
+    let version = match d.kind {
+        RefKind::Branch => format!("{}@{:?}", d.tree, d.published_at),
+        _ => d.commit.clone(),
+    };
+    format!("{version}|{:?}|{}|{}|{}|{}", d.lifecycle, d.revision, d.ref_name, latest, deployment)
 }
 
 fn read_kptfile(git: &GitRepo, d: &Discovered) -> KptfileInfo {

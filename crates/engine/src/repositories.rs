@@ -1,6 +1,6 @@
 //! Registered repositories: CRUD, opening their Git caches, readiness, periodic sync.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use veranda_api::{
     names,
@@ -71,7 +71,7 @@ impl Engine {
                 RepoEntry {
                     object: stored.clone(),
                     git: None,
-                    revisions: BTreeMap::new(),
+                    revisions: Arc::default(),
                     write: Arc::new(tokio::sync::Mutex::new(())),
                     loaded: false,
                 },
@@ -220,7 +220,7 @@ impl Engine {
                     RepoEntry {
                         object,
                         git: None,
-                        revisions: BTreeMap::new(),
+                        revisions: Arc::default(),
                         write: Arc::new(tokio::sync::Mutex::new(())),
                         loaded: false,
                     },

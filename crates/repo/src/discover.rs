@@ -16,6 +16,7 @@ mod tests;
 use std::{
     collections::{HashMap, HashSet},
     path::Path,
+    sync::Arc,
 };
 
 use git2::{Commit, ObjectType, Oid, Repository, Sort};
@@ -41,20 +42,21 @@ pub(crate) struct Discovery {
     /// Shape of every tree under the registered directory of the last branch head.
     trees: HashMap<Oid, TreeShape>,
     /// Revision found at each ref (full local name), keyed by the ref's target.
-    refs: HashMap<String, (Oid, Option<Discovered>)>,
+    refs: HashMap<String, (Oid, Option<Arc<Discovered>>)>,
     /// Placeholder revisions of the last branch head seen.
-    placeholders: Option<(Oid, Vec<Discovered>)>,
+    placeholders: Option<(Oid, Vec<Arc<Discovered>>)>,
     tasks: TaskIndex,
     branch_history: BranchHistory,
 }
 
 impl Discovery {
-    /// All package revisions under the registered directory, as of the local refs.
+    /// All package revisions under the registered directory, as of the local refs. A revision
+    /// whose ref did not move is the same `Arc` as in the previous list.
     pub(crate) fn list(
         &mut self,
         repo: &Repository,
         scope: &Scope<'_>,
-    ) -> Result<Vec<Discovered>, Error> {
+    ) -> Result<Vec<Arc<Discovered>>, Error> {
         let refs = RefSet::read(repo, scope.branch)?;
         self.tasks.update(repo, refs.tips())?;
 
@@ -82,13 +84,16 @@ impl Discovery {
         self.refs.retain(|name, _| live.contains(name.as_str()));
 
         for revision in &mut res {
+            if refs.deletion_proposed.is_empty() {
+                break;
+            }
             if revision.lifecycle != Lifecycle::Published {
                 continue;
             }
             let full = full_path(scope.directory, &revision.package);
             let name = deletion_proposed_name(&full, revision.revision, &revision.workspace);
             if refs.deletion_proposed.contains(&name) {
-                revision.lifecycle = Lifecycle::DeletionProposed;
+                Arc::make_mut(revision).lifecycle = Lifecycle::DeletionProposed;
             }
         }
         Ok(res)
@@ -99,13 +104,13 @@ impl Discovery {
         name: &str,
         target: Oid,
         compute: impl FnOnce(&Self) -> Result<Option<Discovered>, Error>,
-    ) -> Result<Option<Discovered>, Error> {
+    ) -> Result<Option<Arc<Discovered>>, Error> {
         if let Some((known, found)) = self.refs.get(name)
             && *known == target
         {
             return Ok(found.clone());
         }
-        let found = compute(self)?;
+        let found = compute(self)?.map(Arc::new);
         self.refs.insert(name.to_owned(), (target, found.clone()));
         Ok(found)
     }
@@ -115,7 +120,7 @@ impl Discovery {
         repo: &Repository,
         scope: &Scope<'_>,
         head: Oid,
-    ) -> Result<Vec<Discovered>, Error> {
+    ) -> Result<Vec<Arc<Discovered>>, Error> {
         if let Some((known, found)) = &self.placeholders
             && *known == head
         {
@@ -143,7 +148,7 @@ impl Discovery {
         for (package, tree) in packages {
             let full = full_path(scope.directory, &package);
             let stamp = self.branch_history.latest.get(&full);
-            found.push(Discovered {
+            found.push(Arc::new(Discovered {
                 workspace: scope.branch.to_owned(),
                 revision: -1,
                 kind: RefKind::Branch,
@@ -155,7 +160,7 @@ impl Discovery {
                 published_at: stamp.map(|stamp| stamp.author_time),
                 task: self.tasks.creation_task(repo, &full, scope.branch, &commit)?,
                 package,
-            });
+            }));
         }
         self.placeholders = Some((head, found.clone()));
         Ok(found)

@@ -16,7 +16,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use git2::{Oid, Repository};
+use git2::{Odb, Oid, Repository};
 
 use crate::Error;
 
@@ -109,7 +109,15 @@ fn geometric_split(packs: &mut [Pack]) -> usize {
 
 /// Writes one pack holding every object of `packs` into the repository at `git_dir`.
 pub(crate) fn merge(git_dir: &Path, packs: Vec<Pack>) -> Result<Merged, Error> {
-    let repo = Repository::open_bare(git_dir)?;
+    // A repository of the object database alone: libgit2's pack writer orders objects by walking
+    // every tag of a full repository, thousands of ref lookups that a merge does not need.
+    let objects = git_dir.join("objects");
+    let objects = objects
+        .to_str()
+        .ok_or_else(|| git2::Error::from_str("the repository path is not valid UTF-8"))?;
+    let odb = Odb::new()?;
+    odb.add_disk_alternate(objects)?;
+    let repo = Repository::from_odb(odb)?;
     let mut builder = repo.packbuilder()?;
     for pack in &packs {
         let index = pack.base.with_extension("idx");
@@ -124,6 +132,26 @@ pub(crate) fn merge(git_dir: &Path, packs: Vec<Pack>) -> Result<Merged, Error> {
 
 const IDX_MAGIC: [u8; 4] = [0xff, b't', b'O', b'c'];
 const IDX_NAMES: usize = 8 + 256 * 4;
+
+/// Removes the empty directories libgit2 leaves under `refs/` when loose refs are deleted or
+/// packed. Iterating refs reads every directory, and a repository with thousands of packages had
+/// thousands of empty ones. `refs/heads`, `refs/tags` and `refs/remotes` themselves stay.
+pub(crate) fn prune_empty_ref_dirs(git_dir: &Path) {
+    fn prune(dir: &Path, keep: bool) -> bool {
+        let Ok(entries) = fs::read_dir(dir) else { return false };
+        let mut empty = true;
+        for entry in entries.flatten() {
+            let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+            if !(is_dir && prune(&entry.path(), false)) {
+                empty = false;
+            }
+        }
+        empty && !keep && fs::remove_dir(dir).is_ok()
+    }
+    for top in ["heads", "tags", "remotes"] {
+        prune(&git_dir.join("refs").join(top), true);
+    }
+}
 
 /// Object count of a version 2 pack index (older versions are left alone).
 fn index_object_count(path: &Path) -> Option<u64> {
@@ -173,6 +201,49 @@ mod tests {
         assert_eq!(split(&[1, 2, 4, 8, 16, 20]), 6);
         // The merged pack would outgrow the next one, so that one is merged too.
         assert_eq!(split(&[3, 3, 3, 3, 7, 100]), 5);
+    }
+
+    #[test]
+    fn empty_ref_directories_are_pruned() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let refs = dir.path().join("refs");
+        for empty in ["tags/a/b", "tags/c", "heads/drafts/x/y", "remotes/origin/drafts/z"] {
+            fs::create_dir_all(refs.join(empty)).expect("mkdir");
+        }
+        fs::create_dir_all(refs.join("remotes/origin/drafts/kept")).expect("mkdir");
+        fs::write(refs.join("remotes/origin/drafts/kept/ws"), "0".repeat(40)).expect("ref");
+        prune_empty_ref_dirs(dir.path());
+        let mut left: Vec<String> = walk(&refs);
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "heads",
+                "remotes",
+                "remotes/origin",
+                "remotes/origin/drafts",
+                "remotes/origin/drafts/kept",
+                "remotes/origin/drafts/kept/ws",
+                "tags"
+            ]
+        );
+    }
+
+    fn walk(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(next) = stack.pop() {
+            for entry in fs::read_dir(&next).expect("read dir").flatten() {
+                let path = entry.path();
+                let relative =
+                    path.strip_prefix(dir).expect("below").to_string_lossy().into_owned();
+                out.push(relative);
+                if path.is_dir() {
+                    stack.push(path);
+                }
+            }
+        }
+        out
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::{
     collections::HashSet,
     fs, iter,
     path::{Component, Path, PathBuf},
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     thread::{self, JoinHandle},
 };
 
@@ -84,6 +84,7 @@ impl GitRepo {
             maintenance: RefCell::new(None),
         };
         inner.fetch(cfg.credentials.as_ref())?;
+        maintain::prune_empty_ref_dirs(inner.repo.path());
         let this = GitRepo { cfg, url, inner: Mutex::new(inner) };
         this.ensure_branch()?;
         Ok(this)
@@ -121,7 +122,7 @@ impl GitRepo {
 
     /// All package revisions under the registered directory (porch.md §2.3), as of the last fetch
     /// or push. Results are memoised by object id, so listing unchanged refs is cheap.
-    pub fn list(&self) -> Result<Vec<Discovered>, Error> {
+    pub fn list(&self) -> Result<Vec<Arc<Discovered>>, Error> {
         let mut inner = self.lock();
         let Inner { repo, discovery, .. } = &mut *inner;
         discovery.list(repo, &Scope { branch: &self.cfg.branch, directory: &self.cfg.directory })
@@ -554,6 +555,7 @@ impl Inner {
         let loose = self.loose_refs.get() + count;
         if loose >= PACK_REFS_AFTER {
             self.repo.refdb_compress()?;
+            maintain::prune_empty_ref_dirs(self.repo.path());
             self.loose_refs.set(0);
         } else {
             self.loose_refs.set(loose);

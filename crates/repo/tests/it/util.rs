@@ -4,6 +4,7 @@ use std::{
     fs,
     path::{Path, PathBuf},
     process::Command,
+    sync::Arc,
 };
 
 use tempfile::TempDir;
@@ -132,7 +133,7 @@ pub fn kptfile(name: &str) -> String {
 }
 
 /// One line per revision, sorted: `<package> <workspace> <revision> <kind> <lifecycle> <ref>`.
-pub fn summary(revisions: &[Discovered]) -> Vec<String> {
+pub fn summary(revisions: &[Arc<Discovered>]) -> Vec<String> {
     let mut lines: Vec<String> = revisions
         .iter()
         .map(|r| {
@@ -146,7 +147,11 @@ pub fn summary(revisions: &[Discovered]) -> Vec<String> {
     lines
 }
 
-pub fn find<'a>(revisions: &'a [Discovered], package: &str, workspace: &str) -> &'a Discovered {
+pub fn find<'a>(
+    revisions: &'a [Arc<Discovered>],
+    package: &str,
+    workspace: &str,
+) -> &'a Discovered {
     revisions
         .iter()
         .find(|r| r.package == package && r.workspace == workspace)
