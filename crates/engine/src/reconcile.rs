@@ -320,7 +320,7 @@ fn plan(
     }
     for (i, name) in gone.iter().enumerate() {
         if let Some(Previous::Indexed(rev)) = previous.get(name) {
-            events.push(deleted_event(&rev, first_deleted + i as i64));
+            events.push(deleted_event(rev, first_deleted + i as i64));
         }
     }
     events.sort_by_key(|e| e.resource_version);
