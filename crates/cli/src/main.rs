@@ -57,6 +57,9 @@ enum Command {
         /// Serve only the `--exec-function`s, not the built-in functions.
         #[arg(long)]
         no_builtins: bool,
+        /// How long one exec function may run before it is killed (its whole process group).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        function_timeout_seconds: u64,
     },
 }
 
@@ -94,9 +97,11 @@ fn main() -> ExitCode {
                 }))
                 .map_err(anyhow::Error::from)
         }),
-        Command::FnRunner { listen, exec_functions, no_builtins } => {
-            parse_exec_functions(&exec_functions)
-                .and_then(|functions| runtime.block_on(fn_runner(listen, functions, no_builtins)))
+        Command::FnRunner { listen, exec_functions, no_builtins, function_timeout_seconds } => {
+            let timeout = Duration::from_secs(function_timeout_seconds);
+            parse_exec_functions(&exec_functions).and_then(|functions| {
+                runtime.block_on(fn_runner(listen, functions, no_builtins, timeout))
+            })
         }
     };
     match result {
@@ -126,6 +131,7 @@ async fn fn_runner(
     listen: SocketAddr,
     images: BTreeMap<String, PathBuf>,
     no_builtins: bool,
+    timeout: Duration,
 ) -> anyhow::Result<()> {
     use std::io::Write;
 
@@ -133,7 +139,8 @@ async fn fn_runner(
     if !no_builtins {
         runtimes.push(Arc::new(veranda_fn::BuiltinRuntime));
     }
-    runtimes.push(Arc::new(veranda_fn::ExecRuntime { images, ..Default::default() }));
+    let limits = veranda_fn::Limits { timeout, ..Default::default() };
+    runtimes.push(Arc::new(veranda_fn::ExecRuntime { images, limits, ..Default::default() }));
     let runtime = Arc::new(veranda_fn::MultiRuntime { runtimes });
     let listener = tokio::net::TcpListener::bind(listen).await.context("bind listen address")?;
     let addr = listener.local_addr().context("read listen address")?;

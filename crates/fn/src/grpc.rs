@@ -22,6 +22,14 @@ mod proto {
     tonic::include_proto!("evaluator");
 }
 
+#[allow(clippy::all, clippy::pedantic, unreachable_pub, missing_docs, dead_code)]
+mod health {
+    tonic::include_proto!("grpc.health.v1");
+}
+
+use health::health_check_response::ServingStatus;
+use health::health_server::{Health, HealthServer};
+use health::{HealthCheckRequest, HealthCheckResponse};
 use proto::function_evaluator_client::FunctionEvaluatorClient;
 use proto::function_evaluator_server::{FunctionEvaluator, FunctionEvaluatorServer};
 use proto::{EvaluateFunctionRequest, EvaluateFunctionResponse};
@@ -254,6 +262,7 @@ pub async fn serve_function_runner(
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(service)
+        .add_service(HealthServer::new(HealthService))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
             shutdown,
@@ -263,6 +272,66 @@ pub async fn serve_function_runner(
 
 struct Evaluator {
     runtime: Arc<dyn FunctionRuntime>,
+}
+
+/// Asks the `grpc.health.v1.Health` service at `endpoint` about `service` (`""` for the server as
+/// a whole): `Ok(true)` when it is serving.
+pub async fn check_health(endpoint: &str, service: &str) -> Result<bool, tonic::Status> {
+    let channel = Endpoint::from_shared(endpoint.to_owned())
+        .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let response = health::health_client::HealthClient::new(channel)
+        .check(HealthCheckRequest { service: service.to_owned() })
+        .await?;
+    Ok(response.into_inner().status == i32::from(ServingStatus::Serving))
+}
+
+/// The services `grpc.health.v1.Health` reports on: the server as a whole (`""`) and the
+/// evaluator, both serving for as long as the process runs.
+const HEALTH_SERVICES: [&str; 2] = ["", "evaluator.FunctionEvaluator"];
+
+/// `grpc.health.v1.Health`: what `grpc_health_probe` and Kubernetes gRPC probes ask.
+struct HealthService;
+
+impl HealthService {
+    fn status(service: &str) -> Result<HealthCheckResponse, tonic::Status> {
+        if HEALTH_SERVICES.contains(&service) {
+            Ok(HealthCheckResponse { status: ServingStatus::Serving.into() })
+        } else {
+            Err(tonic::Status::not_found(format!("unknown service {service:?}")))
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Health for HealthService {
+    async fn check(
+        &self,
+        request: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<HealthCheckResponse>, tonic::Status> {
+        Self::status(&request.into_inner().service).map(tonic::Response::new)
+    }
+
+    type WatchStream = std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<HealthCheckResponse, tonic::Status>> + Send>,
+    >;
+
+    /// Sends the current status once; it never changes while the server runs, so the stream then
+    /// stays open without further messages, as the protocol allows.
+    async fn watch(
+        &self,
+        request: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        use futures_util::StreamExt;
+        let response = Self::status(&request.into_inner().service)
+            .unwrap_or(HealthCheckResponse { status: ServingStatus::ServiceUnknown.into() });
+        let stream = futures_util::stream::once(async move { Ok(response) })
+            .chain(futures_util::stream::pending());
+        Ok(tonic::Response::new(Box::pin(stream)))
+    }
 }
 
 #[tonic::async_trait]

@@ -13,7 +13,7 @@ pub mod runtime;
 pub mod yaml;
 
 pub use builtins::BuiltinRuntime;
-pub use grpc::{GrpcConfig, GrpcRuntime, serve_function_runner};
+pub use grpc::{GrpcConfig, GrpcRuntime, check_health, serve_function_runner};
 pub use kio::Files;
 pub use render::{RenderOptions, RenderOutcome, eval, render};
 pub use runtime::{

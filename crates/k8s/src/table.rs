@@ -51,6 +51,42 @@ pub fn to_table(
     include_object: IncludeObject,
 ) -> Value {
     let rows: Vec<Value> = items.iter().map(|item| row(kind, item, include_object)).collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": table_metadata(&list_meta),
+        "columnDefinitions": columns(kind),
+        "rows": rows,
+    })
+}
+
+/// Writes the JSON of the `Table` [`to_table`] would build, one row at a time: `items` yields
+/// each object only when its row is written, so a list of thousands never holds all rows (or all
+/// objects) as value trees at once.
+pub fn write_table(
+    out: &mut Vec<u8>,
+    kind: TableKind,
+    items: impl IntoIterator<Item = Value>,
+    list_meta: &Value,
+    include_object: IncludeObject,
+) -> serde_json::Result<()> {
+    out.extend_from_slice(br#"{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":"#);
+    serde_json::to_writer(&mut *out, &table_metadata(list_meta))?;
+    out.extend_from_slice(br#","columnDefinitions":"#);
+    serde_json::to_writer(&mut *out, &columns(kind))?;
+    out.extend_from_slice(br#","rows":["#);
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, &row(kind, &item, include_object))?;
+    }
+    out.extend_from_slice(b"]}");
+    Ok(())
+}
+
+/// The list metadata a `Table` carries: resourceVersion, continue and remainingItemCount.
+fn table_metadata(list_meta: &Value) -> Map<String, Value> {
     let mut metadata = Map::new();
     if let Value::Object(list_meta) = list_meta {
         for key in ["resourceVersion", "continue", "remainingItemCount"] {
@@ -62,13 +98,7 @@ pub fn to_table(
             }
         }
     }
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": metadata,
-        "columnDefinitions": columns(kind),
-        "rows": rows,
-    })
+    metadata
 }
 
 /// Builds a one-row `Table` for a single-object GET; the table's `resourceVersion` is the object's.

@@ -63,3 +63,33 @@ fn render_runs_functions_on_the_function_runner() {
     let status = runner.stop().expect("fn-runner exits after SIGTERM");
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn fn_runner_answers_health_probes_and_enforces_its_time_limit() {
+    use std::time::{Duration, Instant};
+
+    use veranda_fn::{FunctionRef, FunctionRuntime, GrpcConfig, GrpcRuntime, check_health};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("sleep.sh");
+    std::fs::write(&script, "#!/bin/sh\nsleep 30\n").expect("write script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mapping = format!("example.com/sleep={}", script.display());
+    let mut runner = FnRunner::start(
+        &dir.path().join("fn-runner.log"),
+        &["--exec-function", &mapping, "--function-timeout-seconds", "1"],
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    assert!(rt.block_on(check_health(&runner.url, "")).expect("health"));
+    assert!(rt.block_on(check_health(&runner.url, "evaluator.FunctionEvaluator")).expect("health"));
+
+    let client = GrpcRuntime::new(GrpcConfig::new(&runner.url)).expect("client");
+    let started = Instant::now();
+    let res = client.run(&FunctionRef::Image("example.com/sleep:v1".into()), b"");
+    assert!(res.is_err(), "a function over the limit fails: {res:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+
+    let status = runner.stop().expect("fn-runner exits after SIGTERM");
+    assert!(status.success(), "{status}");
+}

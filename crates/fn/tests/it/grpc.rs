@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use veranda_fn::{
     ExecRuntime, FunctionRef, FunctionRuntime, GrpcConfig, GrpcRuntime, Limits, MultiRuntime,
-    RuntimeError, serve_function_runner,
+    RuntimeError, check_health, serve_function_runner,
 };
 
 /// Adds the label `added-by: grpc` to every object (our ConfigMaps have no labels yet).
@@ -202,4 +202,19 @@ fn runs_from_blocking_threads_of_an_async_caller() {
         drop(client);
     });
     drop(runner);
+}
+
+#[test]
+fn serves_the_grpc_health_protocol() {
+    let runner = Runner::start(&[], Duration::from_secs(10));
+    let caller = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    caller.block_on(async {
+        assert!(check_health(&runner.url, "").await.expect("whole server"));
+        let evaluator = check_health(&runner.url, "evaluator.FunctionEvaluator").await;
+        assert!(evaluator.expect("evaluator"));
+        let unknown = check_health(&runner.url, "no.such.Service").await.expect_err("unknown");
+        assert_eq!(unknown.code(), tonic::Code::NotFound);
+        let down = check_health("http://127.0.0.1:1", "").await.expect_err("nothing listens");
+        assert_eq!(down.code(), tonic::Code::Unavailable);
+    });
 }

@@ -184,3 +184,25 @@ fn options() {
     assert_eq!(TableKind::for_resource("packages"), Some(TableKind::Packages));
     assert_eq!(TableKind::for_resource("pods"), None);
 }
+
+#[test]
+fn streamed_tables_match_built_ones() {
+    let items = [package_revision("r.a.ws", true), package_revision("r.b.ws", false)];
+    let list_meta = json!({"resourceVersion": "9", "continue": "abc", "remainingItemCount": null});
+    for include in [IncludeObject::None, IncludeObject::Metadata, IncludeObject::Object] {
+        for items in [&items[..], &[]] {
+            let built = to_table(TableKind::PackageRevisions, items, list_meta.clone(), include);
+            let mut streamed = Vec::new();
+            write_table(
+                &mut streamed,
+                TableKind::PackageRevisions,
+                items.iter().cloned(),
+                &list_meta,
+                include,
+            )
+            .expect("write");
+            let streamed: Value = serde_json::from_slice(&streamed).expect("valid JSON");
+            assert_eq!(streamed, built, "{include:?}");
+        }
+    }
+}
