@@ -109,6 +109,73 @@ fn geometric_split(packs: &mut [Pack]) -> usize {
 
 /// Writes one pack holding every object of `packs` into the repository at `git_dir`.
 pub(crate) fn merge(git_dir: &Path, packs: Vec<Pack>) -> Result<Merged, Error> {
+    let mut ids = Vec::new();
+    for pack in &packs {
+        let index = pack.base.with_extension("idx");
+        let data = fs::read(&index).map_err(|source| Error::Io { path: index.clone(), source })?;
+        let listed = index_object_ids(&data)
+            .ok_or_else(|| git2::Error::from_str("unreadable pack index while merging packs"))?;
+        ids.extend(listed);
+    }
+    let unique = ids.iter().collect::<std::collections::HashSet<_>>().len();
+    if unique == ids.len() {
+        concatenate(git_dir, &packs, ids.len())?;
+    } else {
+        rebuild(git_dir, &ids)?;
+    }
+    Ok(Merged { packs })
+}
+
+/// Streams the entries of `packs` into one new pack with `count` objects, indexed by libgit2.
+fn concatenate(git_dir: &Path, packs: &[Pack], count: usize) -> Result<(), Error> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+
+    const HEADER: u64 = 12;
+    const TRAILER: u64 = 20;
+    let count = u32::try_from(count)
+        .map_err(|_| git2::Error::from_str("too many objects to merge into one pack"))?;
+    let repo = Repository::open_bare(git_dir)?;
+    let odb = repo.odb()?;
+    let mut writer = odb.packwriter()?;
+    let mut digest = sha1_smol::Sha1::new();
+    let write_err = |err: std::io::Error| git2::Error::from_str(&format!("writing pack: {err}"));
+    let mut emit = |bytes: &[u8]| -> Result<(), Error> {
+        digest.update(bytes);
+        writer.write_all(bytes).map_err(write_err)?;
+        Ok(())
+    };
+    let mut header = *b"PACK\0\0\0\x02\0\0\0\0";
+    header[8..].copy_from_slice(&count.to_be_bytes());
+    emit(&header)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    for pack in packs {
+        let path = pack.base.with_extension("pack");
+        let io = |source| Error::Io { path: path.clone(), source };
+        let mut file = fs::File::open(&path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let mut own = [0u8; HEADER as usize];
+        file.read_exact(&mut own).map_err(io)?;
+        let version_ok = own[4..8] == [0, 0, 0, 2] || own[4..8] == [0, 0, 0, 3];
+        if &own[..4] != b"PACK" || !version_ok || len < HEADER + TRAILER {
+            return Err(git2::Error::from_str("not a pack file while merging packs").into());
+        }
+        file.seek(SeekFrom::Start(HEADER)).map_err(io)?;
+        let mut left = len - HEADER - TRAILER;
+        while left > 0 {
+            let chunk = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+            file.read_exact(&mut buf[..chunk]).map_err(io)?;
+            emit(&buf[..chunk])?;
+            left -= chunk as u64;
+        }
+    }
+    let trailer = digest.digest().bytes();
+    writer.write_all(&trailer).map_err(write_err)?;
+    writer.commit()?;
+    Ok(())
+}
+
+/// Packs the objects `ids` (with duplicates) anew with libgit2's pack builder.
+fn rebuild(git_dir: &Path, ids: &[Oid]) -> Result<(), Error> {
     // A repository of the object database alone: libgit2's pack writer orders objects by walking
     // every tag of a full repository, thousands of ref lookups that a merge does not need.
     let objects = git_dir.join("objects");
@@ -119,19 +186,12 @@ pub(crate) fn merge(git_dir: &Path, packs: Vec<Pack>) -> Result<Merged, Error> {
     odb.add_disk_alternate(objects)?;
     let repo = Repository::from_odb(odb)?;
     let mut builder = repo.packbuilder()?;
-    for pack in &packs {
-        let index = pack.base.with_extension("idx");
-        let data = fs::read(&index).map_err(|source| Error::Io { path: index.clone(), source })?;
-        for id in index_object_ids(&data).into_iter().flatten() {
-            builder.insert_object(id, None)?;
-        }
+    for id in ids {
+        builder.insert_object(*id, None)?;
     }
     builder.write(&git_dir.join("objects/pack"), 0)?;
-    Ok(Merged { packs })
+    Ok(())
 }
-
-const IDX_MAGIC: [u8; 4] = [0xff, b't', b'O', b'c'];
-const IDX_NAMES: usize = 8 + 256 * 4;
 
 /// Removes the empty directories libgit2 leaves under `refs/` when loose refs are deleted or
 /// packed. Iterating refs reads every directory, and a repository with thousands of packages had
@@ -152,6 +212,9 @@ pub(crate) fn prune_empty_ref_dirs(git_dir: &Path) {
         prune(&git_dir.join("refs").join(top), true);
     }
 }
+
+const IDX_MAGIC: [u8; 4] = [0xff, b't', b'O', b'c'];
+const IDX_NAMES: usize = 8 + 256 * 4;
 
 /// Object count of a version 2 pack index (older versions are left alone).
 fn index_object_count(path: &Path) -> Option<u64> {
@@ -201,6 +264,26 @@ mod tests {
         assert_eq!(split(&[1, 2, 4, 8, 16, 20]), 6);
         // The merged pack would outgrow the next one, so that one is merged too.
         assert_eq!(split(&[3, 3, 3, 3, 7, 100]), 5);
+    }
+
+    #[test]
+    fn packs_sharing_objects_are_merged_too() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let repo = Repository::init_bare(dir.path()).expect("init");
+        let odb = repo.odb().expect("odb");
+        let shared = odb.write(git2::ObjectType::Blob, b"in every pack").expect("write");
+        for i in 0..=MAX_PACKS {
+            let own = odb.write(git2::ObjectType::Blob, format!("own {i}").as_bytes()).expect("w");
+            let mut builder = repo.packbuilder().expect("packbuilder");
+            builder.insert_object(shared, None).expect("insert");
+            builder.insert_object(own, None).expect("insert");
+            builder.write(&dir.path().join("objects/pack"), 0).expect("write pack");
+        }
+        let planned = plan(dir.path()).expect("too many packs");
+        merge(dir.path(), planned).expect("merge").remove();
+        assert!(plan(dir.path()).is_none());
+        let repo = Repository::open_bare(dir.path()).expect("reopen");
+        assert_eq!(repo.find_blob(shared).expect("shared blob").content(), b"in every pack");
     }
 
     #[test]

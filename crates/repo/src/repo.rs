@@ -484,6 +484,7 @@ impl Inner {
             if local::target(&remote, branch_ref)? == local::target(&self.repo, &tracking)? {
                 return Ok(());
             }
+            tracing::debug!(branch = branch_ref, "the branch moved in the remote; fetching");
         }
         self.fetch(credentials)
     }
