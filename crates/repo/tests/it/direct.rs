@@ -2,7 +2,10 @@
 //! objects, refs moved by a transaction, and a complete object graph in the remote even when the
 //! cache holds objects the remote lost.
 
-use std::{fs, path::Path};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
 
 use veranda_repo::{ABSENT, Error, GitRepo, RefUpdate};
 
@@ -22,6 +25,15 @@ fn loose_objects(repo: &Path) -> usize {
     count
 }
 
+/// An empty bare remote, opened (creating `main`) with a cache: (remote, cache, repo).
+fn open_empty(scratch: &Scratch) -> (PathBuf, PathBuf, GitRepo) {
+    let remote = scratch.bare("remote.git");
+    let mut cfg = scratch.config(remote.to_str().expect("utf-8"), "cache");
+    cfg.create_branch = true;
+    let cache = cfg.cache_dir.clone();
+    (remote, cache, GitRepo::open(cfg).expect("open"))
+}
+
 fn package(name: &str, resources: usize) -> veranda_repo::Files {
     let mut content = files(&[("Kptfile", &kptfile(name))]);
     for i in 0..resources {
@@ -34,11 +46,7 @@ fn package(name: &str, resources: usize) -> veranda_repo::Files {
 #[test]
 fn writes_are_packed_and_the_remote_stays_complete() {
     let scratch = Scratch::new();
-    let remote = scratch.bare("remote.git");
-    let mut cfg = scratch.config(remote.to_str().expect("utf-8"), "cache");
-    cfg.create_branch = true;
-    let cache = cfg.cache_dir.clone();
-    let repo = GitRepo::open(cfg).expect("open");
+    let (remote, cache, repo) = open_empty(&scratch);
 
     let draft = create_draft(&repo, "net", "ws", &package("net", 50));
     repo.approve("net", "ws", &draft, 1, &repo.draft_ref("net", "ws")).expect("approve");
@@ -54,10 +62,7 @@ fn writes_are_packed_and_the_remote_stays_complete() {
 #[test]
 fn objects_the_remote_lost_are_sent_again() {
     let scratch = Scratch::new();
-    let remote = scratch.bare("remote.git");
-    let mut cfg = scratch.config(remote.to_str().expect("utf-8"), "cache");
-    cfg.create_branch = true;
-    let repo = GitRepo::open(cfg).expect("open");
+    let (remote, _, repo) = open_empty(&scratch);
     let content = package("lost", 5);
     create_draft(&repo, "lost", "ws", &content);
 
@@ -89,10 +94,7 @@ fn objects_the_remote_lost_are_sent_again() {
 #[test]
 fn ref_updates_are_all_or_nothing() {
     let scratch = Scratch::new();
-    let remote = scratch.bare("remote.git");
-    let mut cfg = scratch.config(remote.to_str().expect("utf-8"), "cache");
-    cfg.create_branch = true;
-    let repo = GitRepo::open(cfg).expect("open");
+    let (remote, _, repo) = open_empty(&scratch);
     let draft = create_draft(&repo, "p", "ws", &package("p", 1));
     let taken = create_draft(&repo, "q", "ws", &package("q", 1));
     repo.push(&[RefUpdate::set(repo.tag_ref("p", 1), &taken).expecting(ABSENT)]).expect("tag");
@@ -127,11 +129,7 @@ fn packs(repo: &Path) -> usize {
 #[test]
 fn small_packs_are_merged_in_the_background() {
     let scratch = Scratch::new();
-    let remote = scratch.bare("remote.git");
-    let mut cfg = scratch.config(remote.to_str().expect("utf-8"), "cache");
-    cfg.create_branch = true;
-    let cache = cfg.cache_dir.clone();
-    let repo = GitRepo::open(cfg).expect("open");
+    let (remote, cache, repo) = open_empty(&scratch);
     let drafts: Vec<(String, String)> = (0..60)
         .map(|i| {
             let name = format!("p{i}");
