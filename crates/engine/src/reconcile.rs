@@ -342,13 +342,15 @@ fn deleted_event(rev: &Rev, resource_version: i64) -> Event {
 /// What a served revision is built from, as one comparable string.
 ///
 /// A placeholder (the package on the registered branch) is identified by its package tree and
-/// publication stamp rather than the branch head: every approval moves the head, and keying on it
-/// would rebuild, re-version and announce every package of the repository on every approval. An
-/// unchanged placeholder keeps the head it was built at in `selfLock.commit`, a commit of the
-/// branch where the package has exactly the content it has at the head.
+/// its latest publishing commit rather than the branch head: every approval moves the head, and
+/// keying on it would rebuild, re-version and announce every package of the repository on every
+/// approval. An unchanged placeholder keeps the head it was built at in `selfLock.commit`, a
+/// commit of the branch where the package has exactly the content it has at the head.
 fn fingerprint(d: &Discovered, latest: bool, deployment: bool) -> String {
     let version = match d.kind {
-        RefKind::Branch => format!("{}@{:?}", d.tree, d.published_at),
+        RefKind::Branch => {
+            format!("{}@{}", d.tree, d.published_commit.as_deref().unwrap_or_default())
+        }
         _ => d.commit.clone(),
     };
     format!("{version}|{:?}|{}|{}|{}|{}", d.lifecycle, d.revision, d.ref_name, latest, deployment)

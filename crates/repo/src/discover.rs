@@ -158,6 +158,7 @@ impl Discovery {
                 tree: tree.to_string(),
                 published_by: stamp.map(|stamp| stamp.email.clone()),
                 published_at: stamp.map(|stamp| stamp.author_time),
+                published_commit: stamp.map(|stamp| stamp.commit.to_string()),
                 task: self.tasks.creation_task(repo, &full, scope.branch, &commit)?,
                 package,
             }));
@@ -199,6 +200,7 @@ impl Discovery {
             tree: tree.to_string(),
             published_by: None,
             published_at: None,
+            published_commit: None,
             task: self.tasks.creation_task(repo, full, workspace, &commit)?,
         }))
     }
@@ -243,6 +245,7 @@ impl Discovery {
             tree: tree.to_string(),
             published_by: Some(String::from_utf8_lossy(author.email_bytes()).into_owned()),
             published_at: Some(author.when().seconds()),
+            published_commit: None,
         }))
     }
 }
@@ -512,6 +515,7 @@ struct BranchHistory {
 }
 
 struct Stamp {
+    commit: Oid,
     /// Committer time, which orders the history walk.
     commit_time: i64,
     email: String,
@@ -543,6 +547,7 @@ impl BranchHistory {
                 found.entry(annotation.package).or_insert_with(|| {
                     let author = commit.author();
                     Stamp {
+                        commit: commit.id(),
                         commit_time: commit.time().seconds(),
                         email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
                         author_time: author.when().seconds(),

@@ -99,6 +99,9 @@ pub struct Discovered {
     pub published_by: Option<String>,
     /// Author time in unix seconds of the publishing commit (only published revisions, when known).
     pub published_at: Option<i64>,
+    /// For placeholders: the newest commit of the branch annotated for this package (normally its
+    /// latest approval), which changes whenever the package is published again.
+    pub published_commit: Option<String>,
     /// The creation task reconstructed from history (porch.md §2.10), if any.
     pub task: Option<serde_json::Value>,
 }

@@ -785,3 +785,46 @@ async fn save_and_push_on_render_failure_and_a_five_mib_package() {
 }
 
 type BTreeMapFiles = std::collections::BTreeMap<String, String>;
+
+#[tokio::test]
+async fn approving_one_package_leaves_the_others_untouched() {
+    let f = Fixture::new().await;
+    let remote = f.bare("r.git");
+    f.register("r", &remote).await;
+    f.create("r", "a", "ws", None).await.unwrap();
+    f.publish("r.a.ws").await;
+    f.create("r", "b", "ws", None).await.unwrap();
+    f.publish("r.b.ws").await;
+    let a_main = f.engine.get_package_revision("default", "r.a.main").unwrap();
+    let a_v1 = f.engine.get_package_revision("default", "r.a.ws").unwrap();
+    let b_main = f.engine.get_package_revision("default", "r.b.main").unwrap();
+    let mut events = f.engine.subscribe(None).unwrap().receiver;
+
+    // A new revision of b moves the branch head; a's objects must not change or be announced.
+    f.create("r", "b", "ws2", Some(edit_task("r.b.ws"))).await.unwrap();
+    f.publish("r.b.ws2").await;
+    let a_main_after = f.engine.get_package_revision("default", "r.a.main").unwrap();
+    assert_eq!(a_main_after.metadata.resource_version, a_main.metadata.resource_version);
+    let a_v1_after = f.engine.get_package_revision("default", "r.a.ws").unwrap();
+    assert_eq!(a_v1_after.metadata.resource_version, a_v1.metadata.resource_version);
+    let head = git(&remote, &["rev-parse", "main"]).trim().to_string();
+    // a's placeholder still names a commit of the branch where a has exactly this content.
+    let lock = a_main_after.status.self_lock.as_ref().and_then(|l| l.git.as_ref()).unwrap();
+    assert_ne!(lock.commit, head);
+    assert_eq!(
+        git(&remote, &["rev-parse", &format!("{}:a", lock.commit)]),
+        git(&remote, &["rev-parse", &format!("{head}:a")])
+    );
+    // b's placeholder moved with its new revision.
+    let b_main_after = f.engine.get_package_revision("default", "r.b.main").unwrap();
+    assert_ne!(b_main_after.metadata.resource_version, b_main.metadata.resource_version);
+    let b_lock = b_main_after.status.self_lock.as_ref().and_then(|l| l.git.as_ref()).unwrap();
+    assert_eq!(b_lock.commit, head);
+
+    let mut names = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        names.push(event.object()["metadata"]["name"].as_str().unwrap_or("").to_string());
+    }
+    assert!(names.iter().all(|name| name.starts_with("r.b.")), "{names:?}");
+    assert!(names.iter().any(|name| name == "r.b.main"), "{names:?}");
+}
