@@ -43,6 +43,10 @@ enum Command {
         /// runner (Porch's gRPC protocol, e.g. `http://127.0.0.1:9445`).
         #[arg(long, value_name = "URL")]
         function_runner: Option<String>,
+        /// How long one exec function, or one call to the function runner, may take before the
+        /// render fails.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        function_timeout_seconds: u64,
     },
     /// Run a function runner: serve KRM functions over Porch's gRPC protocol
     /// (`evaluator.FunctionEvaluator`).
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
             sync_interval_seconds,
             exec_functions,
             function_runner,
+            function_timeout_seconds,
         } => parse_exec_functions(&exec_functions).and_then(|functions| {
             runtime
                 .block_on(veranda_server::serve(veranda_server::ServeConfig {
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
                     sync_interval: Duration::from_secs(sync_interval_seconds.max(1)),
                     exec_functions: functions,
                     function_runner,
+                    function_timeout: Duration::from_secs(function_timeout_seconds),
                 }))
                 .map_err(anyhow::Error::from)
         }),

@@ -48,6 +48,8 @@ pub struct EngineConfig {
     /// A function runner (`http://HOST:PORT`, Porch's gRPC protocol) for the images neither
     /// built in nor in `exec_functions`.
     pub function_runner: Option<String>,
+    /// How long one exec function, or one call to the function runner, may take.
+    pub function_timeout: Duration,
 }
 
 /// The engine. Cheap to share (`Arc<Engine>`).
@@ -115,11 +117,19 @@ impl Engine {
             Arc::new(veranda_fn::BuiltinRuntime),
             Arc::new(veranda_fn::ExecRuntime {
                 images: config.exec_functions.clone(),
+                limits: veranda_fn::Limits {
+                    timeout: config.function_timeout,
+                    ..Default::default()
+                },
                 ..Default::default()
             }),
         ];
         if let Some(url) = &config.function_runner {
-            let grpc = veranda_fn::GrpcRuntime::new(veranda_fn::GrpcConfig::new(url.clone()))
+            let grpc = veranda_fn::GrpcConfig {
+                timeout: config.function_timeout,
+                ..veranda_fn::GrpcConfig::new(url.clone())
+            };
+            let grpc = veranda_fn::GrpcRuntime::new(grpc)
                 .map_err(|e| Error::BadRequest(format!("configure function runner: {e}")))?;
             runtimes.push(Arc::new(grpc));
         }

@@ -23,6 +23,8 @@ pub struct ServeConfig {
     pub exec_functions: std::collections::BTreeMap<String, PathBuf>,
     /// A function runner (`http://HOST:PORT`) tried after built-ins and `exec_functions`.
     pub function_runner: Option<String>,
+    /// Time limit of one exec function or function-runner call.
+    pub function_timeout: Duration,
 }
 
 /// Errors that stop the server.
@@ -56,6 +58,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         sync_interval: config.sync_interval,
         exec_functions: config.exec_functions.clone(),
         function_runner: config.function_runner.clone(),
+        function_timeout: config.function_timeout,
     })
     .await
     .map_err(ServeError::Engine)?;

@@ -93,3 +93,42 @@ fn fn_runner_answers_health_probes_and_enforces_its_time_limit() {
     let status = runner.stop().expect("fn-runner exits after SIGTERM");
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn serve_stops_an_exec_function_at_its_time_limit() {
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("sleep.sh");
+    std::fs::write(&script, "#!/bin/sh\nsleep 30\n").expect("write script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mapping = format!("example.com/sleep={}", script.display());
+    let server =
+        Server::start_with(dir, &["--exec-function", &mapping, "--function-timeout-seconds", "1"]);
+    let remote = empty_repo(server.dir.path(), "deploy.git");
+    let manifest = format!(
+        "apiVersion: config.porch.kpt.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: deploy\nspec:\n  git:\n    repo: {}\n    createBranch: true\n",
+        remote.display()
+    );
+    server.kubectl_in(&["apply", "-f", "-"], Some(&manifest));
+    let init = json!({
+        "apiVersion": "porch.kpt.dev/v1alpha1", "kind": "PackageRevision",
+        "spec": {"repository": "deploy", "packageName": "app", "workspaceName": "ws1",
+                 "tasks": [{"type": "init", "init": {"description": "app"}}]},
+    });
+    server.kubectl_in(&["create", "-f", "-"], Some(&init.to_string()));
+
+    let mut prr = server.get_json(&["packagerevisionresources", "deploy.app.ws1"]);
+    let kptfile = prr["spec"]["resources"]["Kptfile"].as_str().expect("Kptfile").to_string();
+    let kptfile = format!(
+        "{}\npipeline:\n  mutators:\n    - image: example.com/sleep:v1\n",
+        kptfile.trim_end()
+    );
+    prr["spec"]["resources"]["Kptfile"] = json!(kptfile);
+    let started = Instant::now();
+    let out = server.kubectl_output(&["replace", "-f", "-"], Some(&prr.to_string()));
+    assert!(!out.status.success(), "a pipeline over the time limit fails");
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Package NOT pushed to remote"), "{stderr}");
+}

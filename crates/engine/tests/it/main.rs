@@ -32,6 +32,7 @@ impl Fixture {
             sync_interval: Duration::from_secs(3600),
             exec_functions: Default::default(),
             function_runner: None,
+            function_timeout: Duration::from_secs(30),
         })
         .await
         .unwrap();
@@ -303,6 +304,7 @@ async fn state_survives_restart_and_external_changes_are_seen() {
         sync_interval: Duration::from_secs(3600),
         exec_functions: Default::default(),
         function_runner: None,
+        function_timeout: Duration::from_secs(30),
     };
     let rv_before;
     {
@@ -427,6 +429,7 @@ async fn watches_resume_from_a_resource_version() {
         sync_interval: Duration::from_secs(3600),
         exec_functions: Default::default(),
         function_runner: None,
+        function_timeout: Duration::from_secs(30),
     };
     let remote = dir.path().join("r.git");
     Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&remote).output().unwrap();
