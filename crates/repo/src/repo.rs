@@ -43,6 +43,8 @@ struct Inner {
     discovery: Discovery,
     /// Refs written as loose files since they were last packed.
     loose_refs: Cell<usize>,
+    /// Refs written loose into the local remote since its refs were last packed.
+    remote_loose_refs: Cell<usize>,
     /// The remote's path when it is a bare repository on this machine ([`local`]). It is opened
     /// afresh for every operation: a handle kept open would go on answering from packs that a
     /// `git gc` in the remote has since deleted.
@@ -79,6 +81,7 @@ impl GitRepo {
             repo,
             discovery: Discovery::default(),
             loose_refs: Cell::new(0),
+            remote_loose_refs: Cell::new(0),
             local: local::path(&url),
             unconnected: RefCell::new(HashSet::new()),
             maintenance: RefCell::new(None),
@@ -425,6 +428,11 @@ impl GitRepo {
 
 impl Inner {
     fn fetch(&self, credentials: Option<&Credentials>) -> Result<(), Error> {
+        if let Some(remote) = self.local()?
+            && local::in_sync(&remote, &self.repo)?
+        {
+            return Ok(());
+        }
         let written = transport::fetch(&self.repo, credentials)?;
         self.start_maintenance();
         self.refs_written(written)
@@ -519,7 +527,10 @@ impl Inner {
         transport::validate(&self.repo, updates)?;
         let res = match self.local()? {
             Some(remote) if self.direct(&remote, updates)? => {
-                local::push(&remote, updates).and_then(|()| transport::mirror(&self.repo, updates))
+                let res = local::push(&remote, updates)
+                    .and_then(|()| transport::mirror(&self.repo, updates));
+                self.remote_refs_written(&remote, updates.len());
+                res
             }
             _ => transport::push(&self.repo, credentials, updates),
         };
@@ -550,6 +561,21 @@ impl Inner {
             }
         }
         Ok(true)
+    }
+
+    /// Packs the local remote's refs now and then, as `git gc` after a push would: the direct
+    /// writes leave one loose file per ref, and every reader of the remote lists them all.
+    /// Packing takes the same locks as any writer, so a failure is only logged.
+    fn remote_refs_written(&self, remote: &Repository, count: usize) {
+        let loose = self.remote_loose_refs.get() + count;
+        if loose < PACK_REFS_AFTER {
+            self.remote_loose_refs.set(loose);
+            return;
+        }
+        self.remote_loose_refs.set(0);
+        if let Err(err) = remote.refdb_compress() {
+            tracing::warn!(%err, "cannot pack the refs of the remote");
+        }
     }
 
     fn refs_written(&self, count: usize) -> Result<(), Error> {

@@ -15,6 +15,8 @@ use git2::{
 use crate::{Credentials, Error, RefUpdate};
 
 pub(crate) const ORIGIN: &str = "origin";
+/// Where the remote's branches are mirrored in the cache.
+pub(crate) const TRACKING_PREFIX: &str = "refs/remotes/origin/";
 pub(crate) const HEADS_REFSPEC: &str = "+refs/heads/*:refs/remotes/origin/*";
 pub(crate) const TAGS_REFSPEC: &str = "+refs/tags/*:refs/tags/*";
 
@@ -161,7 +163,7 @@ pub(crate) fn mirror(repo: &Repository, updates: &[RefUpdate]) -> Result<(), Err
 /// the same name for tags; `None` for refs this cache does not track.
 pub(crate) fn tracking_ref(name: &str) -> Option<String> {
     if let Some(branch) = name.strip_prefix("refs/heads/") {
-        Some(format!("refs/remotes/{ORIGIN}/{branch}"))
+        Some(format!("{TRACKING_PREFIX}{branch}"))
     } else if name.starts_with("refs/tags/") {
         Some(name.to_owned())
     } else {

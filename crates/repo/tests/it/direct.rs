@@ -154,3 +154,19 @@ fn small_packs_are_merged_in_the_background() {
         assert_eq!(repo.read_files(commit, name).expect("read").len(), 4, "{name}");
     }
 }
+
+#[test]
+fn refs_written_to_the_remote_get_packed() {
+    let scratch = Scratch::new();
+    let (remote, _, repo) = open_empty(&scratch);
+    let commit = create_draft(&repo, "p", "ws", &package("p", 1));
+    let tags: Vec<RefUpdate> = (1..=300)
+        .map(|i| RefUpdate::set(repo.tag_ref("p", i), &commit).expecting(ABSENT))
+        .collect();
+    repo.push(&tags).expect("push tags");
+    let packed = fs::read_to_string(remote.join("packed-refs")).expect("packed-refs written");
+    assert!(packed.contains("refs/tags/p/v300"), "{packed}");
+    let loose = fs::read_dir(remote.join("refs/tags/p")).map(|dir| dir.count()).unwrap_or(0);
+    assert_eq!(loose, 0, "the tags are no longer loose files");
+    assert_eq!(git(&remote, &["tag", "--list", "p/*"]).lines().count(), 300);
+}
