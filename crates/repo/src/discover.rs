@@ -22,10 +22,12 @@ use std::{
 use git2::{Commit, ObjectType, Oid, Repository, Sort};
 use serde_json::Value;
 
-use crate::{Discovered, Error, Lifecycle, RefKind, annotation::parse_annotations};
+use crate::{
+    Discovered, Error, Lifecycle, RefKind,
+    annotation::parse_annotations,
+    transport::{TAG_PREFIX, TRACKING_PREFIX},
+};
 
-const REMOTE_PREFIX: &str = "refs/remotes/origin/";
-const TAG_PREFIX: &str = "refs/tags/";
 const DRAFTS: &str = "drafts/";
 const PROPOSED: &str = "proposed/";
 const DELETION_PROPOSED: &str = "deletionProposed/";
@@ -70,7 +72,7 @@ impl Discovery {
             res.extend(self.placeholders(repo, scope, head)?);
         }
         for (name, target, kind) in &refs.drafts {
-            let short = &name[REMOTE_PREFIX.len()..];
+            let short = &name[TRACKING_PREFIX.len()..];
             let found =
                 self.memo(name, *target, |this| this.draft(repo, scope, short, *kind, *target))?;
             res.extend(found);
@@ -368,7 +370,7 @@ impl RefSet {
         for reference in repo.references()? {
             let reference = reference?;
             let (Ok(name), Some(target)) = (reference.name(), reference.target()) else { continue };
-            if let Some(short) = name.strip_prefix(REMOTE_PREFIX) {
+            if let Some(short) = name.strip_prefix(TRACKING_PREFIX) {
                 if short == branch {
                     refs.branch = Some(target);
                 } else if short.starts_with(DRAFTS) {

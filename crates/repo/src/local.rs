@@ -60,7 +60,7 @@ pub(crate) fn in_sync(remote: &Repository, cache: &Repository) -> Result<bool, E
     for reference in cache.references()? {
         let reference = reference?;
         let (Ok(name), Some(target)) = (reference.name(), reference.target()) else { continue };
-        if name.starts_with(transport::TRACKING_PREFIX) || name.starts_with("refs/tags/") {
+        if name.starts_with(transport::TRACKING_PREFIX) || name.starts_with(transport::TAG_PREFIX) {
             if remote_refs.get(name) != Some(&target) {
                 return Ok(false);
             }

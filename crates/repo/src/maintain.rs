@@ -7,9 +7,12 @@
 //! number of times, and the big pack of a first fetch is left alone. Packs with a `.keep` file,
 //! cruft packs (`.mtimes`) and repositories with a multi-pack-index are not touched.
 //!
-//! A merge writes the new pack next to the old ones, so readers see every object throughout; the
-//! merged packs are deleted afterwards by [`Merged::remove`], which the owner calls while no
-//! operation of its own has a handle on them.
+//! A merge concatenates the packs' entries into one new pack (offset deltas are relative, so they
+//! stay valid) and has libgit2 index it: nothing is recompressed or searched for deltas, so a merge
+//! costs about one read of its packs. Packs that share an object (which one pack may not hold
+//! twice) go through libgit2's pack builder instead. The new pack is written next to the old ones,
+//! so readers see every object throughout; the merged packs are deleted afterwards by
+//! [`Merged::remove`], which the owner calls while no operation of its own has a handle on them.
 
 use std::{
     fs,

@@ -17,7 +17,7 @@ use crate::{
     discover::{self, Discovery, Scope},
     local, maintain,
     stage::{self, Stage},
-    transport::{self, HEADS_REFSPEC, ORIGIN, TAGS_REFSPEC},
+    transport::{self, HEADS_REFSPEC, ORIGIN, TAGS_REFSPEC, TRACKING_PREFIX},
     tree,
 };
 
@@ -372,7 +372,7 @@ impl GitRepo {
 
     /// The commit the tracking ref of the registered branch points at.
     fn head_id(&self, repo: &Repository) -> Result<Option<Oid>, Error> {
-        let name = format!("refs/remotes/{ORIGIN}/{}", self.cfg.branch);
+        let name = format!("{TRACKING_PREFIX}{}", self.cfg.branch);
         match repo.find_reference(&name) {
             Ok(reference) => Ok(Some(reference.peel_to_commit()?.id())),
             Err(err) if err.code() == ErrorCode::NotFound => Ok(None),

@@ -28,7 +28,7 @@ pub(crate) struct Stage<'r> {
 pub(crate) struct Staged {
     /// A complete pack (header, entries, trailer) of the written objects the cache lacked.
     pub(crate) pack: Buf,
-    /// Every object the operation wrote, new or not, with its kind.
+    /// Every object the operation wrote, new or not, once each, with its kind.
     pub(crate) written: Vec<(Oid, ObjectType)>,
 }
 
@@ -54,12 +54,13 @@ pub(crate) fn stage<T>(
     let repo = Repository::from_odb(odb)?;
     let stage = Stage { repo: &repo, cache, written: RefCell::new(Vec::new()) };
     let out = build(&stage)?;
-    let written = stage.written.into_inner();
+    let mut written = stage.written.into_inner();
+    let mut seen = HashSet::new();
+    written.retain(|(id, _)| seen.insert(*id));
     let cache_odb = cache.odb()?;
     let mut builder = repo.packbuilder()?;
-    let mut seen = HashSet::new();
     for &(id, _) in &written {
-        if seen.insert(id) && !cache_odb.exists_ext(id, OdbLookupFlags::NO_REFRESH) {
+        if !cache_odb.exists_ext(id, OdbLookupFlags::NO_REFRESH) {
             builder.insert_object(id, None)?;
         }
     }

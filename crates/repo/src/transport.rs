@@ -17,6 +17,8 @@ use crate::{Credentials, Error, RefUpdate};
 pub(crate) const ORIGIN: &str = "origin";
 /// Where the remote's branches are mirrored in the cache.
 pub(crate) const TRACKING_PREFIX: &str = "refs/remotes/origin/";
+/// Tags, mirrored under the same names.
+pub(crate) const TAG_PREFIX: &str = "refs/tags/";
 pub(crate) const HEADS_REFSPEC: &str = "+refs/heads/*:refs/remotes/origin/*";
 pub(crate) const TAGS_REFSPEC: &str = "+refs/tags/*:refs/tags/*";
 
@@ -164,7 +166,7 @@ pub(crate) fn mirror(repo: &Repository, updates: &[RefUpdate]) -> Result<(), Err
 pub(crate) fn tracking_ref(name: &str) -> Option<String> {
     if let Some(branch) = name.strip_prefix("refs/heads/") {
         Some(format!("{TRACKING_PREFIX}{branch}"))
-    } else if name.starts_with("refs/tags/") {
+    } else if name.starts_with(TAG_PREFIX) {
         Some(name.to_owned())
     } else {
         None
