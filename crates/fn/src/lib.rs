@@ -6,6 +6,7 @@
 //! then a remote function runner over Porch's gRPC protocol ([`GrpcRuntime`]).
 
 pub mod builtins;
+pub mod environment;
 pub mod grpc;
 pub mod kio;
 pub mod render;
@@ -13,6 +14,7 @@ pub mod runtime;
 pub mod yaml;
 
 pub use builtins::BuiltinRuntime;
+pub use environment::{function_environment, set_function_environment};
 pub use grpc::{GrpcConfig, GrpcRuntime, check_health, serve_function_runner};
 pub use kio::Files;
 pub use render::{RenderOptions, RenderOutcome, eval, render};

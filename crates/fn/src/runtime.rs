@@ -98,17 +98,27 @@ pub enum NodeRun {
     Unsupported(Vec<Node>),
 }
 
+/// Default address-space limit of an exec function: 2 GiB (Go functions reserve address space
+/// well beyond what they touch, so much lower limits break ordinary catalog functions).
+pub const DEFAULT_MAX_MEMORY: u64 = 2 << 30;
+
 /// Limits applied to every function run.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub timeout: Duration,
     /// Maximum bytes of stdout (and, separately, of stderr).
     pub max_output: usize,
+    /// Address-space limit (RLIMIT_AS) of an exec function's process, in bytes; `None` for none.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { timeout: Duration::from_secs(30), max_output: 16 * 1024 * 1024 }
+        Limits {
+            timeout: Duration::from_secs(30),
+            max_output: 16 * 1024 * 1024,
+            max_memory: Some(DEFAULT_MAX_MEMORY),
+        }
     }
 }
 
@@ -174,7 +184,8 @@ pub struct ExecRuntime {
     /// Directory `exec:` paths are resolved against (kpt uses its working directory).
     pub exec_dir: Option<PathBuf>,
     pub limits: Limits,
-    /// Extra environment for the functions.
+    /// The whole environment of the functions: nothing of the server's is inherited. `PATH`
+    /// is [`crate::environment::DEFAULT_PATH`] unless set here.
     pub env: Vec<(String, String)>,
 }
 
@@ -243,8 +254,28 @@ pub(crate) fn run_process(
     use std::os::unix::process::CommandExt;
     use std::sync::mpsc;
 
-    let mut command = Command::new(program);
+    if program.components().count() > 1 && !program.is_file() {
+        return Err(RuntimeError::Spawn {
+            name: name.to_string(),
+            message: format!("{}: no such file", program.display()),
+        });
+    }
+    // The memory limit is set by a shell between fork and exec of the function (`ulimit -v`),
+    // so it holds from the function's first instruction; this crate forbids the `unsafe` a
+    // `pre_exec` hook would need.
+    let mut command = match limits.max_memory {
+        Some(bytes) => {
+            let mut sh = Command::new("/bin/sh");
+            sh.arg("-c")
+                .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", bytes.div_ceil(1024).max(1)))
+                .arg(program);
+            sh
+        }
+        None => Command::new(program),
+    };
     command
+        .env_clear()
+        .env("PATH", crate::environment::DEFAULT_PATH)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -6,7 +6,10 @@
 //!
 //! Set, recursion and top-level statements are enabled (starlark-go flags the Go function
 //! sets); `print` goes to stderr. Programs run with a statement budget so a runaway loop fails
-//! instead of hanging. Not provided: `load()` of starlib modules and `ctx.open_api`.
+//! instead of hanging, and a heap budget checked before every statement, so a program that grows
+//! its data without end fails instead of exhausting the server's memory (one expression that asks
+//! for more than the machine has, such as a huge string repetition, is not caught by it).
+//! `ctx.environment` holds only the variables allowlisted with `--function-env`. Not provided: `load()` of starlib modules and `ctx.open_api`.
 
 use std::cell::RefCell;
 
@@ -23,6 +26,9 @@ use crate::yaml::{Kind, Node, Style};
 
 /// Statements a program may execute.
 const STEP_LIMIT: u64 = 50_000_000;
+
+/// Bytes the program's heap may hold, checked before every statement.
+const HEAP_LIMIT: usize = 256 << 20;
 
 pub(crate) fn run(items: Vec<Node>, config: Option<&Node>) -> FnResult {
     let fail = |items: Vec<Node>, message: String, stderr: String| FnResult {
@@ -111,8 +117,14 @@ impl<'e> BeforeStmtFuncDyn<'e> for StepBudget {
         &mut self,
         _span: starlark::codemap::FileSpanRef,
         _continued: bool,
-        _eval: &mut Evaluator<'v, '_, 'e>,
+        eval: &mut Evaluator<'v, '_, 'e>,
     ) -> starlark::Result<()> {
+        if eval.heap().allocated_bytes() > HEAP_LIMIT {
+            return Err(starlark::Error::new_other(anyhow::anyhow!(
+                "the program exceeded its memory budget of {} MiB",
+                HEAP_LIMIT >> 20
+            )));
+        }
         if self.0 == 0 {
             return Err(starlark::Error::new_other(anyhow::anyhow!(
                 "the program exceeded its budget of {STEP_LIMIT} statements"
@@ -146,7 +158,10 @@ fn execute(
         let environment = to_starlark(
             heap,
             &serde_json::Value::Object(
-                std::env::vars().map(|(k, v)| (k, serde_json::Value::String(v))).collect(),
+                crate::environment::function_environment()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect(),
             ),
         );
         let ctx =

@@ -35,7 +35,7 @@ fn exec_runtime(timeout: Duration) -> MultiRuntime {
             Arc::new(BuiltinRuntime),
             Arc::new(ExecRuntime {
                 allow_exec: true,
-                limits: Limits { timeout, max_output: 1024 * 1024 },
+                limits: Limits { timeout, max_output: 1024 * 1024, ..Default::default() },
                 ..ExecRuntime::default()
             }),
         ],

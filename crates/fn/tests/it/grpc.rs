@@ -52,7 +52,7 @@ impl Runner {
         }
         let exec = ExecRuntime {
             images,
-            limits: Limits { timeout, max_output: 1024 * 1024 },
+            limits: Limits { timeout, max_output: 1024 * 1024, ..Default::default() },
             ..ExecRuntime::default()
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()

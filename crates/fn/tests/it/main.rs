@@ -6,4 +6,5 @@ mod catalog;
 mod formatting;
 mod grpc;
 mod render_goldens;
+mod sandbox;
 mod util;
