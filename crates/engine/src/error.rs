@@ -116,6 +116,7 @@ impl From<veranda_repo::Error> for Error {
             veranda_repo::Error::Conflict { .. } => Error::Conflict(format!(
                 "the package was changed concurrently in git; please retry: {e}"
             )),
+            veranda_repo::Error::RemoteLocked { .. } => Error::Unavailable(format!("git: {e}")),
             other => Error::Internal(format!("git: {other}")),
         }
     }

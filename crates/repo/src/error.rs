@@ -61,6 +61,16 @@ pub enum Error {
         /// The offending ref name.
         name: String,
     },
+    /// A lock file in the remote repository is held (or was left behind by a writer that died):
+    /// the remote's refs cannot be changed until it is gone. Not removed here, since another
+    /// process may own it.
+    #[error(
+        "the remote repository is locked: {file} exists; remove it if no git process is running"
+    )]
+    RemoteLocked {
+        /// The lock file, relative to the remote repository (e.g. `refs/heads/main.lock`).
+        file: String,
+    },
     /// libgit2 failed.
     #[error("git operation failed: {0}")]
     Git(#[from] git2::Error),

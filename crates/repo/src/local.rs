@@ -10,12 +10,14 @@
 
 use std::{
     collections::HashMap,
+    fs,
+    io::Write,
     path::{Path, PathBuf},
 };
 
 use git2::{ErrorCode, Oid, Repository};
 
-use crate::{Error, RefUpdate, transport};
+use crate::{Error, RefUpdate, maintain, transport};
 
 /// The path of the remote when `url` names a bare repository on this machine; `None` for network
 /// URLs, paths that are not repositories, and non-bare repositories (those go through the regular
@@ -70,20 +72,37 @@ pub(crate) fn in_sync(remote: &Repository, cache: &Repository) -> Result<bool, E
     Ok(tracked == remote_refs.len())
 }
 
-/// Applies `updates` to `remote` as one transaction: all refs are locked, every condition is
-/// checked against the locked values, and only then is any ref moved. The objects of the new
-/// targets must already be in `remote`.
+/// The first lock file in the remote at `git_dir` that stops `updates`: a ref's own
+/// `<name>.lock`, or `packed-refs.lock` (deletions and ref packing rewrite `packed-refs`).
+pub(crate) fn held_lock(git_dir: &Path, updates: &[RefUpdate]) -> Option<String> {
+    updates
+        .iter()
+        .map(|update| format!("{}.lock", update.name))
+        .chain(std::iter::once("packed-refs.lock".to_owned()))
+        .find(|file| git_dir.join(file).exists())
+}
+
+/// Applies `updates` to `remote`, all or nothing as far as any condition goes: every ref is
+/// locked (`<name>.lock`, created exclusively as git does), every condition is checked against
+/// the locked values, and only then are the refs moved, one after the other in the order given,
+/// each durably (written, flushed, renamed, directory flushed) before the next. Callers order
+/// multi-ref moves so that every prefix of them is recognisable after a crash
+/// ([`crate::GitRepo::repair`]). A lock that is already held is [`Error::RemoteLocked`]. The
+/// objects of the new targets must already be in `remote`, flushed.
 pub(crate) fn push(remote: &Repository, updates: &[RefUpdate]) -> Result<(), Error> {
-    let mut transaction = remote.transaction()?;
-    for update in updates {
-        transaction.lock_ref(&update.name).map_err(|err| match err.code() {
-            ErrorCode::Locked => Error::Conflict {
-                refname: update.name.clone(),
-                message: "the ref is locked by another writer".to_owned(),
-            },
-            _ => err.into(),
-        })?;
+    let git_dir = remote.path();
+    if let Some(file) = held_lock(git_dir, updates) {
+        return Err(Error::RemoteLocked { file });
     }
+    let mut held = Locks { git_dir, files: Vec::new() };
+    for update in updates {
+        let file = format!("{}.lock", update.name);
+        if !maintain::take_lock(&git_dir.join(&file))? {
+            return Err(Error::RemoteLocked { file });
+        }
+        held.files.push(file);
+    }
+    let mut moves = Vec::new();
     for update in updates {
         let old = target(remote, &update.name)?;
         match &update.new {
@@ -91,17 +110,70 @@ pub(crate) fn push(remote: &Repository, updates: &[RefUpdate]) -> Result<(), Err
                 let new = transport::parse_oid(new)?;
                 transport::check_update(remote, update, old, new)?;
                 if old != new {
-                    transaction.set_target(&update.name, new, None, "push")?;
+                    moves.push((update.name.as_str(), Some(new)));
                 }
             }
             None => {
                 transport::check_update(remote, update, old, Oid::ZERO_SHA1)?;
                 if !old.is_zero() {
-                    transaction.remove(&update.name)?;
+                    moves.push((update.name.as_str(), None));
                 }
             }
         }
     }
-    transaction.commit()?;
+    for (name, new) in moves {
+        let path = git_dir.join(name);
+        let lock = git_dir.join(format!("{name}.lock"));
+        let io = |source| Error::Io { path: lock.clone(), source };
+        match new {
+            Some(new) => {
+                let mut file =
+                    fs::OpenOptions::new().write(true).truncate(true).open(&lock).map_err(io)?;
+                file.write_all(format!("{new}\n").as_bytes()).map_err(io)?;
+                file.sync_all().map_err(io)?;
+                drop(file);
+                fs::rename(&lock, &path).map_err(io)?;
+                let renamed = format!("{name}.lock");
+                held.files.retain(|file| *file != renamed);
+            }
+            None => {
+                // Out of packed-refs first: a crash in between leaves the loose file, which still
+                // holds the value the ref had, never an older packed one.
+                let mut packed = maintain::read_packed_refs(git_dir)?;
+                if packed.remove(name).is_some() {
+                    let packed_lock = git_dir.join("packed-refs.lock");
+                    if !maintain::take_lock(&packed_lock)? {
+                        return Err(Error::RemoteLocked { file: "packed-refs.lock".to_owned() });
+                    }
+                    if let Err(err) = maintain::write_packed_refs(git_dir, &packed_lock, &packed) {
+                        let _ = fs::remove_file(&packed_lock);
+                        return Err(err);
+                    }
+                }
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(Error::Io { path, source }),
+                }
+            }
+        }
+        if let Some(parent) = path.parent() {
+            maintain::sync_dir(parent)?;
+        }
+    }
     Ok(())
+}
+
+/// Lock files of one [`push`], removed when it ends (a moved ref's lock was renamed already).
+struct Locks<'a> {
+    git_dir: &'a Path,
+    files: Vec<String>,
+}
+
+impl Drop for Locks<'_> {
+    fn drop(&mut self) {
+        for file in &self.files {
+            let _ = fs::remove_file(self.git_dir.join(file));
+        }
+    }
 }

@@ -126,6 +126,8 @@ pub(crate) fn merge(git_dir: &Path, packs: Vec<Pack>) -> Result<Merged, Error> {
     } else {
         rebuild(git_dir, &ids)?;
     }
+    // The merged packs are deleted after this returns: the new one must be on disk first.
+    sync_pack(git_dir, None)?;
     Ok(Merged { packs })
 }
 
@@ -214,6 +216,320 @@ pub(crate) fn prune_empty_ref_dirs(git_dir: &Path) {
     for top in ["heads", "tags", "remotes"] {
         prune(&git_dir.join("refs").join(top), true);
     }
+}
+
+/// Lock files a git writer creates next to the files it replaces, outside `refs/`.
+const TOP_LEVEL_LOCKS: [&str; 6] = [
+    "packed-refs.lock",
+    "index.lock",
+    "config.lock",
+    "shallow.lock",
+    "HEAD.lock",
+    "FETCH_HEAD.lock",
+];
+
+/// Removes the lock files a killed writer left in the repository at `git_dir` (`*.lock` under
+/// `refs/`, and `packed-refs.lock`, `index.lock`, `config.lock`, `shallow.lock` beside them),
+/// logging each at warn. Only for caches: they are written by this process alone (the data
+/// directory is locked against a second server), so at open no lock can be live.
+pub(crate) fn remove_stale_locks(git_dir: &Path) -> usize {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|ext| ext == "lock") {
+                out.push(path);
+            }
+        }
+    }
+    let mut stale: Vec<PathBuf> = TOP_LEVEL_LOCKS.iter().map(|name| git_dir.join(name)).collect();
+    stale.retain(|path| path.exists());
+    walk(&git_dir.join("refs"), &mut stale);
+    let mut removed = 0;
+    for path in stale {
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                removed += 1;
+                tracing::warn!(path = %path.display(), "removed a stale lock file from the cache");
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => tracing::warn!(path = %path.display(), %err, "cannot remove a stale lock"),
+        }
+    }
+    removed
+}
+
+/// Flushes the file at `path` to disk.
+pub(crate) fn sync_file(path: &Path) -> Result<(), Error> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    fs::File::open(path).map_err(io)?.sync_all().map_err(io)
+}
+
+/// Flushes the directory `dir` (its entries: created, renamed and removed names) to disk.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
+    sync_file(dir)
+}
+
+/// Flushes the pack `name` (`pack-<hex>` without extension; every pack when `None` or absent)
+/// of the repository at `git_dir` and its directory, so a ref may then point into it.
+pub(crate) fn sync_pack(git_dir: &Path, name: Option<&str>) -> Result<(), Error> {
+    let pack_dir = git_dir.join("objects/pack");
+    let named: Vec<PathBuf> = name
+        .map(|name| ["pack", "idx", "rev"].map(|ext| pack_dir.join(format!("{name}.{ext}"))).into())
+        .unwrap_or_default();
+    let mut files: Vec<PathBuf> = named.into_iter().filter(|path| path.exists()).collect();
+    if files.is_empty() {
+        let entries = fs::read_dir(&pack_dir)
+            .map_err(|source| Error::Io { path: pack_dir.clone(), source })?;
+        files = entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "pack" || ext == "idx"))
+            .collect();
+    }
+    for file in &files {
+        sync_file(file)?;
+    }
+    sync_dir(&pack_dir)?;
+    sync_dir(&git_dir.join("objects"))
+}
+
+/// The refs of a `packed-refs` file: name → the line of its value (`<hex>`), peeled lines dropped.
+pub(crate) fn read_packed_refs(
+    git_dir: &Path,
+) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    let path = git_dir.join("packed-refs");
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => return Err(Error::Io { path, source }),
+    };
+    let mut refs = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.starts_with('^') {
+            continue;
+        }
+        if let Some((id, name)) = line.split_once(' ') {
+            refs.insert(name.to_owned(), id.to_owned());
+        }
+    }
+    Ok(refs)
+}
+
+/// Writes `refs` as the `packed-refs` of `git_dir` through the lock file `lock` (already created
+/// by the caller): written, flushed, renamed over `packed-refs`, directory flushed.
+pub(crate) fn write_packed_refs(
+    git_dir: &Path,
+    lock: &Path,
+    refs: &std::collections::BTreeMap<String, String>,
+) -> Result<(), Error> {
+    use std::io::Write;
+    let io = |source| Error::Io { path: lock.to_path_buf(), source };
+    let mut text = String::from("# pack-refs with: sorted \n");
+    for (name, id) in refs {
+        text.push_str(&format!("{id} {name}\n"));
+    }
+    let mut file = fs::OpenOptions::new().write(true).truncate(true).open(lock).map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    fs::rename(lock, git_dir.join("packed-refs")).map_err(io)?;
+    sync_dir(git_dir)
+}
+
+/// Creates the lock file `path` exclusively; `Ok(false)` when it exists already.
+pub(crate) fn take_lock(path: &Path) -> Result<bool, Error> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|source| Error::Io { path: parent.to_path_buf(), source })?;
+    }
+    match fs::OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(_) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(source) => Err(Error::Io { path: path.to_path_buf(), source }),
+    }
+}
+
+/// Packs the loose refs of the repository at `git_dir` into `packed-refs`, safe against a kill
+/// at any moment: the new `packed-refs` (holding every ref) is written to `packed-refs.lock`,
+/// flushed and renamed into place before any loose ref is deleted, and a loose ref is deleted
+/// only under its own lock and while it still holds the packed value. Symbolic refs stay loose.
+/// A held lock (another writer) makes it skip that part; it is redone the next time.
+pub(crate) fn pack_refs(git_dir: &Path) -> Result<(), Error> {
+    fn walk(dir: &Path, name: &str, out: &mut Vec<(String, String)>) {
+        let Ok(entries) = fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(file) = entry.file_name().to_str().map(str::to_owned) else { continue };
+            let full = format!("{name}/{file}");
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                walk(&path, &full, out);
+            } else if !file.ends_with(".lock")
+                && let Ok(text) = fs::read_to_string(&path)
+            {
+                let id = text.trim_end();
+                if id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    out.push((full, id.to_owned()));
+                }
+            }
+        }
+    }
+    let lock = git_dir.join("packed-refs.lock");
+    if !take_lock(&lock)? {
+        return Err(Error::RemoteLocked { file: "packed-refs.lock".to_owned() });
+    }
+    let written = (|| {
+        let mut refs = read_packed_refs(git_dir)?;
+        let mut loose = Vec::new();
+        walk(&git_dir.join("refs"), "refs", &mut loose);
+        for (name, id) in &loose {
+            refs.insert(name.clone(), id.clone());
+        }
+        write_packed_refs(git_dir, &lock, &refs)?;
+        Ok(loose)
+    })();
+    let loose = match written {
+        Ok(loose) => loose,
+        Err(err) => {
+            let _ = fs::remove_file(&lock);
+            return Err(err);
+        }
+    };
+    let mut dirs = std::collections::BTreeSet::new();
+    for (name, id) in loose {
+        let path = git_dir.join(&name);
+        let ref_lock = git_dir.join(format!("{name}.lock"));
+        if !take_lock(&ref_lock)? {
+            continue;
+        }
+        if fs::read_to_string(&path).is_ok_and(|text| text.trim_end() == id)
+            && fs::remove_file(&path).is_ok()
+            && let Some(parent) = path.parent()
+        {
+            dirs.insert(parent.to_path_buf());
+        }
+        let _ = fs::remove_file(&ref_lock);
+    }
+    for dir in dirs {
+        let _ = sync_dir(&dir);
+    }
+    prune_empty_ref_dirs(git_dir);
+    Ok(())
+}
+
+/// The ref updates that complete or undo lifecycle moves a crash interrupted, read from the
+/// tracking refs of `cache` (registered branch `branch`). An approval moves the tag, then the
+/// branch, then deletes the draft's branch; so:
+///
+/// - a `drafts/` or `proposed/` branch `<pkg>/<ws>` with a tag `<pkg>/vN` whose commit's
+///   annotation names workspace `ws` is what is left of a finished approval: it is deleted, and
+///   when that commit is a merge whose first parent is the branch head, the branch is moved to it;
+/// - with the older order (branch first): the branch head is a merge annotated with `<pkg>`, `ws`
+///   and revision N, `<pkg>/vN` is missing and the draft still exists: the tag is created and the
+///   draft deleted;
+/// - a `deletionProposed/<pkg>/vN` without the tag `<pkg>/vN`, or `deletionProposed/<pkg>/<ws>`
+///   (a placeholder's) while `<pkg>` is no longer on the branch, is what a deletion left: deleted.
+///
+/// Names are of the remote (`refs/heads/...`, `refs/tags/...`).
+pub(crate) fn leftovers(cache: &Repository, branch: &str) -> Result<Vec<crate::RefUpdate>, Error> {
+    use crate::{RefUpdate, annotation::parse_annotations, transport::TRACKING_PREFIX};
+    let mut branches = Vec::new();
+    let mut tags = std::collections::BTreeMap::new();
+    for reference in cache.references()? {
+        let reference = reference?;
+        let Ok(name) = reference.name() else { continue };
+        if let Some(branch) = name.strip_prefix(TRACKING_PREFIX) {
+            branches.push(branch.to_owned());
+        } else if name.starts_with("refs/tags/")
+            && let Ok(commit) = reference.peel_to_commit()
+        {
+            tags.insert(name.to_owned(), commit.id());
+        }
+    }
+    let head = match cache.find_reference(&format!("{TRACKING_PREFIX}{branch}")) {
+        Ok(reference) => Some(reference.peel_to_commit()?),
+        Err(_) => None,
+    };
+    let head_id = head.as_ref().map(git2::Commit::id);
+    let head_annotations = head
+        .as_ref()
+        .map(|head| parse_annotations(head.message().unwrap_or("")))
+        .unwrap_or_default();
+    let mut updates = Vec::new();
+    let mut branch_moved = false;
+    for name in &branches {
+        let (kind, rest) = match name.split_once('/') {
+            Some((kind @ ("drafts" | "proposed" | "deletionProposed"), rest)) => (kind, rest),
+            _ => continue,
+        };
+        let Some((full, last)) = rest.rsplit_once('/') else { continue };
+        let remote_ref = format!("refs/heads/{name}");
+        if kind == "deletionProposed" {
+            let orphan = match last
+                .strip_prefix('v')
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty())
+            {
+                Some(_) => !tags.contains_key(&format!("refs/tags/{full}/{last}")),
+                None => head.as_ref().is_some_and(|head| {
+                    head.tree().is_ok_and(|tree| {
+                        !tree
+                            .get_path(Path::new(full))
+                            .is_ok_and(|entry| entry.kind() == Some(git2::ObjectType::Tree))
+                    })
+                }),
+            };
+            if orphan {
+                tracing::warn!(branch = %remote_ref, "deleting the leftover of a deletion");
+                updates.push(RefUpdate::delete(remote_ref));
+            }
+            continue;
+        }
+        let prefix = format!("refs/tags/{full}/v");
+        let approved = tags
+            .range(prefix.clone()..)
+            .take_while(|(tag, _)| tag.starts_with(&prefix))
+            .find(|(tag, id)| {
+                tag[prefix.len()..].bytes().all(|b| b.is_ascii_digit())
+                    && cache.find_commit(**id).is_ok_and(|commit| {
+                        parse_annotations(commit.message().unwrap_or(""))
+                            .iter()
+                            .any(|a| a.package == full && a.workspace_name == last)
+                    })
+            });
+        if let Some((tag, id)) = approved {
+            let commit = cache.find_commit(*id)?;
+            if !branch_moved
+                && Some(*id) != head_id
+                && commit.parent_count() >= 2
+                && commit.parent_id(0).ok() == head_id
+                && let Some(head_id) = head_id
+            {
+                tracing::warn!(%tag, "completing an interrupted approval: moving the branch");
+                updates.push(
+                    RefUpdate::set(format!("refs/heads/{branch}"), id.to_string())
+                        .expecting(head_id.to_string()),
+                );
+                branch_moved = true;
+            }
+            tracing::warn!(branch = %remote_ref, %tag, "deleting the leftover of an approval");
+            updates.push(RefUpdate::delete(remote_ref));
+            continue;
+        }
+        let interrupted = head.as_ref().filter(|head| head.parent_count() >= 2).and_then(|_| {
+            head_annotations.iter().find(|a| a.package == full && a.workspace_name == last)
+        });
+        if let (Some(annotation), Some(head_id)) = (interrupted, head_id) {
+            let tag = format!("refs/tags/{full}/v{}", annotation.revision);
+            if annotation.revision.bytes().all(|b| b.is_ascii_digit()) && !tags.contains_key(&tag) {
+                tracing::warn!(%tag, "completing an interrupted approval: creating the tag");
+                updates.push(RefUpdate::set(tag, head_id.to_string()).expecting(crate::ABSENT));
+                updates.push(RefUpdate::delete(remote_ref));
+            }
+        }
+    }
+    Ok(updates)
 }
 
 const IDX_MAGIC: [u8; 4] = [0xff, b't', b'O', b'c'];

@@ -70,6 +70,7 @@ impl GitRepo {
         configure_libgit2();
         fs::create_dir_all(&cfg.cache_dir)
             .map_err(|source| Error::Io { path: cfg.cache_dir.clone(), source })?;
+        maintain::remove_stale_locks(&cfg.cache_dir);
         let repo = match Repository::open_bare(&cfg.cache_dir) {
             Ok(repo) => repo,
             Err(err) if err.code() == ErrorCode::NotFound => Repository::init_bare(&cfg.cache_dir)?,
@@ -90,7 +91,27 @@ impl GitRepo {
         maintain::prune_empty_ref_dirs(inner.repo.path());
         let this = GitRepo { cfg, url, inner: Mutex::new(inner) };
         this.ensure_branch()?;
+        this.repair()?;
         Ok(this)
+    }
+
+    /// Completes or undoes the lifecycle moves a crash interrupted ([`maintain::leftovers`]).
+    /// Runs at open, before any write of this process, under the cache's lock.
+    fn repair(&self) -> Result<(), Error> {
+        let inner = self.lock();
+        let updates = maintain::leftovers(&inner.repo, &self.cfg.branch)?;
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let (moves, deletions): (Vec<_>, Vec<_>) =
+            updates.into_iter().partition(|update| update.new.is_some());
+        // Moves first: a crash between leaves the leftovers recognisable, deleted next time.
+        for batch in [moves, deletions] {
+            if !batch.is_empty() {
+                inner.push(self.cfg.credentials.as_ref(), &batch)?;
+            }
+        }
+        Ok(())
     }
 
     /// The registration this repository was opened with.
@@ -269,9 +290,11 @@ impl GitRepo {
                 self.write_commit(stage, root, &message, &parents)
             })?;
             let old_head = head.map_or_else(|| ABSENT.to_owned(), |head| head.to_string());
+            // Tag, branch, then the draft's deletion: a crash leaves a prefix of these, which
+            // [`GitRepo::repair`] completes (see there).
             let mut updates = vec![
-                RefUpdate::set(&branch_ref, id.to_string()).expecting(old_head),
                 RefUpdate::set(self.tag_ref(package, revision), id.to_string()).expecting(ABSENT),
+                RefUpdate::set(&branch_ref, id.to_string()).expecting(old_head),
             ];
             if !delete_ref.is_empty() {
                 updates.push(RefUpdate::delete(delete_ref));
@@ -508,6 +531,8 @@ impl Inner {
             let odb = remote.odb()?;
             if staged.object_count() > 0 {
                 stage::write_pack(&odb, &staged.pack)?;
+                // Refs of the remote move right after this and the write is acknowledged then.
+                maintain::sync_pack(remote.path(), stage::pack_name(&staged.pack).as_deref())?;
             }
             let missing = stage::missing_references(&self.repo, &staged.written, &odb)?;
             if !missing.is_empty() {
@@ -573,7 +598,7 @@ impl Inner {
             return;
         }
         self.remote_loose_refs.set(0);
-        if let Err(err) = remote.refdb_compress() {
+        if let Err(err) = maintain::pack_refs(remote.path()) {
             tracing::warn!(%err, "cannot pack the refs of the remote");
         }
     }

@@ -159,6 +159,13 @@ pub(crate) fn write_pack(odb: &Odb<'_>, pack: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The file name (without extension) libgit2 gives `pack` when it indexes it: `pack-` and the
+/// pack's trailing checksum.
+pub(crate) fn pack_name(pack: &[u8]) -> Option<String> {
+    let trailer = pack.len().checked_sub(20).and_then(|start| pack.get(start..))?;
+    Some(format!("pack-{}", trailer.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
 /// Objects referenced by the `written` objects that `odb` (refreshed by the caller) does not have. Written objects are
 /// read from `source`; an empty result means the written objects are connected in `odb` as far as
 /// one level of references shows (anything older is assumed to be complete, as git does).

@@ -105,6 +105,9 @@ pub(crate) fn push(
         if let Some(failure) = failure.into_inner() {
             return Err(failure);
         }
+        if let Some(file) = locked_file(repo, &err) {
+            return Err(Error::RemoteLocked { file });
+        }
         if err.code() == ErrorCode::NotFastForward {
             let refname = updates.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", ");
             return Err(Error::Conflict { refname, message: err.message().to_owned() });
@@ -123,6 +126,20 @@ pub(crate) fn push(
         Some((refname, message)) => Err(Error::PushRejected { refname, message }),
         None => Ok(()),
     }
+}
+
+/// The lock file a push failed on, relative to the remote when the remote is a local path:
+/// libgit2 reports a held lock of the receiving repository as `failed to lock file '<path>'`.
+fn locked_file(repo: &Repository, err: &git2::Error) -> Option<String> {
+    let message = err.message();
+    if err.code() != ErrorCode::Locked && !message.contains("failed to lock") {
+        return None;
+    }
+    let path = message.split('\'').find(|part| part.ends_with(".lock"))?;
+    let url = repo.find_remote(ORIGIN).ok()?.url().ok()?.to_owned();
+    let root = url.strip_prefix("file://").unwrap_or(&url).trim_end_matches('/').to_owned();
+    let relative = path.strip_prefix(&root).map(|rest| rest.trim_start_matches('/'));
+    Some(relative.unwrap_or(path).to_owned())
 }
 
 /// Checks that every update names a ref this cache tracks and, when it sets one, an object the

@@ -108,10 +108,13 @@ fn ref_updates_are_all_or_nothing() {
     let heads = git(&remote, &["for-each-ref", "--format=%(refname)"]);
     assert!(!heads.contains("proposed/"), "{heads}");
 
-    // A ref another writer holds locked is a conflict, not a corruption.
+    // A ref another writer holds locked is named, not a corruption.
     fs::write(remote.join("refs/heads/main.lock"), "").expect("lock");
     let res = repo.push(&[RefUpdate::set(repo.branch_ref(), &draft)]);
-    assert!(matches!(&res, Err(Error::Conflict { .. })), "{res:?}");
+    assert!(
+        matches!(&res, Err(Error::RemoteLocked { file }) if file == "refs/heads/main.lock"),
+        "{res:?}"
+    );
     fs::remove_file(remote.join("refs/heads/main.lock")).expect("unlock");
     repo.push(&[RefUpdate::set(repo.branch_ref(), &draft)]).expect("fast-forward");
     assert_eq!(git(&remote, &["rev-parse", "main"]), draft);
