@@ -606,6 +606,52 @@ mod tests {
     }
 
     #[test]
+    fn packing_refs_keeps_every_ref_and_respects_locks() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let repo = Repository::init_bare(dir.path()).expect("init");
+        let blob = repo.blob(b"x").expect("blob");
+        let tree = {
+            let mut builder = repo.treebuilder(None).expect("builder");
+            builder.insert("f", blob, 0o100644).expect("insert");
+            builder.write().expect("tree")
+        };
+        let sig = git2::Signature::now("a", "a@b").expect("sig");
+        let tree = repo.find_tree(tree).expect("tree");
+        let commit = repo.commit(None, &sig, &sig, "m", &tree, &[]).expect("commit");
+        for name in ["refs/heads/main", "refs/heads/drafts/p/ws", "refs/tags/p/v1"] {
+            repo.reference(name, commit, true, "test").expect("ref");
+        }
+        pack_refs(dir.path()).expect("pack");
+        assert!(!dir.path().join("refs/heads/main").exists(), "loose refs are gone");
+        let packed = read_packed_refs(dir.path()).expect("read");
+        assert_eq!(packed.len(), 3, "{packed:?}");
+        for name in ["refs/heads/main", "refs/heads/drafts/p/ws", "refs/tags/p/v1"] {
+            let repo = Repository::open_bare(dir.path()).expect("reopen");
+            assert_eq!(repo.refname_to_id(name).expect("resolves"), commit);
+        }
+
+        // A held lock on packed-refs: nothing is changed, and the lock stays.
+        repo.reference("refs/heads/new", commit, true, "test").expect("ref");
+        fs::write(dir.path().join("packed-refs.lock"), "").expect("lock");
+        assert!(matches!(pack_refs(dir.path()), Err(Error::RemoteLocked { .. })));
+        assert!(dir.path().join("refs/heads/new").exists());
+        assert!(dir.path().join("packed-refs.lock").exists());
+        fs::remove_file(dir.path().join("packed-refs.lock")).expect("unlock");
+
+        // A ref whose own lock is held stays loose, and resolves.
+        fs::write(dir.path().join("refs/heads/new.lock"), "").expect("lock");
+        pack_refs(dir.path()).expect("pack");
+        assert!(dir.path().join("refs/heads/new").exists());
+        assert_eq!(
+            Repository::open_bare(dir.path())
+                .expect("reopen")
+                .refname_to_id("refs/heads/new")
+                .expect("ref"),
+            commit
+        );
+    }
+
+    #[test]
     fn empty_ref_directories_are_pruned() {
         let dir = tempfile::tempdir().expect("temp dir");
         let refs = dir.path().join("refs");

@@ -7,5 +7,6 @@ mod http;
 mod http_server;
 mod lifecycle;
 mod open;
+mod recovery;
 mod scale;
 mod util;
