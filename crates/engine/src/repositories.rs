@@ -308,8 +308,10 @@ impl Engine {
         // A repository busy with a write (or a slow fetch) is synced next round instead of
         // queueing syncs behind it.
         let Ok(_write) = write.try_lock() else { return Ok(()) };
+        let git2 = git.clone();
         blocking(move || Ok(crate::metrics::git("fetch", || git.fetch())?)).await?;
-        self.reconcile(key, Updates::default()).await
+        self.reconcile(key, Updates::default()).await?;
+        blocking(move || Ok(git2.check_remote_locks()?)).await
     }
 
     async fn set_ready(&self, key: &RepoKey, error: Option<String>) {

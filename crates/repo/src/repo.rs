@@ -91,7 +91,10 @@ impl GitRepo {
         maintain::prune_empty_ref_dirs(inner.repo.path());
         let this = GitRepo { cfg, url, inner: Mutex::new(inner) };
         this.ensure_branch()?;
-        this.repair()?;
+        if let Err(err) = this.repair() {
+            // The leftovers stay recognisable and are repaired at the next open.
+            tracing::warn!(%err, "cannot repair interrupted lifecycle moves");
+        }
         Ok(this)
     }
 
@@ -112,6 +115,17 @@ impl GitRepo {
             }
         }
         Ok(())
+    }
+
+    /// [`Error::RemoteLocked`] when a lock file that stops every write (`packed-refs.lock`, the
+    /// registered branch's) exists in the local remote; for readiness. Network remotes: `Ok`.
+    pub fn check_remote_locks(&self) -> Result<(), Error> {
+        let Some(git_dir) = self.lock().local.clone() else { return Ok(()) };
+        let branch = RefUpdate::delete(self.branch_ref());
+        match local::held_lock(&git_dir, &[branch]) {
+            Some(file) => Err(Error::RemoteLocked { file }),
+            None => Ok(()),
+        }
     }
 
     /// The registration this repository was opened with.
