@@ -47,6 +47,8 @@ enum Command {
         /// render fails.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
         function_timeout_seconds: u64,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
     },
     /// Run a function runner: serve KRM functions over Porch's gRPC protocol
     /// (`evaluator.FunctionEvaluator`).
@@ -64,7 +66,51 @@ enum Command {
         /// How long one exec function may run before it is killed (its whole process group).
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
         function_timeout_seconds: u64,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
     },
+}
+
+/// Variables passed to functions.
+type FunctionEnv = Vec<(String, String)>;
+
+/// What functions may see and use: by default nothing of the server's environment.
+#[derive(clap::Args)]
+struct SandboxArgs {
+    /// Pass an environment variable to functions (exec functions and starlark's
+    /// `ctx.environment`): `NAME` passes the server's value, `NAME=VALUE` a given one.
+    /// Repeatable. Without it functions see an empty environment (exec functions get a
+    /// standard `PATH`).
+    #[arg(long = "function-env", value_name = "NAME[=VALUE]")]
+    function_env: Vec<String>,
+    /// Address-space limit of an exec function's process in MiB (0: no limit).
+    #[arg(long, default_value_t = 2048)]
+    function_memory_mib: u64,
+}
+
+impl SandboxArgs {
+    /// The allowlisted variables, made visible to starlark, and the memory limit in bytes.
+    fn apply(&self) -> anyhow::Result<(FunctionEnv, Option<u64>)> {
+        let mut vars = Vec::new();
+        for entry in &self.function_env {
+            let (name, value) = match entry.split_once('=') {
+                Some((name, value)) => (name.to_string(), value.to_string()),
+                None => match std::env::var(entry) {
+                    Ok(value) => (entry.clone(), value),
+                    Err(_) => anyhow::bail!(
+                        "parse --function-env {entry:?}: the server has no such environment variable"
+                    ),
+                },
+            };
+            if name.is_empty() || name.contains('\0') {
+                anyhow::bail!("parse --function-env {entry:?}: expected NAME or NAME=VALUE");
+            }
+            vars.push((name, value));
+        }
+        veranda_fn::set_function_environment(vars.clone());
+        let memory = (self.function_memory_mib > 0).then_some(self.function_memory_mib << 20);
+        Ok((vars, memory))
+    }
 }
 
 fn main() -> ExitCode {
@@ -91,7 +137,9 @@ fn main() -> ExitCode {
             exec_functions,
             function_runner,
             function_timeout_seconds,
+            sandbox,
         } => parse_exec_functions(&exec_functions).and_then(|functions| {
+            let (function_env, function_memory) = sandbox.apply()?;
             runtime
                 .block_on(veranda_server::serve(veranda_server::ServeConfig {
                     data_dir,
@@ -100,13 +148,23 @@ fn main() -> ExitCode {
                     exec_functions: functions,
                     function_runner,
                     function_timeout: Duration::from_secs(function_timeout_seconds),
+                    function_env,
+                    function_memory,
                 }))
                 .map_err(anyhow::Error::from)
         }),
-        Command::FnRunner { listen, exec_functions, no_builtins, function_timeout_seconds } => {
+        Command::FnRunner {
+            listen,
+            exec_functions,
+            no_builtins,
+            function_timeout_seconds,
+            sandbox,
+        } => {
             let timeout = Duration::from_secs(function_timeout_seconds);
             parse_exec_functions(&exec_functions).and_then(|functions| {
-                runtime.block_on(fn_runner(listen, functions, no_builtins, timeout))
+                let (env, max_memory) = sandbox.apply()?;
+                let limits = veranda_fn::Limits { timeout, max_memory, ..Default::default() };
+                runtime.block_on(fn_runner(listen, functions, no_builtins, limits, env))
             })
         }
     };
@@ -137,7 +195,8 @@ async fn fn_runner(
     listen: SocketAddr,
     images: BTreeMap<String, PathBuf>,
     no_builtins: bool,
-    timeout: Duration,
+    limits: veranda_fn::Limits,
+    env: Vec<(String, String)>,
 ) -> anyhow::Result<()> {
     use std::io::Write;
 
@@ -145,8 +204,7 @@ async fn fn_runner(
     if !no_builtins {
         runtimes.push(Arc::new(veranda_fn::BuiltinRuntime));
     }
-    let limits = veranda_fn::Limits { timeout, ..Default::default() };
-    runtimes.push(Arc::new(veranda_fn::ExecRuntime { images, limits, ..Default::default() }));
+    runtimes.push(Arc::new(veranda_fn::ExecRuntime { images, limits, env, ..Default::default() }));
     let runtime = Arc::new(veranda_fn::MultiRuntime { runtimes });
     let listener = tokio::net::TcpListener::bind(listen).await.context("bind listen address")?;
     let addr = listener.local_addr().context("read listen address")?;

@@ -50,6 +50,10 @@ pub struct EngineConfig {
     pub function_runner: Option<String>,
     /// How long one exec function, or one call to the function runner, may take.
     pub function_timeout: Duration,
+    /// The whole environment of exec functions (nothing of the server's is inherited).
+    pub function_env: Vec<(String, String)>,
+    /// Address-space limit of an exec function, in bytes (`None`: no limit).
+    pub function_memory: Option<u64>,
 }
 
 /// The engine. Cheap to share (`Arc<Engine>`).
@@ -119,8 +123,10 @@ impl Engine {
                 images: config.exec_functions.clone(),
                 limits: veranda_fn::Limits {
                     timeout: config.function_timeout,
+                    max_memory: config.function_memory,
                     ..Default::default()
                 },
+                env: config.function_env.clone(),
                 ..Default::default()
             }),
         ];

@@ -152,6 +152,7 @@ impl Engine {
                 })
                 .unwrap_or_default()
         };
+        self.check_package_deletable(namespace, name, &revisions)?;
         let busy: Vec<_> = revisions
             .iter()
             .map(|r| {
@@ -204,6 +205,61 @@ impl Engine {
         let (ns, n) = (namespace.to_string(), name.to_string());
         blocking(move || Ok(store.delete_object(ObjectTable::Packages, &ns, &n)?)).await?;
         Ok(package)
+    }
+
+    /// The rules of deleting each revision (`delete_package_revision`) applied to a whole package:
+    /// refused while a revision is Published and not DeletionProposed, or while a revision of
+    /// another package names one of them as its upstream. The placeholder (revision -1) mirrors
+    /// the registered branch and needs no proposal of its own when the package has published
+    /// revisions; a package that exists only on the branch needs its placeholder proposed.
+    fn check_package_deletable(
+        &self,
+        namespace: &str,
+        name: &str,
+        revisions: &[std::sync::Arc<crate::Rev>],
+    ) -> Result<(), Error> {
+        let has_tags = revisions.iter().any(|r| r.discovered.kind == RefKind::Tag);
+        let mut published: Vec<&str> = revisions
+            .iter()
+            .filter(|r| build::lifecycle(&r.discovered) == veranda_api::Lifecycle::Published)
+            .filter(|r| !(has_tags && r.discovered.kind == RefKind::Branch))
+            .map(|r| r.object.metadata.name.as_str())
+            .collect();
+        published.sort_unstable();
+        if !published.is_empty() {
+            return Err(Error::Forbidden {
+                kind: Kind::Package,
+                name: name.to_string(),
+                message: format!(
+                    "cannot delete package: published PackageRevisions must be proposed for deletion by setting spec.lifecycle to 'DeletionProposed' first: {}",
+                    published.join(", ")
+                ),
+            });
+        }
+        let own: std::collections::BTreeSet<&str> =
+            revisions.iter().map(|r| r.object.metadata.name.as_str()).collect();
+        let mut referencing: Vec<String> = self
+            .list_package_revisions(Some(namespace), &crate::RevisionFilter::default())
+            .iter()
+            .filter(|pr| pr.spec.revision != -1 && !own.contains(pr.metadata.name.as_str()))
+            .filter_map(|pr| {
+                own.iter()
+                    .find(|o| crate::revisions::references_upstream(pr, o))
+                    .map(|o| format!("{o} (upstream of {})", pr.metadata.name))
+            })
+            .collect();
+        referencing.sort_unstable();
+        if !referencing.is_empty() {
+            return Err(Error::Forbidden {
+                kind: Kind::Package,
+                name: name.to_string(),
+                message: format!(
+                    "cannot delete package, its revisions are referenced as upstream: {}",
+                    referencing.join(", ")
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Refuses package updates: a package is defined by its revisions.

@@ -9,8 +9,10 @@ use std::{
 
 use tokio::sync::broadcast;
 
-/// Events retained for resuming watches.
+/// Events retained for resuming watches: at most this many...
 const RETAINED_EVENTS: usize = 20_000;
+/// ...and at most this many bytes of object JSON (a few large objects must not pin gigabytes).
+const RETAINED_BYTES: usize = 64 << 20;
 /// Per-watcher buffer; a watcher that falls further behind is closed (it re-lists).
 const CHANNEL_CAPACITY: usize = 8_192;
 
@@ -67,6 +69,8 @@ pub(crate) struct Hub {
 
 struct Log {
     events: VecDeque<Arc<Event>>,
+    // Sum of `json.len()` over `events`.
+    bytes: usize,
     // Invariant: every event with a resourceVersion above `complete_since` is in `events`.
     complete_since: i64,
 }
@@ -89,7 +93,10 @@ impl Hub {
     /// A hub whose log is complete after `current` (the resourceVersion at start-up).
     pub(crate) fn new(current: i64) -> Hub {
         let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
-        Hub { sender, log: Mutex::new(Log { events: VecDeque::new(), complete_since: current }) }
+        Hub {
+            sender,
+            log: Mutex::new(Log { events: VecDeque::new(), bytes: 0, complete_since: current }),
+        }
     }
 
     pub(crate) fn publish(&self, event: Event) {
@@ -99,12 +106,15 @@ impl Hub {
         );
         let event = Arc::new(event);
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        if log.events.len() == RETAINED_EVENTS
-            && let Some(evicted) = log.events.pop_front()
+        log.bytes += event.json.len();
+        log.events.push_back(event.clone());
+        while log.events.len() > RETAINED_EVENTS
+            || (log.bytes > RETAINED_BYTES && log.events.len() > 1)
         {
+            let Some(evicted) = log.events.pop_front() else { break };
+            log.bytes -= evicted.json.len();
             log.complete_since = evicted.resource_version;
         }
-        log.events.push_back(event.clone());
         // Sent under the log lock so that subscribe() sees each event exactly once.
         let _ = self.sender.send(event);
     }
@@ -119,5 +129,47 @@ impl Hub {
         }
         let backlog = log.events.iter().filter(|e| e.resource_version > since).cloned().collect();
         Ok(Subscription { receiver, backlog })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(rv: i64, size: usize) -> Event {
+        Event {
+            resource_version: rv,
+            event_type: EventType::Modified,
+            topic: Topic::PackageRevisions,
+            namespace: "default".into(),
+            json: "x".repeat(size).into(),
+        }
+    }
+
+    #[test]
+    fn log_is_bounded_by_bytes() {
+        let hub = Hub::new(0);
+        let size = 1 << 20;
+        for rv in 1..=100 {
+            hub.publish(event(rv, size));
+        }
+        let log = hub.log.lock().unwrap();
+        assert!(log.bytes <= RETAINED_BYTES, "{}", log.bytes);
+        assert_eq!(log.events.len(), RETAINED_BYTES / size);
+        assert_eq!(log.complete_since, 100 - (RETAINED_BYTES / size) as i64);
+        drop(log);
+        assert!(matches!(hub.subscribe(Some(1)), Err(WatchError::Gone { .. })));
+        assert_eq!(hub.subscribe(Some(99)).unwrap().backlog.len(), 1);
+    }
+
+    #[test]
+    fn log_is_bounded_by_count() {
+        let hub = Hub::new(0);
+        for rv in 1..=(RETAINED_EVENTS as i64 + 5) {
+            hub.publish(event(rv, 1));
+        }
+        let log = hub.log.lock().unwrap();
+        assert_eq!(log.events.len(), RETAINED_EVENTS);
+        assert_eq!(log.complete_since, 5);
     }
 }

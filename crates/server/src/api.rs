@@ -92,9 +92,29 @@ pub(crate) async fn dispatch(
     };
     let started = std::time::Instant::now();
     let path = uri.path().to_string();
-    let response = match route(&state, method.clone(), &uri, headers, body, user).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
+    let response = if is_mutating(&method) {
+        // A write runs to completion (rollback included) in a task of its own: a client that
+        // goes away drops this future, not the task.
+        let (state, method, uri) = (state.clone(), method.clone(), uri.clone());
+        let task = tokio::spawn(async move {
+            match route(&state, method, &uri, headers, body, user).await {
+                Ok(response) => response,
+                Err(e) => e.into_response(),
+            }
+        });
+        match task.await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::error!(%path, "request handler failed: {e}");
+                ApiError::new(500, "InternalError", "the request failed unexpectedly")
+                    .into_response()
+            }
+        }
+    } else {
+        match route(&state, method.clone(), &uri, headers, body, user).await {
+            Ok(response) => response,
+            Err(e) => e.into_response(),
+        }
     };
     let elapsed = started.elapsed();
     let (verb, resource) = metric_labels(&method, &uri);
@@ -114,6 +134,11 @@ pub(crate) async fn dispatch(
     );
     tracing::debug!(%method, %path, status = code, elapsed_us = elapsed.as_micros() as u64, "request");
     response
+}
+
+/// Whether a request may change state (and so must not be cut short by its client).
+fn is_mutating(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// The `verb` and `resource` labels of a request's metrics (bounded sets, never user input).
@@ -676,7 +701,40 @@ fn from_value<T: DeserializeOwned>(mut value: Value) -> ApiResult<T> {
             }
         }
     }
+    check_metadata_maps(&value)?;
     serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("invalid object: {e}")))
+}
+
+/// kube-apiserver's rules for labels and annotations (keys, label values, 256 KiB of
+/// annotations), checked on every object a client writes: 422 naming the field.
+fn check_metadata_maps(value: &Value) -> ApiResult<()> {
+    let strings = |field: &str| -> Vec<(&str, &str)> {
+        value
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_object)
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))).collect())
+            .unwrap_or_default()
+    };
+    let labels = strings("labels");
+    let annotations = strings("annotations");
+    veranda_api::metadata::check_labels(labels.into_iter())
+        .and_then(|()| veranda_api::metadata::check_annotations(annotations.into_iter()))
+        .map_err(|e| {
+            let kind = value.get("kind").and_then(Value::as_str).unwrap_or("object");
+            let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+            ApiError::from_body(
+                422,
+                veranda_k8s::status::status(
+                    422,
+                    "Invalid",
+                    &format!("{kind} {name:?} is invalid: {}: {}", e.field, e.message),
+                    Some(serde_json::json!({
+                        "name": name, "kind": kind,
+                        "causes": [{"reason": "FieldValueInvalid", "message": e.message, "field": e.field}],
+                    })),
+                ),
+            )
+        })
 }
 
 fn to_value<T: Serialize>(object: &T) -> Value {

@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod datadir;
 mod error;
 mod select;
 mod tls;
@@ -25,6 +26,10 @@ pub struct ServeConfig {
     pub function_runner: Option<String>,
     /// Time limit of one exec function or function-runner call.
     pub function_timeout: Duration,
+    /// The environment functions see (nothing else of the server's).
+    pub function_env: Vec<(String, String)>,
+    /// Address-space limit of an exec function, in bytes.
+    pub function_memory: Option<u64>,
 }
 
 /// Errors that stop the server.
@@ -33,6 +38,7 @@ pub enum ServeError {
     Engine(veranda_engine::Error),
     Io(&'static str, std::io::Error),
     Tls(String),
+    DataDir(datadir::DataDirError),
 }
 
 impl std::fmt::Display for ServeError {
@@ -41,6 +47,7 @@ impl std::fmt::Display for ServeError {
             ServeError::Engine(e) => write!(f, "start engine: {e}"),
             ServeError::Io(what, e) => write!(f, "{what}: {e}"),
             ServeError::Tls(e) => f.write_str(e),
+            ServeError::DataDir(e) => e.fmt(f),
         }
     }
 }
@@ -49,19 +56,20 @@ impl std::error::Error for ServeError {}
 
 /// Runs the server until SIGTERM or Ctrl-C.
 pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| ServeError::Io("create data directory", e))?;
-    let data_dir = std::fs::canonicalize(&config.data_dir)
-        .map_err(|e| ServeError::Io("resolve data directory", e))?;
+    let data = datadir::prepare(&config.data_dir).map_err(ServeError::DataDir)?;
+    let data_dir = data.path().to_path_buf();
     let engine = Engine::open(EngineConfig {
         data_dir: data_dir.clone(),
         sync_interval: config.sync_interval,
         exec_functions: config.exec_functions.clone(),
         function_runner: config.function_runner.clone(),
         function_timeout: config.function_timeout,
+        function_env: config.function_env.clone(),
+        function_memory: config.function_memory,
     })
     .await
     .map_err(ServeError::Engine)?;
+    data.tighten().map_err(ServeError::DataDir)?;
     let (tokens, admin_token) =
         auth::Tokens::load_or_create(&data_dir).map_err(|e| ServeError::Io("load tokens", e))?;
     let state = Arc::new(api::AppState { engine: engine.clone(), tokens });
@@ -110,6 +118,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     });
     server.serve(app.into_make_service()).await.map_err(|e| ServeError::Io("serve", e))?;
     tracing::info!("shut down");
+    drop(data);
     Ok(())
 }
 

@@ -33,6 +33,8 @@ impl Fixture {
             exec_functions: Default::default(),
             function_runner: None,
             function_timeout: Duration::from_secs(30),
+            function_env: Vec::new(),
+            function_memory: None,
         })
         .await
         .unwrap();
@@ -305,6 +307,8 @@ async fn state_survives_restart_and_external_changes_are_seen() {
         exec_functions: Default::default(),
         function_runner: None,
         function_timeout: Duration::from_secs(30),
+        function_env: Vec::new(),
+        function_memory: None,
     };
     let rv_before;
     {
@@ -392,6 +396,37 @@ async fn packages_register_fill_and_delete() {
     assert_eq!(f.engine.get_package("default", "r.net.base").unwrap().status.latest_revision, 1);
     let packages = f.engine.list_packages(Some("default")).unwrap();
     assert_eq!(packages.len(), 1, "{packages:?}");
+    // A package with a Published revision cannot be deleted (the placeholder needs no proposal).
+    let refused = f.engine.delete_package("default", "r.net.base").await.unwrap_err();
+    match &refused {
+        Error::Forbidden { message, .. } => {
+            assert!(message.contains("r.net.base.ws1"), "{message}");
+            assert!(!message.contains("r.net.base.main"), "{message}");
+        }
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+    // Nor one whose revision is the upstream of another package's revision.
+    let clone = Task {
+        task_type: "clone".into(),
+        clone: Some(veranda_api::types::CloneTask {
+            upstream_ref: veranda_api::types::UpstreamPackage {
+                upstream_ref: Some(NameRef { name: "r.net.base.ws1".into() }),
+                ..Default::default()
+            },
+        }),
+        ..Default::default()
+    };
+    f.create("r", "app", "ws", Some(clone)).await.unwrap();
+    f.move_to("r.net.base.ws1", Lifecycle::DeletionProposed, Endpoint::Update).await.unwrap();
+    let refused = f.engine.delete_package("default", "r.net.base").await.unwrap_err();
+    match &refused {
+        Error::Forbidden { message, .. } => {
+            assert!(message.contains("r.net.base.ws1 (upstream of r.app.ws)"), "{message}")
+        }
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+    assert_eq!(git(&remote, &["tag"]).trim(), "net/base/v1", "nothing was deleted");
+    f.engine.delete_package_revision("default", "r.app.ws").await.unwrap();
     // Deleting the package removes every revision, its branches, tags and directory.
     f.engine.delete_package("default", "r.net.base").await.unwrap();
     assert!(f.engine.list_package_revisions(None, &RevisionFilter::default()).is_empty());
@@ -430,6 +465,8 @@ async fn watches_resume_from_a_resource_version() {
         exec_functions: Default::default(),
         function_runner: None,
         function_timeout: Duration::from_secs(30),
+        function_env: Vec::new(),
+        function_memory: None,
     };
     let remote = dir.path().join("r.git");
     Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&remote).output().unwrap();

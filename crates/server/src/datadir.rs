@@ -1,0 +1,163 @@
+//! The data directory: private to the server's user and owned by one running server.
+//!
+//! `prepare` creates the directory 0700 (and tightens an existing one), then takes an exclusive
+//! lock on `veranda.lock` inside it for as long as the returned [`DataDir`] lives, so a second
+//! server on the same directory exits with a clear error instead of corrupting the caches.
+//! [`DataDir::tighten`] makes the files the engine created (database, caches) private whatever
+//! the umask was.
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{Read, Seek, Write},
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+/// Name of the lock file inside the data directory.
+const LOCK_FILE: &str = "veranda.lock";
+
+/// An open, locked data directory. The lock is released when this is dropped (or the process
+/// dies: the kernel drops the lock with the last file descriptor).
+#[derive(Debug)]
+pub struct DataDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+/// Why the data directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "data directory {path} is in use by another veranda server{holder}; stop it or choose another --data-dir"
+    )]
+    InUse { path: PathBuf, holder: String },
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError {
+    let path = path.to_path_buf();
+    move |source| DataDirError::Io { what, path, source }
+}
+
+/// Creates (0700) or tightens the data directory at `path` and locks it.
+pub fn prepare(path: &Path) -> Result<DataDir, DataDirError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(io("create data directory", path))?;
+    let path = std::fs::canonicalize(path).map_err(io("resolve data directory", path))?;
+    make_private(&path, 0o700)?;
+    let lock_path = path.join(LOCK_FILE);
+    let mut lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(io("open lock file", &lock_path))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = lock.read_to_string(&mut pid);
+            let pid = pid.trim();
+            let holder = if pid.is_empty() { String::new() } else { format!(" (pid {pid})") };
+            return Err(DataDirError::InUse { path, holder });
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(io("lock data directory", &lock_path)(e));
+        }
+    }
+    // The lock is ours: record who holds it, for the error message of a second server.
+    let pid = std::process::id().to_string();
+    lock.set_len(0)
+        .and_then(|()| lock.rewind())
+        .and_then(|()| lock.write_all(pid.as_bytes()))
+        .map_err(io("write lock file", &lock_path))?;
+    Ok(DataDir { path, _lock: lock })
+}
+
+impl DataDir {
+    /// The canonical path of the directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes what the engine keeps in the directory private: the database files 0600, the Git
+    /// cache directories 0700 (their contents are then out of reach whatever their own modes).
+    pub fn tighten(&self) -> Result<(), DataDirError> {
+        let entries =
+            std::fs::read_dir(&self.path).map_err(io("read data directory", &self.path))?;
+        for entry in entries {
+            let entry = entry.map_err(io("read data directory", &self.path))?;
+            let file_type = entry.file_type().map_err(io("stat", &entry.path()))?;
+            if file_type.is_dir() {
+                make_private(&entry.path(), 0o700)?;
+            } else if file_type.is_file() {
+                make_private(&entry.path(), 0o600)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Clears group and other permission bits of `path`, setting `mode` when any was set.
+fn make_private(path: &Path, mode: u32) -> Result<(), DataDirError> {
+    let meta = std::fs::symlink_metadata(path).map_err(io("stat", path))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", meta.permissions().mode() & 0o777), "making private");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(io("change mode of", path))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn creates_private_and_locks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let held = prepare(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        let second = prepare(&dir).unwrap_err();
+        let message = second.to_string();
+        assert!(message.contains("in use by another veranda server"), "{message}");
+        assert!(message.contains(&format!("pid {}", std::process::id())), "{message}");
+        drop(held);
+        prepare(&dir).expect("the lock is released with its holder");
+    }
+
+    #[test]
+    fn tightens_existing_directory_and_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.join("veranda.db"), b"x").unwrap();
+        std::fs::set_permissions(dir.join("veranda.db"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        std::fs::create_dir(dir.join("git")).unwrap();
+        std::fs::set_permissions(dir.join("git"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let data = prepare(&dir).unwrap();
+        data.tighten().unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("veranda.db")), 0o600);
+        assert_eq!(mode(&dir.join("git")), 0o700);
+        assert_eq!(mode(&dir.join(LOCK_FILE)), 0o600);
+    }
+}
