@@ -2,7 +2,9 @@
 //! Kubernetes client and `git`, against real Git repositories on disk.
 
 mod bad_input;
+mod crash;
 mod fn_runner;
+mod hardening;
 mod lifecycle;
 mod python_client;
 mod upgrade;
