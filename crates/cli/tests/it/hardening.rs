@@ -1,0 +1,211 @@
+//! The server protects its data and its invariants from careless clients and operators: a private,
+//! locked data directory; package deletion with the rules of revision deletion; kube-apiserver's
+//! metadata limits; writes that finish when their client goes away.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+use crate::util::{Server, empty_repo, git};
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Sends a request with curl; `max_time` cuts the client off. Returns (status, body); status 0
+/// when curl gave up.
+fn request(
+    server: &Server,
+    method: &str,
+    path: &str,
+    body: &Value,
+    max_time: Option<f64>,
+) -> (u16, Value) {
+    let ca = server.dir.path().join("data/ca.crt");
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--cacert"])
+        .arg(&ca)
+        .args(["-X", method, "-H"])
+        .arg(format!("Authorization: Bearer {}", server.token()))
+        .args(["-H", "Content-Type: application/json", "--data-binary", "@-"])
+        .args(["-w", "\n%{http_code}"]);
+    if let Some(t) = max_time {
+        cmd.args(["--max-time", &t.to_string()]);
+    }
+    cmd.arg(format!("{}{path}", server.url()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("curl must be installed");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(body.to_string().as_bytes()).expect("send body");
+    }
+    let out = child.wait_with_output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    match text.rsplit_once('\n') {
+        Some((body, code)) => {
+            (code.parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(Value::Null))
+        }
+        None => (0, Value::Null),
+    }
+}
+
+fn register(server: &Server, name: &str) -> std::path::PathBuf {
+    let remote = empty_repo(server.dir.path(), &format!("{name}.git"));
+    let manifest = format!(
+        "apiVersion: config.porch.kpt.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: {name}\nspec:\n  git:\n    repo: {}\n    createBranch: true\n",
+        remote.display()
+    );
+    server.kubectl_in(&["apply", "-f", "-"], Some(&manifest));
+    remote
+}
+
+fn create(server: &Server, repo: &str, package: &str, ws: &str) {
+    let create = json!({"apiVersion": "porch.kpt.dev/v1alpha1", "kind": "PackageRevision",
+        "spec": {"repository": repo, "packageName": package, "workspaceName": ws}});
+    server.kubectl_in(&["create", "-f", "-"], Some(&create.to_string()));
+}
+
+fn publish(server: &Server, name: &str) {
+    server.kubectl(&[
+        "patch",
+        "packagerevision",
+        name,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"lifecycle":"Proposed"}}"#,
+    ]);
+    let mut pr = server.get_json(&["packagerevision", name]);
+    pr["spec"]["lifecycle"] = json!("Published");
+    let path =
+        format!("/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisions/{name}/approval");
+    server.kubectl_in(&["replace", "--raw", &path, "-f", "-"], Some(&pr.to_string()));
+}
+
+#[test]
+fn data_directory_is_private_and_locked() {
+    let server = Server::start();
+    let data = server.dir.path().join("data");
+    assert_eq!(mode(&data), 0o700, "data directory");
+    assert_eq!(mode(&data.join("veranda.db")), 0o600, "database");
+    assert_eq!(mode(&data.join("git")), 0o700, "Git caches");
+    for secret in ["tokens.csv", "kubeconfig", "veranda.lock"] {
+        assert_eq!(mode(&data.join(secret)) & 0o077, 0, "{secret}");
+    }
+
+    // A second server on the same directory refuses to start, and says why.
+    let second = Command::new(env!("CARGO_BIN_EXE_veranda"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run veranda");
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("in use by another veranda server"), "{stderr}");
+    // The first one still serves.
+    server.kubectl(&["get", "repositories"]);
+
+    // A directory left world-readable is made private at start-up.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::set_permissions(dir.path().join("data"), std::fs::Permissions::from_mode(0o755))
+        .unwrap();
+    let other = Server::start_in(dir);
+    assert_eq!(mode(&other.dir.path().join("data")), 0o700);
+}
+
+#[test]
+fn deleting_a_package_honours_the_rules_of_its_revisions() {
+    let server = Server::start();
+    let remote = register(&server, "r");
+    create(&server, "r", "base", "ws");
+    publish(&server, "r.base.ws");
+    let err = server.kubectl_fails(&["delete", "packages", "r.base"], None);
+    assert!(err.contains("forbidden") && err.contains("r.base.ws"), "{err}");
+    assert_eq!(git(&remote, &["tag"]).trim(), "base/v1", "nothing was deleted");
+    assert!(git(&remote, &["ls-tree", "--name-only", "main"]).contains("base"));
+
+    // Once every published revision is proposed for deletion, the package goes.
+    server.kubectl(&[
+        "patch",
+        "packagerevision",
+        "r.base.ws",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"lifecycle":"DeletionProposed"}}"#,
+    ]);
+    server.kubectl(&["delete", "packages", "r.base"]);
+    assert_eq!(git(&remote, &["tag"]).trim(), "");
+    assert!(!git(&remote, &["ls-tree", "--name-only", "main"]).contains("base"));
+}
+
+#[test]
+fn metadata_limits_are_kube_apiservers() {
+    let server = Server::start();
+    register(&server, "r");
+    create(&server, "r", "p", "ws");
+    let prs = "/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisions";
+    // kubectl checks labels itself; a client that does not is answered by the server.
+    for (key, value) in [("app", "x".repeat(64)), ("bad key", "x".into()), ("app", "-x".into())] {
+        let mut pr = server.get_json(&["packagerevision", "r.p.ws"]);
+        pr["metadata"]["labels"] = json!({key: value});
+        let (code, body) = request(&server, "PUT", &format!("{prs}/r.p.ws"), &pr, None);
+        assert_eq!(code, 422, "{key}={value}: {body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains("metadata.labels"), "{body}");
+    }
+    let huge = "a".repeat(300 * 1024);
+    let mut pr = server.get_json(&["packagerevision", "r.p.ws"]);
+    pr["metadata"]["annotations"] = json!({"note": huge});
+    let (code, body) = request(&server, "PUT", &format!("{prs}/r.p.ws"), &pr, None);
+    assert_eq!(code, 422, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("262144"), "{body}");
+    // Within the limit it is stored.
+    pr["metadata"]["annotations"] = json!({"note": "a".repeat(200 * 1024)});
+    let (code, body) = request(&server, "PUT", &format!("{prs}/r.p.ws"), &pr, None);
+    assert_eq!(code, 200, "{body}");
+}
+
+#[test]
+fn a_write_finishes_when_its_client_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = dir.path().join("slow.sh");
+    std::fs::write(&slow, "#!/bin/sh\nsleep 2\nexec cat\n").unwrap();
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mapping = format!("example.com/slow={}", slow.display());
+    let server = Server::start_with(dir, &["--exec-function", &mapping]);
+    let remote = register(&server, "r");
+    create(&server, "r", "p", "ws");
+    let mut resources = server.get_json(&["packagerevisionresources", "r.p.ws"]);
+    let kptfile = resources["spec"]["resources"]["Kptfile"].as_str().unwrap().to_string();
+    resources["spec"]["resources"]["Kptfile"] =
+        json!(format!("{kptfile}pipeline:\n  mutators:\n    - image: example.com/slow:v1\n"));
+    resources["spec"]["resources"]["added.yaml"] =
+        json!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: added\n");
+    let before = git(&remote, &["rev-parse", "drafts/p/ws"]);
+    let path = "/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisionresources/r.p.ws";
+    let started = Instant::now();
+    let (code, _) = request(&server, "PUT", path, &resources, Some(0.5));
+    assert_eq!(code, 0, "the client gave up before the answer");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The update still lands, in Git and in the API.
+    server
+        .eventually("the update to land", || git(&remote, &["rev-parse", "drafts/p/ws"]) != before);
+    let files = git(&remote, &["ls-tree", "--name-only", "drafts/p/ws", "p/"]);
+    assert!(files.contains("p/added.yaml"), "{files}");
+    server.eventually("the index to show it", || {
+        server.get_json(&["packagerevisionresources", "r.p.ws"])["spec"]["resources"]
+            .get("added.yaml")
+            .is_some()
+    });
+}
