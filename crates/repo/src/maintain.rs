@@ -247,18 +247,33 @@ pub(crate) fn remove_stale_locks(git_dir: &Path) -> usize {
     let mut stale: Vec<PathBuf> = TOP_LEVEL_LOCKS.iter().map(|name| git_dir.join(name)).collect();
     stale.retain(|path| path.exists());
     walk(&git_dir.join("refs"), &mut stale);
+    // Half-written packs of a killed fetch, write or merge (never referenced by anything).
+    if let Ok(entries) = fs::read_dir(git_dir.join("objects/pack")) {
+        let temporary = |name: &str| name.starts_with("pack_git2_") || name.starts_with("tmp_");
+        stale.extend(
+            entries
+                .flatten()
+                .filter(|entry| entry.file_name().to_str().is_some_and(temporary))
+                .map(|entry| entry.path()),
+        );
+    }
     let mut removed = 0;
     for path in stale {
         match fs::remove_file(&path) {
             Ok(()) => {
                 removed += 1;
-                tracing::warn!(path = %path.display(), "removed a stale lock file from the cache");
+                tracing::warn!(path = %path.display(), "removed a stale lock or temporary file from the cache");
             }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => tracing::warn!(path = %path.display(), %err, "cannot remove a stale lock"),
         }
     }
     removed
+}
+
+/// The commit a tag's target (a commit, or an annotated tag of one) names.
+fn peel(repo: &Repository, id: Oid) -> Result<git2::Commit<'_>, Error> {
+    Ok(repo.find_object(id, None)?.peel_to_commit()?)
 }
 
 /// Flushes the file at `path` to disk.
@@ -341,9 +356,20 @@ pub(crate) fn write_packed_refs(
 
 /// Creates the lock file `path` exclusively; `Ok(false)` when it exists already.
 pub(crate) fn take_lock(path: &Path) -> Result<bool, Error> {
-    if let Some(parent) = path.parent() {
+    if let Some(parent) = path.parent()
+        && !parent.is_dir()
+    {
         fs::create_dir_all(parent)
             .map_err(|source| Error::Io { path: parent.to_path_buf(), source })?;
+        // New directories are durable once their names are: flush each one's parent.
+        let mut dir = parent;
+        while let Some(up) = dir.parent() {
+            sync_dir(up)?;
+            if up.join("HEAD").exists() || up.join("packed-refs").exists() {
+                break;
+            }
+            dir = up;
+        }
     }
     match fs::OpenOptions::new().write(true).create_new(true).open(path) {
         Ok(_) => Ok(true),
@@ -443,9 +469,10 @@ pub(crate) fn leftovers(cache: &Repository, branch: &str) -> Result<Vec<crate::R
         if let Some(branch) = name.strip_prefix(TRACKING_PREFIX) {
             branches.push(branch.to_owned());
         } else if name.starts_with("refs/tags/")
-            && let Ok(commit) = reference.peel_to_commit()
+            && let Some(id) = reference.target()
         {
-            tags.insert(name.to_owned(), commit.id());
+            // Peeled only for packages with a draft: opening stays one pass over the refs.
+            tags.insert(name.to_owned(), id);
         }
     }
     let head = match cache.find_reference(&format!("{TRACKING_PREFIX}{branch}")) {
@@ -492,14 +519,15 @@ pub(crate) fn leftovers(cache: &Repository, branch: &str) -> Result<Vec<crate::R
             .take_while(|(tag, _)| tag.starts_with(&prefix))
             .find(|(tag, id)| {
                 tag[prefix.len()..].bytes().all(|b| b.is_ascii_digit())
-                    && cache.find_commit(**id).is_ok_and(|commit| {
+                    && peel(cache, **id).is_ok_and(|commit| {
                         parse_annotations(commit.message().unwrap_or(""))
                             .iter()
                             .any(|a| a.package == full && a.workspace_name == last)
                     })
             });
         if let Some((tag, id)) = approved {
-            let commit = cache.find_commit(*id)?;
+            let commit = peel(cache, *id)?;
+            let id = &commit.id();
             if !branch_moved
                 && Some(*id) != head_id
                 && commit.parent_count() >= 2
