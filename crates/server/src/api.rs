@@ -396,6 +396,72 @@ pub(crate) async fn collect(
     Ok(items)
 }
 
+/// Most PackageRevisionResources one list page holds, whatever `limit` asks...
+const RESOURCES_PAGE_ITEMS: usize = 500;
+/// ...and most bytes of package files in one page (a page ends after the item that crosses it).
+const RESOURCES_PAGE_BYTES: usize = 32 << 20;
+
+/// A page of PackageRevisionResources: selection, order, `continue` and `limit` are applied to
+/// the package revisions first, and files are read only for the revisions of the page. A page
+/// holds at most [`RESOURCES_PAGE_ITEMS`] items and about [`RESOURCES_PAGE_BYTES`] of files; a
+/// longer list ends with a `continue` token, as a kube-apiserver page does.
+async fn resources_page(
+    state: &AppState,
+    req: &Request,
+    selectors: &Selectors,
+    resource_version: i64,
+) -> ApiResult<(Vec<Value>, Value)> {
+    let engine = &state.engine;
+    let mut candidates: Vec<_> = engine
+        .list_package_revisions(req.namespace.as_deref(), &selectors.revision_filter)
+        .into_iter()
+        .filter(|pr| selectors.matches(&to_value(&**pr)))
+        .map(|pr| (pr.metadata.namespace.clone(), pr.metadata.name.clone()))
+        .collect();
+    candidates.sort();
+    if let Some(token) = req.query.get("continue").filter(|t| !t.is_empty()) {
+        let after = decode_continue(token)?;
+        candidates.retain(|key| *key > after);
+    }
+    let limit = match req.query.get("limit").filter(|l| !l.is_empty()) {
+        Some(l) => l.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
+        None => 0usize,
+    };
+    let limit = if limit == 0 { RESOURCES_PAGE_ITEMS } else { limit.min(RESOURCES_PAGE_ITEMS) };
+    let mut items = Vec::new();
+    let mut bytes = 0usize;
+    let mut consumed = 0usize;
+    for (ns, name) in &candidates {
+        if items.len() >= limit || bytes >= RESOURCES_PAGE_BYTES {
+            break;
+        }
+        consumed += 1;
+        match engine.get_resources(ns, name).await {
+            Ok(prr) => {
+                bytes += prr.spec.resources.values().map(|c| c.len()).sum::<usize>();
+                let item = to_value(&prr);
+                if selectors.matches(&item) {
+                    items.push(item);
+                }
+            }
+            // Deleted since the listing: not part of the page.
+            Err(veranda_engine::Error::NotFound { .. }) => {}
+            Err(e) => {
+                return Err(ApiError::engine(e, &req.resource.group_resource().to_string(), name));
+            }
+        }
+    }
+    let mut list_meta = json!({"resourceVersion": resource_version.to_string()});
+    let remaining = candidates.len() - consumed;
+    if remaining > 0
+        && let Some(last) = candidates.get(consumed.wrapping_sub(1))
+    {
+        list_meta["continue"] = json!(encode_continue(last));
+        list_meta["remainingItemCount"] = json!(remaining);
+    }
+    Ok((items, list_meta))
+}
+
 async fn list(state: &AppState, req: &Request) -> ApiResult {
     let selectors = Selectors::parse(req)?;
     let resource_version = state
@@ -413,8 +479,13 @@ async fn list(state: &AppState, req: &Request) -> ApiResult {
             _ => {}
         }
     }
-    let mut items = collect(state, req, &selectors).await?;
-    let list_meta = paginate(req, &mut items, sort_key, resource_version)?;
+    let (items, list_meta) = if req.resource.resource == "packagerevisionresources" {
+        resources_page(state, req, &selectors, resource_version).await?
+    } else {
+        let mut items = collect(state, req, &selectors).await?;
+        let list_meta = paginate(req, &mut items, sort_key, resource_version)?;
+        (items, list_meta)
+    };
     let accept_header = accept_header(req);
     match accept::negotiate(&accept_header) {
         Ok(accept::Representation::Table) => {
@@ -795,11 +866,13 @@ fn decode_continue(token: &str) -> ApiResult<(String, String)> {
     if !token.len().is_multiple_of(2) {
         return Err(bad());
     }
-    let bytes: Vec<u8> = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad())?;
+    // By bytes: a token is untrusted and need not be ASCII.
+    let bytes: Vec<u8> = token
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| std::str::from_utf8(pair).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (ns, name) = text.split_once('/').ok_or_else(bad)?;
     Ok((ns.to_string(), name.to_string()))

@@ -209,3 +209,36 @@ fn a_write_finishes_when_its_client_goes_away() {
             .is_some()
     });
 }
+
+#[test]
+fn resources_lists_are_paged_before_files_are_read() {
+    let server = Server::start();
+    register(&server, "r");
+    for package in ["a", "b", "c"] {
+        create(&server, "r", package, "ws");
+    }
+    let list = "/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisionresources";
+    let (code, page) = request(&server, "GET", &format!("{list}?limit=2"), &Value::Null, None);
+    assert_eq!(code, 200, "{page}");
+    let names: Vec<_> =
+        page["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].clone()).collect();
+    assert_eq!(names, vec![json!("r.a.ws"), json!("r.b.ws")]);
+    assert_eq!(page["metadata"]["remainingItemCount"], 1);
+    let token = page["metadata"]["continue"].as_str().unwrap().to_string();
+    let (code, rest) =
+        request(&server, "GET", &format!("{list}?limit=2&continue={token}"), &Value::Null, None);
+    assert_eq!(code, 200, "{rest}");
+    assert_eq!(rest["items"][0]["metadata"]["name"], "r.c.ws");
+    assert!(rest["metadata"].get("continue").is_none(), "{rest}");
+    assert!(rest["items"][0]["spec"]["resources"]["Kptfile"].is_string());
+    // kubectl pages through them too.
+    let all = server.kubectl(&["get", "packagerevisionresources", "--chunk-size=1", "-o", "name"]);
+    assert_eq!(all.lines().count(), 3, "{all}");
+    // A malformed token (not even ASCII) is 410, never a crash.
+    for token in ["a%C3%A9b", "zz", "abc"] {
+        let (code, body) =
+            request(&server, "GET", &format!("{list}?continue={token}"), &Value::Null, None);
+        assert_eq!(code, 410, "{token}: {body}");
+    }
+    server.kubectl(&["get", "packagerevisions"]);
+}
