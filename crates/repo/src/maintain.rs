@@ -455,19 +455,21 @@ pub(crate) fn pack_refs(git_dir: &Path) -> Result<(), Error> {
 /// - with the older order (branch first): the branch head is a merge annotated with `<pkg>`, `ws`
 ///   and revision N, `<pkg>/vN` is missing and the draft still exists: the tag is created and the
 ///   draft deleted;
+/// - `drafts/<pkg>/<ws>` and `proposed/<pkg>/<ws>` at the same commit are a cut propose or
+///   rejection: the draft branch is deleted;
 /// - a `deletionProposed/<pkg>/vN` without the tag `<pkg>/vN`, or `deletionProposed/<pkg>/<ws>`
 ///   (a placeholder's) while `<pkg>` is no longer on the branch, is what a deletion left: deleted.
 ///
 /// Names are of the remote (`refs/heads/...`, `refs/tags/...`).
 pub(crate) fn leftovers(cache: &Repository, branch: &str) -> Result<Vec<crate::RefUpdate>, Error> {
     use crate::{RefUpdate, annotation::parse_annotations, transport::TRACKING_PREFIX};
-    let mut branches = Vec::new();
+    let mut branches = std::collections::BTreeMap::new();
     let mut tags = std::collections::BTreeMap::new();
     for reference in cache.references()? {
         let reference = reference?;
         let Ok(name) = reference.name() else { continue };
         if let Some(branch) = name.strip_prefix(TRACKING_PREFIX) {
-            branches.push(branch.to_owned());
+            branches.insert(branch.to_owned(), reference.target());
         } else if name.starts_with("refs/tags/")
             && let Some(id) = reference.target()
         {
@@ -486,7 +488,7 @@ pub(crate) fn leftovers(cache: &Repository, branch: &str) -> Result<Vec<crate::R
         .unwrap_or_default();
     let mut updates = Vec::new();
     let mut branch_moved = false;
-    for name in &branches {
+    for (name, target) in &branches {
         let (kind, rest) = match name.split_once('/') {
             Some((kind @ ("drafts" | "proposed" | "deletionProposed"), rest)) => (kind, rest),
             _ => continue,
@@ -511,6 +513,14 @@ pub(crate) fn leftovers(cache: &Repository, branch: &str) -> Result<Vec<crate::R
                 tracing::warn!(branch = %remote_ref, "deleting the leftover of a deletion");
                 updates.push(RefUpdate::delete(remote_ref));
             }
+            continue;
+        }
+        // A propose (proposed set, then the draft deleted) or a rejection (the reverse) was
+        // cut in between: both branches name the same commit. The client had no answer, so
+        // either state is right; the proposal is kept.
+        if kind == "drafts" && branches.get(&format!("proposed/{rest}")) == Some(target) {
+            tracing::warn!(branch = %remote_ref, "deleting the leftover of a proposal");
+            updates.push(RefUpdate::delete(remote_ref));
             continue;
         }
         let prefix = format!("refs/tags/{full}/v");

@@ -152,3 +152,18 @@ fn leftovers_of_deletions_are_removed() {
     assert!(after.contains("deletionProposed/p/v1"), "{after}");
     assert!(after.contains("deletionProposed/p/main"), "{after}");
 }
+
+#[test]
+fn a_proposal_killed_between_its_two_refs_is_completed() {
+    let scratch = Scratch::new();
+    let (remote, cfg) = remote(&scratch);
+    let repo = GitRepo::open(cfg.clone()).expect("open");
+    let draft = create_draft(&repo, "p", "ws", &files(&[("Kptfile", &kptfile("p"))]));
+    drop(repo);
+    git(&remote, &["update-ref", "refs/heads/proposed/p/ws", &draft]);
+
+    reopen_fresh(&scratch, &cfg, "cache2");
+    let after = refs(&remote);
+    assert!(after.contains("refs/heads/proposed/p/ws"), "{after}");
+    assert!(!after.contains("refs/heads/drafts/"), "{after}");
+}
