@@ -306,7 +306,10 @@ enum TreeShape {
 
 /// Appends `(path relative to the searched directory, tree)` for every package below `tree`.
 /// Shapes come from `known` when possible and everything visited is recorded in `visited`, so
-/// shapes of trees no longer reachable are dropped.
+/// shapes of trees no longer reachable are dropped. Iterative (an explicit stack, so a hostile
+/// tree cannot overflow the thread's stack) and bounded: a directory more than
+/// [`MAX_TREE_DEPTH`](crate::MAX_TREE_DEPTH) levels below `tree` is [`Error::TooDeep`], an
+/// unreadable tree [`Error::Broken`].
 fn find_packages(
     repo: &Repository,
     tree: Oid,
@@ -315,36 +318,46 @@ fn find_packages(
     visited: &mut HashMap<Oid, TreeShape>,
     out: &mut Vec<(String, Oid)>,
 ) -> Result<(), Error> {
-    let shape = match visited.get(&tree).or_else(|| known.get(&tree)) {
-        Some(shape) => shape.clone(),
-        None => {
-            let object = repo.find_tree(tree)?;
-            if has_kptfile(&object) {
-                TreeShape::Package
-            } else {
-                let dirs = object
-                    .iter()
-                    .filter(|entry| entry.kind() == Some(ObjectType::Tree))
-                    .map(|entry| {
-                        (String::from_utf8_lossy(entry.name_bytes()).into_owned(), entry.id())
-                    })
-                    .collect();
-                TreeShape::Dir(dirs)
-            }
+    let mut stack = vec![(tree, path, 0usize)];
+    let mut found = Vec::new();
+    while let Some((tree, path, depth)) = stack.pop() {
+        if depth > crate::MAX_TREE_DEPTH {
+            return Err(Error::TooDeep { path, limit: crate::MAX_TREE_DEPTH });
         }
-    };
-    visited.insert(tree, shape.clone());
-    match shape {
-        // A Kptfile directly in the registered directory would make a package with an empty name.
-        TreeShape::Package if path.is_empty() => {}
-        TreeShape::Package => out.push((path, tree)),
-        TreeShape::Dir(dirs) => {
-            for (name, id) in dirs {
-                let sub = if path.is_empty() { name } else { format!("{path}/{name}") };
-                find_packages(repo, id, sub, known, visited, out)?;
+        let shape = match visited.get(&tree).or_else(|| known.get(&tree)) {
+            Some(shape) => shape.clone(),
+            None => {
+                let object = repo.find_tree(tree).map_err(|e| crate::tree::broken(&path, e))?;
+                if has_kptfile(&object) {
+                    TreeShape::Package
+                } else {
+                    let dirs = object
+                        .iter()
+                        .filter(|entry| entry.kind() == Some(ObjectType::Tree))
+                        .map(|entry| {
+                            (String::from_utf8_lossy(entry.name_bytes()).into_owned(), entry.id())
+                        })
+                        .collect();
+                    TreeShape::Dir(dirs)
+                }
+            }
+        };
+        visited.insert(tree, shape.clone());
+        match shape {
+            // A Kptfile directly in the registered directory would make a package with an empty
+            // name.
+            TreeShape::Package if path.is_empty() => {}
+            TreeShape::Package => found.push((path, tree)),
+            TreeShape::Dir(dirs) => {
+                // Reversed, so entries pop in tree order (the order of the recursive walk).
+                for (name, id) in dirs.into_iter().rev() {
+                    let sub = if path.is_empty() { name } else { format!("{path}/{name}") };
+                    stack.push((id, sub, depth + 1));
+                }
             }
         }
     }
+    out.extend(found);
     Ok(())
 }
 

@@ -71,6 +71,33 @@ pub enum Error {
         /// The lock file, relative to the remote repository (e.g. `refs/heads/main.lock`).
         file: String,
     },
+    /// A tree nests deeper than the read limit ([`MAX_TREE_DEPTH`](crate::MAX_TREE_DEPTH)).
+    #[error("tree {path:?} is nested deeper than the limit of {limit} directory levels")]
+    TooDeep {
+        /// The first path below the limit.
+        path: String,
+        /// The limit in directory levels.
+        limit: usize,
+    },
+    /// A file, or a package's files together, are larger than the read limit
+    /// ([`MAX_FILE_BYTES`](crate::MAX_FILE_BYTES), [`MAX_PACKAGE_BYTES`](crate::MAX_PACKAGE_BYTES)).
+    #[error("{path:?} is too large: {size} bytes exceed the limit of {limit} bytes")]
+    TooLarge {
+        /// The file (for the package limit: the file that crossed it).
+        path: String,
+        /// Its size, or the package's running total.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A tree or blob the repository refers to cannot be read (missing or corrupt object).
+    #[error("broken git content at {path:?}: {reason}")]
+    Broken {
+        /// The path of the unreadable entry.
+        path: String,
+        /// What libgit2 reported.
+        reason: String,
+    },
     /// libgit2 failed.
     #[error("git operation failed: {0}")]
     Git(#[from] git2::Error),

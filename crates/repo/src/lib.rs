@@ -43,11 +43,26 @@ pub use crate::{
     config::{Credentials, GitConfig, Signature},
     error::Error,
     repo::GitRepo,
+    tree::{MAX_FILE_BYTES, MAX_PACKAGE_BYTES, MAX_TREE_DEPTH},
     upstream::{FetchedPackage, fetch_package},
 };
 
 /// Files of a package: path relative to the package root (with `/` separators) to content.
 pub type Files = BTreeMap<String, Vec<u8>>;
+
+/// The git entry kind of a package path that is not a regular (0o100644) file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum EntryMode {
+    /// An executable file (0o100755); its content is in [`Files`].
+    Executable,
+    /// A symbolic link (0o120000); its target is the content in [`Files`].
+    Symlink,
+    /// A submodule (gitlink, 0o160000) at this hex commit id; it has no content in [`Files`].
+    Submodule(String),
+}
+
+/// Modes of the paths of a package that are not regular files; paths not named are regular.
+pub type Modes = BTreeMap<String, EntryMode>;
 
 /// Lifecycle of a discovered package revision, derived from the kind of ref that holds it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

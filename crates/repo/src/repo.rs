@@ -12,7 +12,7 @@ use std::{
 use git2::{Commit, ErrorCode, ObjectType, Oid, Repository};
 
 use crate::{
-    ABSENT, Credentials, Discovered, Error, Files, GitConfig, RefUpdate,
+    ABSENT, Credentials, Discovered, Error, Files, GitConfig, Modes, RefUpdate,
     annotation::{Annotation, annotate_message, format_message},
     discover::{self, Discovery, Scope},
     local, maintain,
@@ -168,6 +168,17 @@ impl GitRepo {
 
     /// All files of `package` (relative to the registered directory) in `commit`.
     pub fn read_files(&self, commit: &str, package: &str) -> Result<Files, Error> {
+        self.read_files_with_modes(commit, package).map(|(files, _)| files)
+    }
+
+    /// All files of `package` in `commit`, and the modes of its entries that are not regular
+    /// files (executables, symlinks, submodules; see [`Modes`]). Bounded by
+    /// [`MAX_TREE_DEPTH`](crate::MAX_TREE_DEPTH) and the size limits.
+    pub fn read_files_with_modes(
+        &self,
+        commit: &str,
+        package: &str,
+    ) -> Result<(Files, Modes), Error> {
         let full = self.full_path(package);
         let inner = self.lock();
         let commit = find_commit(&inner.repo, commit)?;
@@ -176,7 +187,8 @@ impl GitRepo {
         if entry.kind() != Some(ObjectType::Tree) {
             return Err(not_found());
         }
-        tree::read_files(&inner.repo, &inner.repo.find_tree(entry.id())?)
+        let package_tree = inner.repo.find_tree(entry.id()).map_err(|e| tree::broken(&full, e))?;
+        tree::read_files_with_modes(&inner.repo, &package_tree)
     }
 
     /// One file of a package at a commit (`file` relative to the package root); `None` when the
@@ -229,6 +241,21 @@ impl GitRepo {
         headline: &str,
         annotation: &Annotation,
     ) -> Result<String, Error> {
+        self.commit_package_with_modes(package, parent, files, &Modes::new(), headline, annotation)
+    }
+
+    /// [`GitRepo::commit_package`] writing the entries named in `modes` as executables, symlinks
+    /// or submodules (a submodule entry needs no `files` entry; one in `files` makes it a regular
+    /// file). Modes of paths that are in neither map are ignored.
+    pub fn commit_package_with_modes(
+        &self,
+        package: &str,
+        parent: Option<&str>,
+        files: &Files,
+        modes: &Modes,
+        headline: &str,
+        annotation: &Annotation,
+    ) -> Result<String, Error> {
         let full = self.full_path(package);
         let components = tree::split_path(&full)?;
         if !files.is_empty() && !files.contains_key("Kptfile") {
@@ -242,7 +269,7 @@ impl GitRepo {
         let id = inner.write(|stage| {
             let base = parent.map(|id| stage.find_commit(id)).transpose()?;
             let base = base.as_ref().map(Commit::tree).transpose()?;
-            let package_tree = tree::write_files(stage, files)?;
+            let package_tree = tree::write_files(stage, files, modes)?;
             let root = match tree::replace_dir(stage, base.as_ref(), &components, package_tree)? {
                 Some(root) => root,
                 None => tree::empty_tree(stage)?,

@@ -8,12 +8,24 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use git2::{ObjectType, Oid, Repository, Tree, TreeWalkMode, TreeWalkResult};
+use git2::{ObjectType, Oid, Repository, Tree};
 
-use crate::{Error, Files, stage::Stage};
+use crate::{EntryMode, Error, Files, Modes, stage::Stage};
 
 const MODE_TREE: i32 = 0o040000;
 const MODE_FILE: i32 = 0o100644;
+const MODE_EXECUTABLE: i32 = 0o100755;
+const MODE_SYMLINK: i32 = 0o120000;
+const MODE_GITLINK: i32 = 0o160000;
+
+/// Directory levels below the directory being read (a package, or the registered directory for
+/// discovery) that reads follow; a deeper tree is [`Error::TooDeep`]. Reads use an explicit
+/// stack, so a hostile tree can never overflow the thread's stack.
+pub const MAX_TREE_DEPTH: usize = 64;
+/// Largest blob one package file may have ([`Error::TooLarge`]).
+pub const MAX_FILE_BYTES: usize = 16 << 20;
+/// Largest total content of one package read ([`Error::TooLarge`]).
+pub const MAX_PACKAGE_BYTES: usize = 64 << 20;
 
 /// Splits a relative `/`-separated path into its components, rejecting anything git cannot store
 /// or that would escape the package (`..`, empty components, `.git`).
@@ -33,13 +45,42 @@ pub(crate) fn split_path(path: &str) -> Result<Vec<&str>, Error> {
         .collect()
 }
 
-/// Writes `files` as a tree and returns its id, or `None` when there are no files.
-pub(crate) fn write_files(stage: &Stage<'_>, files: &Files) -> Result<Option<Oid>, Error> {
-    if files.is_empty() {
+/// Writes `files` as a tree and returns its id, or `None` when there are no files. `modes` gives
+/// the entries that are not regular files: executables and symlinks (content in `files`) and
+/// submodules (no content; a `files` entry at the same path wins and is a regular file).
+pub(crate) fn write_files(
+    stage: &Stage<'_>,
+    files: &Files,
+    modes: &Modes,
+) -> Result<Option<Oid>, Error> {
+    let gitlinks: Vec<(&String, Oid)> = modes
+        .iter()
+        .filter(|(path, _)| !files.contains_key(*path))
+        .filter_map(|(path, mode)| match mode {
+            EntryMode::Submodule(commit) => Some(
+                Oid::from_str(commit)
+                    .map(|id| (path, id))
+                    .map_err(|_| Error::InvalidOid { id: commit.clone() }),
+            ),
+            _ => None,
+        })
+        .collect::<Result<_, _>>()?;
+    if files.is_empty() && gitlinks.is_empty() {
         return Ok(None);
     }
     let mut root = Dir::default();
-    for (path, content) in files {
+    let entries = files
+        .iter()
+        .map(|(path, content)| {
+            let mode = match modes.get(path) {
+                Some(EntryMode::Executable) => MODE_EXECUTABLE,
+                Some(EntryMode::Symlink) => MODE_SYMLINK,
+                _ => MODE_FILE,
+            };
+            (path, Node::File(content, mode))
+        })
+        .chain(gitlinks.into_iter().map(|(path, id)| (path, Node::Gitlink(id))));
+    for (path, leaf) in entries {
         let components = split_path(path)?;
         let conflict = || Error::InvalidPath {
             path: path.clone(),
@@ -51,10 +92,10 @@ pub(crate) fn write_files(stage: &Stage<'_>, files: &Files) -> Result<Option<Oid
             let node = dir.entries.entry(name).or_insert_with(|| Node::Dir(Dir::default()));
             dir = match node {
                 Node::Dir(sub) => sub,
-                Node::File(_) => return Err(conflict()),
+                Node::File(..) | Node::Gitlink(_) => return Err(conflict()),
             };
         }
-        if dir.entries.insert(file_name, Node::File(content)).is_some() {
+        if dir.entries.insert(file_name, leaf).is_some() {
             return Err(conflict());
         }
     }
@@ -106,21 +147,77 @@ pub(crate) fn empty_tree(stage: &Stage<'_>) -> Result<Oid, Error> {
     stage.tree(&stage.builder(None)?)
 }
 
-/// All files below `tree`, recursively, keyed by their `/`-separated path relative to it.
-pub(crate) fn read_files(repo: &Repository, tree: &Tree<'_>) -> Result<Files, Error> {
-    let mut blobs = Vec::new();
-    tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
-        if entry.kind() == Some(ObjectType::Blob) {
-            let name = String::from_utf8_lossy(entry.name_bytes());
-            blobs.push((format!("{dir}{name}"), entry.id()));
-        }
-        TreeWalkResult::Ok
-    })?;
+/// All files below `tree` and the modes of the entries that are not regular files (see
+/// [`Modes`]). Iterative, bounded by [`MAX_TREE_DEPTH`], [`MAX_FILE_BYTES`] and
+/// [`MAX_PACKAGE_BYTES`]; a missing object is an error naming its path.
+pub(crate) fn read_files_with_modes(
+    repo: &Repository,
+    tree: &Tree<'_>,
+) -> Result<(Files, Modes), Error> {
     let mut files = Files::new();
-    for (path, id) in blobs {
-        files.insert(path, repo.find_blob(id)?.content().to_vec());
+    let mut modes = Modes::new();
+    let mut total = 0usize;
+    // (path prefix with trailing '/', tree id, depth)
+    let mut stack: Vec<(String, Oid, usize)> = vec![(String::new(), tree.id(), 0)];
+    while let Some((dir, id, depth)) = stack.pop() {
+        let tree = repo.find_tree(id).map_err(|e| broken(&dir, e))?;
+        for entry in tree.iter() {
+            let name = String::from_utf8_lossy(entry.name_bytes());
+            let path = format!("{dir}{name}");
+            match entry.filemode() {
+                MODE_TREE => {
+                    if depth + 1 > MAX_TREE_DEPTH {
+                        return Err(Error::TooDeep { path, limit: MAX_TREE_DEPTH });
+                    }
+                    stack.push((format!("{path}/"), entry.id(), depth + 1));
+                }
+                MODE_GITLINK => {
+                    modes.insert(path, EntryMode::Submodule(entry.id().to_string()));
+                }
+                mode => {
+                    let size = blob_size(repo, entry.id(), &path)?;
+                    if size > MAX_FILE_BYTES {
+                        return Err(Error::TooLarge { path, size, limit: MAX_FILE_BYTES });
+                    }
+                    total += size;
+                    if total > MAX_PACKAGE_BYTES {
+                        return Err(Error::TooLarge {
+                            path,
+                            size: total,
+                            limit: MAX_PACKAGE_BYTES,
+                        });
+                    }
+                    let blob = repo.find_blob(entry.id()).map_err(|e| broken(&path, e))?;
+                    match mode {
+                        MODE_EXECUTABLE => {
+                            modes.insert(path.clone(), EntryMode::Executable);
+                        }
+                        MODE_SYMLINK => {
+                            modes.insert(path.clone(), EntryMode::Symlink);
+                        }
+                        _ => {}
+                    }
+                    files.insert(path, blob.content().to_vec());
+                }
+            }
+        }
     }
-    Ok(files)
+    Ok((files, modes))
+}
+
+/// The size of a blob from its header, without inflating it.
+fn blob_size(repo: &Repository, id: Oid, path: &str) -> Result<usize, Error> {
+    let odb = repo.odb()?;
+    let (size, kind) = odb.read_header(id).map_err(|e| broken(path, e))?;
+    if kind != ObjectType::Blob {
+        return Err(Error::Broken { path: path.to_owned(), reason: format!("{id} is not a blob") });
+    }
+    Ok(size)
+}
+
+pub(crate) fn broken(path: &str, err: git2::Error) -> Error {
+    let path = if path.is_empty() { "." } else { path.trim_end_matches('/') };
+    Error::Broken { path: path.to_owned(), reason: err.message().to_owned() }
 }
 
 #[derive(Default)]
@@ -129,7 +226,8 @@ struct Dir<'a> {
 }
 
 enum Node<'a> {
-    File(&'a [u8]),
+    File(&'a [u8], i32),
+    Gitlink(Oid),
     Dir(Dir<'a>),
 }
 
@@ -137,7 +235,8 @@ fn write_dir(stage: &Stage<'_>, dir: &Dir<'_>) -> Result<Oid, Error> {
     let mut builder = stage.builder(None)?;
     for (name, node) in &dir.entries {
         match node {
-            Node::File(content) => builder.insert(name, stage.blob(content)?, MODE_FILE)?,
+            Node::File(content, mode) => builder.insert(name, stage.blob(content)?, *mode)?,
+            Node::Gitlink(id) => builder.insert(name, *id, MODE_GITLINK)?,
             Node::Dir(sub) => builder.insert(name, write_dir(stage, sub)?, MODE_TREE)?,
         };
     }

@@ -8,13 +8,15 @@ use std::{
 
 use git2::{ErrorCode, ObjectType, Oid, Repository};
 
-use crate::{Credentials, Error, Files, repo, transport, tree};
+use crate::{Credentials, Error, Files, Modes, repo, transport, tree};
 
 /// A package read from a Git URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchedPackage {
     /// The files of the package directory, relative to it.
     pub files: Files,
+    /// Modes of the entries that are not regular files (executables, symlinks, submodules).
+    pub modes: Modes,
     /// The commit the ref resolved to (hex).
     pub commit: String,
     /// The remote URL as used (local paths made absolute).
@@ -69,11 +71,11 @@ pub fn fetch_package(
         }
         git.find_tree(entry.id())?
     };
-    let files = tree::read_files(&git, &subtree)?;
+    let (files, modes) = tree::read_files_with_modes(&git, &subtree)?;
     if !files.contains_key("Kptfile") {
         return Err(Error::MissingKptfile { package: directory.to_owned() });
     }
-    Ok(FetchedPackage { files, commit: commit.id().to_string(), url })
+    Ok(FetchedPackage { files, modes, commit: commit.id().to_string(), url })
 }
 
 fn resolve(git: &Repository, reference: &str, directory: &str) -> Result<Oid, Error> {

@@ -45,15 +45,19 @@ fn replaces_only_the_package_directory() {
 }
 
 fn replaces_only_the_package_directory_in(stage: &Stage<'_>) {
-    let base =
-        write_files(stage, &files(&[("a/x/Kptfile", "x"), ("a/y/Kptfile", "y"), ("b", "b")]))
-            .expect("write")
-            .expect("non-empty");
+    let base = write_files(
+        stage,
+        &files(&[("a/x/Kptfile", "x"), ("a/y/Kptfile", "y"), ("b", "b")]),
+        &Modes::new(),
+    )
+    .expect("write")
+    .expect("non-empty");
     let base = stage.find_tree(base).expect("base tree");
     let sibling = base.get_path(std::path::Path::new("a/y")).expect("a/y").id();
 
     let package =
-        write_files(stage, &files(&[("Kptfile", "new"), ("sub/f.yaml", "f")])).expect("write");
+        write_files(stage, &files(&[("Kptfile", "new"), ("sub/f.yaml", "f")]), &Modes::new())
+            .expect("write");
     let replaced = replace_dir(stage, Some(&base), &["a", "x"], package).expect("replace");
     assert_eq!(
         listing(stage, replaced),
@@ -91,10 +95,10 @@ fn rejects_bad_paths() {
 
 fn rejects_bad_paths_in(stage: &Stage<'_>) {
     for bad in ["", "/a", "a/", "a//b", "../a", "a/./b", ".git/config", "a/.GIT"] {
-        let res = write_files(stage, &files(&[(bad, "x")]));
+        let res = write_files(stage, &files(&[(bad, "x")]), &Modes::new());
         assert!(matches!(res, Err(Error::InvalidPath { .. })), "{bad:?}: {res:?}");
     }
-    let res = write_files(stage, &files(&[("a", "x"), ("a/b", "y")]));
+    let res = write_files(stage, &files(&[("a", "x"), ("a/b", "y")]), &Modes::new());
     assert!(matches!(res, Err(Error::InvalidPath { .. })), "{res:?}");
-    assert_eq!(write_files(stage, &Files::new()).expect("empty"), None);
+    assert_eq!(write_files(stage, &Files::new(), &Modes::new()).expect("empty"), None);
 }
