@@ -14,6 +14,7 @@
 //! - [`patch`]: JSON patch, merge patch, strategic merge patch and server-side apply bodies.
 //! - [`selector`]: label and field selectors.
 //! - [`status`]: `Status` error bodies formatted like the kube-apiserver's.
+//! - [`yaml`]: nesting and alias expansion limits on untrusted YAML.
 
 pub mod accept;
 pub mod discovery;
@@ -23,5 +24,6 @@ pub mod resources;
 pub mod selector;
 pub mod status;
 pub mod table;
+pub mod yaml;
 
 mod quote;

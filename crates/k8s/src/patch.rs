@@ -63,7 +63,7 @@ pub fn apply_patch(kind: PatchType, current: &Value, body: &[u8]) -> Result<Valu
         PatchType::Json => json_patch(current, body),
         PatchType::Merge => {
             let patch = parse_json_object(body, "merge patch")?;
-            Ok(merge(current, &patch))
+            merge(current, &patch)
         }
         PatchType::StrategicMerge => {
             let patch = parse_json_object(body, "strategic merge patch")?;
@@ -74,7 +74,7 @@ pub fn apply_patch(kind: PatchType, current: &Value, body: &[u8]) -> Result<Valu
                     ),
                 });
             }
-            Ok(merge(current, &patch))
+            merge(current, &patch)
         }
         PatchType::Apply => {
             let intent = parse_apply(body)?;
@@ -96,7 +96,7 @@ pub fn apply_patch(kind: PatchType, current: &Value, body: &[u8]) -> Result<Valu
                     });
                 }
             }
-            Ok(merge(current, &intent))
+            merge(current, &intent)
         }
     }
 }
@@ -143,13 +143,116 @@ impl PatchError {
     }
 }
 
+/// Most operations a JSON patch may carry.
+pub const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
+
+/// Applies the operations one at a time so that a chain of growing `copy`/`add` operations stops
+/// as soon as the object would serialize to more than [`crate::yaml::MAX_OBJECT_BYTES`].
 fn json_patch(current: &Value, body: &[u8]) -> Result<Value, PatchError> {
     let operations: json_patch::Patch = serde_json::from_slice(body)
         .map_err(|err| PatchError::Malformed { message: format!("invalid JSON patch: {err}") })?;
+    if operations.0.len() > MAX_JSON_PATCH_OPERATIONS {
+        return Err(PatchError::Malformed {
+            message: format!(
+                "invalid JSON patch: {} operations exceed the limit of {MAX_JSON_PATCH_OPERATIONS}",
+                operations.0.len()
+            ),
+        });
+    }
+    let limit = crate::yaml::MAX_OBJECT_BYTES;
     let mut res = current.clone();
-    json_patch::patch(&mut res, &operations)
-        .map_err(|err| PatchError::CannotApply { message: err.to_string() })?;
+    // An upper bound of the serialized size: exact after a measurement, plus what was added since.
+    let mut estimate = json_size(&res, usize::MAX);
+    for op in &operations.0 {
+        let growth = match op {
+            json_patch::PatchOperation::Add(add) => json_size(&add.value, limit + 1),
+            json_patch::PatchOperation::Replace(replace) => json_size(&replace.value, limit + 1),
+            json_patch::PatchOperation::Copy(copy) => res
+                .pointer(copy.from.as_str())
+                .map_or(0, |value| json_size(value, limit + 1) + copy.path.as_str().len()),
+            _ => 0,
+        };
+        let placed = match op {
+            json_patch::PatchOperation::Add(add) => Some((&add.path, json_height(&add.value))),
+            json_patch::PatchOperation::Replace(replace) => {
+                Some((&replace.path, json_height(&replace.value)))
+            }
+            json_patch::PatchOperation::Copy(json_patch::CopyOperation { from, path })
+            | json_patch::PatchOperation::Move(json_patch::MoveOperation { from, path }) => {
+                res.pointer(from.as_str()).map(|value| (path, json_height(value)))
+            }
+            _ => None,
+        };
+        if let Some((path, height)) = placed
+            && path.count() + height > MAX_JSON_DEPTH
+        {
+            return Err(PatchError::CannotApply {
+                message: format!(
+                    "the patched object would nest deeper than the limit of {MAX_JSON_DEPTH}"
+                ),
+            });
+        }
+        estimate = estimate.saturating_add(growth);
+        if estimate > limit {
+            estimate = json_size(&res, limit + 1).saturating_add(growth);
+            if estimate > limit {
+                return Err(too_large(limit));
+            }
+        }
+        json_patch::patch(&mut res, std::slice::from_ref(op))
+            .map_err(|err| PatchError::CannotApply { message: err.to_string() })?;
+    }
+    if json_size(&res, limit + 1) > limit {
+        return Err(too_large(limit));
+    }
     Ok(res)
+}
+
+/// Deepest nesting a JSON patch may build (serde_json's own recursion limit for bodies).
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// Nesting height of a JSON value (a scalar is 0), computed without recursion.
+fn json_height(value: &Value) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, depth)) = stack.pop() {
+        max = max.max(depth);
+        match value {
+            Value::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|v| (v, depth + 1))),
+            _ => {}
+        }
+    }
+    max
+}
+
+fn too_large(limit: usize) -> PatchError {
+    PatchError::CannotApply {
+        message: format!("the patched object is larger than the limit of {limit} bytes"),
+    }
+}
+
+/// The length of `value` serialized as JSON, counted up to `cap` (a larger value gives `cap`).
+fn json_size(value: &Value, cap: usize) -> usize {
+    struct Counter {
+        count: usize,
+        cap: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.count = self.count.saturating_add(buf.len());
+            if self.count >= self.cap {
+                return Err(std::io::Error::other("cap reached"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter { count: 0, cap };
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.count.min(cap)
 }
 
 fn parse_json_object(body: &[u8], what: &str) -> Result<Value, PatchError> {
@@ -164,7 +267,7 @@ fn parse_json_object(body: &[u8], what: &str) -> Result<Value, PatchError> {
 }
 
 fn parse_apply(body: &[u8]) -> Result<Value, PatchError> {
-    let intent: Value = serde_yaml::from_slice(body)
+    let intent: Value = crate::yaml::from_slice(body)
         .map_err(|err| PatchError::Malformed { message: format!("error decoding YAML: {err}") })?;
     if !intent.is_object() {
         return Err(PatchError::Malformed {
@@ -175,10 +278,14 @@ fn parse_apply(body: &[u8]) -> Result<Value, PatchError> {
 }
 
 /// RFC 7396 on a copy of `current`.
-fn merge(current: &Value, patch: &Value) -> Value {
+fn merge(current: &Value, patch: &Value) -> Result<Value, PatchError> {
     let mut res = current.clone();
     json_patch::merge(&mut res, patch);
-    res
+    let limit = crate::yaml::MAX_OBJECT_BYTES;
+    if json_size(&res, limit + 1) > limit {
+        return Err(too_large(limit));
+    }
+    Ok(res)
 }
 
 /// The first strategic merge patch directive key in `patch`, depth first.

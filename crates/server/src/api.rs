@@ -382,12 +382,14 @@ pub(crate) async fn collect(
             .iter()
             .map(to_value)
             .collect(),
-        "packages" => engine
-            .list_packages(ns)
-            .map_err(|e| ApiError::engine(e, &req.resource.group_resource().to_string(), ""))?
-            .iter()
-            .map(to_value)
-            .collect(),
+        "packages" => off_reactor(engine, ns.map(str::to_string), |engine, ns| {
+            engine.list_packages(ns.as_deref())
+        })
+        .await
+        .map_err(|e| ApiError::engine(e, &req.resource.group_resource().to_string(), ""))?
+        .iter()
+        .map(to_value)
+        .collect(),
         "repositories" => engine.list_repositories(ns).iter().map(to_value).collect(),
         other => return Err(ApiError::method_not_allowed(other, "list")),
     };
@@ -524,6 +526,18 @@ async fn get(state: &AppState, req: &Request) -> ApiResult {
     respond_value(req, StatusCode::OK, value)
 }
 
+/// Runs an engine call that reads the store on the blocking pool, never on the async reactor.
+async fn off_reactor<A: Send + 'static, T: Send + 'static>(
+    engine: &Arc<veranda_engine::Engine>,
+    args: A,
+    call: impl FnOnce(&veranda_engine::Engine, A) -> Result<T, veranda_engine::Error> + Send + 'static,
+) -> Result<T, veranda_engine::Error> {
+    let engine = engine.clone();
+    tokio::task::spawn_blocking(move || call(&engine, args))
+        .await
+        .map_err(|e| veranda_engine::Error::Internal(format!("store read failed: {e}")))?
+}
+
 /// The current object the request names, as JSON.
 async fn current(state: &AppState, req: &Request) -> ApiResult<Value> {
     let (ns, name) = object_key(req)?;
@@ -533,7 +547,13 @@ async fn current(state: &AppState, req: &Request) -> ApiResult<Value> {
         "packagerevisionresources" => {
             engine.get_resources(ns, name).await.map(|prr| to_value(&prr))
         }
-        "packages" => engine.get_package(ns, name).map(|p| to_value(&p)),
+        "packages" => {
+            off_reactor(engine, (ns.to_string(), name.to_string()), |engine, (ns, name)| {
+                engine.get_package(&ns, &name)
+            })
+            .await
+            .map(|p| to_value(&p))
+        }
         "repositories" => engine.get_repository(ns, name).map(|r| to_value(&r)),
         other => return Err(ApiError::method_not_allowed(other, "get")),
     };
@@ -694,7 +714,7 @@ fn decode_value(req: &Request) -> ApiResult<Value> {
     let content_type =
         req.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let value: Value = if content_type.contains("yaml") {
-        serde_yaml::from_slice(&req.body)
+        veranda_k8s::yaml::from_slice(&req.body)
             .map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}")))?
     } else {
         serde_json::from_slice(&req.body)

@@ -160,3 +160,94 @@ fn server_side_apply_merges_the_intent() {
         )
     );
 }
+
+// ---- limits on hostile patches (each on a thread with a 2 MiB stack) ---------------------------
+
+fn small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match std::thread::Builder::new().stack_size(2 << 20).spawn(f) {
+        Ok(handle) => handle.join().expect("the test thread panicked"),
+        Err(err) => panic!("cannot spawn: {err}"),
+    }
+}
+
+/// 41 `copy` operations, each doubling the copied value: 2^41 strings without a limit.
+pub(crate) fn doubling_copies() -> String {
+    let mut ops = vec![r#"{"op":"add","path":"/metadata/annotations","value":{"x":["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]}}"#.to_string()];
+    for _ in 0..41 {
+        ops.push(
+            r#"{"op":"copy","from":"/metadata/annotations/x","path":"/metadata/annotations/x/-"}"#
+                .into(),
+        );
+    }
+    format!("[{}]", ops.join(","))
+}
+
+#[test]
+fn json_patch_doubling_copies_stop_at_the_size_limit() {
+    let err =
+        small_stack(|| apply_patch(PatchType::Json, &current(), doubling_copies().as_bytes()))
+            .unwrap_err();
+    assert_eq!(err.code(), 422, "{err}");
+    assert!(err.to_string().contains("larger than the limit of 6291456 bytes"), "{err}");
+}
+
+#[test]
+fn json_patch_with_too_many_operations_is_rejected() {
+    let op = r#"{"op":"test","path":"/kind","value":"PackageRevision"}"#;
+    let body = format!("[{}]", vec![op; MAX_JSON_PATCH_OPERATIONS + 1].join(","));
+    let err = apply_patch(PatchType::Json, &current(), body.as_bytes()).unwrap_err();
+    assert_eq!(err.code(), 400, "{err}");
+    assert!(err.to_string().contains("exceed the limit of 10000"), "{err}");
+    let body = format!("[{}]", vec![op; MAX_JSON_PATCH_OPERATIONS].join(","));
+    assert!(apply_patch(PatchType::Json, &current(), body.as_bytes()).is_ok());
+}
+
+#[test]
+fn json_patch_cannot_nest_past_the_depth_limit() {
+    // Each add nests a 100-deep value inside the previous one.
+    let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+    let mut ops = vec![format!(r#"{{"op":"add","path":"/spec/x","value":{deep}}}"#)];
+    let mut path = "/spec/x".to_string();
+    for _ in 0..50 {
+        path.push_str(&"/0".repeat(99));
+        ops.push(format!(r#"{{"op":"replace","path":"{path}","value":{deep}}}"#));
+    }
+    let body = format!("[{}]", ops.join(","));
+    let err =
+        small_stack(move || apply_patch(PatchType::Json, &current(), body.as_bytes())).unwrap_err();
+    assert!(err.to_string().contains("deeper than the limit of 128"), "{err}");
+}
+
+#[test]
+fn deeply_nested_patch_bodies_hit_serde_json_recursion_limit() {
+    for kind in [PatchType::Json, PatchType::Merge, PatchType::StrategicMerge] {
+        let body = if kind == PatchType::Json {
+            format!(
+                "[{{\"op\":\"add\",\"path\":\"/a\",\"value\":{}1{}}}]",
+                "[".repeat(3000),
+                "]".repeat(3000)
+            )
+        } else {
+            format!("{{\"a\":{}1{}}}", "[".repeat(3000), "]".repeat(3000))
+        };
+        let err = small_stack(move || apply_patch(kind, &current(), body.as_bytes())).unwrap_err();
+        assert_eq!(err.code(), 400, "{err}");
+        assert!(err.to_string().contains("recursion limit exceeded"), "{err}");
+    }
+}
+
+#[test]
+fn apply_patch_yaml_billion_laughs_is_rejected() {
+    let body = format!(
+        "apiVersion: porch.kpt.dev/v1alpha1\nkind: PackageRevision\n{}",
+        crate::yaml::tests::billion_laughs()
+    );
+    let err = small_stack(move || apply_patch(PatchType::Apply, &current(), body.as_bytes()))
+        .unwrap_err();
+    assert_eq!(err.code(), 400, "{err}");
+    assert!(err.to_string().contains("alias expansion exceeds the limit"), "{err}");
+    let body = format!("apiVersion: v1\nkind: X\nspec: {}1{}", "[".repeat(3000), "]".repeat(3000));
+    let err = small_stack(move || apply_patch(PatchType::Apply, &current(), body.as_bytes()))
+        .unwrap_err();
+    assert!(err.to_string().contains("nesting depth exceeds the limit of 100"), "{err}");
+}
