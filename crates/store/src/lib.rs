@@ -58,6 +58,8 @@ pub enum Change {
 /// The SQLite store.
 pub struct Store {
     conn: Mutex<Connection>,
+    // The resourceVersion counter as last committed (read under `conn` after every operation).
+    committed_rv: std::sync::atomic::AtomicI64,
 }
 
 const SCHEMA: &str = "
@@ -93,21 +95,28 @@ impl Store {
 
     fn init(conn: Connection) -> Result<Store, Error> {
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        let committed = read_counter(&conn)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            committed_rv: std::sync::atomic::AtomicI64::new(committed),
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
         let mut conn = self.conn.lock().map_err(|_| Error::Poisoned)?;
-        Ok(f(&mut conn)?)
+        let result = f(&mut conn);
+        // The committed counter, whatever `f` did (a rolled-back transaction leaves it as it was).
+        let committed = read_counter(&conn)?;
+        self.committed_rv.fetch_max(committed, std::sync::atomic::Ordering::AcqRel);
+        Ok(result?)
     }
 
     /// The last assigned resourceVersion.
+    ///
+    /// Answered from memory (the counter as last committed), so async callers never wait for the
+    /// connection.
     pub fn current_resource_version(&self) -> Result<i64, Error> {
-        self.with(|c| {
-            c.query_row("SELECT value FROM counters WHERE name = 'resource_version'", [], |r| {
-                r.get(0)
-            })
-        })
+        Ok(self.committed_rv.load(std::sync::atomic::Ordering::Acquire))
     }
 
     /// Reserves `n` consecutive resourceVersions and returns the first one.
@@ -291,6 +300,10 @@ impl ObjectTable {
             ObjectTable::Packages => "packages",
         }
     }
+}
+
+fn read_counter(c: &Connection) -> rusqlite::Result<i64> {
+    c.query_row("SELECT value FROM counters WHERE name = 'resource_version'", [], |r| r.get(0))
 }
 
 fn next_rv(c: &Connection, n: i64) -> rusqlite::Result<i64> {
