@@ -6,6 +6,7 @@ mod discovery;
 mod http;
 mod http_server;
 mod lifecycle;
+mod modes;
 mod open;
 mod recovery;
 mod scale;
