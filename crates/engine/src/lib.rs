@@ -17,6 +17,7 @@ mod reconcile;
 mod render;
 mod repositories;
 mod revisions;
+mod upstream_cache;
 pub mod time;
 mod watch;
 
