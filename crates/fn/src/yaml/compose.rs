@@ -1,10 +1,10 @@
 //! Builds `Node` trees from parser events: a port of the node-building half of go-yaml v3's
 //! `decode.go`, including where it moves foot comments between keys and values.
 
-use super::Error;
 use super::node::{Kind, MAP_TAG, Node, SEQ_TAG, STR_TAG, Style};
 use super::resolve::{resolve, short_tag};
 use super::scanner::{CollectionStyle, Event, EventType, Parser, ScalarStyle};
+use super::{Error, MAX_DEPTH};
 
 pub(crate) struct Composer {
     parser: Parser,
@@ -12,6 +12,8 @@ pub(crate) struct Composer {
     /// Type of an event taken with `current` and not yet `expect`ed.
     taken: Option<EventType>,
     anchors: std::collections::HashSet<String>,
+    /// Collections open around the current event; bounded by [`MAX_DEPTH`].
+    depth: usize,
 }
 
 impl Composer {
@@ -21,6 +23,7 @@ impl Composer {
             event: None,
             taken: None,
             anchors: std::collections::HashSet::new(),
+            depth: 0,
         }
     }
 
@@ -94,11 +97,24 @@ impl Composer {
         match self.peek()? {
             EventType::Scalar => self.scalar(),
             EventType::Alias => self.alias(),
-            EventType::MappingStart => self.mapping(),
-            EventType::SequenceStart => self.sequence(),
+            EventType::MappingStart => self.nested(Composer::mapping),
+            EventType::SequenceStart => self.nested(Composer::sequence),
             EventType::DocumentStart => self.document(),
             other => Err(Error::Other(format!("unexpected event {other:?}"))),
         }
+    }
+
+    /// Builds a collection one level deeper; the recursion of the composer stops at
+    /// [`MAX_DEPTH`] levels, so a hostile input cannot overflow the thread stack.
+    fn nested(&mut self, build: fn(&mut Composer) -> Result<Node, Error>) -> Result<Node, Error> {
+        if self.depth >= MAX_DEPTH {
+            let line = self.event.as_ref().map_or(0, |e| e.start_mark.line + 1);
+            return Err(Error::Syntax { line, message: super::depth_message() });
+        }
+        self.depth += 1;
+        let node = build(self);
+        self.depth -= 1;
+        node
     }
 
     fn document(&mut self) -> Result<Node, Error> {

@@ -20,6 +20,16 @@ pub use node::{Kind, Node, Style};
 pub(crate) use node::is_yaml11_non_string;
 pub(crate) use resolve::resolve;
 
+/// Deepest nesting of collections (mappings and sequences) the composer builds; deeper input is
+/// an error. Every recursive function over [`Node`]s (JSON conversion, the emitter, the
+/// built-in functions' walkers) relies on this bound for parsed trees. Aliases are kept as
+/// alias nodes, never expanded (`to_json` gives null), so there is no expansion budget here.
+pub const MAX_DEPTH: usize = 100;
+
+pub(crate) fn depth_message() -> String {
+    format!("nesting depth exceeds the limit of {MAX_DEPTH}")
+}
+
 /// A YAML syntax or structure error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {

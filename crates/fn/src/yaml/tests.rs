@@ -93,3 +93,74 @@ fn truncated_and_mangled_input_never_panics() {
         let _ = parse_documents(&swapped);
     }
 }
+
+// ---- hostile input: each case on a thread with a 2 MiB stack -------------------------------------
+
+fn small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match std::thread::Builder::new().stack_size(2 << 20).spawn(f) {
+        Ok(handle) => handle.join().expect("the test thread panicked"),
+        Err(err) => panic!("cannot spawn: {err}"),
+    }
+}
+
+#[track_caller]
+fn rejected_as_too_deep(text: String) {
+    let err = small_stack(move || parse_documents(&text).map(|_| ())).unwrap_err();
+    assert!(err.to_string().contains("nesting depth exceeds the limit of 100"), "{err}");
+}
+
+#[test]
+fn nested_flow_sequences_are_rejected() {
+    rejected_as_too_deep("[".repeat(3000));
+}
+
+#[test]
+fn nested_block_sequences_are_rejected() {
+    rejected_as_too_deep("- ".repeat(50_000));
+    let mut text = String::new();
+    for i in 0..300 {
+        text.push_str(&" ".repeat(i * 2));
+        text.push_str("-\n");
+    }
+    rejected_as_too_deep(text);
+}
+
+#[test]
+fn nested_flow_mappings_are_rejected() {
+    rejected_as_too_deep(format!("{}x{}", "{a: ".repeat(3000), "}".repeat(3000)));
+    let mut text = String::new();
+    for i in 0..300 {
+        text.push_str(&" ".repeat(i * 2));
+        text.push_str("a:\n");
+    }
+    rejected_as_too_deep(text);
+}
+
+#[test]
+fn depth_at_the_limit_round_trips() {
+    let text = format!("{}x{}\n", "[".repeat(super::MAX_DEPTH), "]".repeat(super::MAX_DEPTH));
+    let out = small_stack(move || {
+        let docs = parse_documents(&text).expect("parse");
+        let json = docs[0].to_json();
+        let refs: Vec<_> = docs.iter().collect();
+        (emit(&refs, SeqIndent::Compact).expect("emit"), json)
+    });
+    assert!(out.0.starts_with("[[[["), "{}", out.0);
+}
+
+#[test]
+fn billion_laughs_is_not_expanded() {
+    let mut text = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+    let names: Vec<char> = "abcdefghij".chars().collect();
+    for pair in names.windows(2) {
+        let items = vec![format!("*{}", pair[0]); 10].join(",");
+        text.push_str(&format!("{}: &{} [{items}]\n", pair[1], pair[1]));
+    }
+    let (json, out) = small_stack(move || {
+        let docs = parse_documents(&text).expect("parse");
+        let refs: Vec<_> = docs.iter().collect();
+        (docs[0].to_json(), emit(&refs, SeqIndent::Compact).expect("emit"))
+    });
+    assert!(json.to_string().len() < 1000, "{json}");
+    assert!(out.len() < 1000, "{out}");
+}
