@@ -28,6 +28,13 @@ use crate::{
 
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
 
+/// The objects a watch without a resourceVersion starts with.
+enum Initial {
+    /// (namespace, name), resourceVersion and the engine's JSON of each package revision.
+    Shared(Vec<((String, String), i64, std::sync::Arc<str>)>),
+    Values(Vec<Value>),
+}
+
 pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
     let topic = match req.resource.resource {
         "packagerevisions" => Topic::PackageRevisions,
@@ -59,7 +66,26 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
                 )),
             ),
         })?;
-    let initial = if since.is_none() { collect(state, req, &selectors).await? } else { Vec::new() };
+    // The initial ADDED events. Package revisions in JSON share the engine's serialised objects
+    // (no value tree per object and watcher); everything else is collected as values.
+    let initial = match since {
+        Some(_) => Initial::Values(Vec::new()),
+        None if topic == Topic::PackageRevisions && table.is_none() && selectors.typed() => {
+            let mut shared: Vec<_> = state
+                .engine
+                .list_package_revisions_json(req.namespace.as_deref(), &selectors.revision_filter)
+                .into_iter()
+                .filter(|(pr, _)| selectors.matches_labels(&pr.metadata.labels))
+                .map(|(pr, json)| {
+                    let key = (pr.metadata.namespace.clone(), pr.metadata.name.clone());
+                    (key, pr.metadata.resource_version.parse::<i64>().unwrap_or(0), json)
+                })
+                .collect();
+            shared.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            Initial::Shared(shared)
+        }
+        None => Initial::Values(collect(state, req, &selectors).await?),
+    };
     let bookmarks = req.query.get("allowWatchBookmarks").is_some_and(|v| v == "true");
     let timeout = req
         .query
@@ -101,12 +127,29 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
         };
         let mut sent: HashMap<(String, String), i64> = HashMap::new();
         let mut last_rv = since.unwrap_or(0);
-        for object in &initial {
-            let rv = rv_of(object);
-            last_rv = last_rv.max(rv);
-            sent.insert(key_of(object), rv);
-            if tx.send(render("ADDED", object)).await.is_err() {
-                return;
+        match initial {
+            Initial::Values(objects) => {
+                for object in &objects {
+                    let rv = rv_of(object);
+                    last_rv = last_rv.max(rv);
+                    sent.insert(key_of(object), rv);
+                    if tx.send(render("ADDED", object)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Initial::Shared(objects) => {
+                for (key, rv, json) in objects {
+                    last_rv = last_rv.max(rv);
+                    sent.insert(key, rv);
+                    let mut line = Vec::with_capacity(json.len() + 32);
+                    line.extend_from_slice(b"{\"type\":\"ADDED\",\"object\":");
+                    line.extend_from_slice(json.as_bytes());
+                    line.extend_from_slice(b"}\n");
+                    if tx.send(Bytes::from(line)).await.is_err() {
+                        return;
+                    }
+                }
             }
         }
         let bookmark = |rv: i64, initial_end: bool| -> Bytes {

@@ -240,5 +240,21 @@ fn resources_lists_are_paged_before_files_are_read() {
             request(&server, "GET", &format!("{list}?continue={token}"), &Value::Null, None);
         assert_eq!(code, 410, "{token}: {body}");
     }
-    server.kubectl(&["get", "packagerevisions"]);
+    // A watch without a resourceVersion starts with every object, from the shared JSON.
+    let watch = server.kubectl(&[
+        "get",
+        "--raw",
+        "/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisions?watch=true&timeoutSeconds=1",
+    ]);
+    let events: Vec<Value> = watch.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let added: Vec<_> = events
+        .iter()
+        .map(|e| (e["type"].clone(), e["object"]["metadata"]["name"].clone()))
+        .collect();
+    assert_eq!(
+        added,
+        ["r.a.ws", "r.b.ws", "r.c.ws"].map(|n| (json!("ADDED"), json!(n))).to_vec(),
+        "{watch}"
+    );
+    assert_eq!(events[0]["object"]["kind"], "PackageRevision");
 }
