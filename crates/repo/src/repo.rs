@@ -56,6 +56,36 @@ struct Inner {
     maintenance: RefCell<Option<Repack>>,
 }
 
+/// Stack of the thread a fetch runs on. libgit2's pack builder (used to fetch from a repository
+/// on this machine) inserts trees recursively, one frame per directory level, so a hostile
+/// remote with tens of thousands of nested directories would overflow a normal 2 MiB stack and
+/// abort the process. The stack is reserved, not committed: only pages a fetch touches cost
+/// memory. Our own reads are iterative and bounded ([`tree::MAX_TREE_DEPTH`]).
+const FETCH_STACK_BYTES: usize = 1 << 30;
+
+/// [`transport::fetch`] of `repo` on a thread with a [`FETCH_STACK_BYTES`] stack, through a
+/// handle of its own on the same repository (a `Repository` cannot be shared across threads).
+pub(crate) fn fetch_on_big_stack(
+    repo: &Repository,
+    credentials: Option<&Credentials>,
+) -> Result<usize, Error> {
+    let path = repo.path().to_path_buf();
+    thread::scope(|scope| {
+        let fetch = thread::Builder::new()
+            .name("git-fetch".into())
+            .stack_size(FETCH_STACK_BYTES)
+            .spawn_scoped(scope, || {
+                let repo = Repository::open_bare(&path)?;
+                transport::fetch(&repo, credentials)
+            })
+            .map_err(|source| Error::Io { path: path.clone(), source })?;
+        fetch.join().map_err(|_| Error::Broken {
+            path: path.display().to_string(),
+            reason: "the fetch thread panicked".into(),
+        })?
+    })
+}
+
 /// A background pack merge: one result per repository it merged packs in.
 type Repack = JoinHandle<Vec<Result<maintain::Merged, Error>>>;
 
@@ -497,7 +527,7 @@ impl Inner {
         {
             return Ok(());
         }
-        let written = transport::fetch(&self.repo, credentials)?;
+        let written = fetch_on_big_stack(&self.repo, credentials)?;
         self.start_maintenance();
         self.refs_written(written)
     }

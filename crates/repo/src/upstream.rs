@@ -8,7 +8,7 @@ use std::{
 
 use git2::{ErrorCode, ObjectType, Oid, Repository};
 
-use crate::{Credentials, Error, Files, Modes, repo, transport, tree};
+use crate::{Credentials, Error, Files, Modes, repo, tree};
 
 /// A package read from a Git URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub fn fetch_package(
     };
     let url = repo::normalize_url(url)?;
     repo::configure_origin(&git, &url)?;
-    transport::fetch(&git, credentials)?;
+    repo::fetch_on_big_stack(&git, credentials)?;
     let commit = resolve(&git, reference, directory)?;
     let commit = git.find_commit(commit)?;
     let root = commit.tree()?;
