@@ -107,6 +107,7 @@ pub struct GitLock {
 
 /// Reads the interesting parts of a Kptfile.
 pub fn read_kptfile(content: &[u8]) -> Result<KptfileInfo, Error> {
+    check_yaml_limits(content)?;
     let value: Value = serde_yaml::from_slice(content)?;
     let mut info = KptfileInfo::default();
     let get = |v: &Value, path: &[&str]| -> Option<Value> {
@@ -291,7 +292,17 @@ pub fn set_package_metadata(
     Ok(Some(serde_yaml::to_string(&Value::Mapping(doc))?.into_bytes()))
 }
 
+/// Nesting and alias expansion limits ([`yaml::check_limits`]) before `serde_yaml` sees a file.
+fn check_yaml_limits(content: &[u8]) -> Result<(), Error> {
+    match std::str::from_utf8(content) {
+        Ok(text) => yaml::check_limits(text).map_err(|e| Error::Shape(e.to_string())),
+        // serde_yaml reports the encoding error itself.
+        Err(_) => Ok(()),
+    }
+}
+
 fn parse_mapping(content: &[u8]) -> Result<Mapping, Error> {
+    check_yaml_limits(content)?;
     match serde_yaml::from_slice::<Value>(content)? {
         Value::Mapping(m) => Ok(m),
         _ => Err(Error::Shape("top level must be a mapping".into())),

@@ -22,11 +22,36 @@ mod parse;
 
 use std::fmt;
 
-pub use parse::parse;
+pub use parse::{check_limits, parse};
+
+/// Deepest nesting of collections (mappings and sequences) the parser builds, as kube-apiserver
+/// does; deeper input is an [`Error::Limit`]. The recursive walkers over parsed trees (comment
+/// attachment, the emitter, `to_json`, `same`, merge3, heal, resource) rely on this bound; an
+/// alias is only expanded when the expanded tree stays within it too.
+pub const MAX_DEPTH: usize = 100;
+
+/// Alias expansion budget: parsing a document may build at most
+/// `max(ALIAS_EXPANSION_FLOOR, ALIAS_EXPANSION_RATIO × nodes read so far)` nodes with its
+/// aliases expanded (aliases refer to earlier anchors, so "so far" covers every anchor used).
+pub const ALIAS_EXPANSION_FLOOR: usize = 10_000;
+
+/// See [`ALIAS_EXPANSION_FLOOR`].
+pub const ALIAS_EXPANSION_RATIO: usize = 10;
+
+pub(crate) fn depth_message() -> String {
+    format!("nesting depth exceeds the limit of {MAX_DEPTH}")
+}
+
+pub(crate) fn alias_message(limit: usize) -> String {
+    format!("alias expansion exceeds the limit of {limit} nodes")
+}
 
 /// Errors of the YAML layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Nesting or alias expansion beyond [`MAX_DEPTH`] / the alias budget.
+    #[error("yaml at line {line}: {message}")]
+    Limit { line: usize, message: String },
     #[error("invalid yaml at line {line}: {message}")]
     Syntax { line: usize, message: String },
     #[error("unsupported yaml at line {line}: {message}")]

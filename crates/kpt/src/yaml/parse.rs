@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 
-use super::{Document, Entry, Error, Item, Node, Style, Value};
+use super::{
+    ALIAS_EXPANSION_FLOOR, ALIAS_EXPANSION_RATIO, Document, Entry, Error, Item, MAX_DEPTH, Node,
+    Style, Value,
+};
 
 /// Parses a file into its documents.
 pub fn parse(text: &str) -> Result<Vec<Document>, Error> {
@@ -76,7 +79,16 @@ struct Builder<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     lines: Vec<&'a str>,
     line_offset: usize,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with their size (nodes once expanded) and collection height.
+    anchors: HashMap<usize, (Node, usize, usize)>,
+    /// Collections open around the node being built.
+    depth: usize,
+    /// Collection height of the node built last (a scalar is 0).
+    last_height: usize,
+    /// Nodes in the text (an alias counts once).
+    raw_nodes: usize,
+    /// Nodes built, aliases expanded.
+    expanded_nodes: usize,
     /// Positions of nodes in pre-order.
     nodes: Vec<Pos>,
     /// Lines of mapping keys in pre-order.
@@ -100,6 +112,10 @@ fn parse_document(chunk: &Chunk, line_offset: usize) -> Result<Document, Error> 
         lines: text.split('\n').collect(),
         line_offset,
         anchors: HashMap::new(),
+        depth: 0,
+        last_height: 0,
+        raw_nodes: 0,
+        expanded_nodes: 0,
         nodes: Vec::new(),
         keys: Vec::new(),
         scalar_spans: Vec::new(),
@@ -166,6 +182,10 @@ impl<'a> Builder<'a> {
     fn next(&mut self) -> Result<(Event<'a>, Span), Error> {
         match self.parser.next_event() {
             Some(Ok(pair)) => Ok(pair),
+            Some(Err(e)) if e.info().contains("recursion limit") => Err(Error::Limit {
+                line: e.marker().line() + self.line_offset,
+                message: super::depth_message(),
+            }),
             Some(Err(e)) => Err(Error::Syntax {
                 line: e.marker().line() + self.line_offset,
                 message: e.info().to_string(),
@@ -181,6 +201,19 @@ impl<'a> Builder<'a> {
         Error::Unsupported { line: span.start.line() + self.line_offset, message: message.into() }
     }
 
+    fn limit(&self, span: Span, message: String) -> Error {
+        Error::Limit { line: span.start.line() + self.line_offset, message }
+    }
+
+    /// Enters a collection; the recursion of [`Builder::node`] stops at [`MAX_DEPTH`].
+    fn enter(&mut self, span: Span) -> Result<(), Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.limit(span, super::depth_message()));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
     /// Builds the node that starts with `event`; `key_col` is the column of the key whose value
     /// it is.
     fn node(
@@ -191,6 +224,12 @@ impl<'a> Builder<'a> {
     ) -> Result<Node, Error> {
         let slot = self.nodes.len();
         self.nodes.push(Pos { start_line: span.start.line(), ..Pos::default() });
+        self.raw_nodes += 1;
+        let expanded_before = self.expanded_nodes;
+        if !matches!(event, Event::Alias(_)) {
+            self.expanded_nodes += 1;
+        }
+        let mut height = 0;
         let (node, anchor, end) = match event {
             Event::Scalar(value, style, anchor, tag) => {
                 self.scalar_spans.push((span.start.index(), span.end.index()));
@@ -211,6 +250,7 @@ impl<'a> Builder<'a> {
                 (node, anchor, span)
             }
             Event::SequenceStart(anchor, tag) => {
+                self.enter(span)?;
                 let mut items = Vec::new();
                 let end = loop {
                     let (event, span) = self.next()?;
@@ -225,7 +265,10 @@ impl<'a> Builder<'a> {
                         self.wide = Some(dash > key_col);
                     }
                     items.push(Item { head: Vec::new(), value: self.node(event, span, None)? });
+                    height = height.max(self.last_height);
                 };
+                self.depth -= 1;
+                height += 1;
                 let flow = end.end.index() > end.start.index();
                 let node = Node {
                     value: Value::Sequence(items),
@@ -236,6 +279,7 @@ impl<'a> Builder<'a> {
                 (node, anchor, end)
             }
             Event::MappingStart(anchor, tag) => {
+                self.enter(span)?;
                 let mut entries = Vec::new();
                 let end = loop {
                     let (event, span) = self.next()?;
@@ -266,7 +310,10 @@ impl<'a> Builder<'a> {
                     self.keys.push(span.start.line());
                     let key_col = span.start.col();
                     let (event, vspan) = self.next()?;
+                    self.raw_nodes += 1;
+                    self.expanded_nodes += 1;
                     let value = self.node(event, vspan, Some(key_col))?;
+                    height = height.max(self.last_height);
                     entries.push(Entry {
                         key,
                         key_style,
@@ -275,6 +322,8 @@ impl<'a> Builder<'a> {
                         value,
                     });
                 };
+                self.depth -= 1;
+                height += 1;
                 let flow = end.end.index() > end.start.index();
                 let node = Node {
                     value: Value::Mapping(entries),
@@ -285,10 +334,23 @@ impl<'a> Builder<'a> {
                 (node, anchor, end)
             }
             Event::Alias(id) => {
+                let &(_, size, anchor_height) = self
+                    .anchors
+                    .get(&id)
+                    .ok_or_else(|| self.unsupported(span, "alias of an unknown anchor"))?;
+                if self.depth + anchor_height > MAX_DEPTH {
+                    return Err(self.limit(span, super::depth_message()));
+                }
+                let limit = ALIAS_EXPANSION_FLOOR.max(ALIAS_EXPANSION_RATIO * self.raw_nodes);
+                self.expanded_nodes = self.expanded_nodes.saturating_add(size);
+                if self.expanded_nodes > limit {
+                    return Err(self.limit(span, super::alias_message(limit)));
+                }
+                height = anchor_height;
                 let node = self
                     .anchors
                     .get(&id)
-                    .cloned()
+                    .map(|a| a.0.clone())
                     .ok_or_else(|| self.unsupported(span, "alias of an unknown anchor"))?;
                 (node, 0, span)
             }
@@ -298,8 +360,10 @@ impl<'a> Builder<'a> {
         pos.end_line = end.end.line();
         pos.flow = node.style == Style::Flow;
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = self.expanded_nodes - expanded_before;
+            self.anchors.insert(anchor, (node.clone(), size, height));
         }
+        self.last_height = height;
         Ok(node)
     }
 
@@ -468,6 +532,84 @@ impl Attach<'_> {
                     self.skip(&item.value);
                 }
             }
+        }
+    }
+}
+
+/// Checks nesting depth and alias expansion of every document of `text` on the event stream,
+/// without building a tree: the guard in front of `serde_yaml`, which limits neither the nodes
+/// aliases expand into nor (below 128) the depth.
+pub fn check_limits(text: &str) -> Result<(), Error> {
+    struct Frame {
+        anchor: usize,
+        start: usize,
+        max_child: usize,
+    }
+    let mut parser = Parser::new_from_str(text);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, (usize, usize)> = HashMap::new();
+    let (mut nodes, mut expanded) = (0usize, 0usize);
+    loop {
+        let (event, span) = match parser.next_event() {
+            None => return Ok(()),
+            Some(Ok(pair)) => pair,
+            Some(Err(e)) => {
+                let line = e.marker().line();
+                if e.info().contains("recursion limit") {
+                    return Err(Error::Limit { line, message: super::depth_message() });
+                }
+                return Err(Error::Syntax { line, message: e.info().to_string() });
+            }
+        };
+        let line = span.start.line();
+        match event {
+            Event::StreamEnd => return Ok(()),
+            Event::DocumentStart(_) => {
+                stack.clear();
+                anchors.clear();
+                (nodes, expanded) = (0, 0);
+            }
+            Event::Scalar(_, _, anchor, _) => {
+                nodes += 1;
+                expanded += 1;
+                if anchor > 0 {
+                    anchors.insert(anchor, (1, 0));
+                }
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                nodes += 1;
+                expanded += 1;
+                stack.push(Frame { anchor, start: expanded - 1, max_child: 0 });
+                if stack.len() > MAX_DEPTH {
+                    return Err(Error::Limit { line, message: super::depth_message() });
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some(frame) = stack.pop() else { continue };
+                let height = frame.max_child + 1;
+                if let Some(parent) = stack.last_mut() {
+                    parent.max_child = parent.max_child.max(height);
+                }
+                if frame.anchor > 0 {
+                    anchors.insert(frame.anchor, (expanded - frame.start, height));
+                }
+            }
+            Event::Alias(id) => {
+                nodes += 1;
+                let (size, height) = anchors.get(&id).copied().unwrap_or((1, 0));
+                if stack.len() + height > MAX_DEPTH {
+                    return Err(Error::Limit { line, message: super::depth_message() });
+                }
+                if let Some(parent) = stack.last_mut() {
+                    parent.max_child = parent.max_child.max(height);
+                }
+                expanded = expanded.saturating_add(size);
+                let limit = ALIAS_EXPANSION_FLOOR.max(ALIAS_EXPANSION_RATIO.saturating_mul(nodes));
+                if expanded > limit {
+                    return Err(Error::Limit { line, message: super::alias_message(limit) });
+                }
+            }
+            Event::Nothing | Event::StreamStart | Event::DocumentEnd => {}
         }
     }
 }

@@ -77,3 +77,93 @@ fn scalars_keep_meaning() {
     let after: serde_json::Value = serde_yaml::from_str(&out).unwrap();
     assert_eq!(before, after, "{out}");
 }
+
+// ---- hostile input: each case on a thread with a 2 MiB stack -------------------------------------
+
+fn small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match std::thread::Builder::new().stack_size(2 << 20).spawn(f) {
+        Ok(handle) => handle.join().expect("the test thread panicked"),
+        Err(err) => panic!("cannot spawn: {err}"),
+    }
+}
+
+/// Both the tree parser and the event pre-check reject `text` with `message`.
+#[track_caller]
+fn rejected(text: String, message: &str) {
+    let copy = text.clone();
+    let err = small_stack(move || super::parse(&copy).map(|_| ())).unwrap_err();
+    assert!(err.to_string().contains(message), "parse: {err}");
+    let copy = text.clone();
+    let err = small_stack(move || super::check_limits(&copy)).unwrap_err();
+    assert!(err.to_string().contains(message), "check_limits: {err}");
+    let err = small_stack(move || crate::read_kptfile(text.as_bytes()).map(|_| ())).unwrap_err();
+    assert!(err.to_string().contains(message), "read_kptfile: {err}");
+}
+
+const TOO_DEEP: &str = "nesting depth exceeds the limit of 100";
+
+pub(crate) fn billion_laughs() -> String {
+    let mut text = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+    let names: Vec<char> = "abcdefghij".chars().collect();
+    for pair in names.windows(2) {
+        let items = vec![format!("*{}", pair[0]); 10].join(",");
+        text.push_str(&format!("{}: &{} [{items}]\n", pair[1], pair[1]));
+    }
+    text
+}
+
+#[test]
+fn nested_flow_sequences_are_rejected() {
+    rejected("[".repeat(3000), TOO_DEEP);
+}
+
+#[test]
+fn nested_block_sequences_are_rejected() {
+    // About 100 KB each.
+    rejected("- ".repeat(50_000), TOO_DEEP);
+    let mut text = String::new();
+    for i in 0..300 {
+        text.push_str(&" ".repeat(i * 2));
+        text.push_str("-\n");
+    }
+    rejected(text, TOO_DEEP);
+}
+
+#[test]
+fn nested_flow_mappings_are_rejected() {
+    rejected(format!("{}x{}", "{a: ".repeat(3000), "}".repeat(3000)), TOO_DEEP);
+    let mut text = String::new();
+    for i in 0..300 {
+        text.push_str(&" ".repeat(i * 2));
+        text.push_str("a:\n");
+    }
+    rejected(text, TOO_DEEP);
+}
+
+#[test]
+fn billion_laughs_is_rejected() {
+    rejected(billion_laughs(), "alias expansion exceeds the limit of 10000 nodes");
+    let err = small_stack(|| {
+        crate::read_kptfile(format!("apiVersion: kpt.dev/v1\n{}", billion_laughs()).as_bytes())
+            .map(|_| ())
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("alias expansion exceeds the limit"), "{err}");
+}
+
+#[test]
+fn alias_cannot_nest_past_the_depth_limit() {
+    let deep = format!("{}x{}", "[".repeat(60), "]".repeat(60));
+    rejected(format!("a: &a {deep}\nb: {}*a{}\n", "[".repeat(60), "]".repeat(60)), TOO_DEEP);
+}
+
+#[test]
+fn depth_and_aliases_within_the_limits_round_trip() {
+    let depth = super::MAX_DEPTH;
+    let text = format!("{}x{}\n", "[".repeat(depth), "]".repeat(depth));
+    let docs = small_stack(move || super::parse(&text).expect("parse"));
+    assert!(super::to_file_text(&docs).starts_with("[[[["));
+    let docs = super::parse("a: &a {x: 1}\nb: *a\n").expect("parse");
+    let json = docs[0].root.as_ref().map(|r| r.to_json());
+    assert_eq!(json, Some(serde_json::json!({"a": {"x": 1}, "b": {"x": 1}})));
+}
