@@ -17,6 +17,7 @@
 //! - [`yaml`]: nesting and alias expansion limits on untrusted YAML.
 
 pub mod accept;
+pub mod continue_token;
 pub mod discovery;
 pub mod openapi;
 pub mod patch;

@@ -871,31 +871,18 @@ fn paginate<T>(
 }
 
 fn encode_continue(key: &(String, String)) -> String {
-    format!("{}/{}", key.0, key.1).bytes().map(|b| format!("{b:02x}")).collect()
+    veranda_k8s::continue_token::encode(&key.0, &key.1)
 }
 
 fn decode_continue(token: &str) -> ApiResult<(String, String)> {
-    let bad = || {
+    veranda_k8s::continue_token::decode(token).ok_or_else(|| {
         ApiError::from_body(
             410,
             veranda_k8s::status::gone(
                 "the provided continue parameter is too old or malformed; please restart the list",
             ),
         )
-    };
-    if !token.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    // By bytes: a token is untrusted and need not be ASCII.
-    let bytes: Vec<u8> = token
-        .as_bytes()
-        .chunks(2)
-        .map(|pair| std::str::from_utf8(pair).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect::<Option<_>>()
-        .ok_or_else(bad)?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (ns, name) = text.split_once('/').ok_or_else(bad)?;
-    Ok((ns.to_string(), name.to_string()))
+    })
 }
 
 pub(crate) fn accept_header(req: &Request) -> String {
