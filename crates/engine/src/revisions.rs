@@ -9,7 +9,7 @@ use veranda_api::{
     types::{PackageRevision, PackageRevisionResources, PackageRevisionResourcesSpec, Task},
 };
 use veranda_kpt::{Files, MetadataMode};
-use veranda_repo::{Annotation, GitRepo, RefKind, RefUpdate};
+use veranda_repo::{Annotation, EntryMode, GitRepo, Modes, RefKind, RefUpdate};
 
 use crate::{
     Engine, Error, Kind, RepoKey, Rev, blocking, build, reconcile::Updates,
@@ -261,7 +261,7 @@ impl Engine {
             ));
         }
 
-        let mut files =
+        let (mut files, modes) =
             self.task_files(namespace, &key, &task, spec, &same_package, &shown).await?;
         let kptfile = files
             .get(veranda_kpt::KPTFILE)
@@ -283,12 +283,16 @@ impl Engine {
         }
 
         let functions = self.functions();
-        let files = blocking(move || Ok(crate::render::render(&functions, &files)))
-            .await?
-            .map_err(|failure| {
-                crate::render::not_pushed(Kind::PackageRevision, &shown, &failure.error)
-            })?
-            .0;
+        let render_modes = modes.clone();
+        let files = blocking(move || {
+            Ok(crate::render::render(&functions, &files)
+                .map(|(rendered, status)| (keep_hidden(rendered, &files, &render_modes), status)))
+        })
+        .await?
+        .map_err(|failure| {
+            crate::render::not_pushed(Kind::PackageRevision, &shown, &failure.error)
+        })?
+        .0;
         let target_ref = match lifecycle {
             Lifecycle::Proposed => git.proposed_ref(&package, &workspace),
             _ => git.draft_ref(&package, &workspace),
@@ -301,10 +305,10 @@ impl Engine {
         };
         let headline = creation_headline(&task.task_type);
         let git2 = git.clone();
-        let (pkg2, ref2) = (package.clone(), target_ref.clone());
+        let (pkg2, ref2, modes2) = (package.clone(), target_ref.clone(), modes.clone());
         blocking(move || {
             let commit = crate::metrics::git("commit", || {
-                git2.commit_package(&pkg2, None, &files, headline, &annotation)
+                git2.commit_package_with_modes(&pkg2, None, &files, &modes2, headline, &annotation)
             })?;
             crate::push(
                 &git2,
@@ -354,7 +358,7 @@ impl Engine {
         spec: &veranda_api::types::PackageRevisionSpec,
         same_package: &[Arc<Rev>],
         shown: &str,
-    ) -> Result<Files, Error> {
+    ) -> Result<(Files, Modes), Error> {
         let invalid = |field: &str, message: String| {
             Error::invalid(Kind::PackageRevision, shown, field, message)
         };
@@ -369,7 +373,7 @@ impl Engine {
                         "a new package revision has no root package to add a subpackage to".into(),
                     ));
                 }
-                Ok(veranda_kpt::init_package(&veranda_kpt::InitOptions {
+                let files = veranda_kpt::init_package(&veranda_kpt::InitOptions {
                     name: short_name,
                     description: if init.description.is_empty() {
                         DEFAULT_DESCRIPTION.into()
@@ -378,12 +382,13 @@ impl Engine {
                     },
                     keywords: init.keywords,
                     site: init.site,
-                }))
+                });
+                Ok((files, Modes::new()))
             }
             "clone" => {
                 let upstream = task.clone.clone().unwrap_or_default().upstream_ref;
                 let field = "spec.tasks[0].clone.upstreamRef";
-                let (mut files, lock) = match upstream
+                let (mut files, modes, lock) = match upstream
                     .upstream_ref
                     .map(|r| r.name)
                     .filter(|n| !n.is_empty())
@@ -417,7 +422,7 @@ impl Engine {
                 if self.read().repos.get(key).is_some_and(|e| e.object.spec.deployment) {
                     crate::context::generate(&mut files, &short_name, &spec.package_name);
                 }
-                Ok(files)
+                Ok((files, modes))
             }
             "edit" => {
                 let source_name = task
@@ -446,7 +451,9 @@ impl Engine {
                 let (git, _) = self.repo_handles(key)?;
                 let d = source.discovered.clone();
                 blocking(move || {
-                    Ok(crate::metrics::git("read_files", || git.read_files(&d.commit, &d.package))?)
+                    Ok(crate::metrics::git("read_files", || {
+                        git.read_files_with_modes(&d.commit, &d.package)
+                    })?)
                 })
                 .await
             }
@@ -471,7 +478,7 @@ impl Engine {
         package: &str,
         upgrade: &veranda_api::types::UpgradeTask,
         shown: &str,
-    ) -> Result<Files, Error> {
+    ) -> Result<(Files, Modes), Error> {
         let invalid = |field: &str, message: String| {
             Error::invalid(Kind::PackageRevision, shown, field, message)
         };
@@ -530,11 +537,13 @@ impl Engine {
             let (git, _) = self.repo_handles(source_key)?;
             let d = source.discovered.clone();
             let origin = git.origin_url();
-            let files = blocking(move || {
-                Ok(crate::metrics::git("read_files", || git.read_files(&d.commit, &d.package))?)
+            let (files, modes) = blocking(move || {
+                Ok(crate::metrics::git("read_files", || {
+                    git.read_files_with_modes(&d.commit, &d.package)
+                })?)
             })
             .await?;
-            contents.push((files, origin));
+            contents.push((files, origin, modes));
         }
         let new_upstream = &sources[1].1.discovered;
         let lock = veranda_kpt::GitLock {
@@ -568,7 +577,10 @@ impl Engine {
         let updated_kptfile = veranda_kpt::set_upstream(kptfile, None, &lock)
             .map_err(|e| invalid("spec.tasks[0].upgrade", format!("merged Kptfile: {e}")))?;
         merged.insert(veranda_kpt::KPTFILE.to_string(), updated_kptfile);
-        Ok(merged)
+        // Modes of kept paths: the local revision's, else the new upstream's.
+        let mut modes = contents[1].2.clone();
+        modes.extend(contents[2].2.clone());
+        Ok((merged, modes))
     }
 
     /// Files and upstream lock of a published revision of a registered repository.
@@ -577,7 +589,7 @@ impl Engine {
         namespace: &str,
         source_name: &str,
         shown: &str,
-    ) -> Result<(Files, veranda_kpt::GitLock), Error> {
+    ) -> Result<(Files, Modes, veranda_kpt::GitLock), Error> {
         let (source_key, source) = self.find(namespace, source_name).map_err(|_| {
             Error::invalid(
                 Kind::PackageRevision,
@@ -595,11 +607,13 @@ impl Engine {
             reference: d.ref_name.clone(),
             commit: d.commit.clone(),
         };
-        let files = blocking(move || {
-            Ok(crate::metrics::git("read_files", || source_git.read_files(&d.commit, &d.package))?)
+        let (files, modes) = blocking(move || {
+            Ok(crate::metrics::git("read_files", || {
+                source_git.read_files_with_modes(&d.commit, &d.package)
+            })?)
         })
         .await?;
-        Ok((files, lock))
+        Ok((files, modes, lock))
     }
 
     /// Files and upstream lock of a package read from any Git URL (porch.md §2.12).
@@ -607,7 +621,7 @@ impl Engine {
         &self,
         git: &veranda_api::types::GitPackage,
         shown: &str,
-    ) -> Result<(Files, veranda_kpt::GitLock), Error> {
+    ) -> Result<(Files, Modes, veranda_kpt::GitLock), Error> {
         let field = "spec.tasks[0].clone.upstreamRef.git";
         let invalid =
             |message: String| Error::invalid(Kind::PackageRevision, shown, field, message);
@@ -621,11 +635,11 @@ impl Engine {
             return Err(invalid("secretRef is not supported yet: credentials for upstream Git URLs cannot be configured".into()));
         }
         // One cache per upstream URL, reused by later clones from it.
-        let cache =
-            self.config.data_dir.join("upstream").join(format!("{:016x}", stable_hash(&git.repo)));
+        let cache = crate::upstream_cache::dir(&self.config.data_dir, &git.repo);
         let (url, reference, directory) =
             (git.repo.clone(), git.r#ref.clone(), git.directory.clone());
         let fetched = blocking(move || {
+            let _entry = crate::upstream_cache::lock(&cache)?;
             crate::metrics::git("fetch_upstream", || {
                 veranda_repo::fetch_package(&url, &reference, &directory, None, &cache)
             })
@@ -649,7 +663,7 @@ impl Engine {
             reference: git.r#ref.clone(),
             commit: fetched.commit,
         };
-        Ok((fetched.files, lock))
+        Ok((fetched.files, fetched.modes, lock))
     }
 
     /// Updates a package revision (`endpoint` tells whether it came through `/approval`).
@@ -737,7 +751,7 @@ impl Engine {
             let functions = self.functions();
             let shown = name.to_string();
             head = blocking(move || {
-                let mut files = git2.read_files(&commit, &package)?;
+                let (mut files, modes) = git2.read_files_with_modes(&commit, &package)?;
                 let kptfile = files
                     .get(veranda_kpt::KPTFILE)
                     .ok_or_else(|| Error::Internal("package has no Kptfile".into()))?;
@@ -757,11 +771,12 @@ impl Engine {
                     files.insert(veranda_kpt::KPTFILE.to_string(), updated);
                 }
                 // A changed Kptfile re-renders the package, as every Draft edit does.
-                let files = crate::render::render(&functions, &files)
+                let rendered = crate::render::render(&functions, &files)
                     .map_err(|failure| {
                         crate::render::not_pushed(Kind::PackageRevision, &shown, &failure.error)
                     })?
                     .0;
+                let files = keep_hidden(rendered, &files, &modes);
                 let annotation = Annotation {
                     package: git2.full_path(&package),
                     workspace_name: d.workspace.clone(),
@@ -769,10 +784,11 @@ impl Engine {
                     task: Some(serde_json::json!({"type": "render"})),
                 };
                 let new_head = crate::metrics::git("commit", || {
-                    git2.commit_package(
+                    git2.commit_package_with_modes(
                         &package,
                         Some(&commit),
                         &files,
+                        &modes,
                         HEADLINE_RENDER,
                         &annotation,
                     )
@@ -993,11 +1009,13 @@ impl Engine {
         let (key, rev) = self.find(namespace, name)?;
         let (git, _) = self.repo_handles(&key)?;
         let d = rev.discovered.clone();
-        let files = blocking(move || {
-            Ok(crate::metrics::git("read_files", || git.read_files(&d.commit, &d.package))?)
+        let (files, modes) = blocking(move || {
+            Ok(crate::metrics::git("read_files", || {
+                git.read_files_with_modes(&d.commit, &d.package)
+            })?)
         })
         .await?;
-        Ok(resources_object(&rev.object, files))
+        Ok(resources_object(&rev.object, files, &modes))
     }
 
     /// Files of every revision passing `filter`.
@@ -1079,8 +1097,11 @@ impl Engine {
         let (render_status, failure) = blocking(move || {
             // Comments a client dropped (most clients round-trip YAML without them) come back
             // from the previous version of the same resource.
-            let previous =
-                crate::metrics::git("read_files", || git2.read_files(&d.commit, &d.package))?;
+            let (previous, previous_modes) = crate::metrics::git("read_files", || {
+                git2.read_files_with_modes(&d.commit, &d.package)
+            })?;
+            // What the map cannot show is kept unless the map names its path (docs/api-resources.md).
+            let (kept, modes) = resources_rule(&previous, &previous_modes, &files);
             let files = veranda_kpt::heal_comments(&previous, &files);
             let (files, status, failure) = match crate::render::render(&functions, &files) {
                 Ok((rendered, status)) => (rendered, status, None),
@@ -1101,6 +1122,8 @@ impl Engine {
                     ));
                 }
             };
+            let mut files = files;
+            files.extend(kept);
             let annotation = Annotation {
                 package: git2.full_path(&d.package),
                 workspace_name: d.workspace.clone(),
@@ -1108,10 +1131,11 @@ impl Engine {
                 task: Some(serde_json::json!({"type": "render"})),
             };
             let head = crate::metrics::git("commit", || {
-                git2.commit_package(
+                git2.commit_package_with_modes(
                     &d.package,
                     Some(&d.commit),
                     &files,
+                    &modes,
                     HEADLINE_RENDER,
                     &annotation,
                 )
@@ -1197,16 +1221,51 @@ fn references_upstream(pr: &PackageRevision, name: &str) -> bool {
     })
 }
 
-fn resources_object(pr: &PackageRevision, files: Files) -> PackageRevisionResources {
+/// Whether the resources map can show the file at `path`: regular or executable files with UTF-8
+/// content. Binary files and symlinks are hidden (submodules have no content at all).
+fn shown_in_map(path: &str, content: &[u8], modes: &Modes) -> bool {
+    !matches!(modes.get(path), Some(EntryMode::Symlink | EntryMode::Submodule(_)))
+        && std::str::from_utf8(content).is_ok()
+}
+
+/// The rule of a resources update (docs/api-resources.md): the files of `previous` the map
+/// cannot show and `update` does not name, kept byte for byte; and the modes to write: every
+/// previous mode (an executable or symlink whose content the map changes stays one) except
+/// submodules whose path `update` names (they become regular files).
+fn resources_rule(previous: &Files, modes: &Modes, update: &Files) -> (Files, Modes) {
+    let kept = previous
+        .iter()
+        .filter(|(path, content)| {
+            !update.contains_key(*path) && !shown_in_map(path, content, modes)
+        })
+        .map(|(path, content)| (path.clone(), content.clone()))
+        .collect();
+    let modes = modes
+        .iter()
+        .filter(|(path, mode)| {
+            !(matches!(mode, EntryMode::Submodule(_)) && update.contains_key(*path))
+        })
+        .map(|(path, mode)| (path.clone(), mode.clone()))
+        .collect();
+    (kept, modes)
+}
+
+/// `rendered` with the hidden files of `input` (binary, symlinks) back as they were: rendering
+/// only rewrites YAML resources and must never drop or change them.
+fn keep_hidden(mut rendered: Files, input: &Files, modes: &Modes) -> Files {
+    for (path, content) in input {
+        if !shown_in_map(path, content, modes) {
+            rendered.insert(path.clone(), content.clone());
+        }
+    }
+    rendered
+}
+
+fn resources_object(pr: &PackageRevision, files: Files, modes: &Modes) -> PackageRevisionResources {
     let resources = files
         .into_iter()
-        .filter_map(|(path, content)| match String::from_utf8(content) {
-            Ok(text) => Some((path, text)),
-            Err(_) => {
-                tracing::debug!(%path, "binary file left out of the resources map");
-                None
-            }
-        })
+        .filter(|(path, content)| shown_in_map(path, content, modes))
+        .filter_map(|(path, content)| String::from_utf8(content).ok().map(|text| (path, text)))
         .collect();
     let mut metadata = pr.metadata.clone();
     metadata.owner_references.clear();
@@ -1224,10 +1283,4 @@ fn resources_object(pr: &PackageRevision, files: Files) -> PackageRevisionResour
         },
         status: Default::default(),
     }
-}
-
-/// FNV-1a: a stable (cross-run) hash for cache directory names.
-fn stable_hash(text: &str) -> u64 {
-    text.bytes()
-        .fold(0xcbf29ce484222325, |hash, b| (hash ^ u64::from(b)).wrapping_mul(0x100000001b3))
 }

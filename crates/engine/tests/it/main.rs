@@ -13,6 +13,9 @@ use veranda_api::{
 };
 use veranda_engine::{Engine, EngineConfig, Error, EventType, RevisionFilter};
 
+mod deep_repository;
+mod resources_modes;
+
 struct Fixture {
     dir: tempfile::TempDir,
     engine: Arc<Engine>,
