@@ -1,6 +1,6 @@
 //! Tree editing checked against `git ls-tree` semantics on a scratch repository.
 
-use git2::Repository;
+use git2::{Repository, TreeWalkMode, TreeWalkResult};
 
 use super::*;
 use crate::stage::{Stage, stage};
