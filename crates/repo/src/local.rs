@@ -89,15 +89,21 @@ pub(crate) fn held_lock(git_dir: &Path, updates: &[RefUpdate]) -> Option<String>
 /// multi-ref moves so that every prefix of them is recognisable after a crash
 /// ([`crate::GitRepo::repair`]). A lock that is already held is [`Error::RemoteLocked`]. The
 /// objects of the new targets must already be in `remote`, flushed.
-pub(crate) fn push(remote: &Repository, updates: &[RefUpdate]) -> Result<(), Error> {
+/// Every lock taken is recorded in `journal` (in the cache) until the push ends, so a kill
+/// mid-push leaves locks the next open knows to be its own ([`maintain::release_own_locks`]).
+pub(crate) fn push(
+    remote: &Repository,
+    updates: &[RefUpdate],
+    journal: &Path,
+) -> Result<(), Error> {
     let git_dir = remote.path();
     if let Some(file) = held_lock(git_dir, updates) {
         return Err(Error::RemoteLocked { file });
     }
-    let mut held = Locks { git_dir, files: Vec::new() };
+    let mut held = Locks { git_dir, journal, files: Vec::new() };
     for update in updates {
         let file = format!("{}.lock", update.name);
-        if !maintain::take_lock(&git_dir.join(&file))? {
+        if !maintain::take_lock(&git_dir.join(&file), Some(journal))? {
             return Err(Error::RemoteLocked { file });
         }
         held.files.push(file);
@@ -142,7 +148,7 @@ pub(crate) fn push(remote: &Repository, updates: &[RefUpdate]) -> Result<(), Err
                 let mut packed = maintain::read_packed_refs(git_dir)?;
                 if packed.remove(name).is_some() {
                     let packed_lock = git_dir.join("packed-refs.lock");
-                    if !maintain::take_lock(&packed_lock)? {
+                    if !maintain::take_lock(&packed_lock, Some(journal))? {
                         return Err(Error::RemoteLocked { file: "packed-refs.lock".to_owned() });
                     }
                     if let Err(err) = maintain::write_packed_refs(git_dir, &packed_lock, &packed) {
@@ -167,6 +173,7 @@ pub(crate) fn push(remote: &Repository, updates: &[RefUpdate]) -> Result<(), Err
 /// Lock files of one [`push`], removed when it ends (a moved ref's lock was renamed already).
 struct Locks<'a> {
     git_dir: &'a Path,
+    journal: &'a Path,
     files: Vec<String>,
 }
 
@@ -175,5 +182,6 @@ impl Drop for Locks<'_> {
         for file in &self.files {
             let _ = fs::remove_file(self.git_dir.join(file));
         }
+        maintain::clear_journal(self.journal);
     }
 }

@@ -355,7 +355,44 @@ pub(crate) fn write_packed_refs(
 }
 
 /// Creates the lock file `path` exclusively; `Ok(false)` when it exists already.
-pub(crate) fn take_lock(path: &Path) -> Result<bool, Error> {
+/// The file in a cache that lists the lock files this process holds in its local remote
+/// (`<inode> <path>` lines), so the ones a kill left behind are known to be ours.
+pub(crate) const LOCK_JOURNAL: &str = "veranda-remote-locks";
+
+/// Removes the lock files in a local remote that the journal at `journal` records and that are
+/// still the very files this process created (same inode): a killed write of ours left them.
+/// Locks of any other process are never touched. Runs at open, before any write.
+pub(crate) fn release_own_locks(journal: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(text) = fs::read_to_string(journal) else { return };
+    for line in text.lines() {
+        let Some((inode, path)) = line.split_once(' ') else { continue };
+        let (Ok(inode), path) = (inode.parse::<u64>(), Path::new(path)) else { continue };
+        if fs::symlink_metadata(path).is_ok_and(|meta| meta.ino() == inode) {
+            match fs::remove_file(path) {
+                Ok(()) => tracing::warn!(
+                    path = %path.display(),
+                    "removed a lock file a killed write of this server left in the remote"
+                ),
+                Err(err) => tracing::warn!(path = %path.display(), %err, "cannot remove own lock"),
+            }
+        }
+    }
+    clear_journal(journal);
+}
+
+/// Forgets the journalled locks once they are released.
+pub(crate) fn clear_journal(journal: &Path) {
+    if let Err(err) = fs::remove_file(journal)
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %journal.display(), %err, "cannot remove the lock journal");
+    }
+}
+
+/// Creates the lock file `path` exclusively; `Ok(false)` when it exists already. With a
+/// `journal`, the lock is recorded there first-thing after it exists ([`release_own_locks`]).
+pub(crate) fn take_lock(path: &Path, journal: Option<&Path>) -> Result<bool, Error> {
     if let Some(parent) = path.parent()
         && !parent.is_dir()
     {
@@ -372,7 +409,17 @@ pub(crate) fn take_lock(path: &Path) -> Result<bool, Error> {
         }
     }
     match fs::OpenOptions::new().write(true).create_new(true).open(path) {
-        Ok(_) => Ok(true),
+        Ok(file) => {
+            if let Some(journal) = journal {
+                use std::{io::Write, os::unix::fs::MetadataExt};
+                let io = |source| Error::Io { path: journal.to_path_buf(), source };
+                let inode = file.metadata().map_err(io)?.ino();
+                let mut log =
+                    fs::OpenOptions::new().create(true).append(true).open(journal).map_err(io)?;
+                log.write_all(format!("{inode} {}\n", path.display()).as_bytes()).map_err(io)?;
+            }
+            Ok(true)
+        }
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(source) => Err(Error::Io { path: path.to_path_buf(), source }),
     }
@@ -383,7 +430,15 @@ pub(crate) fn take_lock(path: &Path) -> Result<bool, Error> {
 /// flushed and renamed into place before any loose ref is deleted, and a loose ref is deleted
 /// only under its own lock and while it still holds the packed value. Symbolic refs stay loose.
 /// A held lock (another writer) makes it skip that part; it is redone the next time.
-pub(crate) fn pack_refs(git_dir: &Path) -> Result<(), Error> {
+pub(crate) fn pack_refs(git_dir: &Path, journal: Option<&Path>) -> Result<(), Error> {
+    let packed = pack_refs_locked(git_dir, journal);
+    if let Some(journal) = journal {
+        clear_journal(journal);
+    }
+    packed
+}
+
+fn pack_refs_locked(git_dir: &Path, journal: Option<&Path>) -> Result<(), Error> {
     fn walk(dir: &Path, name: &str, out: &mut Vec<(String, String)>) {
         let Ok(entries) = fs::read_dir(dir) else { return };
         for entry in entries.flatten() {
@@ -403,7 +458,7 @@ pub(crate) fn pack_refs(git_dir: &Path) -> Result<(), Error> {
         }
     }
     let lock = git_dir.join("packed-refs.lock");
-    if !take_lock(&lock)? {
+    if !take_lock(&lock, journal)? {
         return Err(Error::RemoteLocked { file: "packed-refs.lock".to_owned() });
     }
     let written = (|| {
@@ -427,7 +482,7 @@ pub(crate) fn pack_refs(git_dir: &Path) -> Result<(), Error> {
     for (name, id) in loose {
         let path = git_dir.join(&name);
         let ref_lock = git_dir.join(format!("{name}.lock"));
-        if !take_lock(&ref_lock)? {
+        if !take_lock(&ref_lock, journal)? {
             continue;
         }
         if fs::read_to_string(&path).is_ok_and(|text| text.trim_end() == id)
@@ -659,7 +714,7 @@ mod tests {
         for name in ["refs/heads/main", "refs/heads/drafts/p/ws", "refs/tags/p/v1"] {
             repo.reference(name, commit, true, "test").expect("ref");
         }
-        pack_refs(dir.path()).expect("pack");
+        pack_refs(dir.path(), None).expect("pack");
         assert!(!dir.path().join("refs/heads/main").exists(), "loose refs are gone");
         let packed = read_packed_refs(dir.path()).expect("read");
         assert_eq!(packed.len(), 3, "{packed:?}");
@@ -671,14 +726,14 @@ mod tests {
         // A held lock on packed-refs: nothing is changed, and the lock stays.
         repo.reference("refs/heads/new", commit, true, "test").expect("ref");
         fs::write(dir.path().join("packed-refs.lock"), "").expect("lock");
-        assert!(matches!(pack_refs(dir.path()), Err(Error::RemoteLocked { .. })));
+        assert!(matches!(pack_refs(dir.path(), None), Err(Error::RemoteLocked { .. })));
         assert!(dir.path().join("refs/heads/new").exists());
         assert!(dir.path().join("packed-refs.lock").exists());
         fs::remove_file(dir.path().join("packed-refs.lock")).expect("unlock");
 
         // A ref whose own lock is held stays loose, and resolves.
         fs::write(dir.path().join("refs/heads/new.lock"), "").expect("lock");
-        pack_refs(dir.path()).expect("pack");
+        pack_refs(dir.path(), None).expect("pack");
         assert!(dir.path().join("refs/heads/new").exists());
         assert_eq!(
             Repository::open_bare(dir.path())

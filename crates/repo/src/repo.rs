@@ -101,6 +101,7 @@ impl GitRepo {
         fs::create_dir_all(&cfg.cache_dir)
             .map_err(|source| Error::Io { path: cfg.cache_dir.clone(), source })?;
         maintain::remove_stale_locks(&cfg.cache_dir);
+        maintain::release_own_locks(&cfg.cache_dir.join(maintain::LOCK_JOURNAL));
         let repo = match Repository::open_bare(&cfg.cache_dir) {
             Ok(repo) => repo,
             Err(err) if err.code() == ErrorCode::NotFound => Repository::init_bare(&cfg.cache_dir)?,
@@ -623,7 +624,8 @@ impl Inner {
         transport::validate(&self.repo, updates)?;
         let res = match self.local()? {
             Some(remote) if self.direct(&remote, updates)? => {
-                let res = local::push(&remote, updates)
+                let journal = self.repo.path().join(maintain::LOCK_JOURNAL);
+                let res = local::push(&remote, updates, &journal)
                     .and_then(|()| transport::mirror(&self.repo, updates));
                 self.remote_refs_written(&remote, updates.len());
                 res
@@ -669,7 +671,8 @@ impl Inner {
             return;
         }
         self.remote_loose_refs.set(0);
-        if let Err(err) = maintain::pack_refs(remote.path()) {
+        let journal = self.repo.path().join(maintain::LOCK_JOURNAL);
+        if let Err(err) = maintain::pack_refs(remote.path(), Some(&journal)) {
             tracing::warn!(%err, "cannot pack the refs of the remote");
         }
     }

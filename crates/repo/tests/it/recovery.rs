@@ -167,3 +167,34 @@ fn a_proposal_killed_between_its_two_refs_is_completed() {
     assert!(after.contains("refs/heads/proposed/p/ws"), "{after}");
     assert!(!after.contains("refs/heads/drafts/"), "{after}");
 }
+
+#[test]
+fn locks_a_killed_write_of_this_cache_left_in_the_remote_are_released_at_open() {
+    use std::os::unix::fs::MetadataExt;
+    let scratch = Scratch::new();
+    let (remote, cfg) = remote(&scratch);
+    // What a kill between taking the locks and moving the refs leaves: the lock files, and the
+    // cache's journal naming them. A lock nobody journalled is another process's.
+    let own = remote.join("refs/heads/main.lock");
+    fs::write(&own, "").expect("own lock");
+    let foreign = remote.join("refs/heads/other.lock");
+    fs::write(&foreign, "").expect("foreign lock");
+    let replaced = remote.join("packed-refs.lock");
+    fs::write(&replaced, "").expect("lock");
+    let journal = format!(
+        "{} {}\n{} {}\n",
+        fs::metadata(&own).expect("meta").ino(),
+        own.display(),
+        // The journalled file was replaced since: another process's now.
+        fs::metadata(&replaced).expect("meta").ino() + 1,
+        replaced.display()
+    );
+    fs::write(cfg.cache_dir.join("veranda-remote-locks"), journal).expect("journal");
+
+    let repo = GitRepo::open(cfg.clone()).expect("open");
+    assert!(!own.exists(), "our own lock was released");
+    assert!(foreign.exists() && replaced.exists(), "other processes' locks stay");
+    fs::remove_file(&replaced).expect("unlock");
+    create_draft(&repo, "p", "ws", &files(&[("Kptfile", &kptfile("p"))]));
+    assert!(!cfg.cache_dir.join("veranda-remote-locks").exists(), "the journal is cleared");
+}
