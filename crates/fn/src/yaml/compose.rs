@@ -4,14 +4,19 @@
 use super::node::{Kind, MAP_TAG, Node, SEQ_TAG, STR_TAG, Style};
 use super::resolve::{resolve, short_tag};
 use super::scanner::{CollectionStyle, Event, EventType, Parser, ScalarStyle};
-use super::{Error, MAX_DEPTH};
+use super::{ALIAS_EXPANSION_FLOOR, ALIAS_EXPANSION_RATIO, Error, MAX_DEPTH};
 
 pub(crate) struct Composer {
     parser: Parser,
     event: Option<Event>,
     /// Type of an event taken with `current` and not yet `expect`ed.
     taken: Option<EventType>,
-    anchors: std::collections::HashSet<String>,
+    /// Anchors defined so far with the number of nodes each would expand into.
+    anchors: std::collections::HashMap<String, usize>,
+    /// Nodes of the current document as written (an alias counts once).
+    raw_nodes: usize,
+    /// Nodes of the current document with every alias expanded.
+    expanded_nodes: usize,
     /// Collections open around the current event; bounded by [`MAX_DEPTH`].
     depth: usize,
 }
@@ -22,7 +27,9 @@ impl Composer {
             parser: Parser::new(input),
             event: None,
             taken: None,
-            anchors: std::collections::HashSet::new(),
+            anchors: std::collections::HashMap::new(),
+            raw_nodes: 0,
+            expanded_nodes: 0,
             depth: 0,
         }
     }
@@ -94,7 +101,24 @@ impl Composer {
     }
 
     fn parse(&mut self) -> Result<Node, Error> {
-        match self.peek()? {
+        let typ = self.peek()?;
+        if typ == EventType::DocumentStart {
+            return self.document();
+        }
+        self.raw_nodes += 1;
+        if typ != EventType::Alias {
+            self.expanded_nodes += 1;
+        }
+        let before = self.expanded_nodes - usize::from(typ != EventType::Alias);
+        let node = self.parse_node(typ)?;
+        if !node.anchor.is_empty() {
+            self.anchors.insert(node.anchor.clone(), self.expanded_nodes - before);
+        }
+        Ok(node)
+    }
+
+    fn parse_node(&mut self, typ: EventType) -> Result<Node, Error> {
+        match typ {
             EventType::Scalar => self.scalar(),
             EventType::Alias => self.alias(),
             EventType::MappingStart => self.nested(Composer::mapping),
@@ -120,6 +144,9 @@ impl Composer {
     fn document(&mut self) -> Result<Node, Error> {
         let event = self.current();
         let mut node = Composer::node(Some(&event), Kind::Document, "", b"", "");
+        self.anchors.clear();
+        self.raw_nodes = 0;
+        self.expanded_nodes = 0;
         self.expect(EventType::DocumentStart)?;
         let child = self.parse()?;
         node.content.push(child);
@@ -134,8 +161,17 @@ impl Composer {
         let event = self.current();
         let name = lossy(&event.anchor);
         let node = Composer::node(Some(&event), Kind::Alias, "", b"", &name);
-        if !self.anchors.contains(&name) {
+        let Some(&size) = self.anchors.get(&name) else {
             return Err(Error::Other(format!("unknown anchor '{name}' referenced")));
+        };
+        // Aliases stay alias nodes here, but whoever reads the file later expands them.
+        self.expanded_nodes = self.expanded_nodes.saturating_add(size);
+        let limit = ALIAS_EXPANSION_FLOOR.max(ALIAS_EXPANSION_RATIO.saturating_mul(self.raw_nodes));
+        if self.expanded_nodes > limit {
+            return Err(Error::Syntax {
+                line: event.start_mark.line + 1,
+                message: super::alias_message(limit),
+            });
         }
         self.expect(EventType::Alias)?;
         Ok(node)
@@ -163,7 +199,9 @@ impl Composer {
     fn anchor(&mut self, node: &mut Node, anchor: &[u8]) {
         if !anchor.is_empty() {
             node.anchor = lossy(anchor);
-            self.anchors.insert(node.anchor.clone());
+            // Known from here on, as in go-yaml; its size is set once the node is built (see
+            // `parse`).
+            self.anchors.insert(node.anchor.clone(), 0);
         }
     }
 

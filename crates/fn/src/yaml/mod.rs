@@ -22,9 +22,21 @@ pub(crate) use resolve::resolve;
 
 /// Deepest nesting of collections (mappings and sequences) the composer builds; deeper input is
 /// an error. Every recursive function over [`Node`]s (JSON conversion, the emitter, the
-/// built-in functions' walkers) relies on this bound for parsed trees. Aliases are kept as
-/// alias nodes, never expanded (`to_json` gives null), so there is no expansion budget here.
+/// built-in functions' walkers) relies on this bound for parsed trees.
 pub const MAX_DEPTH: usize = 100;
+
+/// Alias expansion budget. Aliases are kept as alias nodes here, never expanded (`to_json`
+/// gives null), but every later reader of the file (kpt, kubectl, the apiserver) expands them,
+/// so a document whose aliases would expand into more than
+/// `max(ALIAS_EXPANSION_FLOOR, ALIAS_EXPANSION_RATIO × nodes written so far)` nodes is an error.
+pub const ALIAS_EXPANSION_FLOOR: usize = 10_000;
+
+/// See [`ALIAS_EXPANSION_FLOOR`].
+pub const ALIAS_EXPANSION_RATIO: usize = 10;
+
+pub(crate) fn alias_message(limit: usize) -> String {
+    format!("alias expansion exceeds the limit of {limit} nodes")
+}
 
 pub(crate) fn depth_message() -> String {
     format!("nesting depth exceeds the limit of {MAX_DEPTH}")

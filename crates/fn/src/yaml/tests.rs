@@ -149,9 +149,21 @@ fn depth_at_the_limit_round_trips() {
 }
 
 #[test]
-fn billion_laughs_is_not_expanded() {
+fn billion_laughs_is_rejected() {
     let mut text = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
     let names: Vec<char> = "abcdefghij".chars().collect();
+    for pair in names.windows(2) {
+        let items = vec![format!("*{}", pair[0]); 10].join(",");
+        text.push_str(&format!("{}: &{} [{items}]\n", pair[1], pair[1]));
+    }
+    let err = small_stack(move || parse_documents(&text).map(|_| ())).unwrap_err();
+    assert!(err.to_string().contains("alias expansion exceeds the limit of 10000 nodes"), "{err}");
+}
+
+#[test]
+fn aliases_within_the_budget_are_kept_unexpanded() {
+    let mut text = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+    let names: Vec<char> = "abc".chars().collect();
     for pair in names.windows(2) {
         let items = vec![format!("*{}", pair[0]); 10].join(",");
         text.push_str(&format!("{}: &{} [{items}]\n", pair[1], pair[1]));
