@@ -48,7 +48,17 @@ async fn resources_round_trip_keeps_binary_symlink_executable_and_submodule() {
     git(&work, &["update-index", "--chmod=+x", "app/run.sh"]);
     git(&work, &["update-index", "--add", "--cacheinfo", &format!("160000,{SUBMODULE},app/sub")]);
     commit_git(&work, &["commit", "-q", "-m", "special entries"]);
-    git(&work, &["push", "-q", "origin", "HEAD:refs/heads/main", "HEAD:refs/heads/drafts/app/ws"]);
+    git(
+        &work,
+        &[
+            "push",
+            "-q",
+            "origin",
+            "HEAD:refs/heads/main",
+            "HEAD:refs/heads/drafts/app/ws",
+            "HEAD:refs/tags/app/v1",
+        ],
+    );
     let before = ls_tree(&remote, "drafts/app/ws");
     f.register("r", &remote).await;
 
@@ -140,4 +150,28 @@ async fn resources_round_trip_keeps_binary_symlink_executable_and_submodule() {
     assert_eq!(git(&remote, &["cat-file", "blob", "drafts/app/ws:app/link"]), "cm.yaml");
     assert!(third["app/sub"].starts_with("100644 blob"), "{third:?}");
     assert_eq!(third.get("app/logo.png"), before.get("app/logo.png"));
+
+    // Copy (edit) and clone from the published revision keep the entries and their modes.
+    f.create("r", "app", "ws2", Some(super::edit_task("r.app.v1"))).await.unwrap();
+    let clone = veranda_api::types::Task {
+        task_type: "clone".into(),
+        clone: Some(veranda_api::types::CloneTask {
+            upstream_ref: veranda_api::types::UpstreamPackage {
+                upstream_ref: Some(veranda_api::types::NameRef { name: "r.app.v1".into() }),
+                ..Default::default()
+            },
+        }),
+        ..Default::default()
+    };
+    f.create("r", "copy", "ws", Some(clone)).await.unwrap();
+    for (rev, dir) in [("drafts/app/ws2", "app"), ("drafts/copy/ws", "copy")] {
+        let tree = ls_tree(&remote, rev);
+        for path in ["logo.png", "link", "sub", "run.sh"] {
+            assert_eq!(
+                tree.get(&format!("{dir}/{path}")),
+                before.get(&format!("app/{path}")),
+                "{rev} {path}: {tree:?}"
+            );
+        }
+    }
 }
