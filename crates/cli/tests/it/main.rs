@@ -5,6 +5,7 @@ mod bad_input;
 mod crash;
 mod fn_runner;
 mod hardening;
+mod hostile_yaml;
 mod lifecycle;
 mod python_client;
 mod upgrade;
