@@ -165,6 +165,7 @@ struct Figures {
     orphan_refs: usize,
     missing_refs: usize,
     not_ready: usize,
+    server_errors: usize,
     problems: Vec<String>,
 }
 
@@ -180,10 +181,11 @@ fn client(
     seed: u64,
     stop: Arc<AtomicBool>,
     counter: u64,
-) -> (usize, usize) {
+) -> (usize, usize, Vec<String>) {
     let mut rng = Rng(seed | 1);
     let mut acknowledged = 0;
     let mut unanswered = 0;
+    let mut server_errors = Vec::new();
     let mut serial = counter;
     while !stop.load(Ordering::SeqCst) {
         serial += 1;
@@ -196,9 +198,11 @@ fn client(
             })
             .map(|(n, k)| (n.clone(), k.clone()))
             .collect();
+        let began = Instant::now();
         let create = mine.is_empty() || (mine.len() < 6 && rng.below(4) == 0);
         let (name, next, content, result) = if create {
-            let package = format!("c{id}-p{}", rng.below(3));
+            // Porch refuses an init draft of a package that exists: every create is a new one.
+            let package = format!("c{id}-{serial}");
             let workspace = format!("w{serial}");
             let name = format!("{REPO}.{package}.{workspace}");
             model.lock().unwrap().entry(name.clone()).or_insert(Known {
@@ -240,6 +244,22 @@ fn client(
                     let res = api.call("PUT", &format!("{path}/approval"), Some(&pr));
                     (name.clone(), State::Published, None, res)
                 }
+                State::Published if rng.below(4) == 0 => {
+                    // The package's placeholder (its main-branch revision): proposed for deletion
+                    // and deleted, unmodelled; the ref checks see what it leaves.
+                    let placeholder = format!("{PR}/{REPO}.{}.main", known.package);
+                    let res = api.call("PATCH", &placeholder, Some(&patch("DeletionProposed")));
+                    if res.as_ref().is_some_and(|(code, _)| *code == 200) && rng.below(2) == 0 {
+                        let res = api.call("DELETE", &placeholder, None);
+                        if let Some((code, body)) = &res
+                            && *code >= 500
+                        {
+                            server_errors
+                                .push(format!("delete placeholder: {code} {}", body["message"]));
+                        }
+                    }
+                    continue;
+                }
                 State::Published => (
                     name.clone(),
                     State::DeletionProposed,
@@ -249,6 +269,14 @@ fn client(
                 _ => (name.clone(), State::Deleted, None, api.call("DELETE", &path, None)),
             }
         };
+        if std::env::var("CRASH_VERBOSE").is_ok() {
+            let code = result.as_ref().map(|(code, _)| *code);
+            let message = result.as_ref().map(|(_, body)| body["message"].clone());
+            eprintln!(
+                "  client {id}: {name} -> {next:?}: {code:?} {message:?} after {:?}",
+                began.elapsed()
+            );
+        }
         let mut model = model.lock().unwrap();
         let known = model.get_mut(&name).expect("modelled");
         match result {
@@ -258,6 +286,9 @@ fn client(
                 if let Some(n) = content {
                     known.contents = BTreeSet::from([n]);
                 }
+            }
+            Some((code, body)) if code >= 500 => {
+                server_errors.push(format!("{name} -> {next:?}: {code} {}", body["message"]));
             }
             Some(_) => {}
             None => {
@@ -269,7 +300,7 @@ fn client(
             }
         }
     }
-    (acknowledged, unanswered)
+    (acknowledged, unanswered, server_errors)
 }
 
 fn free_port() -> u16 {
@@ -464,6 +495,7 @@ fn campaign(rounds: usize) {
     eprintln!("crash campaign: {rounds} rounds, seed {seed} (CRASH_SEED={seed} replays it)");
     let mut rng = Rng(seed | 1);
     let dir = tempfile::tempdir().expect("temp dir");
+    eprintln!("crash campaign: working in {}", dir.path().display());
     let data: PathBuf = dir.path().join("data");
     let log = dir.path().join("server.log");
     let remote = empty_repo(dir.path(), "deploy.git");
@@ -491,6 +523,10 @@ fn campaign(rounds: usize) {
             );
             thread::sleep(Duration::from_millis(50));
         }
+        if let Some(pause) = std::env::var("CRASH_PAUSE").ok().and_then(|s| s.parse().ok()) {
+            eprintln!("round {round}: pausing {pause}s, server at {}", api.url);
+            thread::sleep(Duration::from_secs(pause));
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let clients = 2 + rng.below(2) as usize;
         let handles: Vec<_> = (0..clients)
@@ -504,10 +540,18 @@ fn campaign(rounds: usize) {
         thread::sleep(Duration::from_millis(300 + rng.below(1700)));
         stop.store(true, Ordering::SeqCst);
         serve.kill();
+        let mut answered = (0, 0);
         for handle in handles {
-            let (acknowledged, unanswered) = handle.join().expect("client");
-            figures.writes_acknowledged += acknowledged;
-            figures.writes_unanswered += unanswered;
+            let (acknowledged, unanswered, errors) = handle.join().expect("client");
+            answered.0 += acknowledged;
+            answered.1 += unanswered;
+            figures.server_errors += errors.len();
+            figures.problems.extend(errors.into_iter().map(|e| format!("round {round}: {e}")));
+        }
+        figures.writes_acknowledged += answered.0;
+        figures.writes_unanswered += answered.1;
+        if std::env::var("CRASH_VERBOSE").is_ok() {
+            eprintln!("round {round}: {} acknowledged, {} unanswered", answered.0, answered.1);
         }
         let _ = std::fs::remove_file(data.join("kubeconfig"));
         serve = Serve::start(&data, port, &log);
@@ -517,7 +561,7 @@ fn campaign(rounds: usize) {
     }
     eprintln!(
         "crash campaign: seed {seed}, {} kills in {:.1}s, {} writes acknowledged, {} unanswered; \
-         lost {}, half-applied {}, orphan refs {}, missing refs {}, not Ready {}",
+         lost {}, half-applied {}, orphan refs {}, missing refs {}, not Ready {}, 5xx answers {}",
         figures.rounds,
         started.elapsed().as_secs_f64(),
         figures.writes_acknowledged,
@@ -526,7 +570,8 @@ fn campaign(rounds: usize) {
         figures.half_applied,
         figures.orphan_refs,
         figures.missing_refs,
-        figures.not_ready
+        figures.not_ready,
+        figures.server_errors
     );
     for problem in figures.problems.iter().take(40) {
         eprintln!("  {problem}");
