@@ -60,8 +60,8 @@ struct Inner {
 /// on this machine) inserts trees recursively, one frame per directory level, so a hostile
 /// remote with tens of thousands of nested directories would overflow a normal 2 MiB stack and
 /// abort the process. The stack is reserved, not committed: only pages a fetch touches cost
-/// memory. Our own reads are iterative and bounded ([`tree::MAX_TREE_DEPTH`]).
-const FETCH_STACK_BYTES: usize = 1 << 30;
+/// memory (256 MiB hold about a million levels). Our own reads are iterative and bounded ([`tree::MAX_TREE_DEPTH`]).
+const FETCH_STACK_BYTES: usize = 256 << 20;
 
 /// [`transport::fetch`] of `repo` on a thread with a [`FETCH_STACK_BYTES`] stack, through a
 /// handle of its own on the same repository (a `Repository` cannot be shared across threads).
@@ -69,19 +69,28 @@ pub(crate) fn fetch_on_big_stack(
     repo: &Repository,
     credentials: Option<&Credentials>,
 ) -> Result<usize, Error> {
+    on_big_stack(repo, |repo| transport::fetch(repo, credentials))
+}
+
+/// Runs `f` on a thread with a [`FETCH_STACK_BYTES`] stack with its own handle on `repo`; for
+/// libgit2 transfers (fetch, push), whose pack builder recurses once per directory level.
+fn on_big_stack<T: Send>(
+    repo: &Repository,
+    f: impl FnOnce(&Repository) -> Result<T, Error> + Send,
+) -> Result<T, Error> {
     let path = repo.path().to_path_buf();
     thread::scope(|scope| {
         let fetch = thread::Builder::new()
-            .name("git-fetch".into())
+            .name("git-transfer".into())
             .stack_size(FETCH_STACK_BYTES)
             .spawn_scoped(scope, || {
                 let repo = Repository::open_bare(&path)?;
-                transport::fetch(&repo, credentials)
+                f(&repo)
             })
             .map_err(|source| Error::Io { path: path.clone(), source })?;
         fetch.join().map_err(|_| Error::Broken {
             path: path.display().to_string(),
-            reason: "the fetch thread panicked".into(),
+            reason: "the git transfer thread panicked".into(),
         })?
     })
 }
@@ -630,7 +639,7 @@ impl Inner {
                 self.remote_refs_written(&remote, updates.len());
                 res
             }
-            _ => transport::push(&self.repo, credentials, updates),
+            _ => on_big_stack(&self.repo, |repo| transport::push(repo, credentials, updates)),
         };
         if res.is_ok() {
             let mut unconnected = self.unconnected.borrow_mut();
