@@ -1211,7 +1211,7 @@ fn check_usable_source(
     Ok(())
 }
 
-fn references_upstream(pr: &PackageRevision, name: &str) -> bool {
+pub(crate) fn references_upstream(pr: &PackageRevision, name: &str) -> bool {
     pr.spec.tasks.iter().any(|t| {
         t.clone
             .as_ref()
