@@ -1,11 +1,16 @@
-//! The go-yaml port used by rendering: parse, then emit what parsed.
+//! The go-yaml port: parse, convert to JSON, emit; nothing may panic or overflow.
 #![no_main]
+
 use libfuzzer_sys::fuzz_target;
+use veranda_fn::yaml::{SeqIndent, emit, parse_documents};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    if let Ok(docs) = veranda_fn::yaml::parse_documents(text) {
+    if let Ok(docs) = parse_documents(text) {
+        for doc in &docs {
+            let _ = doc.to_json();
+        }
         let refs: Vec<_> = docs.iter().collect();
-        let _ = veranda_fn::yaml::emit(&refs, veranda_fn::yaml::derive_seq_indent(text));
+        let _ = emit(&refs, SeqIndent::Compact);
     }
 });

@@ -1,10 +1,20 @@
-//! The comment-preserving YAML tree of merges and healing: parse, then write back.
+//! The comment-preserving parser, its event pre-check and its emitter.
 #![no_main]
+
 use libfuzzer_sys::fuzz_target;
+use veranda_kpt::yaml::{check_limits, parse, to_file_text};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    if let Ok(docs) = veranda_kpt::yaml::parse(text) {
-        let _ = veranda_kpt::yaml::to_file_text(&docs);
+    let _ = check_limits(text);
+    if let Ok(mut docs) = parse(text) {
+        for doc in &mut docs {
+            if let Some(root) = &doc.root {
+                let _ = root.to_json();
+            }
+            doc.touch();
+        }
+        let _ = to_file_text(&docs);
     }
+    let _ = veranda_kpt::read_kptfile(data);
 });
