@@ -364,8 +364,31 @@ pub(crate) const LOCK_JOURNAL: &str = "veranda-remote-locks";
 /// Locks of any other process are never touched. Runs at open, before any write.
 pub(crate) fn release_own_locks(journal: &Path) {
     use std::os::unix::fs::MetadataExt;
+    use std::time::UNIX_EPOCH;
     let Ok(text) = fs::read_to_string(journal) else { return };
     for line in text.lines() {
+        // `intent <nanos> <path>`: written just before the lock was (or libgit2 was asked to
+        // be) created, so a kill in between is covered; the lock is ours if it was modified
+        // in the minute after.
+        if let Some(rest) = line.strip_prefix("intent ") {
+            let Some((nanos, path)) = rest.split_once(' ') else { continue };
+            let (Ok(nanos), path) = (nanos.parse::<u128>(), Path::new(path)) else { continue };
+            let modified = fs::symlink_metadata(path)
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+                .map(|time| time.as_nanos());
+            let ours = modified.is_some_and(|modified| {
+                modified + 1_000_000_000 >= nanos && modified <= nanos + 60_000_000_000
+            });
+            if ours && fs::remove_file(path).is_ok() {
+                tracing::warn!(
+                    path = %path.display(),
+                    "removed a lock file a killed write of this server left in the remote"
+                );
+            }
+            continue;
+        }
         let Some((inode, path)) = line.split_once(' ') else { continue };
         let (Ok(inode), path) = (inode.parse::<u64>(), Path::new(path)) else { continue };
         if fs::symlink_metadata(path).is_ok_and(|meta| meta.ino() == inode) {
@@ -379,6 +402,19 @@ pub(crate) fn release_own_locks(journal: &Path) {
         }
     }
     clear_journal(journal);
+}
+
+/// Records in `journal` that lock files `paths` are about to be created by this process.
+pub(crate) fn journal_intent(journal: &Path, paths: &[PathBuf]) -> Result<(), Error> {
+    use std::io::Write;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |time| time.as_nanos());
+    let io = |source| Error::Io { path: journal.to_path_buf(), source };
+    let mut log = fs::OpenOptions::new().create(true).append(true).open(journal).map_err(io)?;
+    let lines: String =
+        paths.iter().map(|path| format!("intent {nanos} {}\n", path.display())).collect();
+    log.write_all(lines.as_bytes()).map_err(io)
 }
 
 /// Forgets the journalled locks once they are released.
@@ -407,6 +443,9 @@ pub(crate) fn take_lock(path: &Path, journal: Option<&Path>) -> Result<bool, Err
             }
             dir = up;
         }
+    }
+    if let Some(journal) = journal {
+        journal_intent(journal, &[path.to_path_buf()])?;
     }
     match fs::OpenOptions::new().write(true).create_new(true).open(path) {
         Ok(file) => {

@@ -66,7 +66,34 @@ pub(crate) fn push(
     if refspecs.is_empty() {
         return Ok(());
     }
+    // A local remote gets its refs written by libgit2 under lock files of its own: journalled
+    // so a kill mid-push leaves none that the next open does not release.
+    let local = repo
+        .find_remote(ORIGIN)
+        .ok()
+        .and_then(|remote| remote.url().ok().and_then(crate::local::path));
+    let journal = repo.path().join(crate::maintain::LOCK_JOURNAL);
+    if let Some(remote) = &local {
+        let locks: Vec<std::path::PathBuf> = updates
+            .iter()
+            .map(|update| remote.join(format!("{}.lock", update.name)))
+            .chain(std::iter::once(remote.join("packed-refs.lock")))
+            .collect();
+        crate::maintain::journal_intent(&journal, &locks)?;
+    }
+    let pushed = push_refspecs(repo, credentials, updates, &refspecs);
+    if local.is_some() {
+        crate::maintain::clear_journal(&journal);
+    }
+    pushed
+}
 
+fn push_refspecs(
+    repo: &Repository,
+    credentials: Option<&Credentials>,
+    updates: &[RefUpdate],
+    refspecs: &[String],
+) -> Result<(), Error> {
     let failure: RefCell<Option<Error>> = RefCell::new(None);
     let rejected: RefCell<Vec<(String, String)>> = RefCell::new(Vec::new());
     let headers = headers(credentials);
@@ -99,7 +126,7 @@ pub(crate) fn push(
         let mut options = PushOptions::new();
         options.remote_callbacks(callbacks).custom_headers(&headers);
         let mut remote = repo.find_remote(ORIGIN)?;
-        remote.push(&refspecs, Some(&mut options))
+        remote.push(refspecs, Some(&mut options))
     };
     if let Err(err) = result {
         if let Some(failure) = failure.into_inner() {

@@ -189,10 +189,17 @@ fn locks_a_killed_write_of_this_cache_left_in_the_remote_are_released_at_open() 
         fs::metadata(&replaced).expect("meta").ino() + 1,
         replaced.display()
     );
+    // A kill right after the intent was journalled, before the inode was (or while libgit2
+    // pushed): a lock made in the minute after the intent is ours.
+    let intended = remote.join("refs/heads/intended.lock");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time");
+    fs::write(&intended, "").expect("intended lock");
+    let journal = format!("{journal}intent {} {}\n", now.as_nanos(), intended.display());
     fs::write(cfg.cache_dir.join("veranda-remote-locks"), journal).expect("journal");
 
     let repo = GitRepo::open(cfg.clone()).expect("open");
     assert!(!own.exists(), "our own lock was released");
+    assert!(!intended.exists(), "the lock we meant to take was released");
     assert!(foreign.exists() && replaced.exists(), "other processes' locks stay");
     fs::remove_file(&replaced).expect("unlock");
     create_draft(&repo, "p", "ws", &files(&[("Kptfile", &kptfile("p"))]));
