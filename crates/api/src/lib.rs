@@ -4,8 +4,8 @@
 //! Everything here is I/O free so that the rules can be tested exhaustively in unit tests.
 
 pub mod lifecycle;
-pub mod metadata;
 pub mod meta;
+pub mod metadata;
 pub mod names;
 pub mod types;
 

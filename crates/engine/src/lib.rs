@@ -17,8 +17,8 @@ mod reconcile;
 mod render;
 mod repositories;
 mod revisions;
-mod upstream_cache;
 pub mod time;
+mod upstream_cache;
 mod watch;
 
 use std::{
