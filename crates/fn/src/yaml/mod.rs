@@ -53,7 +53,23 @@ pub enum Error {
 
 /// Parses every document of a YAML stream into `DocumentNode`s.
 pub fn parse_documents(input: &str) -> Result<Vec<Node>, Error> {
+    check_characters(input)?;
     compose::Composer::new(input.as_bytes()).documents()
+}
+
+/// go-yaml's reader refuses control characters (and NUL, which the scanner takes for the end
+/// of the input) before scanning: `#x9 | #xA | #xD | [#x20-#x7E] | #x85 | [#xA0-#xD7FF] |
+/// [#xE000-#xFFFD] | [#x10000-#x10FFFF]` only.
+fn check_characters(input: &str) -> Result<(), Error> {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}')
+            || matches!(c, '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+    };
+    if input.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(Error::Other("control characters are not allowed".into()))
+    }
 }
 
 /// Parses a single-document YAML text; an empty document gives `None`.

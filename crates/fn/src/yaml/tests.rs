@@ -176,3 +176,17 @@ fn aliases_within_the_budget_are_kept_unexpanded() {
     assert!(json.to_string().len() < 1000, "{json}");
     assert!(out.len() < 1000, "{out}");
 }
+
+/// Found by the `fn_yaml` fuzz target: a comment holding control characters and NUL made the
+/// scanner loop forever.
+#[test]
+fn comment_with_control_characters_terminates() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(super::parse_documents("#\u{1}\u{0}#").map_err(|e| e.to_string()));
+    });
+    let result = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the parser returns");
+    assert_eq!(result.unwrap_err(), "yaml: control characters are not allowed");
+    // Tabs, line breaks and printable Unicode stay allowed.
+    assert!(super::parse_documents("a: \"\t\u{e9}\u{1F600}\"\r\nb: c\n").is_ok());
+}
