@@ -69,6 +69,16 @@ enum Command {
         #[command(flatten)]
         sandbox: SandboxArgs,
     },
+    /// Run one built-in function on a `ResourceList` from stdin (what the server runs in a
+    /// child process for starlark, so that no program can exhaust the server's memory).
+    #[command(name = "builtin-function", hide = true)]
+    BuiltinFunction {
+        /// Environment variables the function may see.
+        #[arg(long)]
+        allow: Vec<String>,
+        /// The function image (e.g. `ghcr.io/kptdev/krm-functions-catalog/starlark:v0.5`).
+        image: String,
+    },
 }
 
 /// Variables passed to functions.
@@ -115,6 +125,9 @@ impl SandboxArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::BuiltinFunction { allow, image } = &cli.command {
+        return builtin_function(image, allow);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VERANDA_LOG")
@@ -150,9 +163,11 @@ fn main() -> ExitCode {
                     function_timeout: Duration::from_secs(function_timeout_seconds),
                     function_env,
                     function_memory,
+                    builtin_child: std::env::current_exe().ok(),
                 }))
                 .map_err(anyhow::Error::from)
         }),
+        Command::BuiltinFunction { .. } => Ok(()),
         Command::FnRunner {
             listen,
             exec_functions,
@@ -175,6 +190,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `veranda builtin-function`: the child side of `veranda_fn::IsolatedBuiltins`.
+fn builtin_function(image: &str, allow: &[String]) -> ExitCode {
+    use std::io::{Read, Write};
+    let mut input = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut input) {
+        eprintln!("read ResourceList: {e}");
+        return ExitCode::FAILURE;
+    }
+    let output = veranda_fn::run_builtin_child(image, allow, &input);
+    let written =
+        std::io::stdout().write_all(&output.stdout).and_then(|()| std::io::stdout().flush());
+    if let Err(e) = written {
+        eprintln!("write ResourceList: {e}");
+        return ExitCode::FAILURE;
+    }
+    eprint!("{}", output.stderr);
+    ExitCode::from(u8::try_from(output.exit_code).unwrap_or(1))
 }
 
 /// `IMAGE=PATH` flags → image → executable.
@@ -202,7 +236,14 @@ async fn fn_runner(
 
     let mut runtimes: Vec<Arc<dyn FunctionRuntime>> = Vec::new();
     if !no_builtins {
-        runtimes.push(Arc::new(veranda_fn::BuiltinRuntime));
+        match std::env::current_exe() {
+            Ok(program) => runtimes.push(Arc::new(veranda_fn::IsolatedBuiltins::new(
+                program,
+                limits,
+                env.clone(),
+            ))),
+            Err(_) => runtimes.push(Arc::new(veranda_fn::BuiltinRuntime)),
+        }
     }
     runtimes.push(Arc::new(veranda_fn::ExecRuntime { images, limits, env, ..Default::default() }));
     let runtime = Arc::new(veranda_fn::MultiRuntime { runtimes });

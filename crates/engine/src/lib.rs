@@ -55,10 +55,15 @@ pub struct EngineConfig {
     pub function_env: Vec<(String, String)>,
     /// Address-space limit of an exec function, in bytes (`None`: no limit).
     pub function_memory: Option<u64>,
+    /// The server's own binary, to run the built-ins that can exhaust memory in one step
+    /// (starlark) in a child process under the exec limits; `None` runs them in process.
+    pub builtin_child: Option<PathBuf>,
 }
 
 /// The engine. Cheap to share (`Arc<Engine>`).
 pub struct Engine {
+    // The engine itself, for background work a request starts (`index_after_write`).
+    me: std::sync::Weak<Engine>,
     store: Arc<Store>,
     config: EngineConfig,
     state: RwLock<State>,
@@ -76,6 +81,9 @@ pub struct Engine {
 pub enum FaultPoint {
     /// A create fails after its draft branch was pushed, before it is indexed.
     CreateAfterPush,
+    /// Indexing fails after a write that Git already holds (update, lifecycle move, resources,
+    /// delete): the write is acknowledged and the index catches up from Git.
+    IndexAfterWrite,
 }
 
 #[derive(Default)]
@@ -95,6 +103,8 @@ struct RepoEntry {
     write: Arc<tokio::sync::Mutex<()>>,
     // Whether `revisions` reflect Git at least once since start-up.
     loaded: bool,
+    // Metadata of acknowledged writes whose indexing failed; the next reconcile stores it.
+    pending: BTreeMap<String, veranda_api::ObjectMeta>,
 }
 
 /// One indexed package revision.
@@ -118,15 +128,24 @@ impl Engine {
             .map_err(|e| Error::Internal(format!("create data directory: {e}")))?;
         let store = Arc::new(Store::open(&config.data_dir.join("veranda.db"))?);
         let current = store.current_resource_version()?;
+        let limits = veranda_fn::Limits {
+            timeout: config.function_timeout,
+            max_memory: config.function_memory,
+            ..Default::default()
+        };
+        let builtins: Arc<dyn veranda_fn::FunctionRuntime> = match &config.builtin_child {
+            Some(program) => Arc::new(veranda_fn::IsolatedBuiltins::new(
+                program.clone(),
+                limits,
+                config.function_env.clone(),
+            )),
+            None => Arc::new(veranda_fn::BuiltinRuntime),
+        };
         let mut runtimes: Vec<Arc<dyn veranda_fn::FunctionRuntime>> = vec![
-            Arc::new(veranda_fn::BuiltinRuntime),
+            builtins,
             Arc::new(veranda_fn::ExecRuntime {
                 images: config.exec_functions.clone(),
-                limits: veranda_fn::Limits {
-                    timeout: config.function_timeout,
-                    max_memory: config.function_memory,
-                    ..Default::default()
-                },
+                limits,
                 env: config.function_env.clone(),
                 ..Default::default()
             }),
@@ -141,7 +160,8 @@ impl Engine {
             runtimes.push(Arc::new(grpc));
         }
         let functions = veranda_fn::MultiRuntime { runtimes };
-        let engine = Arc::new(Engine {
+        let engine = Arc::new_cyclic(|me| Engine {
+            me: me.clone(),
             functions,
             store,
             config,

@@ -198,7 +198,7 @@ impl Engine {
                 Ok(())
             })
             .await?;
-            self.reconcile(&key, Updates::default()).await?;
+            self.index_after_write(&key, Updates::default()).await;
         }
         drop(busy);
         let store = self.store.clone();

@@ -102,16 +102,21 @@ impl Engine {
     /// Re-lists Git for one repository and brings index, store and watchers up to date.
     ///
     /// The caller holds the repository's write lock.
-    pub(crate) async fn reconcile(&self, key: &RepoKey, updates: Updates) -> Result<(), Error> {
-        let (git, prev, loaded, deployment) = {
-            let state = self.read();
-            let Some(entry) = state.repos.get(key) else { return Ok(()) };
+    pub(crate) async fn reconcile(&self, key: &RepoKey, mut updates: Updates) -> Result<(), Error> {
+        let (git, prev, loaded, deployment, pending) = {
+            let mut state = self.write();
+            let Some(entry) = state.repos.get_mut(key) else { return Ok(()) };
             let Some(git) = entry.git.clone() else { return Ok(()) };
-            (git, entry.revisions.clone(), entry.loaded, entry.object.spec.deployment)
+            let pending = std::mem::take(&mut entry.pending);
+            (git, entry.revisions.clone(), entry.loaded, entry.object.spec.deployment, pending)
         };
+        // Metadata of earlier acknowledged writes goes in first; this pass's own is newer.
+        for (name, meta) in &pending {
+            updates.meta.entry(name.clone()).or_insert_with(|| meta.clone());
+        }
         let store = self.store.clone();
         let (namespace, repository) = key.clone();
-        let (revisions, events) = blocking(move || {
+        let planned = blocking(move || {
             let discovered = crate::metrics::git("list", || git.list())?;
             let mut stored = HashMap::new();
             if !loaded {
@@ -126,7 +131,16 @@ impl Engine {
             let previous = Before { indexed: prev, stored };
             plan(&git, &store, &namespace, &repository, deployment, discovered, previous, updates)
         })
-        .await?;
+        .await;
+        let (revisions, events) = match planned {
+            Ok(planned) => planned,
+            Err(e) => {
+                if !pending.is_empty() {
+                    self.keep_pending(key, pending);
+                }
+                return Err(e);
+            }
+        };
         {
             let mut state = self.write();
             if let Some(entry) = state.repos.get_mut(key) {
@@ -138,6 +152,60 @@ impl Engine {
             self.hub.publish(event);
         }
         Ok(())
+    }
+
+    /// Brings the index up to date after a write that Git already holds.
+    ///
+    /// The write is acknowledged whatever happens here: Git is the truth, and a failure to
+    /// index it (store error, unreadable listing) must not tell the client that its write
+    /// failed. The metadata of the write is kept in memory for the next reconcile, and a
+    /// retry runs in the background until one succeeds or the periodic sync takes over.
+    pub(crate) async fn index_after_write(&self, key: &RepoKey, updates: Updates) {
+        let meta = updates.meta.clone();
+        let indexed = match self.fault(crate::FaultPoint::IndexAfterWrite) {
+            Ok(()) => self.reconcile(key, updates).await,
+            Err(e) => Err(e),
+        };
+        let Err(e) = indexed else { return };
+        tracing::warn!(
+            namespace = %key.0, repository = %key.1,
+            "write is in Git but indexing it failed; retrying in the background: {e}"
+        );
+        self.keep_pending(key, meta);
+        if let Some(engine) = self.me.upgrade() {
+            let key = key.clone();
+            tokio::spawn(async move { engine.catch_up(&key).await });
+        }
+    }
+
+    /// Retries reconciling a repository whose last write could not be indexed.
+    async fn catch_up(&self, key: &RepoKey) {
+        let mut delay = std::time::Duration::from_millis(200);
+        while delay < self.config.sync_interval {
+            tokio::time::sleep(delay).await;
+            let write = {
+                let state = self.read();
+                let Some(entry) = state.repos.get(key) else { return };
+                entry.write.clone()
+            };
+            let _write = write.lock().await;
+            match self.reconcile(key, Updates::default()).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(namespace = %key.0, repository = %key.1, "catching up: {e}")
+                }
+            }
+            delay *= 4;
+        }
+    }
+
+    /// Keeps metadata for the next reconcile, over what was kept before for the same names.
+    ///
+    /// The caller holds the repository's write lock, so kept entries are replaced in order.
+    fn keep_pending(&self, key: &RepoKey, meta: BTreeMap<String, ObjectMeta>) {
+        if let Some(entry) = self.write().repos.get_mut(key) {
+            entry.pending.extend(meta);
+        }
     }
 
     /// Drops a repository's revisions from the index and the store (repository deleted).

@@ -74,6 +74,7 @@ impl Engine {
                     revisions: Arc::default(),
                     write: Arc::new(tokio::sync::Mutex::new(())),
                     loaded: false,
+                    pending: Default::default(),
                 },
             );
         }
@@ -190,7 +191,8 @@ impl Engine {
         let (ns, n) = key.clone();
         blocking(move || Ok(store.delete_object(ObjectTable::Repositories, &ns, &n)?)).await?;
         self.forget_revisions(&key, entry.revisions).await?;
-        let rv = self.store.reserve_resource_versions(1)?;
+        let store = self.store.clone();
+        let rv = blocking(move || Ok(store.reserve_resource_versions(1)?)).await?;
         let mut object = entry.object;
         object.metadata.resource_version = rv.to_string();
         self.publish_event(rv, EventType::Deleted, Topic::Repositories, &object);
@@ -223,6 +225,7 @@ impl Engine {
                         revisions: Arc::default(),
                         write: Arc::new(tokio::sync::Mutex::new(())),
                         loaded: false,
+                        pending: Default::default(),
                     },
                 );
             }

@@ -743,6 +743,7 @@ impl Engine {
         meta.deletion_timestamp = rev.meta.deletion_timestamp.clone();
         let d = rev.discovered.clone();
         let mut head = d.commit.clone();
+        let base = d.commit.clone();
         if kptfile_change {
             let git2 = git.clone();
             let (package, commit, draft_ref) =
@@ -810,15 +811,25 @@ impl Engine {
             return Ok(current);
         }
         if to != from {
-            self.move_lifecycle(&key, &git, &rev, &head, from, to).await?;
+            if let Err(e) = self.move_lifecycle(&key, &git, &rev, &head, from, to).await {
+                if head != base {
+                    // The Kptfile change is in Git; only the move failed.
+                    self.index_after_write(&key, Updates::default()).await;
+                }
+                return Err(e);
+            }
         }
         let updates =
             Updates { meta: BTreeMap::from([(name.to_string(), meta.clone())]), force: false };
-        self.reconcile(&key, updates).await?;
+        if head != base || to != from {
+            self.index_after_write(&key, updates).await;
+        } else {
+            self.reconcile(&key, updates).await?;
+        }
         if meta.deletion_timestamp.is_some() && meta.finalizers.is_empty() {
             let (_, rev) = self.find(namespace, name)?;
             self.delete_in_git(&key, &git, &rev).await?;
-            self.reconcile(&key, Updates::default()).await?;
+            self.index_after_write(&key, Updates::default()).await;
             return Ok(rev.object.clone());
         }
         self.get_package_revision(namespace, name)
@@ -950,7 +961,7 @@ impl Engine {
             return self.get_package_revision(namespace, name);
         }
         self.delete_in_git(&key, &git, &rev).await?;
-        self.reconcile(&key, Updates::default()).await?;
+        self.index_after_write(&key, Updates::default()).await;
         Ok(rev.object.clone())
     }
 
@@ -1151,7 +1162,7 @@ impl Engine {
             Ok((status, failure))
         })
         .await?;
-        self.reconcile(&key, Updates::default()).await?;
+        self.index_after_write(&key, Updates::default()).await;
         if let Some(failure) = failure {
             return Err(failure);
         }

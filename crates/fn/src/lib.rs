@@ -8,6 +8,7 @@
 pub mod builtins;
 pub mod environment;
 pub mod grpc;
+pub mod isolated;
 pub mod kio;
 pub mod render;
 pub mod runtime;
@@ -16,6 +17,7 @@ pub mod yaml;
 pub use builtins::BuiltinRuntime;
 pub use environment::{function_environment, set_function_environment};
 pub use grpc::{GrpcConfig, GrpcRuntime, check_health, serve_function_runner};
+pub use isolated::{IsolatedBuiltins, run_builtin_child};
 pub use kio::Files;
 pub use render::{RenderOptions, RenderOutcome, eval, render};
 pub use runtime::{

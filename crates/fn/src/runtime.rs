@@ -260,14 +260,17 @@ pub(crate) fn run_process(
             message: format!("{}: no such file", program.display()),
         });
     }
-    // The memory limit is set by a shell between fork and exec of the function (`ulimit -v`),
-    // so it holds from the function's first instruction; this crate forbids the `unsafe` a
+    // The memory limit is set by a shell between fork and exec of the function (`ulimit -v`,
+    // and no core dumps), so it holds from the function's first instruction; this crate forbids the `unsafe` a
     // `pre_exec` hook would need.
     let mut command = match limits.max_memory {
         Some(bytes) => {
             let mut sh = Command::new("/bin/sh");
             sh.arg("-c")
-                .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", bytes.div_ceil(1024).max(1)))
+                .arg(format!(
+                    "ulimit -c 0 && ulimit -v {} && exec \"$0\" \"$@\"",
+                    bytes.div_ceil(1024).max(1)
+                ))
                 .arg(program);
             sh
         }

@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub function_env: Vec<(String, String)>,
     /// Address-space limit of an exec function, in bytes.
     pub function_memory: Option<u64>,
+    /// The server's binary, to run starlark in a child process (see `EngineConfig`).
+    pub builtin_child: Option<PathBuf>,
 }
 
 /// Errors that stop the server.
@@ -66,6 +68,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         function_timeout: config.function_timeout,
         function_env: config.function_env.clone(),
         function_memory: config.function_memory,
+        builtin_child: config.builtin_child.clone(),
     })
     .await
     .map_err(ServeError::Engine)?;

@@ -6,33 +6,6 @@ use serde_json::{Value, json};
 
 use crate::util::{Server, empty_repo, git};
 
-/// Sends a request with curl (trusting the server's CA); returns (status code, body).
-fn request(
-    server: &Server,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: &[u8],
-) -> (u16, Value) {
-    let ca = server.dir.path().join("data/ca.crt");
-    let body_file = server.dir.path().join("body.bin");
-    std::fs::write(&body_file, body).unwrap();
-    let out = Command::new("curl")
-        .args(["-sS", "--cacert"])
-        .arg(&ca)
-        .args(["-X", method, "-H"])
-        .arg(format!("Authorization: Bearer {}", server.token()))
-        .args(["-H", &format!("Content-Type: {content_type}"), "--data-binary"])
-        .arg(format!("@{}", body_file.display()))
-        .args(["-w", "\n%{http_code}"])
-        .arg(format!("{}{path}", server.url()))
-        .output()
-        .expect("curl must be installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.parse().unwrap(), serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
 #[test]
 fn bad_input_is_refused_without_side_effects() {
     let server = Server::start();
@@ -55,7 +28,7 @@ fn bad_input_is_refused_without_side_effects() {
                  code: u16,
                  reason: &str,
                  needle: &str| {
-        let (status, body) = request(&server, method, path, content_type, body);
+        let (status, body) = server.request(method, path, content_type, body, None);
         assert_eq!(status, code, "{method} {path}: {body}");
         assert_eq!(body["kind"], "Status", "{body}");
         assert_eq!(body["code"], code, "{body}");

@@ -20,8 +20,7 @@ fn mode(path: &std::path::Path) -> u32 {
         & 0o777
 }
 
-/// Sends a request with curl; `max_time` cuts the client off. Returns (status, body); status 0
-/// when curl gave up.
+/// A JSON request (see `Server::request`).
 fn request(
     server: &Server,
     method: &str,
@@ -29,35 +28,7 @@ fn request(
     body: &Value,
     max_time: Option<f64>,
 ) -> (u16, Value) {
-    let ca = server.dir.path().join("data/ca.crt");
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--cacert"])
-        .arg(&ca)
-        .args(["-X", method, "-H"])
-        .arg(format!("Authorization: Bearer {}", server.token()))
-        .args(["-H", "Content-Type: application/json", "--data-binary", "@-"])
-        .args(["-w", "\n%{http_code}"]);
-    if let Some(t) = max_time {
-        cmd.args(["--max-time", &t.to_string()]);
-    }
-    cmd.arg(format!("{}{path}", server.url()))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("curl must be installed");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(body.to_string().as_bytes()).expect("send body");
-    }
-    let out = child.wait_with_output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    match text.rsplit_once('\n') {
-        Some((body, code)) => {
-            (code.parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(Value::Null))
-        }
-        None => (0, Value::Null),
-    }
+    server.request(method, path, "application/json", body.to_string().as_bytes(), max_time)
 }
 
 fn register(server: &Server, name: &str) -> std::path::PathBuf {
@@ -257,4 +228,55 @@ fn resources_lists_are_paged_before_files_are_read() {
         "{watch}"
     );
     assert_eq!(events[0]["object"]["kind"], "PackageRevision");
+}
+
+/// starlark runs in a child process under the exec limits: one expression that asks for
+/// terabytes fails its render with a clear error instead of aborting the server, and a normal
+/// starlark program still works through the child.
+#[test]
+fn a_starlark_program_cannot_take_the_server_down() {
+    let server =
+        Server::start_with(tempfile::tempdir().unwrap(), &["--function-memory-mib", "1024"]);
+    let remote = register(&server, "r");
+    create(&server, "r", "p", "ws");
+    let path = "/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisionresources/r.p.ws";
+    let program = |source: &str| {
+        format!(
+            "apiVersion: fn.kpt.dev/v1alpha1\nkind: StarlarkRun\nmetadata:\n  name: f\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\nsource: |\n{}",
+            source.lines().map(|l| format!("  {l}\n")).collect::<String>()
+        )
+    };
+    let update = |source: &str| {
+        let (code, mut prr) = request(&server, "GET", path, &Value::Null, None);
+        assert_eq!(code, 200, "{prr}");
+        let resources = prr["spec"]["resources"].as_object_mut().unwrap();
+        let kptfile = resources["Kptfile"].as_str().unwrap().to_string();
+        let kptfile = if kptfile.contains("pipeline:") {
+            kptfile
+        } else {
+            format!(
+                "{kptfile}pipeline:\n  mutators:\n  - image: ghcr.io/kptdev/krm-functions-catalog/starlark:v0.5\n    configPath: fn.yaml\n"
+            )
+        };
+        resources.insert("Kptfile".into(), json!(kptfile));
+        resources.insert("fn.yaml".into(), json!(program(source)));
+        resources.insert(
+            "cm.yaml".into(),
+            json!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata: {}\n"),
+        );
+        request(&server, "PUT", path, &prr, None)
+    };
+    let refs_before = git(&remote, &["show-ref"]);
+    let (code, body) = update("a = \"x\" * 1000\nb = a * 2000000000\n");
+    assert_eq!(code, 422, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("starlark") && message.contains("memory"), "{message}");
+    assert_eq!(git(&remote, &["show-ref"]), refs_before, "nothing pushed");
+    // The server is still there, and starlark still works.
+    let (code, body) = update(
+        "for r in ctx.resource_list[\"items\"]:\n  if r[\"kind\"] == \"ConfigMap\":\n    r[\"data\"][\"from\"] = \"starlark\"\n",
+    );
+    assert_eq!(code, 200, "{body}");
+    let cm = body["spec"]["resources"]["cm.yaml"].as_str().unwrap_or_default();
+    assert!(cm.contains("from: starlark"), "{cm}");
 }

@@ -10,33 +10,6 @@ use crate::util::{Server, empty_repo, git};
 
 const MAX_RSS_KIB: u64 = 500 * 1024;
 
-/// Sends a request with curl (trusting the server's CA); returns (status code, body).
-fn request(
-    server: &Server,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: &[u8],
-) -> (u16, Value) {
-    let ca = server.dir.path().join("data/ca.crt");
-    let body_file = server.dir.path().join("hostile-body.bin");
-    std::fs::write(&body_file, body).unwrap();
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "120", "--cacert"])
-        .arg(&ca)
-        .args(["-X", method, "-H"])
-        .arg(format!("Authorization: Bearer {}", server.token()))
-        .args(["-H", &format!("Content-Type: {content_type}"), "--data-binary"])
-        .arg(format!("@{}", body_file.display()))
-        .args(["-w", "\n%{http_code}"])
-        .arg(format!("{}{path}", server.url()))
-        .output()
-        .expect("curl must be installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
 /// The server's process id: the process whose command line names this test's data directory.
 fn server_pid(server: &Server) -> u32 {
     let data = server.dir.path().join("data");
@@ -142,7 +115,7 @@ fn hostile_yaml_and_patches_are_refused_within_bounded_memory() {
     let mut peak = 0;
     let mut check =
         |what: &str, method: &str, path: &str, content_type: &str, body: &[u8], needle: &str| {
-            let (first, status) = request(&server, method, path, content_type, body);
+            let (first, status) = server.request(method, path, content_type, body, None);
             let code = first;
             assert!((400..500).contains(&code), "{what}: {code} {status}\n{}", server.log());
             assert_eq!(status["kind"], "Status", "{what}: {status}");
@@ -151,7 +124,7 @@ fn hostile_yaml_and_patches_are_refused_within_bounded_memory() {
             assert!(message.contains(needle), "{what}: {message:?} does not name {needle:?}");
             // The server still answers.
             let (code, _) =
-                request(&server, "GET", &format!("{prs}/r.p.ws"), "application/json", b"");
+                server.request("GET", &format!("{prs}/r.p.ws"), "application/json", b"", None);
             assert_eq!(code, 200, "{what}: the server stopped answering\n{}", server.log());
             let (rss, hwm) = rss_kib(pid);
             peak = peak.max(hwm);

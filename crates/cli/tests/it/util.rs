@@ -124,6 +124,47 @@ impl Server {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// Sends a request with curl (trusting the server's CA), the body on stdin; `max_time` cuts
+    /// the client off. Returns (status code, body as JSON or null); status 0 when curl gave up.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+        max_time: Option<f64>,
+    ) -> (u16, Value) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--cacert"])
+            .arg(self.dir.path().join("data/ca.crt"))
+            .args(["-X", method, "-H"])
+            .arg(format!("Authorization: Bearer {}", self.token()))
+            .args(["-H", &format!("Content-Type: {content_type}"), "--data-binary", "@-"])
+            .args(["-w", "\n%{http_code}", "--max-time"])
+            .arg(max_time.unwrap_or(120.0).to_string())
+            .arg(format!("{}{path}", self.url()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("curl must be installed");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let body = body.to_vec();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            // curl may stop reading when it gives up; that is not an error of the test.
+            let _ = stdin.write_all(&body);
+        });
+        let out = child.wait_with_output().expect("curl");
+        let _ = writer.join();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        match text.rsplit_once('\n') {
+            Some((body, code)) => {
+                (code.parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(Value::Null))
+            }
+            None => (0, Value::Null),
+        }
+    }
+
     #[track_caller]
     pub fn get_json(&self, args: &[&str]) -> Value {
         let mut all = vec!["get"];

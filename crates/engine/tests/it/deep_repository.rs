@@ -8,7 +8,7 @@ use veranda_api::{
     ObjectMeta,
     types::{GitRepositorySpec, Repository, RepositorySpec},
 };
-use veranda_engine::{Engine, EngineConfig};
+use veranda_engine::Engine;
 
 use super::Fixture;
 
@@ -80,25 +80,14 @@ async fn scenario() {
     assert!(f.engine.get_package_revision("default", "healthy.app.ws").is_ok());
 
     // A restart on the same data: the deep repository is not ready again, the healthy one is.
-    let data_dir = f.dir.path().join("data");
-    drop(f.engine);
-    let engine = Engine::open(EngineConfig {
-        data_dir,
-        sync_interval: Duration::from_secs(3600),
-        exec_functions: Default::default(),
-        function_runner: None,
-        function_timeout: Duration::from_secs(30),
-        function_env: Vec::new(),
-        function_memory: None,
-    })
-    .await
-    .unwrap();
+    let f = f.reopen().await;
+    let engine = &f.engine;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while ready(&engine, "deep").0 != "False" || ready(&engine, "healthy").0 != "True" {
-        assert!(std::time::Instant::now() < deadline, "{:?}", ready(&engine, "deep"));
+    while ready(engine, "deep").0 != "False" || ready(engine, "healthy").0 != "True" {
+        assert!(std::time::Instant::now() < deadline, "{:?}", ready(engine, "deep"));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_too_deep(&engine);
+    assert_too_deep(engine);
     assert!(engine.get_package_revision("default", "healthy.app.ws").is_ok());
 }
 

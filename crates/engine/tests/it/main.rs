@@ -27,20 +27,32 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The engine configuration of the tests: data under `data_dir`, no periodic sync.
+fn config(data_dir: &Path) -> EngineConfig {
+    EngineConfig {
+        data_dir: data_dir.to_path_buf(),
+        sync_interval: Duration::from_secs(3600),
+        exec_functions: Default::default(),
+        function_runner: None,
+        function_timeout: Duration::from_secs(30),
+        function_env: Vec::new(),
+        function_memory: None,
+        builtin_child: None,
+    }
+}
+
 impl Fixture {
     async fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(EngineConfig {
-            data_dir: dir.path().join("data"),
-            sync_interval: Duration::from_secs(3600),
-            exec_functions: Default::default(),
-            function_runner: None,
-            function_timeout: Duration::from_secs(30),
-            function_env: Vec::new(),
-            function_memory: None,
-        })
-        .await
-        .unwrap();
+        let engine = Engine::open(config(&dir.path().join("data"))).await.unwrap();
+        Fixture { dir, engine }
+    }
+
+    /// Stops the engine and opens a new one on the same data directory.
+    async fn reopen(self) -> Fixture {
+        let Fixture { dir, engine } = self;
+        drop(engine);
+        let engine = Engine::open(config(&dir.path().join("data"))).await.unwrap();
         Fixture { dir, engine }
     }
 
@@ -304,15 +316,7 @@ async fn state_survives_restart_and_external_changes_are_seen() {
     let dir = tempfile::tempdir().unwrap();
     let remote = dir.path().join("r.git");
     Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&remote).output().unwrap();
-    let config = EngineConfig {
-        data_dir: dir.path().join("data"),
-        sync_interval: Duration::from_secs(3600),
-        exec_functions: Default::default(),
-        function_runner: None,
-        function_timeout: Duration::from_secs(30),
-        function_env: Vec::new(),
-        function_memory: None,
-    };
+    let config = config(&dir.path().join("data"));
     let rv_before;
     {
         let f = Fixture {
@@ -462,15 +466,7 @@ async fn deleting_a_repository_unregisters_its_revisions_only() {
 #[tokio::test]
 async fn watches_resume_from_a_resource_version() {
     let dir = tempfile::tempdir().unwrap();
-    let config = EngineConfig {
-        data_dir: dir.path().join("data"),
-        sync_interval: Duration::from_secs(3600),
-        exec_functions: Default::default(),
-        function_runner: None,
-        function_timeout: Duration::from_secs(30),
-        function_env: Vec::new(),
-        function_memory: None,
-    };
+    let config = config(&dir.path().join("data"));
     let remote = dir.path().join("r.git");
     Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&remote).output().unwrap();
     {
@@ -870,4 +866,66 @@ async fn approving_one_package_leaves_the_others_untouched() {
     }
     assert!(names.iter().all(|name| name.starts_with("r.b.")), "{names:?}");
     assert!(names.iter().any(|name| name == "r.b.main"), "{names:?}");
+}
+
+/// Polls until `check` holds (the engine catches up in the background), at most 10 s.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+#[tokio::test]
+async fn write_in_git_is_acknowledged_when_indexing_fails() {
+    let f = Fixture::new().await;
+    let remote = f.bare("r.git");
+    f.register("r", &remote).await;
+    f.create("r", "p", "ws", None).await.unwrap();
+
+    // A lifecycle move with a label: Git takes the move, indexing it fails once.
+    let mut pr = (*f.engine.get_package_revision("default", "r.p.ws").unwrap()).clone();
+    pr.spec.lifecycle = Some(Lifecycle::Proposed);
+    pr.metadata.labels.insert("team".into(), "blue".into());
+    f.engine.inject_fault(veranda_engine::FaultPoint::IndexAfterWrite);
+    f.engine
+        .update_package_revision("default", "r.p.ws", pr, Endpoint::Update)
+        .await
+        .expect("a write Git holds is acknowledged");
+    assert!(git(&remote, &["branch"]).contains("proposed/p/ws"));
+    eventually("the index shows the proposal and its label", || {
+        let pr = f.engine.get_package_revision("default", "r.p.ws").unwrap();
+        pr.spec.lifecycle == Some(Lifecycle::Proposed)
+            && pr.metadata.labels.get("team").map(String::as_str) == Some("blue")
+    })
+    .await;
+
+    // A delete whose indexing fails: acknowledged, and the revision goes away.
+    f.engine.inject_fault(veranda_engine::FaultPoint::IndexAfterWrite);
+    f.engine.delete_package_revision("default", "r.p.ws").await.expect("acknowledged");
+    assert!(!git(&remote, &["branch"]).contains("proposed/p/ws"));
+    eventually("the index drops the deleted revision", || {
+        f.engine.get_package_revision("default", "r.p.ws").is_err()
+    })
+    .await;
+
+    // The label survives a restart: it was stored when the index caught up.
+    f.create("r", "q", "ws", None).await.unwrap();
+    let mut pr = (*f.engine.get_package_revision("default", "r.q.ws").unwrap()).clone();
+    pr.spec.lifecycle = Some(Lifecycle::Proposed);
+    pr.metadata.labels.insert("team".into(), "green".into());
+    f.engine.inject_fault(veranda_engine::FaultPoint::IndexAfterWrite);
+    f.engine.update_package_revision("default", "r.q.ws", pr, Endpoint::Update).await.unwrap();
+    eventually("caught up", || {
+        f.engine.get_package_revision("default", "r.q.ws").unwrap().spec.lifecycle
+            == Some(Lifecycle::Proposed)
+    })
+    .await;
+    let reopened = f.reopen().await;
+    assert!(reopened.engine.wait_ready(Duration::from_secs(10)).await);
+    let pr = reopened.engine.get_package_revision("default", "r.q.ws").unwrap();
+    assert_eq!(pr.metadata.labels.get("team").map(String::as_str), Some("green"));
 }

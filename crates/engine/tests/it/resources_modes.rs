@@ -175,3 +175,77 @@ async fn resources_round_trip_keeps_binary_symlink_executable_and_submodule() {
         }
     }
 }
+
+/// Updates one file of a revision through the resources map (modes are kept by the rule).
+async fn set_file(f: &Fixture, name: &str, path: &str, content: &str) {
+    let mut got = f.engine.get_resources("default", name).await.unwrap();
+    got.spec.resources.insert(path.into(), content.into());
+    got.metadata.resource_version =
+        f.engine.get_package_revision("default", name).unwrap().metadata.resource_version.clone();
+    f.engine.update_resources("default", name, got).await.unwrap();
+}
+
+#[tokio::test]
+async fn upgrade_keeps_modes_and_hidden_entries() {
+    use veranda_api::types::{CloneTask, NameRef, Task, UpgradeTask, UpstreamPackage};
+    let f = Fixture::new().await;
+    let remote = f.bare("r.git");
+    let work = f.dir.path().join("work");
+    let out = Command::new("git").arg("clone").arg("-q").arg(&remote).arg(&work).output().unwrap();
+    assert!(out.status.success());
+    let pkg = work.join("up");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("Kptfile"), KPTFILE.replace("name: app", "name: up")).unwrap();
+    std::fs::write(pkg.join("logo.png"), LOGO).unwrap();
+    std::fs::write(pkg.join("run.sh"), "#!/bin/sh\necho one\n").unwrap();
+    std::os::unix::fs::symlink("run.sh", pkg.join("link")).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["update-index", "--chmod=+x", "up/run.sh"]);
+    commit_git(&work, &["commit", "-q", "-m", "upstream v1"]);
+    git(&work, &["push", "-q", "origin", "HEAD:refs/heads/main", "HEAD:refs/tags/up/v1"]);
+    f.register("r", &remote).await;
+
+    // app is a clone of up v1; up v2 changes the script.
+    let clone = Task {
+        task_type: "clone".into(),
+        clone: Some(CloneTask {
+            upstream_ref: UpstreamPackage {
+                upstream_ref: Some(NameRef { name: "r.up.v1".into() }),
+                ..Default::default()
+            },
+        }),
+        ..Default::default()
+    };
+    f.create("r", "app", "ws1", Some(clone)).await.unwrap();
+    f.publish("r.app.ws1").await;
+    f.create("r", "up", "ws2", Some(super::edit_task("r.up.v1"))).await.unwrap();
+    set_file(&f, "r.up.ws2", "run.sh", "#!/bin/sh\necho two\n").await;
+    f.publish("r.up.ws2").await;
+    let upstream = ls_tree(&remote, "up/v2");
+    assert!(upstream["up/run.sh"].starts_with("100755 blob"), "{upstream:?}");
+
+    let upgrade = |strategy: &str| Task {
+        task_type: "upgrade".into(),
+        upgrade: Some(UpgradeTask {
+            old_upstream_ref: NameRef { name: "r.up.v1".into() },
+            new_upstream_ref: NameRef { name: "r.up.ws2".into() },
+            local_package_revision_ref: NameRef { name: "r.app.ws1".into() },
+            strategy: strategy.into(),
+        }),
+        ..Default::default()
+    };
+    for (ws, strategy) in
+        [("rm", "resource-merge"), ("cm", "copy-merge"), ("fdr", "force-delete-replace")]
+    {
+        f.create("r", "app", ws, Some(upgrade(strategy))).await.unwrap();
+        let tree = ls_tree(&remote, &format!("drafts/app/{ws}"));
+        assert!(tree["app/run.sh"].starts_with("100755 blob"), "{strategy}: {tree:?}");
+        assert_eq!(
+            git(&remote, &["cat-file", "blob", &format!("drafts/app/{ws}:app/run.sh")]),
+            "#!/bin/sh\necho two\n",
+            "{strategy}"
+        );
+        assert!(tree["app/link"].starts_with("120000 blob"), "{strategy}: {tree:?}");
+        assert_eq!(tree.get("app/logo.png"), upstream.get("up/logo.png"), "{strategy}");
+    }
+}

@@ -182,3 +182,88 @@ fn package_reads_are_bounded() {
     let err = repo.read_files(&pkg.commit, "big").expect_err("too large");
     assert!(matches!(err, Error::TooLarge { ref path, .. } if path == "blob"), "{err}");
 }
+
+/// A package whose files add up to more than `MAX_PACKAGE_BYTES` (each file under the per-file
+/// limit) is refused naming the limit, without reading it all.
+#[test]
+fn package_size_is_bounded() {
+    let scratch = Scratch::new();
+    let remote = scratch.bare("remote.git");
+    let work = scratch.worktree("work", &remote);
+    std::fs::create_dir_all(work.path.join("huge")).expect("dir");
+    std::fs::write(work.path.join("huge/Kptfile"), kptfile("huge")).expect("write");
+    let file = veranda_repo::MAX_FILE_BYTES - 1;
+    for i in 0..=veranda_repo::MAX_PACKAGE_BYTES / file {
+        // Distinct contents, so that the files are distinct blobs.
+        let mut content = vec![b'a'; file];
+        content[0] = b'0' + i as u8;
+        std::fs::write(work.path.join(format!("huge/part{i}")), content).expect("write");
+    }
+    work.commit("huge");
+    work.run(&["push", "-q", "origin", "HEAD:main"]);
+    let repo =
+        GitRepo::open(scratch.config(remote.to_str().expect("utf-8"), "cache")).expect("open");
+    let list = repo.list().expect("list");
+    let pkg = find(&list, "huge", "main");
+    let err = repo.read_files(&pkg.commit, "huge").expect_err("too large");
+    assert!(
+        matches!(err, Error::TooLarge { limit, .. } if limit == veranda_repo::MAX_PACKAGE_BYTES),
+        "{err}"
+    );
+}
+
+/// A tree naming a blob the repository does not have: reading the package is an error naming
+/// the path, not a panic, and the other packages stay readable.
+#[test]
+fn a_missing_object_is_an_error_naming_its_path() {
+    let scratch = Scratch::new();
+    let remote = scratch.bare("remote.git");
+    let work = scratch.worktree("work", &remote);
+    work.write(&[("ok/Kptfile", &kptfile("ok")), ("gap/Kptfile", &kptfile("gap"))]);
+    work.commit("two packages");
+    work.run(&["push", "-q", "origin", "HEAD:main"]);
+    let config = scratch.config(remote.to_str().expect("utf-8"), "cache");
+    drop(GitRepo::open(config.clone()).expect("open"));
+    // Remove the blob of gap/Kptfile from the cache (and only there), then open it again.
+    let blob = work.run(&["rev-parse", "HEAD:gap/Kptfile"]).trim().to_string();
+    let blob_ok = work.run(&["rev-parse", "HEAD:ok/Kptfile"]).trim().to_string();
+    assert_ne!(blob, blob_ok);
+    drop_object(&scratch.path("cache"), &blob);
+    let repo = GitRepo::open(config).expect("open");
+    let head = repo.branch_head().expect("head").expect("branch");
+    let err = repo.read_files(&head, "gap").expect_err("missing object");
+    let message = err.to_string();
+    assert!(message.contains("Kptfile"), "{message}");
+    assert!(repo.read_files(&head, "ok").is_ok());
+}
+
+/// Rewrites the object store of the bare repository at `dir` without `id`: every pack is
+/// unpacked to loose objects, then the loose file of `id` is deleted.
+fn drop_object(dir: &Path, id: &str) {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let packs = dir.join("objects/pack");
+    let moved = dir.join("packs-unpacked");
+    std::fs::create_dir_all(&moved).unwrap();
+    for entry in std::fs::read_dir(&packs).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::rename(&path, moved.join(path.file_name().unwrap())).unwrap();
+    }
+    for entry in std::fs::read_dir(&moved).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "pack") {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .arg("unpack-objects")
+                .stdin(std::fs::File::open(&path).unwrap())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    git(&["cat-file", "-e", id]);
+    std::fs::remove_file(dir.join("objects").join(&id[..2]).join(&id[2..])).unwrap();
+}
