@@ -38,3 +38,6 @@ pub(crate) fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(|| async { "ok" }))
         .fallback_service(api)
 }
+
+#[cfg(test)]
+mod tests;

@@ -158,3 +158,6 @@ fn parse_query(uri: &Uri) -> ApiResult<HashMap<String, String>> {
     serde_urlencoded::from_str(uri.query().unwrap_or(""))
         .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))
 }
+
+#[cfg(test)]
+mod tests;
