@@ -1,17 +1,22 @@
 //! The HTTP face of veranda: a Kubernetes-style API server (discovery, OpenAPI, REST, watch,
 //! Table output, bearer-token authentication) in front of the engine.
 
-mod api;
+mod app;
 mod auth;
+mod codec;
 mod datadir;
 mod error;
+mod handlers;
+mod middleware;
+mod pagination;
+mod request;
+mod routing;
 mod select;
 mod tls;
 mod watch;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use axum::{Router, routing::get};
 use veranda_engine::{Engine, EngineConfig};
 
 /// Settings of `veranda serve`.
@@ -75,13 +80,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     data.tighten().map_err(ServeError::DataDir)?;
     let (tokens, admin_token) =
         auth::Tokens::load_or_create(&data_dir).map_err(|e| ServeError::Io("load tokens", e))?;
-    let state = Arc::new(api::AppState { engine: engine.clone(), tokens });
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/livez", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }))
-        .fallback(api::dispatch)
-        .with_state(state);
+    let app = app::app(Arc::new(app::AppState { engine: engine.clone(), tokens }));
     let identity = tls::ensure_identity(&data_dir, config.listen.ip()).map_err(ServeError::Tls)?;
     let tls_config =
         axum_server::tls_openssl::OpenSSLConfig::from_pem(&identity.cert_pem, &identity.key_pem)

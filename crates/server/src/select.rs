@@ -11,7 +11,10 @@ use veranda_api::{Lifecycle, names};
 use veranda_engine::RevisionFilter;
 use veranda_k8s::selector::{self, FieldOp, FieldRequirement, LabelSelector};
 
-use crate::{api::Request, error::ApiError};
+use crate::{
+    error::ApiError,
+    request::{Request, Resource},
+};
 
 /// The parsed selectors of a request.
 pub(crate) struct Selectors {
@@ -37,10 +40,10 @@ const REPOSITORY_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
 impl Selectors {
     /// Parses `fieldSelector` and `labelSelector` of a request; unknown fields are a 400.
     pub(crate) fn parse(req: &Request) -> Result<Selectors, ApiError> {
-        let allowed = match req.resource.resource {
-            "packagerevisions" | "packagerevisionresources" => REVISION_FIELDS,
-            "packages" => PACKAGE_FIELDS,
-            _ => REPOSITORY_FIELDS,
+        let allowed = match req.resource {
+            Resource::PackageRevisions | Resource::PackageRevisionResources => REVISION_FIELDS,
+            Resource::Packages => PACKAGE_FIELDS,
+            Resource::Repositories => REPOSITORY_FIELDS,
         };
         let fields = match req.query.get("fieldSelector").map(String::as_str) {
             None | Some("") => Vec::new(),

@@ -15,14 +15,14 @@ use axum::{
 use serde_json::{Value, json};
 use tokio::sync::{broadcast::error::RecvError, mpsc};
 use veranda_engine::{EventType, Topic, WatchError};
-use veranda_k8s::{
-    accept,
-    table::{self, TableKind},
-};
+use veranda_k8s::{accept, table};
 
 use crate::{
-    api::{AppState, Request, accept_header, collect, include_object},
+    app::AppState,
+    codec::{accept_header, include_object, table_kind},
     error::{ApiError, ApiResult},
+    handlers::collect,
+    request::{Request, Resource, Verb},
     select::Selectors,
 };
 
@@ -36,10 +36,12 @@ enum Initial {
 }
 
 pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
-    let topic = match req.resource.resource {
-        "packagerevisions" => Topic::PackageRevisions,
-        "repositories" => Topic::Repositories,
-        other => return Err(ApiError::method_not_allowed(other, "watch")),
+    let topic = match req.resource {
+        Resource::PackageRevisions => Topic::PackageRevisions,
+        Resource::Repositories => Topic::Repositories,
+        Resource::PackageRevisionResources | Resource::Packages => {
+            return Err(ApiError::method_not_allowed(req.resource.plural(), Verb::Watch.as_str()));
+        }
     };
     let selectors = Selectors::parse(req)?;
     let since = match req.query.get("resourceVersion").map(String::as_str) {
@@ -49,11 +51,8 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
                 .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {v:?}")))?,
         ),
     };
-    let table = match accept::negotiate(&accept_header(req)) {
-        Ok(accept::Representation::Table) => Some((
-            TableKind::for_resource(req.resource.resource).ok_or_else(ApiError::not_found_path)?,
-            include_object(req)?,
-        )),
+    let table = match accept::negotiate(accept_header(req)) {
+        Ok(accept::Representation::Table) => Some((table_kind(req)?, include_object(req)?)),
         _ => None,
     };
     let veranda_engine::Subscription { receiver: mut events, backlog } =
@@ -94,8 +93,8 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
         .map(Duration::from_secs)
         .unwrap_or(Duration::from_secs(30 * 60));
     let namespace = req.namespace.clone();
-    let kind = req.resource.kind;
-    let api_version = req.resource.api_version();
+    let kind = req.resource.api().kind;
+    let api_version = req.resource.api().api_version();
     let engine = state.engine.clone();
     let (tx, rx) = mpsc::channel::<Bytes>(64);
 

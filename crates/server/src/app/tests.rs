@@ -1,0 +1,190 @@
+//! The application in process: requests go through [`app`] with `tower::ServiceExt::oneshot`,
+//! in front of a real engine (SQLite in a temporary data directory, bare Git repositories made
+//! with the `git` CLI).
+
+mod apply;
+mod errors;
+mod middleware;
+mod negotiation;
+mod pagination;
+
+use std::{path::PathBuf, process::Command, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderMap, Method, StatusCode, header},
+};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use veranda_engine::{Engine, EngineConfig};
+
+use super::{AppState, app};
+use crate::auth::Tokens;
+
+const PRS: &str = "/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisions";
+const PRRS: &str = "/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisionresources";
+const REPOS: &str = "/apis/config.porch.kpt.dev/v1alpha1/namespaces/default/repositories";
+const TABLE: &str = "application/json;as=Table;g=meta.k8s.io;v=v1";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    app: Router,
+    token: String,
+}
+
+/// An answer: status, headers and the body (JSON when it parses, else a string).
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let engine = Engine::open(EngineConfig {
+            data_dir: dir.path().join("data"),
+            sync_interval: Duration::from_secs(3600),
+            exec_functions: Default::default(),
+            function_runner: None,
+            function_timeout: Duration::from_secs(30),
+            function_env: Vec::new(),
+            function_memory: None,
+        })
+        .await
+        .expect("open the engine");
+        let (tokens, token) = Tokens::load_or_create(dir.path()).expect("create the token file");
+        let app = app(Arc::new(AppState { engine, tokens }));
+        Fixture { dir, app, token }
+    }
+
+    /// A request with the admin token.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(header::HeaderName, &str)],
+        body: impl Into<Body>,
+    ) -> Answer {
+        let authorization = format!("Bearer {}", self.token);
+        let mut all = vec![(header::AUTHORIZATION, authorization.as_str())];
+        all.extend(headers.iter().cloned());
+        self.send_raw(method, path, &all, body).await
+    }
+
+    /// A request with exactly `headers`.
+    async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(header::HeaderName, &str)],
+        body: impl Into<Body>,
+    ) -> Answer {
+        let mut request = axum::http::Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(name, *value);
+        }
+        let request = request.body(body.into()).expect("build the request");
+        let response = self.app.clone().oneshot(request).await.expect("the router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("read the response body");
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Answer { status, headers, body }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send(Method::GET, path, &[], Body::empty()).await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Answer {
+        let json = [(header::CONTENT_TYPE, "application/json")];
+        self.send(Method::POST, path, &json, body.to_string()).await
+    }
+
+    async fn put(&self, path: &str, body: &Value) -> Answer {
+        let json = [(header::CONTENT_TYPE, "application/json")];
+        self.send(Method::PUT, path, &json, body.to_string()).await
+    }
+
+    /// A new bare repository, `main` as its default branch.
+    fn bare(&self, name: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("{name}.git"));
+        let out = Command::new("git")
+            .args(["init", "-q", "--bare", "-b", "main"])
+            .arg(&path)
+            .output()
+            .expect("run git");
+        assert!(out.status.success(), "git init: {}", String::from_utf8_lossy(&out.stderr));
+        path
+    }
+
+    /// Registers Repository `name` on a new bare repository.
+    async fn register(&self, name: &str) -> Answer {
+        let answer = self.post(REPOS, &repository(name, &self.bare(name))).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        answer
+    }
+
+    /// Creates Draft `<repo>.<package>.<workspace>` with an init task.
+    async fn create_draft(&self, repo: &str, package: &str, workspace: &str) -> Answer {
+        let answer = self.post(PRS, &draft(repo, package, workspace)).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        answer
+    }
+}
+
+fn repository(name: &str, path: &std::path::Path) -> Value {
+    json!({
+        "apiVersion": "config.porch.kpt.dev/v1alpha1",
+        "kind": "Repository",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "type": "git",
+            "content": "Package",
+            "git": {"repo": path.display().to_string(), "branch": "main", "createBranch": true},
+        },
+    })
+}
+
+fn draft(repo: &str, package: &str, workspace: &str) -> Value {
+    json!({
+        "apiVersion": "porch.kpt.dev/v1alpha1",
+        "kind": "PackageRevision",
+        "metadata": {"namespace": "default"},
+        "spec": {
+            "repository": repo,
+            "packageName": package,
+            "workspaceName": workspace,
+            "lifecycle": "Draft",
+            "tasks": [{"type": "init", "init": {"description": "a test package"}}],
+        },
+    })
+}
+
+/// Asserts a `Status` answer: HTTP code, `reason` and `message`.
+#[track_caller]
+fn check_status(answer: &Answer, code: u16, reason: &str, message: &str) {
+    assert_eq!(answer.status.as_u16(), code, "{}", answer.body);
+    assert_eq!(answer.body["kind"], "Status", "{}", answer.body);
+    assert_eq!(answer.body["status"], "Failure", "{}", answer.body);
+    assert_eq!(answer.body["code"], code, "{}", answer.body);
+    assert_eq!(answer.body["reason"], reason, "{}", answer.body);
+    assert_eq!(answer.body["message"], message, "{}", answer.body);
+    assert_eq!(answer.headers[header::CONTENT_TYPE], "application/json");
+}
+
+/// The names of a list's items.
+#[track_caller]
+fn names(list: &Value) -> Vec<&str> {
+    list["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|item| item["metadata"]["name"].as_str().unwrap_or_default())
+        .collect()
+}

@@ -1,0 +1,56 @@
+//! Server-side apply: a PATCH of an object that does not exist creates it.
+
+use axum::http::{Method, StatusCode, header};
+
+use super::{Fixture, PRRS, REPOS, check_status};
+
+const APPLY: (header::HeaderName, &str) = (header::CONTENT_TYPE, "application/apply-patch+yaml");
+
+#[tokio::test]
+async fn apply_creates_then_updates() {
+    let f = Fixture::new().await;
+    let bare = f.bare("green");
+    let intent = |description: &str| {
+        format!(
+            "apiVersion: config.porch.kpt.dev/v1alpha1\nkind: Repository\nspec:\n  description: {description}\n  type: git\n  content: Package\n  git:\n    repo: {}\n    branch: main\n    createBranch: true\n",
+            bare.display()
+        )
+    };
+    let path = format!("{REPOS}/green?fieldManager=kubectl");
+    let created = f.send(Method::PATCH, &path, &[APPLY], intent("first")).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    // The name comes from the path.
+    assert_eq!(created.body["metadata"]["name"], "green");
+    assert_eq!(created.body["metadata"]["namespace"], "default");
+    assert_eq!(created.body["spec"]["description"], "first");
+
+    let updated = f.send(Method::PATCH, &path, &[APPLY], intent("second")).await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.body["spec"]["description"], "second");
+    assert_eq!(f.get(&format!("{REPOS}/green")).await.body["spec"]["description"], "second");
+}
+
+#[tokio::test]
+async fn only_apply_creates() {
+    let f = Fixture::new().await;
+    let merge = [(header::CONTENT_TYPE, "application/merge-patch+json")];
+    let answer = f.send(Method::PATCH, &format!("{REPOS}/green"), &merge, "{}").await;
+    check_status(&answer, 404, "NotFound", "repositories.config.porch.kpt.dev \"green\" not found");
+    // An apply configuration must name its type.
+    let answer = f.send(Method::PATCH, &format!("{REPOS}/green"), &[APPLY], "spec: {}").await;
+    check_status(
+        &answer,
+        400,
+        "BadRequest",
+        "invalid object: apiVersion must be set in an apply configuration",
+    );
+    // PackageRevisionResources are never created: the apply is a create, which they refuse.
+    let intent = "apiVersion: porch.kpt.dev/v1alpha1\nkind: PackageRevisionResources\n";
+    let answer = f.send(Method::PATCH, &format!("{PRRS}/blue.p.ws"), &[APPLY], intent).await;
+    check_status(
+        &answer,
+        405,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource (create packagerevisionresources)",
+    );
+}
