@@ -233,6 +233,11 @@ async fn update(state: &Arc<AppState>, req: &Request) -> ApiResult {
 fn patched(patch_type: PatchType, current: &Value, body: &[u8]) -> ApiResult<Value> {
     let mut patched = patch::apply_patch(patch_type, current, body)
         .map_err(|e| ApiError::from_body(e.code(), e.to_status()))?;
+    if !patched.is_object() || !patched.get("metadata").is_none_or(Value::is_object) {
+        return Err(ApiError::new(422, "Invalid", 
+            "the patched object must be a JSON object whose metadata is an object",
+        ));
+    }
     if patched
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
@@ -248,6 +253,11 @@ fn patched(patch_type: PatchType, current: &Value, body: &[u8]) -> ApiResult<Val
 async fn create_on_apply(state: &Arc<AppState>, req: &Request, name: &str) -> ApiResult {
     let mut intent = patch::apply_patch(PatchType::Apply, &json!({}), &req.body)
         .map_err(|e| ApiError::from_body(e.code(), e.to_status()))?;
+    if !intent.is_object() || !intent.get("metadata").is_none_or(Value::is_object) {
+        return Err(ApiError::new(422, "Invalid", 
+            "the apply configuration must be a JSON object whose metadata is an object",
+        ));
+    }
     intent["metadata"]["name"] = json!(name);
     let create = Request {
         method: Method::POST,

@@ -51,6 +51,7 @@ impl Fixture {
             function_timeout: Duration::from_secs(30),
             function_env: Vec::new(),
             function_memory: None,
+            builtin_child: None,
         })
         .await
         .expect("open the engine");

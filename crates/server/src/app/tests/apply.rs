@@ -54,3 +54,39 @@ async fn only_apply_creates() {
         "the server does not allow this method on the requested resource (create packagerevisionresources)",
     );
 }
+
+/// A patch may turn the object, or its metadata, into anything JSON allows: a clear 422, never
+/// a panic of the request.
+#[tokio::test]
+async fn a_patch_that_makes_a_non_object_is_refused() {
+    let f = Fixture::new().await;
+    let bare = f.bare("green");
+    let intent = format!(
+        "apiVersion: config.porch.kpt.dev/v1alpha1\nkind: Repository\nspec:\n  type: git\n  git:\n    repo: {}\n    branch: main\n    createBranch: true\n",
+        bare.display()
+    );
+    let path = format!("{REPOS}/green?fieldManager=kubectl");
+    let created = f.send(Method::PATCH, &path, &[APPLY], intent).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let json_patch = [(header::CONTENT_TYPE, "application/json-patch+json")];
+    for body in [
+        r#"[{"op":"replace","path":"","value":[1]}]"#,
+        r#"[{"op":"replace","path":"","value":"text"}]"#,
+        r#"[{"op":"replace","path":"/metadata","value":5}]"#,
+        r#"[{"op":"replace","path":"/metadata","value":[]}]"#,
+    ] {
+        let answer = f.send(Method::PATCH, &format!("{REPOS}/green"), &json_patch, body).await;
+        check_status(
+            &answer,
+            422,
+            "Invalid",
+            "the patched object must be a JSON object whose metadata is an object",
+        );
+    }
+    let merge = [(header::CONTENT_TYPE, "application/merge-patch+json")];
+    let answer =
+        f.send(Method::PATCH, &format!("{REPOS}/green"), &merge, r#"{"metadata":"x"}"#).await;
+    assert_eq!(answer.status.as_u16(), 422, "{}", answer.body);
+    // The repository is unchanged and still served.
+    assert_eq!(f.get(&format!("{REPOS}/green")).await.status, StatusCode::OK);
+}
