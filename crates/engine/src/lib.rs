@@ -60,6 +60,24 @@ pub struct EngineConfig {
     pub builtin_child: Option<PathBuf>,
 }
 
+impl EngineConfig {
+    /// Data under `data_dir`, a sync every 30 s, built-in functions only (in process), exec
+    /// limits at their defaults.
+    pub fn new(data_dir: impl Into<PathBuf>) -> EngineConfig {
+        let limits = veranda_fn::Limits::default();
+        EngineConfig {
+            data_dir: data_dir.into(),
+            sync_interval: Duration::from_secs(30),
+            exec_functions: BTreeMap::new(),
+            function_runner: None,
+            function_timeout: limits.timeout,
+            function_env: Vec::new(),
+            function_memory: limits.max_memory,
+            builtin_child: None,
+        }
+    }
+}
+
 /// The engine. Cheap to share (`Arc<Engine>`).
 pub struct Engine {
     // The engine itself, for background work a request starts (`index_after_write`).

@@ -29,16 +29,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 
 /// The engine configuration of the tests: data under `data_dir`, no periodic sync.
 fn config(data_dir: &Path) -> EngineConfig {
-    EngineConfig {
-        data_dir: data_dir.to_path_buf(),
-        sync_interval: Duration::from_secs(3600),
-        exec_functions: Default::default(),
-        function_runner: None,
-        function_timeout: Duration::from_secs(30),
-        function_env: Vec::new(),
-        function_memory: None,
-        builtin_child: None,
-    }
+    EngineConfig { sync_interval: Duration::from_secs(3600), ..EngineConfig::new(data_dir) }
 }
 
 impl Fixture {

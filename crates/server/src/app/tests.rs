@@ -44,14 +44,8 @@ impl Fixture {
     async fn new() -> Fixture {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let engine = Engine::open(EngineConfig {
-            data_dir: dir.path().join("data"),
             sync_interval: Duration::from_secs(3600),
-            exec_functions: Default::default(),
-            function_runner: None,
-            function_timeout: Duration::from_secs(30),
-            function_env: Vec::new(),
-            function_memory: None,
-            builtin_child: None,
+            ..EngineConfig::new(dir.path().join("data"))
         })
         .await
         .expect("open the engine");
