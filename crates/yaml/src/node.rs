@@ -188,11 +188,7 @@ impl Node {
     }
 
     /// A mapping key node (kyaml creates keys as plain `!!str` scalars).
-    pub fn string_key_pub(key: &str) -> Node {
-        Node::string_key(key)
-    }
-
-    pub(crate) fn string_key(key: &str) -> Node {
+    pub fn string_key(key: &str) -> Node {
         Node { kind: Kind::Scalar, tag: STR_TAG.into(), value: key.into(), ..Node::default() }
     }
 
@@ -432,7 +428,7 @@ pub(crate) fn is_nil_or_empty(node: &Node) -> bool {
 }
 
 /// kyaml `IsValueNonString`: values YAML 1.1 reads as bool, null, int or float.
-pub(crate) fn is_yaml11_non_string(value: &str) -> bool {
+pub fn is_yaml11_non_string(value: &str) -> bool {
     if value.is_empty() || value.contains('\n') {
         return false;
     }
@@ -487,7 +483,7 @@ fn scalar_to_json(tag: &str, value: &str) -> Value {
 
 /// Go's `strconv.ParseInt(s, 0, 64)`: optional sign, `0x`/`0o`/`0b` prefixes, leading `0` for
 /// octal.
-pub(crate) fn parse_go_int(s: &str) -> Option<i64> {
+pub fn parse_go_int(s: &str) -> Option<i64> {
     parse_go_integer(s).and_then(|v| i64::try_from(v).ok())
 }
 

@@ -1,9 +1,11 @@
-//! A YAML document model that round-trips like kpt's: go-yaml v3 `Node`s with head, line and
-//! foot comments and scalar styles, parsed and emitted by ports of go-yaml's own scanner,
-//! parser and emitter (the copy inside kyaml, including its compact sequence indentation).
+//! veranda's one YAML stack: a document model that round-trips like kpt's: go-yaml v3 `Node`s
+//! with head, line and foot comments and scalar styles, parsed and emitted by ports of
+//! go-yaml's own scanner, parser and emitter (the copy inside kyaml, including its compact
+//! sequence indentation).
 //!
-//! Everything kpt does to a package file (read, hand to a function, copy comments back, write)
-//! happens on these nodes; see `crate::kio` for the kyaml-level operations.
+//! Everything kpt does to a package file (read, hand to a function, copy comments back, merge,
+//! write) happens on these nodes; see `veranda_fn::kio` for the kyaml-level operations. The
+//! parser limits (nesting depth, alias expansion, control characters) are enforced here, once.
 
 mod compose;
 mod emitter;
@@ -17,8 +19,8 @@ mod tests;
 pub use emitter::SeqIndent;
 pub use node::{Kind, Node, Style};
 
-pub(crate) use node::is_yaml11_non_string;
-pub(crate) use resolve::resolve;
+pub use node::{is_yaml11_non_string, parse_go_int};
+pub use resolve::resolve;
 
 /// Deepest nesting of collections (mappings and sequences) the composer builds; deeper input is
 /// an error. Every recursive function over [`Node`]s (JSON conversion, the emitter, the
