@@ -2,7 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use veranda_kpt::yaml::{check_limits, parse, to_file_text};
+use veranda_kpt::yaml::{parse, to_file_text};
+use veranda_yaml::check_limits;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -292,10 +292,11 @@ pub fn set_package_metadata(
     Ok(Some(serde_yaml::to_string(&Value::Mapping(doc))?.into_bytes()))
 }
 
-/// Nesting and alias expansion limits ([`yaml::check_limits`]) before `serde_yaml` sees a file.
+/// Nesting and alias expansion limits ([`veranda_yaml::check_limits`]) before `serde_yaml` sees a
+/// file.
 fn check_yaml_limits(content: &[u8]) -> Result<(), Error> {
     match std::str::from_utf8(content) {
-        Ok(text) => yaml::check_limits(text).map_err(|e| Error::Shape(e.to_string())),
+        Ok(text) => veranda_yaml::check_limits(text).map_err(|e| Error::Shape(e.to_string())),
         // serde_yaml reports the encoding error itself.
         Err(_) => Ok(()),
     }

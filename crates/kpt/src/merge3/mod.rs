@@ -692,24 +692,7 @@ fn new_field_style(mut value: Node) -> Node {
     if value.style == Style::Plain
         && value.tag.is_none()
         && let Some(text) = value.as_str()
-        && matches!(
-            text,
-            "y" | "Y"
-                | "yes"
-                | "Yes"
-                | "YES"
-                | "n"
-                | "N"
-                | "no"
-                | "No"
-                | "NO"
-                | "on"
-                | "On"
-                | "ON"
-                | "off"
-                | "Off"
-                | "OFF"
-        )
+        && veranda_yaml::yaml11::is_old_boolean(text)
     {
         value.style = Style::DoubleQuoted;
     }

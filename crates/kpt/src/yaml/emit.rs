@@ -322,24 +322,7 @@ fn plain_ok(text: &str, flow: bool) -> bool {
 /// (and YAML 1.1 booleans, which Kubernetes tools still treat as booleans).
 pub(super) fn plain_is_string(text: &str) -> bool {
     matches!(resolve_plain(text), serde_json::Value::String(_))
-        && !matches!(
-            text,
-            "y" | "Y"
-                | "yes"
-                | "Yes"
-                | "YES"
-                | "n"
-                | "N"
-                | "no"
-                | "No"
-                | "NO"
-                | "on"
-                | "On"
-                | "ON"
-                | "off"
-                | "Off"
-                | "OFF"
-        )
+        && !veranda_yaml::yaml11::is_old_boolean(text)
         && plain_ok(text, false)
 }
 

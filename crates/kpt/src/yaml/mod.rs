@@ -22,7 +22,7 @@ mod parse;
 
 use std::fmt;
 
-pub use parse::{check_limits, parse};
+pub use parse::parse;
 
 /// Deepest nesting of collections (mappings and sequences) the parser builds, as kube-apiserver
 /// does; deeper input is an [`Error::Limit`]. The recursive walkers over parsed trees (comment

@@ -94,7 +94,7 @@ fn rejected(text: String, message: &str) {
     let err = small_stack(move || super::parse(&copy).map(|_| ())).unwrap_err();
     assert!(err.to_string().contains(message), "parse: {err}");
     let copy = text.clone();
-    let err = small_stack(move || super::check_limits(&copy)).unwrap_err();
+    let err = small_stack(move || veranda_yaml::check_limits(&copy)).unwrap_err();
     assert!(err.to_string().contains(message), "check_limits: {err}");
     let err = small_stack(move || crate::read_kptfile(text.as_bytes()).map(|_| ())).unwrap_err();
     assert!(err.to_string().contains(message), "read_kptfile: {err}");
