@@ -1,4 +1,4 @@
-//! The comment-preserving parser, its event pre-check and its emitter.
+//! veranda-kpt's YAML tree (a view of veranda-yaml's nodes), the event pre-check, the round trip.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -18,13 +18,11 @@ type Identity = (String, String, String, String);
 /// Restores comments that `new` lost relative to `previous`; files that gain nothing keep
 /// their bytes.
 pub fn heal_comments(previous: &Files, new: &Files) -> Files {
-    let mut old: HashMap<Identity, Node> = HashMap::new();
+    let mut old: HashMap<Identity, Document> = HashMap::new();
     for (path, content) in previous {
         for doc in parse_yaml(path, content).unwrap_or_default() {
-            if let Some(root) = doc.root
-                && let Some(id) = identity(&root)
-            {
-                old.entry(id).or_insert(root);
+            if let Some(id) = doc.root.as_ref().and_then(identity) {
+                old.entry(id).or_insert(doc);
             }
         }
     }
@@ -37,7 +35,17 @@ pub fn heal_comments(previous: &Files, new: &Files) -> Files {
             for doc in &mut docs {
                 let Some(root) = doc.root.as_mut() else { continue };
                 let Some(previous) = identity(root).and_then(|id| old.get(&id)) else { continue };
-                if copy_comments(previous, root) {
+                let Some(previous_root) = &previous.root else { continue };
+                let mut healed = copy_comments(previous_root, root);
+                // Comments above the first key and after the last one are the document's.
+                for (to, from) in [(&mut doc.head, &previous.head), (&mut doc.foot, &previous.foot)]
+                {
+                    if to.iter().all(String::is_empty) && from.iter().any(|l| !l.is_empty()) {
+                        to.clone_from(from);
+                        healed = true;
+                    }
+                }
+                if healed {
                     doc.touch();
                     changed = true;
                 }
@@ -74,6 +82,14 @@ fn copy_comments(from: &Node, to: &mut Node) -> bool {
         to.comment = from.comment.clone();
         changed = true;
     }
+    for (to, from) in
+        [(&mut to.head_comment, &from.head_comment), (&mut to.foot_comment, &from.foot_comment)]
+    {
+        if to.is_empty() && !from.is_empty() {
+            to.clone_from(from);
+            changed = true;
+        }
+    }
     match (&from.value, &mut to.value) {
         (Value::Mapping(old), Value::Mapping(new)) => {
             for entry in new.iter_mut() {
@@ -84,6 +100,12 @@ fn copy_comments(from: &Node, to: &mut Node) -> bool {
                 }
                 if entry.key_comment.is_none() && prev.key_comment.is_some() {
                     entry.key_comment = prev.key_comment.clone();
+                    changed = true;
+                }
+                if entry.foot.iter().all(String::is_empty)
+                    && prev.foot.iter().any(|l| !l.is_empty())
+                {
+                    entry.foot = prev.foot.clone();
                     changed = true;
                 }
                 changed |= copy_comments(&prev.value, &mut entry.value);
