@@ -13,6 +13,7 @@ mod limits;
 mod node;
 mod resolve;
 mod scanner;
+pub mod stream;
 pub mod yaml11;
 
 #[cfg(test)]

@@ -227,3 +227,20 @@ fn comment_with_control_characters_terminates() {
     // Tabs, line breaks and printable Unicode stay allowed.
     assert!(super::parse_documents("a: \"\t\u{e9}\u{1F600}\"\r\nb: c\n").is_ok());
 }
+
+#[test]
+fn streams_keep_untouched_documents_and_re_emit_touched_ones() {
+    use super::stream::{parse_stream, write_stream};
+    let text = "# head\napiVersion: v1   # odd spacing\n--- # second\n\nkind:    X\nlist:\n    - a\n";
+    let mut docs = parse_stream(text).expect("parse");
+    assert_eq!(docs.len(), 2);
+    assert_eq!(write_stream(&docs), text);
+    docs[1].touch();
+    assert_eq!(
+        write_stream(&docs),
+        "# head\napiVersion: v1   # odd spacing\n--- # second\nkind: X\nlist:\n- a\n"
+    );
+    let err = parse_stream("a: 1\n---\nb: [\n").unwrap_err();
+    assert!(matches!(err, super::Error::Syntax { line: 3, .. }), "{err:?}");
+    assert!(parse_stream("a: 1\n...\nb: 2\n").is_err());
+}

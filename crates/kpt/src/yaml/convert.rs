@@ -1,8 +1,7 @@
-//! The tree of this module as a view of veranda-yaml's go-yaml nodes: a file is split into
-//! documents at `---` lines (so that an untouched document keeps its text), each document is
-//! parsed by the go-yaml port and its nodes regrouped into entries and items; a changed
-//! document is turned back into go-yaml nodes and written by the go-yaml emitter, as kyaml
-//! writes it. Every comment go-yaml keeps (head, line and foot comments of keys, values and
+//! The tree of this module as a view of veranda-yaml's go-yaml nodes: a file is read with
+//! [`veranda_yaml::stream`] (documents split at `---` lines, so that an untouched document
+//! keeps its text) and its nodes regrouped into entries and items; a changed document is turned
+//! back into go-yaml nodes and written by the go-yaml emitter, as kyaml writes it. Every comment go-yaml keeps (head, line and foot comments of keys, values and
 //! items) survives the round trip; aliases are expanded, within the port's budget.
 
 use std::collections::HashMap;
@@ -13,104 +12,44 @@ use super::{Document, Entry, Error, Item, Node, Style, Value};
 
 /// Parses a file into its documents.
 pub fn parse(text: &str) -> Result<Vec<Document>, Error> {
-    let mut docs = Vec::new();
-    let mut line_offset = 0;
-    for chunk in split_documents(text) {
-        docs.push(parse_document(&chunk, line_offset)?);
-        line_offset += chunk.lines + usize::from(chunk.separator.is_some());
-    }
-    Ok(docs)
+    let docs = veranda_yaml::stream::parse_stream(text).map_err(|e| match e {
+        veranda_yaml::Error::Limit { line, message } => Error::Limit { line, message },
+        veranda_yaml::Error::Syntax { line, message } => Error::Syntax { line, message },
+        veranda_yaml::Error::Other(message) => Error::Syntax { line: 0, message },
+    })?;
+    Ok(docs.into_iter().map(view).collect())
 }
 
-struct Chunk {
-    separator: Option<String>,
-    /// Content the separator line carried after `---` that is not a comment.
-    inline: Option<String>,
-    text: String,
-    lines: usize,
-}
-
-fn split_documents(text: &str) -> Vec<Chunk> {
-    let mut chunks = Vec::new();
-    let mut current = Chunk { separator: None, inline: None, text: String::new(), lines: 0 };
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end_matches('\n').trim_end_matches('\r');
-        let is_separator = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
-        if is_separator {
-            let blank = current.text.trim().is_empty();
-            if !(chunks.is_empty() && current.separator.is_none() && blank) {
-                chunks.push(current);
-            }
-            let rest = bare[3..].trim();
-            let inline = (!rest.is_empty() && !rest.starts_with('#')).then(|| rest.to_string());
-            let separator = if inline.is_some() {
-                "---".to_string()
-            } else {
-                line.trim_end_matches('\n').to_string()
-            };
-            current = Chunk { separator: Some(separator), inline, text: String::new(), lines: 0 };
-            continue;
-        }
-        current.text.push_str(line);
-        current.lines += 1;
-    }
-    if !(current.text.is_empty() && current.separator.is_none() && !chunks.is_empty()) {
-        chunks.push(current);
-    }
-    chunks
-}
-
-fn with_offset(error: veranda_yaml::Error, offset: usize) -> Error {
-    match error {
-        veranda_yaml::Error::Limit { line, message } => {
-            Error::Limit { line: line + offset, message }
-        }
-        veranda_yaml::Error::Syntax { line, message } => {
-            Error::Syntax { line: line + offset, message }
-        }
-        veranda_yaml::Error::Other(message) => Error::Syntax { line: offset, message },
-    }
-}
-
-fn parse_document(chunk: &Chunk, line_offset: usize) -> Result<Document, Error> {
-    let owned;
-    let text: &str = match &chunk.inline {
-        Some(inline) => {
-            owned = format!("{inline}\n{}", chunk.text);
-            &owned
-        }
-        None => &chunk.text,
-    };
-    // The pre-check also bounds the depth aliases expand into, which `expand` relies on.
-    veranda_yaml::check_limits(text).map_err(|e| with_offset(e, line_offset))?;
-    let mut docs = veranda_yaml::parse_documents(text).map_err(|e| with_offset(e, line_offset))?;
-    if docs.len() > 1 {
-        return Err(Error::Unsupported {
-            line: line_offset + docs[1].line,
-            message: "more than one document without a `---` separator".into(),
-        });
-    }
-    let wide_sequences = veranda_yaml::derive_seq_indent(text) == SeqIndent::Wide;
-    let mut doc = Document {
-        separator: chunk.separator.clone(),
+fn view(doc: veranda_yaml::stream::Document) -> Document {
+    let raw = doc.raw.unwrap_or_default();
+    let mut out = Document {
+        separator: doc.separator,
         root: None,
         head: Vec::new(),
         foot: Vec::new(),
-        raw: Some(chunk.text.clone()),
+        raw: None,
         indent: 2,
-        wide_sequences,
+        wide_sequences: doc.seq_indent == SeqIndent::Wide,
     };
-    let Some(node) = docs.pop() else {
-        // Only comments (or nothing): they are kept as the document's head.
-        doc.head =
-            text.lines().map(str::trim).filter(|l| l.starts_with('#')).map(String::from).collect();
-        return Ok(doc);
-    };
-    doc.head = lines(&node.head_comment);
-    doc.foot = lines(&node.foot_comment);
-    let mut anchors = HashMap::new();
-    doc.root = node.content.first().map(|root| from_yaml(root, &mut anchors));
-    Ok(doc)
+    match doc.node {
+        None => {
+            // Only comments (or nothing): they are kept as the document's head.
+            out.head = raw
+                .lines()
+                .map(str::trim)
+                .filter(|l| l.starts_with('#'))
+                .map(String::from)
+                .collect();
+        }
+        Some(node) => {
+            out.head = lines(&node.head_comment);
+            out.foot = lines(&node.foot_comment);
+            let mut anchors = HashMap::new();
+            out.root = node.content.first().map(|root| from_yaml(root, &mut anchors));
+        }
+    }
+    out.raw = Some(raw);
+    out
 }
 
 fn lines(comment: &str) -> Vec<String> {

@@ -25,8 +25,6 @@ pub enum Error {
     Limit { line: usize, message: String },
     #[error("invalid yaml at line {line}: {message}")]
     Syntax { line: usize, message: String },
-    #[error("unsupported yaml at line {line}: {message}")]
-    Unsupported { line: usize, message: String },
 }
 
 /// One YAML document of a file.
