@@ -231,7 +231,8 @@ fn comment_with_control_characters_terminates() {
 #[test]
 fn streams_keep_untouched_documents_and_re_emit_touched_ones() {
     use super::stream::{parse_stream, write_stream};
-    let text = "# head\napiVersion: v1   # odd spacing\n--- # second\n\nkind:    X\nlist:\n    - a\n";
+    let text =
+        "# head\napiVersion: v1   # odd spacing\n--- # second\n\nkind:    X\nlist:\n    - a\n";
     let mut docs = parse_stream(text).expect("parse");
     assert_eq!(docs.len(), 2);
     assert_eq!(write_stream(&docs), text);
