@@ -1,8 +1,9 @@
-//! The comment-preserving parser, its event pre-check and its emitter.
+//! veranda-kpt's YAML tree (a view of veranda-yaml's nodes), the event pre-check, the round trip.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use veranda_kpt::yaml::{check_limits, parse, to_file_text};
+use veranda_kpt::yaml::{parse, to_file_text};
+use veranda_yaml::check_limits;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

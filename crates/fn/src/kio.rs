@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use crate::yaml::{self, Kind, Node, SeqIndent, Style};
 
-/// A package's files: path relative to the package root → content.
-pub type Files = BTreeMap<String, Vec<u8>>;
+/// A package's files (veranda-kpt's file map, the one `Files` type).
+pub use veranda_kpt::Files;
 
 pub(crate) const PATH: &str = "internal.config.kubernetes.io/path";
 pub(crate) const LEGACY_PATH: &str = "config.kubernetes.io/path";

@@ -12,7 +12,7 @@ pub mod isolated;
 pub mod kio;
 pub mod render;
 pub mod runtime;
-pub mod yaml;
+pub use veranda_yaml as yaml;
 
 pub use builtins::BuiltinRuntime;
 pub use environment::{function_environment, set_function_environment};

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::kio::{self, Files};
 use crate::runtime::{FunctionRef, FunctionRuntime, NodeRun, RuntimeError};
 use crate::yaml::{self, Kind, Node, Style};
+use veranda_kpt::kptfile::{Function, Pipeline, Selector};
 
 /// The annotation that makes render write partially rendered resources on failure.
 pub const SAVE_ON_RENDER_FAILURE: &str = "kpt.dev/save-on-render-failure";
@@ -106,53 +107,6 @@ fn guard(files: &Files, f: impl FnOnce() -> RenderOutcome) -> RenderOutcome {
     })
 }
 
-#[derive(Clone, Debug, Default)]
-struct Selector {
-    api_version: String,
-    kind: String,
-    name: String,
-    namespace: String,
-    labels: Vec<(String, String)>,
-    annotations: Vec<(String, String)>,
-}
-
-impl Selector {
-    fn is_empty(&self) -> bool {
-        self.api_version.is_empty()
-            && self.kind.is_empty()
-            && self.name.is_empty()
-            && self.namespace.is_empty()
-            && self.labels.is_empty()
-            && self.annotations.is_empty()
-    }
-
-    fn matches(&self, node: &Node) -> bool {
-        (self.name.is_empty() || self.name == node.name())
-            && (self.namespace.is_empty() || self.namespace == node.namespace())
-            && (self.kind.is_empty() || self.kind == node.kind_name())
-            && (self.api_version.is_empty() || self.api_version == node.api_version())
-            && self.labels.iter().all(|(k, v)| node.label(k) == Some(v.as_str()))
-            && self.annotations.iter().all(|(k, v)| node.annotation(k) == Some(v.as_str()))
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-struct Function {
-    image: String,
-    exec: String,
-    config_path: String,
-    config_map: Option<Vec<(String, String)>>,
-    name: String,
-    selectors: Vec<Selector>,
-    exclude: Vec<Selector>,
-}
-
-#[derive(Clone, Debug, Default)]
-struct Pipeline {
-    mutators: Vec<Function>,
-    validators: Vec<Function>,
-}
-
 struct Package {
     pipeline: Pipeline,
 }
@@ -220,8 +174,8 @@ impl<'a> Renderer<'a> {
         let bfs = is_true(root_kptfile.annotation(BFS_RENDERING));
         for dir in self.package_dirs() {
             let kptfile = self.read_kptfile(&dir)?;
-            let pipeline =
-                parse_pipeline(&kptfile).map_err(|e| format!("pkg {}: {e}", display_dir(&dir)))?;
+            let pipeline = Pipeline::from_node(&kptfile)
+                .map_err(|e| format!("pkg {}: {e}", display_dir(&dir)))?;
             self.validate_pipeline(&dir, &pipeline)?;
             self.packages.insert(dir, Package { pipeline });
         }
@@ -1278,79 +1232,6 @@ fn are_krm(nodes: &[Node]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn parse_pipeline(kptfile: &Node) -> Result<Pipeline, String> {
-    let mut pipeline = Pipeline::default();
-    let Some(node) = kptfile.get("pipeline") else {
-        return Ok(pipeline);
-    };
-    if node.is_null() {
-        return Ok(pipeline);
-    }
-    for (field, target) in
-        [("mutators", &mut pipeline.mutators), ("validators", &mut pipeline.validators)]
-    {
-        let Some(list) = node.get(field) else {
-            continue;
-        };
-        if list.is_null() {
-            continue;
-        }
-        if list.kind != Kind::Sequence {
-            return Err(format!("pipeline.{field} must be a list"));
-        }
-        for item in &list.content {
-            target.push(parse_function(item)?);
-        }
-    }
-    Ok(pipeline)
-}
-
-fn parse_function(node: &Node) -> Result<Function, String> {
-    if node.kind != Kind::Mapping {
-        return Err("pipeline function must be a mapping".into());
-    }
-    let text = |key: &str| node.get_str(&[key]).unwrap_or("").to_string();
-    let mut function = Function {
-        image: text("image"),
-        exec: text("exec"),
-        config_path: text("configPath"),
-        name: text("name"),
-        ..Function::default()
-    };
-    if let Some(map) = node.get("configMap").filter(|m| !m.is_null()) {
-        if map.kind != Kind::Mapping {
-            return Err("configMap must be a map of strings".into());
-        }
-        function.config_map =
-            Some(map.entries().map(|(k, v)| (k.value.clone(), v.value.clone())).collect());
-    }
-    for (field, target) in
-        [("selectors", &mut function.selectors), ("exclude", &mut function.exclude)]
-    {
-        if let Some(list) = node.get(field).filter(|l| l.kind == Kind::Sequence) {
-            for item in &list.content {
-                let pairs = |key: &str| {
-                    item.get(key)
-                        .filter(|m| m.kind == Kind::Mapping)
-                        .map(|m| {
-                            m.entries().map(|(k, v)| (k.value.clone(), v.value.clone())).collect()
-                        })
-                        .unwrap_or_default()
-                };
-                target.push(Selector {
-                    api_version: item.get_str(&["apiVersion"]).unwrap_or("").into(),
-                    kind: item.get_str(&["kind"]).unwrap_or("").into(),
-                    name: item.get_str(&["name"]).unwrap_or("").into(),
-                    namespace: item.get_str(&["namespace"]).unwrap_or("").into(),
-                    labels: pairs("labels"),
-                    annotations: pairs("annotations"),
-                });
-            }
-        }
-    }
-    Ok(function)
 }
 
 fn is_true(value: Option<&str>) -> bool {

@@ -4,7 +4,7 @@
 //! Modules: [`yaml`] (comment-preserving documents), [`kptfile`] (typed Kptfile), [`resource`]
 //! (KRM identity, `kpt-merge` comments, upstream identifiers), [`upgrade`] (`kpt pkg update`
 //! strategies) with the three-way merge in `merge3`, and comment healing ([`heal_comments`]).
-//! `set_upstream` and `set_upstream_ref` edit the Kptfile through [`yaml`] and keep its
+//! `set_upstream` and `set_upstream_ref` edit the Kptfile on veranda-yaml's nodes and keep its
 //! comments; `set_package_metadata` still rewrites it through a value tree (comments are lost
 //! only when it changes).
 
@@ -22,6 +22,7 @@ pub use upgrade::{Error as UpgradeError, Strategy, upgrade};
 use std::collections::BTreeMap;
 
 use serde_yaml::{Mapping, Value};
+use veranda_yaml::{Node, stream};
 
 /// A package's files: path relative to the package root → content.
 pub type Files = BTreeMap<String, Vec<u8>>;
@@ -154,22 +155,22 @@ pub fn set_upstream(content: &[u8], name: Option<&str>, lock: &GitLock) -> Resul
     let directory = lock.directory.trim_start_matches('/').to_string();
     edit_kptfile(content, |root| {
         if let Some(name) = name {
-            root.mapping_at("metadata").set("name", yaml::Node::string(name));
+            mapping_at(root, "metadata").set("name", string(name));
         }
-        let mut git = yaml::Node::mapping();
-        git.set("repo", yaml::Node::string(&repo));
-        git.set("directory", yaml::Node::string(&directory));
-        git.set("ref", yaml::Node::string(&lock.reference));
-        let mut upstream = yaml::Node::mapping();
-        upstream.set("type", yaml::Node::string("git"));
+        let mut git = Node::mapping();
+        git.set("repo", string(&repo));
+        git.set("directory", string(&directory));
+        git.set("ref", string(&lock.reference));
+        let mut upstream = Node::mapping();
+        upstream.set("type", string("git"));
         upstream.set("git", git.clone());
-        upstream.set("updateStrategy", yaml::Node::string("resource-merge"));
-        git.set("commit", yaml::Node::string(&lock.commit));
-        let mut upstream_lock = yaml::Node::mapping();
-        upstream_lock.set("type", yaml::Node::string("git"));
+        upstream.set("updateStrategy", string("resource-merge"));
+        git.set("commit", string(&lock.commit));
+        let mut upstream_lock = Node::mapping();
+        upstream_lock.set("type", string("git"));
         upstream_lock.set("git", git);
-        root.insert_after("upstream", upstream, "metadata");
-        root.insert_after("upstreamLock", upstream_lock, "upstream");
+        insert_after(root, "upstream", upstream, "metadata");
+        insert_after(root, "upstreamLock", upstream_lock, "upstream");
     })
 }
 
@@ -183,17 +184,17 @@ pub fn set_upstream_ref(
     strategy: Option<upgrade::Strategy>,
 ) -> Result<Vec<u8>, Error> {
     edit_kptfile(content, |root| {
-        let upstream = root.mapping_at("upstream");
-        let git = upstream.mapping_at("git").clone();
-        upstream.mapping_at("git").set("ref", yaml::Node::string(reference));
+        let upstream = mapping_at(root, "upstream");
+        let git = mapping_at(upstream, "git").clone();
+        mapping_at(upstream, "git").set("ref", string(reference));
         if let Some(strategy) = strategy {
-            upstream.set("updateStrategy", yaml::Node::string(strategy.as_str()));
+            upstream.set("updateStrategy", string(strategy.as_str()));
         }
-        let lock = root.mapping_at("upstreamLock");
+        let lock = mapping_at(root, "upstreamLock");
         if lock.get("type").is_none() {
-            lock.set("type", yaml::Node::string("git"));
+            lock.set("type", string("git"));
         }
-        let lock_git = lock.mapping_at("git");
+        let lock_git = mapping_at(lock, "git");
         for key in ["repo", "directory"] {
             if lock_git.get(key).is_none()
                 && let Some(v) = git.get(key)
@@ -201,30 +202,74 @@ pub fn set_upstream_ref(
                 lock_git.set(key, v.clone());
             }
         }
-        lock_git.set("ref", yaml::Node::string(reference));
-        lock_git.set("commit", yaml::Node::string(commit));
+        lock_git.set("ref", string(reference));
+        lock_git.set("commit", string(commit));
     })
 }
 
-/// Applies `edit` to the Kptfile's root mapping; the text is re-emitted only if it changed.
-fn edit_kptfile(content: &[u8], edit: impl FnOnce(&mut yaml::Node)) -> Result<Vec<u8>, Error> {
+/// Applies `edit` to the Kptfile's root mapping (veranda-yaml nodes); the text is re-emitted
+/// only if it changed.
+fn edit_kptfile(content: &[u8], edit: impl FnOnce(&mut Node)) -> Result<Vec<u8>, Error> {
     let text = std::str::from_utf8(content).map_err(|_| Error::Shape("not utf-8".into()))?;
-    let mut docs = yaml::parse(text).map_err(|e| Error::Shape(e.to_string()))?;
+    let mut docs = stream::parse_stream(text).map_err(|e| Error::Shape(e.to_string()))?;
     let doc = docs
         .iter_mut()
-        .find(|d| d.root.is_some())
+        .find(|d| d.root().is_some_and(|r| !r.is_null()))
         .ok_or_else(|| Error::Shape("empty file".into()))?;
-    let root = doc.root.as_mut().ok_or_else(|| Error::Shape("empty file".into()))?;
+    let root = doc.root_mut().ok_or_else(|| Error::Shape("empty file".into()))?;
     if !root.is_mapping() {
         return Err(Error::Shape("top level must be a mapping".into()));
     }
     let before = root.clone();
     edit(root);
-    if root.same(&before, true) {
+    if same(root, &before) {
         return Ok(content.to_vec());
     }
     doc.touch();
-    Ok(yaml::to_file_text(&docs).into_bytes())
+    Ok(stream::write_stream(&docs).into_bytes())
+}
+
+/// A string scalar; YAML 1.1 booleans (`yes`, `on`) are double-quoted, the emitter quotes
+/// whatever else would not read back as a string.
+fn string(text: &str) -> Node {
+    let mut node = Node::string(text);
+    if veranda_yaml::yaml11::is_old_boolean(text) {
+        node.style = veranda_yaml::Style::DOUBLE_QUOTED;
+    }
+    node
+}
+
+/// The mapping under `key`, created (or replacing a non-mapping) when needed.
+fn mapping_at<'a>(node: &'a mut Node, key: &str) -> &'a mut Node {
+    if !node.get(key).is_some_and(Node::is_mapping) {
+        node.set(key, Node::mapping());
+    }
+    let idx = node.field_index(key).map_or(0, |i| i + 1);
+    &mut node.content[idx]
+}
+
+/// Sets a field; a new one is inserted right after `after` (or appended).
+fn insert_after(node: &mut Node, key: &str, value: Node, after: &str) {
+    if node.get(key).is_some() {
+        node.set(key, value);
+        return;
+    }
+    let at = node.field_index(after).map_or(node.content.len(), |i| i + 2);
+    node.content.insert(at, value);
+    node.content.insert(at, Node::string_key(key));
+}
+
+/// Structural equality of go-yaml nodes: kinds, values, resolved tags and comments; styles and
+/// source positions are ignored.
+fn same(a: &Node, b: &Node) -> bool {
+    a.kind == b.kind
+        && a.value == b.value
+        && a.tag == b.tag
+        && a.head_comment == b.head_comment
+        && a.line_comment == b.line_comment
+        && a.foot_comment == b.foot_comment
+        && a.content.len() == b.content.len()
+        && a.content.iter().zip(&b.content).all(|(x, y)| same(x, y))
 }
 
 /// How package metadata from the API is written into the Kptfile.
@@ -292,10 +337,11 @@ pub fn set_package_metadata(
     Ok(Some(serde_yaml::to_string(&Value::Mapping(doc))?.into_bytes()))
 }
 
-/// Nesting and alias expansion limits ([`yaml::check_limits`]) before `serde_yaml` sees a file.
+/// Nesting and alias expansion limits ([`veranda_yaml::check_limits`]) before `serde_yaml` sees a
+/// file.
 fn check_yaml_limits(content: &[u8]) -> Result<(), Error> {
     match std::str::from_utf8(content) {
-        Ok(text) => yaml::check_limits(text).map_err(|e| Error::Shape(e.to_string())),
+        Ok(text) => veranda_yaml::check_limits(text).map_err(|e| Error::Shape(e.to_string())),
         // serde_yaml reports the encoding error itself.
         Err(_) => Ok(()),
     }

@@ -47,8 +47,9 @@ pub use crate::{
     upstream::{FetchedPackage, fetch_package},
 };
 
-/// Files of a package: path relative to the package root (with `/` separators) to content.
-pub type Files = BTreeMap<String, Vec<u8>>;
+/// Files of a package: path relative to the package root (with `/` separators) to content
+/// (veranda-kpt's file map, the one `Files` type).
+pub use veranda_kpt::Files;
 
 /// The git entry kind of a package path that is not a regular (0o100644) file.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -81,7 +81,7 @@ fn walk(node: &mut Node, segments: &[&str], create: bool, set: &mut dyn FnMut(&m
             if !create {
                 return;
             }
-            node.content.push(Node::string_key_pub(first));
+            node.content.push(Node::string_key(first));
             node.content.push(Node::mapping());
             let idx = node.content.len() - 1;
             walk(&mut node.content[idx], rest, create, set);
@@ -103,7 +103,7 @@ pub(crate) fn set_entry(map: &mut Node, key: &str, value: &str) {
             map.content[idx + 1] = new;
         }
         None => {
-            map.content.push(Node::string_key_pub(key));
+            map.content.push(Node::string_key(key));
             map.content.push(new);
         }
     }

@@ -229,33 +229,11 @@ fn fix_strings(node: &mut Node) {
     if node.kind == Kind::Scalar
         && node.tag == "!!str"
         && !node.value.contains('\n')
-        && go_old_non_string(&node.value)
+        && crate::yaml::yaml11::encoder_quotes(&node.value)
     {
         node.style = Style::DOUBLE_QUOTED;
     }
     for child in node.content.iter_mut() {
         fix_strings(child);
     }
-}
-
-fn go_old_non_string(value: &str) -> bool {
-    const OLD_BOOLS: &[&str] = &[
-        "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off",
-        "OFF",
-    ];
-    if OLD_BOOLS.contains(&value) {
-        return true;
-    }
-    // Base 60 floats (`1:20`).
-    let body = value.trim_start_matches(['-', '+']);
-    let mut parts = body.split(':');
-    let first = parts.next().unwrap_or("");
-    let rest: Vec<&str> = parts.collect();
-    !rest.is_empty()
-        && first.chars().next().is_some_and(|c| c.is_ascii_digit())
-        && first.chars().all(|c| c.is_ascii_digit() || c == '_')
-        && rest.iter().enumerate().all(|(i, p)| {
-            let p = if i == rest.len() - 1 { p.split('.').next().unwrap_or("") } else { p };
-            !p.is_empty() && p.len() <= 2 && p.chars().all(|c| c.is_ascii_digit())
-        })
 }

@@ -3,15 +3,16 @@
 //! resource are restored from the previous version of the same resource (same apiVersion,
 //! kind, namespace and name), like kyaml's `comments.CopyComments`: a comment is copied where
 //! the new node has none. ytt templates (`#@`, `#!`) are left alone since their comments are
-//! code.
+//! code. This works on veranda-yaml's go-yaml nodes directly, as kyaml does.
 
 use std::collections::HashMap;
 
-use crate::{
-    Files,
-    resource::is_yaml_path,
-    yaml::{self, Document, Node, Value},
+use veranda_yaml::{
+    Kind, Node,
+    stream::{self, Document},
 };
+
+use crate::{Files, resource::is_yaml_path};
 
 type Identity = (String, String, String, String);
 
@@ -21,10 +22,10 @@ pub fn heal_comments(previous: &Files, new: &Files) -> Files {
     let mut old: HashMap<Identity, Node> = HashMap::new();
     for (path, content) in previous {
         for doc in parse_yaml(path, content).unwrap_or_default() {
-            if let Some(root) = doc.root
-                && let Some(id) = identity(&root)
+            if let Some(id) = doc.root().and_then(identity)
+                && let Some(node) = doc.node
             {
-                old.entry(id).or_insert(root);
+                old.entry(id).or_insert(node);
             }
         }
     }
@@ -35,15 +36,19 @@ pub fn heal_comments(previous: &Files, new: &Files) -> Files {
             };
             let mut changed = false;
             for doc in &mut docs {
-                let Some(root) = doc.root.as_mut() else { continue };
-                let Some(previous) = identity(root).and_then(|id| old.get(&id)) else { continue };
-                if copy_comments(previous, root) {
+                let Some(previous) = doc.root().and_then(identity).and_then(|id| old.get(&id))
+                else {
+                    continue;
+                };
+                if let Some(node) = doc.node.as_mut()
+                    && copy_comments(previous, node)
+                {
                     doc.touch();
                     changed = true;
                 }
             }
             let content =
-                if changed { yaml::to_file_text(&docs).into_bytes() } else { content.clone() };
+                if changed { stream::write_stream(&docs).into_bytes() } else { content.clone() };
             (path.clone(), content)
         })
         .collect()
@@ -57,55 +62,68 @@ fn parse_yaml(path: &str, content: &[u8]) -> Option<Vec<Document>> {
     if text.contains("#@") || text.contains("#!") {
         return None;
     }
-    yaml::parse(text).ok()
+    stream::parse_stream(text).ok()
 }
 
 fn identity(root: &Node) -> Option<Identity> {
-    let s = |path: &[&str]| root.str_at(path).unwrap_or_default().to_string();
+    let s = |path: &[&str]| {
+        let node = root.lookup(path).filter(|n| n.kind == Kind::Scalar && !n.is_null());
+        node.map(|n| n.value.clone()).unwrap_or_default()
+    };
     let id =
         (s(&["apiVersion"]), s(&["kind"]), s(&["metadata", "namespace"]), s(&["metadata", "name"]));
     (!id.1.is_empty() && !id.3.is_empty()).then_some(id)
 }
 
-/// Copies comments of `from` onto the nodes of `to` that have none; returns whether any was.
-fn copy_comments(from: &Node, to: &mut Node) -> bool {
+/// Copies the head, line and foot comments of `from` onto `to` where `to` has none.
+fn copy_own_comments(from: &Node, to: &mut Node) -> bool {
     let mut changed = false;
-    if to.comment.is_none() && from.comment.is_some() {
-        to.comment = from.comment.clone();
-        changed = true;
+    for (to, from) in [
+        (&mut to.head_comment, &from.head_comment),
+        (&mut to.line_comment, &from.line_comment),
+        (&mut to.foot_comment, &from.foot_comment),
+    ] {
+        if to.trim().is_empty() && !from.trim().is_empty() {
+            to.clone_from(from);
+            changed = true;
+        }
     }
-    match (&from.value, &mut to.value) {
-        (Value::Mapping(old), Value::Mapping(new)) => {
-            for entry in new.iter_mut() {
-                let Some(prev) = old.iter().find(|e| e.key == entry.key) else { continue };
-                if entry.head_comments().is_empty() && !prev.head_comments().is_empty() {
-                    entry.head = prev.head.clone();
-                    changed = true;
-                }
-                if entry.key_comment.is_none() && prev.key_comment.is_some() {
-                    entry.key_comment = prev.key_comment.clone();
-                    changed = true;
-                }
-                changed |= copy_comments(&prev.value, &mut entry.value);
+    changed
+}
+
+/// Copies comments of `from` onto the nodes of `to` that have none; returns whether any was.
+/// Mapping fields are matched by key, list items by `name` when every item has one, else by
+/// position (as kyaml does for lists without keys).
+fn copy_comments(from: &Node, to: &mut Node) -> bool {
+    let mut changed = copy_own_comments(from, to);
+    match (from.kind, to.kind) {
+        (Kind::Document, Kind::Document) => {
+            if let (Some(old), Some(new)) = (from.content.first(), to.content.first_mut()) {
+                changed |= copy_comments(old, new);
             }
         }
-        (Value::Sequence(old), Value::Sequence(new)) => {
-            let by_name = |n: &Node| n.str_at(&["name"]).map(str::to_string);
-            let named = old.iter().chain(new.iter()).all(|i| by_name(&i.value).is_some());
-            for (idx, item) in new.iter_mut().enumerate() {
-                let prev = if named {
-                    old.iter().find(|o| by_name(&o.value) == by_name(&item.value))
-                } else {
-                    // Positional, as kyaml does for lists without keys.
-                    old.get(idx)
-                };
-                let Some(prev) = prev else { continue };
-                if item.head.iter().all(String::is_empty) && prev.head.iter().any(|l| !l.is_empty())
-                {
-                    item.head = prev.head.clone();
-                    changed = true;
+        (Kind::Mapping, Kind::Mapping) => {
+            for pair in to.content.chunks_mut(2) {
+                let [key, value] = pair else { continue };
+                let Some(idx) = from.field_index(&key.value) else { continue };
+                changed |= copy_own_comments(&from.content[idx], key);
+                if let Some(prev) = from.content.get(idx + 1) {
+                    changed |= copy_comments(prev, value);
                 }
-                changed |= copy_comments(&prev.value, &mut item.value);
+            }
+        }
+        (Kind::Sequence, Kind::Sequence) => {
+            let by_name = |n: &Node| n.get_str(&["name"]).map(str::to_string);
+            let named = from.content.iter().chain(&to.content).all(|i| by_name(i).is_some());
+            for (idx, item) in to.content.iter_mut().enumerate() {
+                let prev = if named {
+                    from.content.iter().find(|o| by_name(o) == by_name(item))
+                } else {
+                    from.content.get(idx)
+                };
+                if let Some(prev) = prev {
+                    changed |= copy_comments(prev, item);
+                }
             }
         }
         _ => {}

@@ -1,12 +1,17 @@
 //! Typed Kptfile model (`kpt.dev/v1`, kptdev/kpt `pkg/api/kptfile/v1/types.go`), read from the
-//! YAML layer. Edits of a Kptfile go through [`crate::yaml`] so that its comments stay; this
-//! model is for reading and comparing.
+//! YAML layer; the one model of it, shared with the render engine (veranda-fn), which reads
+//! its [`Pipeline`]. Edits of a Kptfile go through [`crate::yaml`] so that its comments stay;
+//! this model is for reading and comparing.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
 use crate::yaml;
+
+mod pipeline;
+
+pub use pipeline::{Function, Pipeline, Selector};
 
 /// Errors reading a Kptfile.
 #[derive(Debug, thiserror::Error)]
@@ -69,23 +74,6 @@ pub struct Info {
     pub keywords: Vec<String>,
     pub man: String,
     pub readiness_gates: Vec<String>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Pipeline {
-    pub mutators: Vec<Function>,
-    pub validators: Vec<Function>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Function {
-    pub image: String,
-    pub exec: String,
-    pub config_path: String,
-    pub config_map: BTreeMap<String, String>,
-    pub name: String,
-    pub selectors: Vec<Json>,
-    pub exclude: Vec<Json>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -158,10 +146,19 @@ impl Kptfile {
                     image: s(f, "image"),
                     exec: s(f, "exec"),
                     config_path: s(f, "configPath"),
-                    config_map: map(f.get("configMap")),
+                    config_map: f
+                        .get("configMap")
+                        .filter(|m| m.is_object())
+                        .map(|m| map(Some(m)).into_iter().collect()),
                     name: s(f, "name"),
-                    selectors: list(f.get("selectors")).to_vec(),
-                    exclude: list(f.get("exclude")).to_vec(),
+                    selectors: list(f.get("selectors"))
+                        .iter()
+                        .map(pipeline::selector_from_json)
+                        .collect(),
+                    exclude: list(f.get("exclude"))
+                        .iter()
+                        .map(pipeline::selector_from_json)
+                        .collect(),
                 })
                 .collect()
         };

@@ -19,7 +19,8 @@ fn reads_a_fetched_kptfile() {
     );
     assert_eq!(kf.info.unwrap().emails, vec!["wily.e.coyote@theacmecorporation.com".to_string()]);
     let pipeline = kf.pipeline.unwrap();
-    assert_eq!(pipeline.validators[0].config_map["strict"], "true");
+    let config = pipeline.validators[0].config_map.as_ref().unwrap();
+    assert!(config.contains(&("strict".to_string(), "true".to_string())));
 }
 
 #[test]

@@ -187,15 +187,13 @@ impl Walker {
                 let old = if matches!(n.value, Value::Scalar(_)) {
                     n.clone()
                 } else {
-                    Node {
-                        value: match n.value {
+                    Node::new(
+                        match n.value {
                             Value::Mapping(_) => Value::Mapping(Vec::new()),
                             _ => Value::Sequence(Vec::new()),
                         },
-                        tag: None,
-                        style: n.style,
-                        comment: None,
-                    }
+                        n.style,
+                    )
                 };
                 (n.style, old)
             });
@@ -230,6 +228,7 @@ impl Walker {
                             {
                                 entry.head = source.head.clone();
                                 entry.key_comment = source.key_comment.clone();
+                                entry.foot = source.foot.clone();
                             }
                         }
                         None => {
@@ -245,6 +244,7 @@ impl Walker {
                                 key_style,
                                 head: source.map(|e| e.head.clone()).unwrap_or_default(),
                                 key_comment: source.and_then(|e| e.key_comment.clone()),
+                                foot: source.map(|e| e.foot.clone()).unwrap_or_default(),
                                 value: new_field_style(value),
                             });
                         }
@@ -528,7 +528,9 @@ enum Choice {
 type Comments<'a> = (Vec<&'a str>, Option<&'a str>);
 
 fn entry_comments(entry: &Entry) -> Comments<'_> {
-    (entry.head_comments(), entry.key_comment.as_deref())
+    let mut lines = entry.head_comments();
+    lines.extend(entry.foot.iter().map(String::as_str).filter(|l| !l.is_empty()));
+    (lines, entry.key_comment.as_deref())
 }
 
 fn item_comments(item: &Item) -> Comments<'_> {
@@ -692,24 +694,7 @@ fn new_field_style(mut value: Node) -> Node {
     if value.style == Style::Plain
         && value.tag.is_none()
         && let Some(text) = value.as_str()
-        && matches!(
-            text,
-            "y" | "Y"
-                | "yes"
-                | "Yes"
-                | "YES"
-                | "n"
-                | "N"
-                | "no"
-                | "No"
-                | "NO"
-                | "on"
-                | "On"
-                | "ON"
-                | "off"
-                | "Off"
-                | "OFF"
-        )
+        && veranda_yaml::yaml11::is_old_boolean(text)
     {
         value.style = Style::DoubleQuoted;
     }

@@ -5,7 +5,8 @@
 //! that a subpackage takes `upstream`/`upstreamLock` from the new upstream.
 //!
 //! kpt round-trips the Kptfile through its Go type and loses comments and unknown fields; here
-//! the local Kptfile is edited in place and keeps both.
+//! the local Kptfile is edited in place and keeps both, with its fields in the type's order as
+//! kpt writes them.
 
 use std::collections::BTreeSet;
 
@@ -114,6 +115,9 @@ pub(super) fn merge(
             }
         }
     }
+    if updated.is_some() {
+        kpt_field_order(root);
+    }
     if root.same(&before, true) {
         return Ok(local
             .map(<[u8]>::to_vec)
@@ -122,6 +126,35 @@ pub(super) fn merge(
     doc.touch();
     doc.wide_sequences = true;
     Ok(Some(yaml::to_file_text(&local_docs).into_bytes()))
+}
+
+/// kpt writes a merged Kptfile through its Go type (`kptfileutil.WriteFile`), so the fields of
+/// the type come in the type's order (`metadata` with `name`, `namespace`, `labels`,
+/// `annotations`) even where the local file had them otherwise. Comments move with their
+/// fields, and fields the type does not know (kpt drops them) stay, after the known ones.
+fn kpt_field_order(root: &mut Node) {
+    const TOP: &[&str] = &[
+        "apiVersion",
+        "kind",
+        "metadata",
+        "upstream",
+        "upstreamLock",
+        "info",
+        "pipeline",
+        "inventory",
+        "status",
+    ];
+    const METADATA: &[&str] = &["name", "namespace", "labels", "annotations"];
+    let order = |node: &mut Node, fields: &[&str]| {
+        if let Some(entries) = node.entries_mut() {
+            entries
+                .sort_by_key(|e| fields.iter().position(|f| *f == e.key).unwrap_or(fields.len()));
+        }
+    };
+    order(root, TOP);
+    if let Some(metadata) = root.get_mut("metadata") {
+        order(metadata, METADATA);
+    }
 }
 
 /// The sections kpt merges, as one mapping.

@@ -1,50 +1,21 @@
-//! A comment-preserving YAML document layer for the files of a package.
+//! A comment-preserving YAML document layer for the files of a package: a view of
+//! veranda-yaml's go-yaml nodes with mapping entries and sequence items as values of their own,
+//! which is what the three-way merge walks (see [`convert`] for the round trip).
 //!
-//! Parsing is delegated to `saphyr-parser` (a YAML 1.2 event parser with source spans); this
-//! module builds an owned node tree from the events and attaches the comments it finds between
-//! the spans: head comments (and blank lines) to the next map entry or sequence item, trailing
-//! comments to the scalar or flow node that ends on that line, or to the key of an entry whose
-//! value is a block collection (`metadata: # kpt-merge: ns/name`). Emission writes block style
-//! with the document's own indentation and sequence style, and keeps scalar styles.
-//!
-//! Why a node tree of our own rather than `yaml-edit` (a lossless rowan CST): the upgrade is a
-//! port of kyaml's three-way merge walker, which replaces whole subtrees with values (and their
-//! comments) taken from another document, re-orders list elements and appends fields. With a
-//! CST every such move has to re-indent foreign syntax and re-attach trivia by hand, and its
-//! nodes are `!Send`, which the async engine has to work around. An owned tree makes the merge
-//! a plain value transformation, is `Send`, and the output of a document the merge did not touch
-//! is its original text byte for byte (see [`Document::raw`]). The price is that a changed
-//! document is re-emitted: anchors and aliases are expanded, comments keep their node but take
-//! its indentation, and folded block scalars with inner line breaks become literal ones.
+//! Parsing and emission are veranda-yaml's (the go-yaml port), so the limits and the output
+//! are kpt's; the output of a document the merge did not touch is its original text byte for
+//! byte (see [`Document::raw`]). A changed document is re-emitted as kyaml writes it: indent 2,
+//! the document's sequence indentation, anchors and aliases expanded.
 
-mod emit;
-mod parse;
+mod convert;
 
 use std::fmt;
 
-pub use parse::{check_limits, parse};
+pub use convert::parse;
 
-/// Deepest nesting of collections (mappings and sequences) the parser builds, as kube-apiserver
-/// does; deeper input is an [`Error::Limit`]. The recursive walkers over parsed trees (comment
-/// attachment, the emitter, `to_json`, `same`, merge3, heal, resource) rely on this bound; an
-/// alias is only expanded when the expanded tree stays within it too.
-pub const MAX_DEPTH: usize = 100;
-
-/// Alias expansion budget: parsing a document may build at most
-/// `max(ALIAS_EXPANSION_FLOOR, ALIAS_EXPANSION_RATIO × nodes read so far)` nodes with its
-/// aliases expanded (aliases refer to earlier anchors, so "so far" covers every anchor used).
-pub const ALIAS_EXPANSION_FLOOR: usize = 10_000;
-
-/// See [`ALIAS_EXPANSION_FLOOR`].
-pub const ALIAS_EXPANSION_RATIO: usize = 10;
-
-pub(crate) fn depth_message() -> String {
-    format!("nesting depth exceeds the limit of {MAX_DEPTH}")
-}
-
-pub(crate) fn alias_message(limit: usize) -> String {
-    format!("alias expansion exceeds the limit of {limit} nodes")
-}
+/// veranda-yaml's limits: the recursive walkers over parsed trees (the emitter, `to_json`,
+/// `same`, merge3, heal, resource) rely on the depth bound, which holds with aliases expanded.
+pub use veranda_yaml::{ALIAS_EXPANSION_FLOOR, ALIAS_EXPANSION_RATIO, MAX_DEPTH};
 
 /// Errors of the YAML layer.
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +25,6 @@ pub enum Error {
     Limit { line: usize, message: String },
     #[error("invalid yaml at line {line}: {message}")]
     Syntax { line: usize, message: String },
-    #[error("unsupported yaml at line {line}: {message}")]
-    Unsupported { line: usize, message: String },
 }
 
 /// One YAML document of a file.
@@ -74,7 +43,7 @@ pub struct Document {
     /// [`Document::to_text`] then returns it instead of re-emitting. Whoever changes the tree
     /// clears it (see [`Document::touch`]).
     pub raw: Option<String>,
-    /// Indentation of nested mappings, detected from the source (default 2).
+    /// Indentation of nested mappings when re-emitted (kyaml's 2).
     pub indent: usize,
     /// Whether block sequences under a key are indented (`wide`, kpt's Kptfile style) or not.
     pub wide_sequences: bool,
@@ -87,8 +56,13 @@ pub struct Node {
     /// Explicit tag as written (`!!str`, `!custom`), if any.
     pub tag: Option<String>,
     pub style: Style,
-    /// Trailing comment (`# ...`) on the line where the node ends (scalars and flow collections).
+    /// Trailing comment (`# ...`) on the line where the node ends (scalars and flow collections):
+    /// go-yaml's line comment.
     pub comment: Option<String>,
+    /// go-yaml's head comment of the node (of an item: see [`Item::head`]).
+    pub head_comment: String,
+    /// go-yaml's foot comment of the node.
+    pub foot_comment: String,
 }
 
 /// Content of a node.
@@ -120,17 +94,20 @@ pub enum Style {
 pub struct Entry {
     pub key: String,
     pub key_style: Style,
-    /// Comment and blank lines before the key (`""` is a blank line).
+    /// Comment lines before the key (go-yaml's head comment of the key, line by line; `""` is
+    /// a blank line).
     pub head: Vec<String>,
     /// Trailing comment after `key:` when the value starts on a later line.
     pub key_comment: Option<String>,
+    /// Comment lines after the entry (go-yaml's foot comment of the key).
+    pub foot: Vec<String>,
     pub value: Node,
 }
 
 /// An element of a sequence.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Item {
-    /// Comment and blank lines before the `-`.
+    /// Comment lines before the `-` (go-yaml's head comment of the item).
     pub head: Vec<String>,
     pub value: Node,
 }
@@ -158,7 +135,7 @@ impl Document {
     pub fn to_text(&self) -> String {
         match &self.raw {
             Some(raw) => raw.clone(),
-            None => emit::emit_document(self),
+            None => convert::emit_document(self),
         }
     }
 
@@ -192,23 +169,35 @@ pub fn to_file_text(docs: &[Document]) -> String {
 impl Node {
     /// A plain (or, where plain would change its meaning, double-quoted) string scalar.
     pub fn string(text: &str) -> Node {
-        let style = if emit::plain_is_string(text) { Style::Plain } else { Style::DoubleQuoted };
+        let style = if plain_is_string(text) { Style::Plain } else { Style::DoubleQuoted };
         Node::scalar(text, style)
+    }
+
+    /// A node without tag and comments.
+    pub fn new(value: Value, style: Style) -> Node {
+        Node {
+            value,
+            tag: None,
+            style,
+            comment: None,
+            head_comment: String::new(),
+            foot_comment: String::new(),
+        }
     }
 
     /// A scalar with the given style.
     pub fn scalar(text: &str, style: Style) -> Node {
-        Node { value: Value::Scalar(text.to_string()), tag: None, style, comment: None }
+        Node::new(Value::Scalar(text.to_string()), style)
     }
 
     /// An empty block mapping.
     pub fn mapping() -> Node {
-        Node { value: Value::Mapping(Vec::new()), tag: None, style: Style::Block, comment: None }
+        Node::new(Value::Mapping(Vec::new()), Style::Block)
     }
 
     /// An empty block sequence.
     pub fn sequence() -> Node {
-        Node { value: Value::Sequence(Vec::new()), tag: None, style: Style::Block, comment: None }
+        Node::new(Value::Sequence(Vec::new()), Style::Block)
     }
 
     pub fn as_str(&self) -> Option<&str> {
@@ -258,7 +247,7 @@ impl Node {
         match &self.value {
             Value::Scalar(s) => match self.tag.as_deref() {
                 Some(tag) => tag == "!!str",
-                None => self.style != Style::Plain || emit::plain_is_string(s),
+                None => self.style != Style::Plain || plain_is_string(s),
             },
             _ => false,
         }
@@ -351,7 +340,11 @@ impl Node {
     /// Structural equality: values, tags and (when `comments`) every comment; styles and
     /// indentation are ignored, except that a plain scalar and a quoted one differ in type.
     pub fn same(&self, other: &Node, comments: bool) -> bool {
-        if comments && self.comment != other.comment {
+        if comments
+            && (self.comment != other.comment
+                || self.head_comment != other.head_comment
+                || self.foot_comment != other.foot_comment)
+        {
             return false;
         }
         match (&self.value, &other.value) {
@@ -364,6 +357,7 @@ impl Node {
                         x.key == y.key
                             && (!comments
                                 || (x.head_comments() == y.head_comments()
+                                    && comment_lines(&x.foot) == comment_lines(&y.foot)
                                     && x.key_comment == y.key_comment))
                             && x.value.same(&y.value, comments)
                     })
@@ -388,7 +382,7 @@ impl Node {
                 } else if self.is_string() {
                     serde_json::Value::String(s.clone())
                 } else {
-                    emit::resolve_plain(s)
+                    veranda_yaml::Node::scalar(s).to_json()
                 }
             }
             Value::Mapping(entries) => serde_json::Value::Object(
@@ -406,6 +400,11 @@ impl Node {
         if let Some(c) = &self.comment {
             f(path, c);
         }
+        for c in self.head_comment.split('\n').chain(self.foot_comment.split('\n')) {
+            if !c.is_empty() {
+                f(path, c);
+            }
+        }
         match &self.value {
             Value::Scalar(_) => {}
             Value::Mapping(entries) => {
@@ -415,6 +414,9 @@ impl Node {
                         f(path, c);
                     }
                     if let Some(c) = &e.key_comment {
+                        f(path, c);
+                    }
+                    for c in comment_lines(&e.foot) {
                         f(path, c);
                     }
                     e.value.for_each_comment(path, f);
@@ -438,14 +440,27 @@ impl Node {
 impl Entry {
     /// An entry without comments; the key is quoted when plain would not read back as a string.
     pub fn new(key: &str, value: Node) -> Entry {
-        let key_style = if emit::plain_is_string(key) { Style::Plain } else { Style::DoubleQuoted };
-        Entry { key: key.to_string(), key_style, head: Vec::new(), key_comment: None, value }
+        let key_style = if plain_is_string(key) { Style::Plain } else { Style::DoubleQuoted };
+        Entry {
+            key: key.to_string(),
+            key_style,
+            head: Vec::new(),
+            key_comment: None,
+            foot: Vec::new(),
+            value,
+        }
     }
 
     /// The head lines that are comments (blank lines left out).
     pub fn head_comments(&self) -> Vec<&str> {
         comment_lines(&self.head)
     }
+}
+
+/// Whether a plain scalar with this text reads as a string (YAML 1.2 core schema as go-yaml
+/// resolves it, and not a YAML 1.1 boolean, which Kubernetes tools still read as one).
+pub(crate) fn plain_is_string(text: &str) -> bool {
+    veranda_yaml::resolve(text) == "!!str" && !veranda_yaml::yaml11::is_old_boolean(text)
 }
 
 fn comment_lines(lines: &[String]) -> Vec<&str> {

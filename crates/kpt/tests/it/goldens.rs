@@ -3,7 +3,7 @@
 //! [`veranda_kpt::upgrade`] plus the Kptfile edit kpt makes (`set_upstream_ref`) must equal
 //! `expected/` in values (with `case.yaml`'s `compare.ignore` fields normalised away) and
 //! contain every comment of `expected/` at the same resource and field; failing cases must fail
-//! with kpt's error text.
+//! with kpt's error text. Every case but the one where kpt panics is also byte for byte kpt's.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,9 @@ use crate::util::{compare, read_dir};
 /// Cases in the directory, and how many of them pass (all of them).
 const CASES: usize = 24;
 const PASSING: usize = 24;
+/// Cases whose result is byte for byte kpt's (a failing case: the same error): all but
+/// [`PANIC_CASE`], where kpt panics and leaves the package as it was.
+const BYTE_IDENTICAL: usize = 23;
 
 /// The case whose data makes kpt panic (`# kpt-merge: example` without `/`). We read the old
 /// comment form as `/example` and succeed; the result must equal the expected package of the
@@ -49,7 +52,8 @@ fn read_case(dir: &Path) -> Case {
     }
 }
 
-fn run(dir: &Path, case: &Case) -> Result<(), String> {
+/// Ok(whether the result is byte-identical with kpt's) or what differs in values or comments.
+fn run(dir: &Path, case: &Case) -> Result<bool, String> {
     let original = read_dir(&dir.join("original"));
     let updated = read_dir(&dir.join("upstream"));
     let local = read_dir(&dir.join("local"));
@@ -71,7 +75,7 @@ fn run(dir: &Path, case: &Case) -> Result<(), String> {
             .trim_end_matches('.');
         return match result {
             Ok(_) => Err("succeeded, kpt failed".into()),
-            Err(e) if e.to_string().contains(want) => Ok(()),
+            Err(e) if e.to_string().contains(want) => Ok(true),
             Err(e) => Err(format!("error {e:?} does not contain {want:?}")),
         };
     }
@@ -94,7 +98,10 @@ fn run(dir: &Path, case: &Case) -> Result<(), String> {
         read_dir(&dir.join("expected"))
     };
     let problems = compare(&expected, &result);
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    Ok(!panic_case && result == read_dir(&dir.join("expected")))
 }
 
 #[test]
@@ -106,7 +113,7 @@ fn kpt_upgrade_goldens() {
         .filter(|p| p.join("case.yaml").exists())
         .collect();
     dirs.sort();
-    let mut passed = 0;
+    let (mut passed, mut identical) = (0, 0);
     let mut report = String::from(
         "\ncase                                            strategy              kpt       veranda\n",
     );
@@ -115,8 +122,9 @@ fn kpt_upgrade_goldens() {
         let case = read_case(dir);
         let outcome = run(dir, &case);
         let status = match &outcome {
-            Ok(()) if case.name == PANIC_CASE => "pass (kpt panics; = fixed-comment golden)",
-            Ok(()) => "pass",
+            Ok(_) if case.name == PANIC_CASE => "pass (kpt panics; = fixed-comment golden)",
+            Ok(true) => "pass, byte-identical",
+            Ok(false) => "pass",
             Err(_) => "FAIL",
         };
         report.push_str(&format!(
@@ -126,17 +134,24 @@ fn kpt_upgrade_goldens() {
             case.outcome,
         ));
         match outcome {
-            Ok(()) => passed += 1,
+            Ok(same) => {
+                passed += 1;
+                identical += usize::from(same);
+            }
             Err(e) => failures.push(format!("== {}\n{e}", case.name)),
         }
     }
-    report.push_str(&format!("{passed} of {} cases pass\n", dirs.len()));
+    report.push_str(&format!(
+        "{passed} of {} cases pass, {identical} byte-identical with kpt\n",
+        dirs.len()
+    ));
     eprintln!("{report}");
     for f in &failures {
         eprintln!("{f}");
     }
     assert_eq!(dirs.len(), CASES, "number of golden cases");
     assert_eq!(passed, PASSING, "passing golden cases");
+    assert_eq!(identical, BYTE_IDENTICAL, "byte-identical golden cases");
 }
 
 /// The comparison is not vacuous: the local package (before the upgrade) differs from

@@ -1,8 +1,8 @@
-//! The go-yaml port: parse, convert to JSON, emit; nothing may panic or overflow.
+//! veranda-yaml (the go-yaml port): parse, convert to JSON, emit; nothing may panic or overflow.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use veranda_fn::yaml::{SeqIndent, emit, parse_documents};
+use veranda_yaml::{SeqIndent, emit, parse_documents};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -1,24 +1,31 @@
-//! A YAML document model that round-trips like kpt's: go-yaml v3 `Node`s with head, line and
-//! foot comments and scalar styles, parsed and emitted by ports of go-yaml's own scanner,
-//! parser and emitter (the copy inside kyaml, including its compact sequence indentation).
+//! veranda's one YAML stack: a document model that round-trips like kpt's: go-yaml v3 `Node`s
+//! with head, line and foot comments and scalar styles, parsed and emitted by ports of
+//! go-yaml's own scanner, parser and emitter (the copy inside kyaml, including its compact
+//! sequence indentation).
 //!
-//! Everything kpt does to a package file (read, hand to a function, copy comments back, write)
-//! happens on these nodes; see `crate::kio` for the kyaml-level operations.
+//! Everything kpt does to a package file (read, hand to a function, copy comments back, merge,
+//! write) happens on these nodes; see `veranda_fn::kio` for the kyaml-level operations. The
+//! parser limits (nesting depth, alias expansion, control characters) are enforced here, once.
 
 mod compose;
 mod emitter;
+mod limits;
 mod node;
 mod resolve;
 mod scanner;
+pub mod stream;
+pub mod yaml11;
 
 #[cfg(test)]
 mod tests;
 
 pub use emitter::SeqIndent;
+pub use limits::check_limits;
 pub use node::{Kind, Node, Style};
 
-pub(crate) use node::is_yaml11_non_string;
-pub(crate) use resolve::resolve;
+pub use node::parse_go_int;
+pub use resolve::resolve;
+pub use yaml11::is_yaml11_non_string;
 
 /// Deepest nesting of collections (mappings and sequences) the composer builds; deeper input is
 /// an error. Every recursive function over [`Node`]s (JSON conversion, the emitter, the
@@ -47,6 +54,9 @@ pub(crate) fn depth_message() -> String {
 pub enum Error {
     #[error("yaml: line {line}: {message}")]
     Syntax { line: usize, message: String },
+    /// Nesting beyond [`MAX_DEPTH`] or aliases beyond the expansion budget.
+    #[error("yaml: line {line}: {message}")]
+    Limit { line: usize, message: String },
     #[error("yaml: {0}")]
     Other(String),
 }
@@ -60,7 +70,7 @@ pub fn parse_documents(input: &str) -> Result<Vec<Node>, Error> {
 /// go-yaml's reader refuses control characters (and NUL, which the scanner takes for the end
 /// of the input) before scanning: `#x9 | #xA | #xD | [#x20-#x7E] | #x85 | [#xA0-#xD7FF] |
 /// [#xE000-#xFFFD] | [#x10000-#x10FFFF]` only.
-fn check_characters(input: &str) -> Result<(), Error> {
+pub(crate) fn check_characters(input: &str) -> Result<(), Error> {
     let allowed = |c: char| {
         matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}')
             || matches!(c, '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')

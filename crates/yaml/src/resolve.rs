@@ -6,7 +6,7 @@ use super::node::{BOOL_TAG, FLOAT_TAG, INT_TAG, NULL_TAG, STR_TAG, parse_go_inte
 const LONG_TAG_PREFIX: &str = "tag:yaml.org,2002:";
 
 /// The tag a plain scalar with this text resolves to.
-pub(crate) fn resolve(value: &str) -> &'static str {
+pub fn resolve(value: &str) -> &'static str {
     match value {
         "true" | "True" | "TRUE" | "false" | "False" | "FALSE" => return BOOL_TAG,
         "" | "~" | "null" | "Null" | "NULL" => return NULL_TAG,

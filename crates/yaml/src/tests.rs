@@ -103,10 +103,20 @@ fn small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     }
 }
 
+/// Both the composer and the event pre-check ([`super::check_limits`]) reject `text` with
+/// `message`.
+#[track_caller]
+fn rejected(text: String, message: &str) {
+    let copy = text.clone();
+    let err = small_stack(move || parse_documents(&copy).map(|_| ())).unwrap_err();
+    assert!(err.to_string().contains(message), "parse: {err}");
+    let err = small_stack(move || super::check_limits(&text)).unwrap_err();
+    assert!(err.to_string().contains(message), "check_limits: {err}");
+}
+
 #[track_caller]
 fn rejected_as_too_deep(text: String) {
-    let err = small_stack(move || parse_documents(&text).map(|_| ())).unwrap_err();
-    assert!(err.to_string().contains("nesting depth exceeds the limit of 100"), "{err}");
+    rejected(text, "nesting depth exceeds the limit of 100");
 }
 
 #[test]
@@ -156,8 +166,35 @@ fn billion_laughs_is_rejected() {
         let items = vec![format!("*{}", pair[0]); 10].join(",");
         text.push_str(&format!("{}: &{} [{items}]\n", pair[1], pair[1]));
     }
-    let err = small_stack(move || parse_documents(&text).map(|_| ())).unwrap_err();
-    assert!(err.to_string().contains("alias expansion exceeds the limit of 10000 nodes"), "{err}");
+    rejected(text, "alias expansion exceeds the limit of 10000 nodes");
+}
+
+#[test]
+fn wide_alias_fan_out_is_rejected() {
+    let items = vec!["x"; 5000].join(",");
+    let aliases = vec!["*a"; 5000].join(",");
+    rejected(format!("a: &a [{items}]\nb: [{aliases}]\n"), "alias expansion exceeds the limit of");
+}
+
+/// Only the pre-check expands aliases (for readers that do), so only it counts their depth.
+#[test]
+fn alias_cannot_nest_past_the_depth_limit_in_the_pre_check() {
+    let deep = format!("{}x{}", "[".repeat(60), "]".repeat(60));
+    let text = format!("a: &a {deep}\nb: {}*a{}\n", "[".repeat(60), "]".repeat(60));
+    let err = small_stack(move || super::check_limits(&text)).unwrap_err();
+    assert!(err.to_string().contains("nesting depth exceeds the limit of 100"), "{err}");
+}
+
+#[test]
+fn the_pre_check_accepts_what_is_within_the_limits() {
+    let depth = super::MAX_DEPTH;
+    let text = format!("{}x{}\n", "[".repeat(depth), "]".repeat(depth));
+    assert_eq!(small_stack(move || super::check_limits(&text)), Ok(()));
+    assert_eq!(super::check_limits("a: &a {x: 1}\nb: *a\nc: [*a, *a]\n---\nd: *a\n"), Ok(()));
+    let err = super::check_limits("a: [b\n").unwrap_err();
+    assert!(matches!(err, super::Error::Syntax { .. }), "{err}");
+    let err = super::check_limits("a: \u{1}").unwrap_err();
+    assert_eq!(err.to_string(), "yaml: control characters are not allowed");
 }
 
 #[test]
@@ -189,4 +226,22 @@ fn comment_with_control_characters_terminates() {
     assert_eq!(result.unwrap_err(), "yaml: control characters are not allowed");
     // Tabs, line breaks and printable Unicode stay allowed.
     assert!(super::parse_documents("a: \"\t\u{e9}\u{1F600}\"\r\nb: c\n").is_ok());
+}
+
+#[test]
+fn streams_keep_untouched_documents_and_re_emit_touched_ones() {
+    use super::stream::{parse_stream, write_stream};
+    let text =
+        "# head\napiVersion: v1   # odd spacing\n--- # second\n\nkind:    X\nlist:\n    - a\n";
+    let mut docs = parse_stream(text).expect("parse");
+    assert_eq!(docs.len(), 2);
+    assert_eq!(write_stream(&docs), text);
+    docs[1].touch();
+    assert_eq!(
+        write_stream(&docs),
+        "# head\napiVersion: v1   # odd spacing\n--- # second\nkind: X\nlist:\n- a\n"
+    );
+    let err = parse_stream("a: 1\n---\nb: [\n").unwrap_err();
+    assert!(matches!(err, super::Error::Syntax { line: 3, .. }), "{err:?}");
+    assert!(parse_stream("a: 1\n...\nb: 2\n").is_err());
 }

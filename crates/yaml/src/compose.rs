@@ -133,7 +133,7 @@ impl Composer {
     fn nested(&mut self, build: fn(&mut Composer) -> Result<Node, Error>) -> Result<Node, Error> {
         if self.depth >= MAX_DEPTH {
             let line = self.event.as_ref().map_or(0, |e| e.start_mark.line + 1);
-            return Err(Error::Syntax { line, message: super::depth_message() });
+            return Err(Error::Limit { line, message: super::depth_message() });
         }
         self.depth += 1;
         let node = build(self);
@@ -168,7 +168,7 @@ impl Composer {
         self.expanded_nodes = self.expanded_nodes.saturating_add(size);
         let limit = ALIAS_EXPANSION_FLOOR.max(ALIAS_EXPANSION_RATIO.saturating_mul(self.raw_nodes));
         if self.expanded_nodes > limit {
-            return Err(Error::Syntax {
+            return Err(Error::Limit {
                 line: event.start_mark.line + 1,
                 message: super::alias_message(limit),
             });

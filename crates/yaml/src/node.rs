@@ -188,11 +188,7 @@ impl Node {
     }
 
     /// A mapping key node (kyaml creates keys as plain `!!str` scalars).
-    pub fn string_key_pub(key: &str) -> Node {
-        Node::string_key(key)
-    }
-
-    pub(crate) fn string_key(key: &str) -> Node {
+    pub fn string_key(key: &str) -> Node {
         Node { kind: Kind::Scalar, tag: STR_TAG.into(), value: key.into(), ..Node::default() }
     }
 
@@ -283,7 +279,7 @@ impl Node {
         if value.kind == Kind::Scalar
             && value.tag == STR_TAG
             && value.style.0 == 0
-            && is_yaml11_non_string(&value.value)
+            && super::yaml11::is_yaml11_non_string(&value.value)
         {
             value.style = Style::DOUBLE_QUOTED;
         }
@@ -431,39 +427,6 @@ pub(crate) fn is_nil_or_empty(node: &Node) -> bool {
     }
 }
 
-/// kyaml `IsValueNonString`: values YAML 1.1 reads as bool, null, int or float.
-pub(crate) fn is_yaml11_non_string(value: &str) -> bool {
-    if value.is_empty() || value.contains('\n') {
-        return false;
-    }
-    const KEYWORDS: &[&str] = &[
-        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false",
-        "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", "~", "null", "Null", "NULL",
-        ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "-.inf", "-.Inf", "-.INF", "+.inf",
-        "+.Inf", "+.INF",
-    ];
-    if KEYWORDS.contains(&value) {
-        return true;
-    }
-    // Collections and comments do not unmarshal into strings either.
-    if value.starts_with(['[', '{', '#'])
-        || value.starts_with("- ")
-        || value.contains(": ")
-        || value.ends_with(':')
-    {
-        return true;
-    }
-    let plain = value.replace('_', "");
-    if parse_go_integer(&plain).is_some() {
-        return true;
-    }
-    // YAML 1.1 floats, sexagesimal numbers and the like.
-    plain.parse::<f64>().is_ok()
-        && !plain.eq_ignore_ascii_case("inf")
-        && !plain.to_ascii_lowercase().contains("inf")
-        && !plain.to_ascii_lowercase().contains("nan")
-}
-
 fn scalar_to_json(tag: &str, value: &str) -> Value {
     match tag {
         NULL_TAG => Value::Null,
@@ -487,7 +450,7 @@ fn scalar_to_json(tag: &str, value: &str) -> Value {
 
 /// Go's `strconv.ParseInt(s, 0, 64)`: optional sign, `0x`/`0o`/`0b` prefixes, leading `0` for
 /// octal.
-pub(crate) fn parse_go_int(s: &str) -> Option<i64> {
+pub fn parse_go_int(s: &str) -> Option<i64> {
     parse_go_integer(s).and_then(|v| i64::try_from(v).ok())
 }
 
