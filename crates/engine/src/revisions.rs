@@ -810,14 +810,14 @@ impl Engine {
             // Nothing changes (e.g. a repeated `kubectl apply`): no write, no event.
             return Ok(current);
         }
-        if to != from {
-            if let Err(e) = self.move_lifecycle(&key, &git, &rev, &head, from, to).await {
-                if head != base {
-                    // The Kptfile change is in Git; only the move failed.
-                    self.index_after_write(&key, Updates::default()).await;
-                }
-                return Err(e);
+        if to != from
+            && let Err(e) = self.move_lifecycle(&key, &git, &rev, &head, from, to).await
+        {
+            if head != base {
+                // The Kptfile change is in Git; only the move failed.
+                self.index_after_write(&key, Updates::default()).await;
             }
+            return Err(e);
         }
         let updates =
             Updates { meta: BTreeMap::from([(name.to_string(), meta.clone())]), force: false };
