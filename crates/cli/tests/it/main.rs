@@ -8,5 +8,6 @@ mod hardening;
 mod hostile_yaml;
 mod lifecycle;
 mod python_client;
+mod python_venv;
 mod upgrade;
 mod util;
