@@ -9,5 +9,6 @@ mod hostile_yaml;
 mod lifecycle;
 mod python_client;
 mod python_venv;
+mod tidy;
 mod upgrade;
 mod util;
