@@ -234,7 +234,9 @@ fn patched(patch_type: PatchType, current: &Value, body: &[u8]) -> ApiResult<Val
     let mut patched = patch::apply_patch(patch_type, current, body)
         .map_err(|e| ApiError::from_body(e.code(), e.to_status()))?;
     if !patched.is_object() || !patched.get("metadata").is_none_or(Value::is_object) {
-        return Err(ApiError::new(422, "Invalid", 
+        return Err(ApiError::new(
+            422,
+            "Invalid",
             "the patched object must be a JSON object whose metadata is an object",
         ));
     }
@@ -254,7 +256,9 @@ async fn create_on_apply(state: &Arc<AppState>, req: &Request, name: &str) -> Ap
     let mut intent = patch::apply_patch(PatchType::Apply, &json!({}), &req.body)
         .map_err(|e| ApiError::from_body(e.code(), e.to_status()))?;
     if !intent.is_object() || !intent.get("metadata").is_none_or(Value::is_object) {
-        return Err(ApiError::new(422, "Invalid", 
+        return Err(ApiError::new(
+            422,
+            "Invalid",
             "the apply configuration must be a JSON object whose metadata is an object",
         ));
     }

@@ -2,8 +2,6 @@
 //! the real server: each gets a 4xx `Status` naming the limit, the server keeps answering, its
 //! memory stays small and the draft's Git branch does not move.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
 use crate::util::{Server, empty_repo, git};
