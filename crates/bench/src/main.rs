@@ -39,9 +39,11 @@ struct Cli {
     /// The `veranda` server binary [default: `veranda` next to this binary].
     #[arg(long)]
     server: Option<PathBuf>,
-    /// Directory with the kpt sample packages copied into generated packages.
-    #[arg(long, default_value = "/work/shared/testdata/packages")]
-    testdata: PathBuf,
+    /// Directory with the kpt sample packages copied into generated packages [default:
+    /// `$VERANDA_SHARED/testdata/packages`, else `shared/testdata/packages` next to the
+    /// repository root this binary was built from].
+    #[arg(long)]
+    testdata: Option<PathBuf>,
     /// `spread`: repositories of PACKAGES x (REVISIONS + 1) + DRAFTS revisions each, as many as
     /// the scale needs; `single`: the whole scale in one repository.
     #[arg(long, value_enum, default_value_t = Layout::Spread)]
@@ -126,7 +128,7 @@ fn run(mut cli: Cli) -> Result<()> {
         .with_context(|| format!("resolve {}", cli.out.display()))?;
     let opts = Options {
         server_binary,
-        samples: fixture::load_samples(&cli.testdata)?,
+        samples: fixture::load_samples(&cli.testdata.unwrap_or_else(default_testdata))?,
         shape: Shape { packages: cli.packages, revisions: cli.revisions, drafts: cli.drafts },
         layout: cli.layout,
         read_iterations: cli.read_iterations,
@@ -169,6 +171,16 @@ fn run(mut cli: Cli) -> Result<()> {
         out_dir.display()
     );
     Ok(())
+}
+
+/// The kpt sample packages of the shared test data, found relative to the repository root
+/// (`crates/bench/../../../shared`) unless `VERANDA_SHARED` names the shared directory.
+fn default_testdata() -> PathBuf {
+    let shared = match std::env::var_os("VERANDA_SHARED") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    shared.join("testdata/packages")
 }
 
 fn cores() -> usize {

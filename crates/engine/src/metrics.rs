@@ -41,6 +41,8 @@ const HELP: &[(&str, &str, &str)] = &[
     ("veranda_watch_events_total", "counter", "Events published to watchers, by type."),
 ];
 
+/// Every metric's current value. The process has one ([`registry`]); tests make their own so
+/// that what other tests record cannot change what they see.
 #[derive(Default)]
 struct Registry {
     counters: BTreeMap<(&'static str, Labels), u64>,
@@ -67,30 +69,17 @@ fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
 
 /// Adds one to a counter.
 pub fn inc(name: &'static str, labels: Labels) {
-    with(|r| *r.counters.entry((name, labels)).or_default() += 1);
+    with(|r| r.inc(name, labels));
 }
 
 /// Adds `delta` to a gauge.
 pub fn gauge_add(name: &'static str, labels: Labels, delta: i64) {
-    with(|r| *r.gauges.entry((name, labels)).or_default() += delta);
+    with(|r| r.gauge_add(name, labels, delta));
 }
 
 /// Records one observation (seconds) in a histogram.
 pub fn observe(name: &'static str, labels: Labels, seconds: f64) {
-    with(|r| {
-        let histogram = r.histograms.entry((name, labels)).or_insert_with(|| Histogram {
-            counts: vec![0; BUCKETS.len()],
-            sum: 0.0,
-            count: 0,
-        });
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                histogram.counts[i] += 1;
-            }
-        }
-        histogram.sum += seconds;
-        histogram.count += 1;
-    });
+    with(|r| r.observe(name, labels, seconds));
 }
 
 /// Runs `f` and records its duration under `name{operation=...}`.
@@ -113,35 +102,70 @@ pub fn store<T>(operation: &'static str, f: impl FnOnce() -> T) -> T {
 
 /// The text exposition format of every metric.
 pub fn render() -> String {
-    let snapshot = with(|r| (r.counters.clone(), r.gauges.clone(), r.histograms.clone()));
-    let (counters, gauges, histograms) = snapshot;
-    let mut out = String::new();
-    for (name, kind, help) in HELP {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for ((n, labels), value) in counters.iter().filter(|((n, _), _)| n == name) {
-            let _ = writeln!(out, "{n}{} {value}", format_labels(labels, None));
-        }
-        for ((n, labels), value) in gauges.iter().filter(|((n, _), _)| n == name) {
-            let _ = writeln!(out, "{n}{} {value}", format_labels(labels, None));
-        }
-        if *kind == "gauge" && !gauges.keys().any(|(n, _)| n == name) {
-            let _ = writeln!(out, "{name} 0");
-        }
-        for ((n, labels), h) in histograms.iter().filter(|((n, _), _)| n == name) {
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "{n}_bucket{} {}",
-                    format_labels(labels, Some(&bound.to_string())),
-                    h.counts[i]
-                );
-            }
-            let _ = writeln!(out, "{n}_bucket{} {}", format_labels(labels, Some("+Inf")), h.count);
-            let _ = writeln!(out, "{n}_sum{} {}", format_labels(labels, None), h.sum);
-            let _ = writeln!(out, "{n}_count{} {}", format_labels(labels, None), h.count);
-        }
+    // Rendered from a copy, so the lock is not held while formatting.
+    let snapshot = with(|r| Registry {
+        counters: r.counters.clone(),
+        gauges: r.gauges.clone(),
+        histograms: r.histograms.clone(),
+    });
+    snapshot.render()
+}
+
+impl Registry {
+    fn inc(&mut self, name: &'static str, labels: Labels) {
+        *self.counters.entry((name, labels)).or_default() += 1;
     }
-    out
+
+    fn gauge_add(&mut self, name: &'static str, labels: Labels, delta: i64) {
+        *self.gauges.entry((name, labels)).or_default() += delta;
+    }
+
+    fn observe(&mut self, name: &'static str, labels: Labels, seconds: f64) {
+        let histogram = self.histograms.entry((name, labels)).or_insert_with(|| Histogram {
+            counts: vec![0; BUCKETS.len()],
+            sum: 0.0,
+            count: 0,
+        });
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                histogram.counts[i] += 1;
+            }
+        }
+        histogram.sum += seconds;
+        histogram.count += 1;
+    }
+
+    fn render(&self) -> String {
+        let Registry { counters, gauges, histograms } = self;
+        let mut out = String::new();
+        for (name, kind, help) in HELP {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for ((n, labels), value) in counters.iter().filter(|((n, _), _)| n == name) {
+                let _ = writeln!(out, "{n}{} {value}", format_labels(labels, None));
+            }
+            for ((n, labels), value) in gauges.iter().filter(|((n, _), _)| n == name) {
+                let _ = writeln!(out, "{n}{} {value}", format_labels(labels, None));
+            }
+            if *kind == "gauge" && !gauges.keys().any(|(n, _)| n == name) {
+                let _ = writeln!(out, "{name} 0");
+            }
+            for ((n, labels), h) in histograms.iter().filter(|((n, _), _)| n == name) {
+                for (i, bound) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "{n}_bucket{} {}",
+                        format_labels(labels, Some(&bound.to_string())),
+                        h.counts[i]
+                    );
+                }
+                let _ =
+                    writeln!(out, "{n}_bucket{} {}", format_labels(labels, Some("+Inf")), h.count);
+                let _ = writeln!(out, "{n}_sum{} {}", format_labels(labels, None), h.sum);
+                let _ = writeln!(out, "{n}_count{} {}", format_labels(labels, None), h.count);
+            }
+        }
+        out
+    }
 }
 
 fn format_labels(labels: &Labels, le: Option<&str>) -> String {
@@ -161,18 +185,59 @@ fn format_labels(labels: &Labels, le: Option<&str>) -> String {
 mod tests {
     use super::*;
 
+    /// Exact values, from a registry of the test's own.
     #[test]
     fn renders_prometheus_text() {
-        inc("veranda_http_requests_total", vec![("verb", "get".into()), ("code", "200".into())]);
-        observe("veranda_render_duration_seconds", vec![], 0.003);
-        let text = render();
+        let mut registry = Registry::default();
+        registry.inc(
+            "veranda_http_requests_total",
+            vec![("verb", "get".into()), ("code", "200".into())],
+        );
+        registry.observe("veranda_render_duration_seconds", vec![], 0.003);
+        let text = registry.render();
         assert!(
-            text.contains("veranda_http_requests_total{verb=\"get\",code=\"200\"} 1"),
+            text.contains("veranda_http_requests_total{verb=\"get\",code=\"200\"} 1\n"),
             "{text}"
         );
-        assert!(text.contains("veranda_render_duration_seconds_bucket{le=\"0.005\"} 1"), "{text}");
-        assert!(text.contains("veranda_render_duration_seconds_bucket{le=\"0.0025\"} 0"), "{text}");
-        assert!(text.contains("veranda_render_duration_seconds_count 1"), "{text}");
-        assert!(text.contains("# TYPE veranda_watches gauge\nveranda_watches 0"), "{text}");
+        assert!(
+            text.contains("veranda_render_duration_seconds_bucket{le=\"0.005\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("veranda_render_duration_seconds_bucket{le=\"0.0025\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("veranda_render_duration_seconds_count 1\n"), "{text}");
+        assert!(text.contains("# TYPE veranda_watches gauge\nveranda_watches 0\n"), "{text}");
+        registry.gauge_add("veranda_watches", vec![], 2);
+        registry.gauge_add("veranda_watches", vec![], -1);
+        let text = registry.render();
+        assert!(text.contains("\nveranda_watches 1\n"), "{text}");
+    }
+
+    /// The process-wide registry other tests write too: only the change of series whose labels
+    /// no other test uses is checked.
+    #[test]
+    fn process_registry_records_and_renders() {
+        let counter = "veranda_http_requests_total{verb=\"metrics-test\",code=\"299\"}";
+        let histogram = "veranda_git_operation_duration_seconds_count{operation=\"metrics-test\"}";
+        let before = (value(&render(), counter), value(&render(), histogram));
+        for _ in 0..3 {
+            inc(
+                "veranda_http_requests_total",
+                vec![("verb", "metrics-test".into()), ("code", "299".into())],
+            );
+        }
+        git("metrics-test", || ());
+        let text = render();
+        assert_eq!(value(&text, counter), before.0 + 3, "{text}");
+        assert_eq!(value(&text, histogram), before.1 + 1, "{text}");
+    }
+
+    /// The value of the series `series` (name and labels as rendered), 0 when absent.
+    fn value(text: &str, series: &str) -> u64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0)
     }
 }

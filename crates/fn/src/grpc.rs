@@ -129,6 +129,7 @@ impl GrpcRuntime {
         Ok(GrpcRuntime { config, client, runtime: Some(runtime) })
     }
 
+    /// The configuration (address, timeouts) this runtime was created with.
     pub fn config(&self) -> &GrpcConfig {
         &self.config
     }

@@ -132,6 +132,7 @@ pub fn parse_accept(accept: &str) -> Vec<MediaRange> {
 }
 
 impl MediaRange {
+    /// The value of the parameter `name` (lower case), e.g. `as` or `g`, if present.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|(it, _)| it == name).map(|(_, value)| value.as_str())
     }

@@ -115,6 +115,7 @@ impl PatchType {
         }
     }
 
+    /// The `Content-Type` a client sends for this patch type.
     pub fn content_type(self) -> &'static str {
         match self {
             PatchType::Json => "application/json-patch+json",

@@ -54,6 +54,7 @@ pub struct GroupResource<'a> {
     pub resource: &'a str,
 }
 
+/// `packagerevisions.porch.kpt.dev`, with the `approval` subresource.
 pub const PACKAGE_REVISIONS: ApiResource = ApiResource {
     group: PORCH_GROUP,
     version: VERSION,
@@ -67,6 +68,7 @@ pub const PACKAGE_REVISIONS: ApiResource = ApiResource {
     namespaced: true,
 };
 
+/// `packagerevisionresources.porch.kpt.dev`: the files of a package revision.
 pub const PACKAGE_REVISION_RESOURCES: ApiResource = ApiResource {
     group: PORCH_GROUP,
     version: VERSION,
@@ -80,6 +82,7 @@ pub const PACKAGE_REVISION_RESOURCES: ApiResource = ApiResource {
     namespaced: true,
 };
 
+/// `packages.porch.kpt.dev` (kind `PorchPackage`).
 pub const PACKAGES: ApiResource = ApiResource {
     group: PORCH_GROUP,
     version: VERSION,
@@ -93,6 +96,7 @@ pub const PACKAGES: ApiResource = ApiResource {
     namespaced: true,
 };
 
+/// `repositories.config.porch.kpt.dev`, with the `status` subresource.
 pub const REPOSITORIES: ApiResource = ApiResource {
     group: CONFIG_GROUP,
     version: VERSION,
@@ -141,18 +145,22 @@ impl ApiResource {
         group_version(self.group, self.version)
     }
 
+    /// The group and kind, e.g. `PackageRevision.porch.kpt.dev`.
     pub fn group_kind(&self) -> GroupKind<'static> {
         GroupKind { group: self.group, kind: self.kind }
     }
 
+    /// The group and plural resource, e.g. `packagerevisions.porch.kpt.dev`.
     pub fn group_resource(&self) -> GroupResource<'static> {
         GroupResource { group: self.group, resource: self.resource }
     }
 
+    /// Whether the resource itself (not a subresource) serves `verb` (`get`, `list`, ...).
     pub fn supports(&self, verb: &str) -> bool {
         self.verbs.contains(&verb)
     }
 
+    /// The subresource called `name` (`approval`, `status`), if the resource has it.
     pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
         self.subresources.iter().find(|it| it.name == name)
     }

@@ -28,6 +28,7 @@ pub struct Requirement {
     pub values: Vec<String>,
 }
 
+/// The operator of a label selector requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operator {
     /// `key=value`
@@ -82,6 +83,7 @@ impl LabelSelector {
         Ok(LabelSelector { requirements })
     }
 
+    /// Whether the selector has no requirement, so it matches everything.
     pub fn is_empty(&self) -> bool {
         self.requirements.is_empty()
     }
@@ -93,6 +95,7 @@ impl LabelSelector {
 }
 
 impl Requirement {
+    /// Whether `labels` satisfy this requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let value = labels.get(&self.key);
         match self.operator {
@@ -165,6 +168,7 @@ impl Operator {
 }
 
 impl FieldOp {
+    /// The operator as written in a field selector: `=` or `!=`.
     pub fn as_str(self) -> &'static str {
         match self {
             FieldOp::Eq => "=",

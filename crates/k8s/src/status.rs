@@ -17,21 +17,37 @@ use crate::{
 
 /// `reason` values of `metav1.StatusReason` used by the constructors below.
 pub mod reason {
+    /// 400: the request is malformed.
     pub const BAD_REQUEST: &str = "BadRequest";
+    /// 401: no valid credentials.
     pub const UNAUTHORIZED: &str = "Unauthorized";
+    /// 403: the request is understood but not allowed.
     pub const FORBIDDEN: &str = "Forbidden";
+    /// 404: the object does not exist.
     pub const NOT_FOUND: &str = "NotFound";
+    /// 405: the resource does not support the verb.
     pub const METHOD_NOT_ALLOWED: &str = "MethodNotAllowed";
+    /// 406: no representation the `Accept` header allows.
     pub const NOT_ACCEPTABLE: &str = "NotAcceptable";
+    /// 409: the write conflicts with the current state (e.g. a stale resourceVersion).
     pub const CONFLICT: &str = "Conflict";
+    /// 409: an object of that name exists already.
     pub const ALREADY_EXISTS: &str = "AlreadyExists";
+    /// 410: the resource version or `continue` token has expired.
     pub const GONE: &str = "Gone";
+    /// 422: the object fails validation; `details.causes` names the fields.
     pub const INVALID: &str = "Invalid";
+    /// 413: the request body is too large.
     pub const REQUEST_ENTITY_TOO_LARGE: &str = "RequestEntityTooLarge";
+    /// 415: the request body's `Content-Type` is not supported.
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "UnsupportedMediaType";
+    /// 429: the server is busy; retry later.
     pub const TOO_MANY_REQUESTS: &str = "TooManyRequests";
+    /// 500: the server failed.
     pub const INTERNAL_ERROR: &str = "InternalError";
+    /// 503: the server cannot handle the request now.
     pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
+    /// 504: the request did not finish in time.
     pub const TIMEOUT: &str = "Timeout";
 }
 
@@ -333,6 +349,8 @@ impl FieldError {
         )
     }
 
+    /// A field error of any type; its message shows `bad_value` for the types Go prints it for
+    /// (all but Required, Forbidden, TooLong and Internal).
     pub fn new(
         error_type: FieldErrorType,
         field: impl Into<String>,

@@ -8,5 +8,7 @@ mod hardening;
 mod hostile_yaml;
 mod lifecycle;
 mod python_client;
+mod python_venv;
+mod tidy;
 mod upgrade;
 mod util;

@@ -1,10 +1,15 @@
 //! The Python Kubernetes client (`kubernetes` on PyPI) lists and creates through veranda.
 //!
-//! `.ci/run` installs the client into a virtual environment and points `VERANDA_PYTHON` at it.
+//! The interpreter is `$VERANDA_PYTHON` (`.ci/run` points it at its own virtual environment),
+//! else `python3` if it has the client, else `target/test-venv`, which the test makes on first
+//! use (see `python_venv.rs`).
 
 use std::process::Command;
 
-use crate::util::{Server, empty_repo};
+use crate::{
+    python_venv::python_with,
+    util::{Server, empty_repo},
+};
 
 const SCRIPT: &str = r#"
 import sys
@@ -42,16 +47,17 @@ fn python_client_lists_and_creates() {
         repo.display()
     );
     server.kubectl_in(&["apply", "-f", "-"], Some(&manifest));
-    let python = std::env::var("VERANDA_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = python_with("import kubernetes, yaml");
     let out = Command::new(&python)
         .arg("-c")
         .arg(SCRIPT)
         .arg(&server.kubeconfig)
         .output()
-        .expect("python3");
+        .unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
     assert!(
         out.status.success(),
-        "python client failed (install it with `pip install kubernetes` or run .ci/run):\n{}\n{}",
+        "python client failed ({}):\n{}\n{}",
+        python.display(),
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );

@@ -280,9 +280,14 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Path of a file in the shared test data.
+/// Path of a file in the shared test data: `$VERANDA_SHARED/testdata/<rel>`, by default
+/// `shared/` next to the repository root.
 pub fn testdata(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata").join(rel)
+    let shared = match std::env::var_os("VERANDA_SHARED") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    shared.join("testdata").join(rel)
 }
 
 /// A bare clone of Porch's test-blueprints repository.

@@ -572,8 +572,12 @@ async fn clone_from_a_git_url_into_a_deployment_repository() {
 async fn upgrade_keeps_local_edits() {
     use veranda_api::types::{CloneTask, PackageRevisionResources, UpgradeTask, UpstreamPackage};
     let f = Fixture::new().await;
-    let bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata/packages/nephio-project-porch/test/pkgs/test-pkgs/test-blueprints.bundle");
+    let shared = match std::env::var_os("VERANDA_SHARED") {
+        Some(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    let bundle = shared
+        .join("testdata/packages/nephio-project-porch/test/pkgs/test-pkgs/test-blueprints.bundle");
     let blueprints = f.dir.path().join("blueprints.git");
     let out = Command::new("git")
         .args(["clone", "-q", "--bare"])

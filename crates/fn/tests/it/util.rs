@@ -5,21 +5,25 @@ use std::path::{Path, PathBuf};
 
 use veranda_fn::Files;
 
-/// `/work/shared/testdata` or `$VERANDA_TESTDATA`.
+/// Shared with the end-to-end tests of `crates/cli`, so both use one virtual environment.
+#[path = "../../../cli/tests/it/python_venv.rs"]
+mod python_venv;
+
+/// The shared test data: `$VERANDA_SHARED/testdata`, by default `shared/testdata` next to the
+/// repository root (`crates/fn/../../../shared`, where CI clones the repository next to
+/// `shared/`).
 pub fn testdata() -> PathBuf {
-    if let Ok(dir) = std::env::var("VERANDA_TESTDATA") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // crates/fn → repository root → ../shared/testdata (CI clones main next to shared/).
-    for candidate in
-        [manifest.join("../../../shared/testdata"), PathBuf::from("/work/shared/testdata")]
-    {
-        if candidate.is_dir() {
-            return candidate;
-        }
-    }
-    panic!("shared test data not found; set VERANDA_TESTDATA");
+    let shared = match std::env::var_os("VERANDA_SHARED") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    let testdata = shared.join("testdata");
+    assert!(
+        testdata.is_dir(),
+        "shared test data not found at {}; set VERANDA_SHARED to the directory holding testdata/",
+        testdata.display()
+    );
+    testdata
 }
 
 /// Reads a directory tree into a file map (paths relative to `dir`, `/`-separated).
@@ -78,16 +82,14 @@ pub fn diff_files(actual: &Files, expected: &Files) -> String {
 }
 
 /// The directory to put first on `PATH` so that `python3` has PyYAML: the directory of
-/// `$VERANDA_PYTHON` when set, nothing otherwise.
+/// `$VERANDA_PYTHON` when set, nothing when `python3` has it, else that of the test virtual
+/// environment `target/test-venv` (made on first use, see `python_venv.rs`).
 pub fn python_path_env() -> Vec<(String, String)> {
-    match std::env::var("VERANDA_PYTHON") {
-        Ok(python) if !python.is_empty() => {
-            let dir = Path::new(&python)
-                .parent()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default();
+    let python = python_venv::python_with("import yaml");
+    match python.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
             let path = std::env::var("PATH").unwrap_or_default();
-            vec![("PATH".into(), format!("{dir}:{path}"))]
+            vec![("PATH".into(), format!("{}:{path}", dir.display()))]
         }
         _ => Vec::new(),
     }

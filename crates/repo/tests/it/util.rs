@@ -58,8 +58,8 @@ impl Scratch {
 
     /// A bare clone of Porch's test-blueprints bundle.
     pub fn blueprints(&self, name: &str) -> PathBuf {
-        let bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/testdata/packages/nephio-project-porch/test/pkgs/test-pkgs/test-blueprints.bundle");
+        let bundle =
+            testdata("packages/nephio-project-porch/test/pkgs/test-pkgs/test-blueprints.bundle");
         let path = self.path(name);
         git(
             self.tmp.path(),
@@ -175,4 +175,14 @@ pub fn create_draft(repo: &GitRepo, package: &str, workspace: &str, content: &Fi
     repo.push(&[RefUpdate::set(repo.draft_ref(package, workspace), commit.clone())])
         .expect("push draft");
     commit
+}
+
+/// Path of a file in the shared test data: `$VERANDA_SHARED/testdata/<rel>`, by default
+/// `shared/` next to the repository root.
+pub fn testdata(rel: &str) -> PathBuf {
+    let shared = match std::env::var_os("VERANDA_SHARED") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    shared.join("testdata").join(rel)
 }
