@@ -8,6 +8,7 @@
 //! store in one transaction and publishes the ADDED/MODIFIED/DELETED events. External changes
 //! to Git (seen by the periodic sync) travel the same path, so events are never special-cased.
 
+mod backends;
 mod build;
 mod context;
 mod error;
@@ -29,9 +30,11 @@ use std::{
 };
 
 use veranda_api::types::{PackageRevision, Repository};
-use veranda_repo::{Discovered, GitRepo};
-use veranda_store::Store;
+use veranda_storage::Discovered;
 
+use crate::backends::{Db, Repo};
+
+pub use backends::Backends;
 pub use error::{Error, Kind};
 pub use revisions::RevisionFilter;
 pub use watch::{Event, EventType, Subscription, Topic, WatchError};
@@ -64,7 +67,9 @@ pub struct EngineConfig {
 pub struct Engine {
     // The engine itself, for background work a request starts (`index_after_write`).
     me: std::sync::Weak<Engine>,
-    store: Arc<Store>,
+    store: Db,
+    // Opens registered repositories.
+    backend: Arc<dyn veranda_storage::Backend>,
     config: EngineConfig,
     state: RwLock<State>,
     hub: watch::Hub,
@@ -96,7 +101,7 @@ type RepoKey = (String, String);
 
 struct RepoEntry {
     object: Repository,
-    git: Option<Arc<GitRepo>>,
+    repo: Option<Repo>,
     // Invariant: keyed by the package revision's object name.
     revisions: Arc<BTreeMap<String, Arc<Rev>>>,
     // Serialises Git writes and reconciles of this repository.
@@ -122,11 +127,12 @@ pub(crate) struct Rev {
 }
 
 impl Engine {
-    /// Opens the store under `config.data_dir` and starts indexing every registered repository.
-    pub async fn open(config: EngineConfig) -> Result<Arc<Engine>, Error> {
+    /// Starts an engine on `backends`, with the Git caches below `config.data_dir`, and starts
+    /// indexing every registered repository.
+    pub async fn open(config: EngineConfig, backends: Backends) -> Result<Arc<Engine>, Error> {
         std::fs::create_dir_all(config.data_dir.join("git"))
             .map_err(|e| Error::Internal(format!("create data directory: {e}")))?;
-        let store = Arc::new(Store::open(&config.data_dir.join("veranda.db"))?);
+        let store = Db::new(backends.store);
         let current = store.current_resource_version()?;
         let limits = veranda_fn::Limits {
             timeout: config.function_timeout,
@@ -164,6 +170,7 @@ impl Engine {
             me: me.clone(),
             functions,
             store,
+            backend: backends.repositories,
             config,
             state: RwLock::new(State::default()),
             hub: watch::Hub::new(current),
@@ -196,7 +203,7 @@ impl Engine {
 
     /// The last resourceVersion handed out.
     pub fn current_resource_version(&self) -> Result<i64, Error> {
-        Ok(self.store.current_resource_version()?)
+        self.store.current_resource_version()
     }
 
     /// Starts a watch on all events after `since` (None: only new events).
@@ -252,12 +259,7 @@ impl Drop for BusyGuard<'_> {
     }
 }
 
-/// Pushes ref updates, timing the push.
-fn push(git: &GitRepo, updates: &[veranda_repo::RefUpdate]) -> Result<(), veranda_repo::Error> {
-    metrics::git("push", || git.push(updates))
-}
-
-/// Runs blocking work (Git, SQLite) off the async reactor.
+/// Runs blocking work (renders, merges) off the async reactor.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {

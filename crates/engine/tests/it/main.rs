@@ -11,7 +11,7 @@ use veranda_api::{
         Repository, RepositorySpec, Task,
     },
 };
-use veranda_engine::{Engine, EngineConfig, Error, EventType, RevisionFilter};
+use veranda_engine::{Backends, Engine, EngineConfig, Error, EventType, RevisionFilter};
 
 mod deep_repository;
 mod resources_modes;
@@ -41,10 +41,25 @@ fn config(data_dir: &Path) -> EngineConfig {
     }
 }
 
+/// The production backends: Git repositories and the SQLite store below `data_dir`.
+fn backends(data_dir: &Path) -> Backends {
+    std::fs::create_dir_all(data_dir).unwrap();
+    Backends {
+        repositories: Arc::new(veranda_repo::GitBackend),
+        store: Arc::new(veranda_store::Store::open(&data_dir.join("veranda.db")).unwrap()),
+    }
+}
+
+/// An engine on the production backends.
+async fn open(config: EngineConfig) -> Arc<Engine> {
+    let backends = backends(&config.data_dir);
+    Engine::open(config, backends).await.unwrap()
+}
+
 impl Fixture {
     async fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(config(&dir.path().join("data"))).await.unwrap();
+        let engine = open(config(&dir.path().join("data"))).await;
         Fixture { dir, engine }
     }
 
@@ -52,7 +67,7 @@ impl Fixture {
     async fn reopen(self) -> Fixture {
         let Fixture { dir, engine } = self;
         drop(engine);
-        let engine = Engine::open(config(&dir.path().join("data"))).await.unwrap();
+        let engine = open(config(&dir.path().join("data"))).await;
         Fixture { dir, engine }
     }
 
@@ -319,10 +334,7 @@ async fn state_survives_restart_and_external_changes_are_seen() {
     let config = config(&dir.path().join("data"));
     let rv_before;
     {
-        let f = Fixture {
-            engine: Engine::open(config.clone()).await.unwrap(),
-            dir: tempfile::tempdir().unwrap(),
-        };
+        let f = Fixture { engine: open(config.clone()).await, dir: tempfile::tempdir().unwrap() };
         f.register("r", &remote).await;
         let pr = f.create("r", "p", "ws", None).await.unwrap();
         let mut labelled = (*pr).clone();
@@ -336,9 +348,7 @@ async fn state_survives_restart_and_external_changes_are_seen() {
             .resource_version
             .clone();
     }
-    let engine = Engine::open(EngineConfig { sync_interval: Duration::from_millis(200), ..config })
-        .await
-        .unwrap();
+    let engine = open(EngineConfig { sync_interval: Duration::from_millis(200), ..config }).await;
     assert!(engine.wait_ready(Duration::from_secs(30)).await);
     let pr = engine.get_package_revision("default", "r.p.ws").unwrap();
     assert_eq!(pr.metadata.labels["keep"], "me");
@@ -470,14 +480,11 @@ async fn watches_resume_from_a_resource_version() {
     let remote = dir.path().join("r.git");
     Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&remote).output().unwrap();
     {
-        let f = Fixture {
-            engine: Engine::open(config.clone()).await.unwrap(),
-            dir: tempfile::tempdir().unwrap(),
-        };
+        let f = Fixture { engine: open(config.clone()).await, dir: tempfile::tempdir().unwrap() };
         f.register("r", &remote).await;
     }
     // A restarted engine has no log before its start: older versions are gone (410).
-    let f = Fixture { engine: Engine::open(config).await.unwrap(), dir };
+    let f = Fixture { engine: open(config).await, dir };
     assert!(f.engine.wait_ready(Duration::from_secs(30)).await);
     assert!(matches!(f.engine.subscribe(Some(0)), Err(veranda_engine::WatchError::Gone { .. })));
     let start = f.engine.current_resource_version().unwrap();

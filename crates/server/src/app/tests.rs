@@ -43,16 +43,21 @@ struct Answer {
 impl Fixture {
     async fn new() -> Fixture {
         let dir = tempfile::tempdir().expect("create a temporary directory");
-        let engine = Engine::open(EngineConfig {
-            data_dir: dir.path().join("data"),
-            sync_interval: Duration::from_secs(3600),
-            exec_functions: Default::default(),
-            function_runner: None,
-            function_timeout: Duration::from_secs(30),
-            function_env: Vec::new(),
-            function_memory: None,
-            builtin_child: None,
-        })
+        let data_dir = dir.path().join("data");
+        let backends = crate::backends(&data_dir).expect("open the backends");
+        let engine = Engine::open(
+            EngineConfig {
+                data_dir,
+                sync_interval: Duration::from_secs(3600),
+                exec_functions: Default::default(),
+                function_runner: None,
+                function_timeout: Duration::from_secs(30),
+                function_env: Vec::new(),
+                function_memory: None,
+                builtin_child: None,
+            },
+            backends,
+        )
         .await
         .expect("open the engine");
         let (tokens, token) = Tokens::load_or_create(dir.path()).expect("create the token file");
