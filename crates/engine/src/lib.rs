@@ -77,18 +77,6 @@ pub struct Engine {
     busy: Mutex<HashSet<String>>,
     // Built-in functions, then the configured executables, then the function runner.
     functions: veranda_fn::MultiRuntime,
-    // Armed fault points (tests of failure paths).
-    faults: Mutex<HashSet<FaultPoint>>,
-}
-
-/// Places where a test can make the engine fail, to exercise rollback paths.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FaultPoint {
-    /// A create fails after its draft branch was pushed, before it is indexed.
-    CreateAfterPush,
-    /// Indexing fails after a write that Git already holds (update, lifecycle move, resources,
-    /// delete): the write is acknowledged and the index catches up from Git.
-    IndexAfterWrite,
 }
 
 #[derive(Default)]
@@ -175,7 +163,6 @@ impl Engine {
             state: RwLock::new(State::default()),
             hub: watch::Hub::new(current),
             busy: Mutex::new(HashSet::new()),
-            faults: Mutex::new(HashSet::new()),
         });
         engine.load_repositories().await?;
         Ok(engine)
@@ -209,19 +196,6 @@ impl Engine {
     /// Starts a watch on all events after `since` (None: only new events).
     pub fn subscribe(&self, since: Option<i64>) -> Result<Subscription, WatchError> {
         self.hub.subscribe(since)
-    }
-
-    /// Makes the next pass through `point` fail (for tests of failure handling).
-    #[doc(hidden)]
-    pub fn inject_fault(&self, point: FaultPoint) {
-        self.faults.lock().unwrap_or_else(|e| e.into_inner()).insert(point);
-    }
-
-    fn fault(&self, point: FaultPoint) -> Result<(), Error> {
-        if self.faults.lock().unwrap_or_else(|e| e.into_inner()).remove(&point) {
-            return Err(Error::Internal(format!("injected fault {point:?}")));
-        }
-        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {

@@ -167,11 +167,7 @@ impl Engine {
     /// retry runs in the background until one succeeds or the periodic sync takes over.
     pub(crate) async fn index_after_write(&self, key: &RepoKey, updates: Updates) {
         let meta = updates.meta.clone();
-        let indexed = match self.fault(crate::FaultPoint::IndexAfterWrite) {
-            Ok(()) => self.reconcile(key, updates).await,
-            Err(e) => Err(e),
-        };
-        let Err(e) = indexed else { return };
+        let Err(e) = self.reconcile(key, updates).await else { return };
         tracing::warn!(
             namespace = %key.0, repository = %key.1,
             "write is in Git but indexing it failed; retrying in the background: {e}"

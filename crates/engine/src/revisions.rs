@@ -311,11 +311,7 @@ impl Engine {
             ..build::stored_meta(&pr.metadata)
         };
         let updates = Updates { meta: BTreeMap::from([(name.clone(), meta)]), force: false };
-        let indexed = match self.fault(crate::FaultPoint::CreateAfterPush) {
-            Ok(()) => self.reconcile(&key, updates).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = indexed {
+        if let Err(e) = self.reconcile(&key, updates).await {
             // Rollback: the draft must not outlive a failed create.
             if let Err(r) = repo_handle.discard_draft(draft).await {
                 tracing::error!(%name, "rollback of failed create: {r}");

@@ -3,7 +3,8 @@
 //! Two traits: [`PackageRepository`] (package revisions in a registered repository: discovery,
 //! content, lifecycle moves; opened by a [`Backend`]) and [`Store`] (what Git cannot hold:
 //! revision metadata rows, registered objects, the resourceVersion counter). The Git backend
-//! (`veranda-repo`) and the SQLite store (`veranda-store`) implement them.
+//! (`veranda-repo`) and the SQLite store (`veranda-store`) implement them; [`memory`] holds
+//! in-memory implementations with fault injection for tests.
 //!
 //! Design decisions:
 //! * The traits are synchronous and their methods may block (Git, SQL): the engine calls them
@@ -17,6 +18,8 @@
 mod error;
 mod repository;
 mod store;
+
+pub mod memory;
 
 pub use crate::{
     error::{Error, ErrorKind},
