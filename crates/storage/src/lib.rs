@@ -4,7 +4,8 @@
 //! content, lifecycle moves; opened by a [`Backend`]) and [`Store`] (what Git cannot hold:
 //! revision metadata rows, registered objects, the resourceVersion counter). The Git backend
 //! (`veranda-repo`) and the SQLite store (`veranda-store`) implement them; [`memory`] holds
-//! in-memory implementations with fault injection for tests.
+//! in-memory implementations with fault injection for tests, and [`conformance`] the checks
+//! every implementation must pass.
 //!
 //! Design decisions:
 //! * The traits are synchronous and their methods may block (Git, SQL): the engine calls them
@@ -19,6 +20,7 @@ mod error;
 mod repository;
 mod store;
 
+pub mod conformance;
 pub mod memory;
 
 pub use crate::{
