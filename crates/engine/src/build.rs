@@ -8,7 +8,7 @@ use veranda_api::{
     },
 };
 use veranda_kpt::KptfileInfo;
-use veranda_repo::Discovered;
+use veranda_storage::Discovered;
 
 use crate::time;
 
@@ -27,10 +27,10 @@ pub(crate) struct Parts<'a> {
 
 pub(crate) fn lifecycle(d: &Discovered) -> Lifecycle {
     match d.lifecycle {
-        veranda_repo::Lifecycle::Draft => Lifecycle::Draft,
-        veranda_repo::Lifecycle::Proposed => Lifecycle::Proposed,
-        veranda_repo::Lifecycle::Published => Lifecycle::Published,
-        veranda_repo::Lifecycle::DeletionProposed => Lifecycle::DeletionProposed,
+        veranda_storage::Lifecycle::Draft => Lifecycle::Draft,
+        veranda_storage::Lifecycle::Proposed => Lifecycle::Proposed,
+        veranda_storage::Lifecycle::Published => Lifecycle::Published,
+        veranda_storage::Lifecycle::DeletionProposed => Lifecycle::DeletionProposed,
     }
 }
 

@@ -104,24 +104,6 @@ impl Error {
     }
 }
 
-impl From<veranda_store::Error> for Error {
-    fn from(e: veranda_store::Error) -> Error {
-        Error::Internal(e.to_string())
-    }
-}
-
-impl From<veranda_repo::Error> for Error {
-    fn from(e: veranda_repo::Error) -> Error {
-        match e {
-            veranda_repo::Error::Conflict { .. } => Error::Conflict(format!(
-                "the package was changed concurrently in git; please retry: {e}"
-            )),
-            veranda_repo::Error::RemoteLocked { .. } => Error::Unavailable(format!("git: {e}")),
-            other => Error::Internal(format!("git: {other}")),
-        }
-    }
-}
-
 impl From<tokio::task::JoinError> for Error {
     fn from(e: tokio::task::JoinError) -> Error {
         Error::Internal(format!("background task failed: {e}"))

@@ -8,6 +8,7 @@
 //! store in one transaction and publishes the ADDED/MODIFIED/DELETED events. External changes
 //! to Git (seen by the periodic sync) travel the same path, so events are never special-cased.
 
+mod backends;
 mod build;
 mod context;
 mod error;
@@ -29,9 +30,11 @@ use std::{
 };
 
 use veranda_api::types::{PackageRevision, Repository};
-use veranda_repo::{Discovered, GitRepo};
-use veranda_store::Store;
+use veranda_storage::Discovered;
 
+use crate::backends::{Db, Repo};
+
+pub use backends::Backends;
 pub use error::{Error, Kind};
 pub use revisions::RevisionFilter;
 pub use watch::{Event, EventType, Subscription, Topic, WatchError};
@@ -82,7 +85,9 @@ impl EngineConfig {
 pub struct Engine {
     // The engine itself, for background work a request starts (`index_after_write`).
     me: std::sync::Weak<Engine>,
-    store: Arc<Store>,
+    store: Db,
+    // Opens registered repositories.
+    backend: Arc<dyn veranda_storage::Backend>,
     config: EngineConfig,
     state: RwLock<State>,
     hub: watch::Hub,
@@ -90,18 +95,6 @@ pub struct Engine {
     busy: Mutex<HashSet<String>>,
     // Built-in functions, then the configured executables, then the function runner.
     functions: veranda_fn::MultiRuntime,
-    // Armed fault points (tests of failure paths).
-    faults: Mutex<HashSet<FaultPoint>>,
-}
-
-/// Places where a test can make the engine fail, to exercise rollback paths.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FaultPoint {
-    /// A create fails after its draft branch was pushed, before it is indexed.
-    CreateAfterPush,
-    /// Indexing fails after a write that Git already holds (update, lifecycle move, resources,
-    /// delete): the write is acknowledged and the index catches up from Git.
-    IndexAfterWrite,
 }
 
 #[derive(Default)]
@@ -114,7 +107,7 @@ type RepoKey = (String, String);
 
 struct RepoEntry {
     object: Repository,
-    git: Option<Arc<GitRepo>>,
+    repo: Option<Repo>,
     // Invariant: keyed by the package revision's object name.
     revisions: Arc<BTreeMap<String, Arc<Rev>>>,
     // Serialises Git writes and reconciles of this repository.
@@ -140,11 +133,12 @@ pub(crate) struct Rev {
 }
 
 impl Engine {
-    /// Opens the store under `config.data_dir` and starts indexing every registered repository.
-    pub async fn open(config: EngineConfig) -> Result<Arc<Engine>, Error> {
+    /// Starts an engine on `backends`, with the Git caches below `config.data_dir`, and starts
+    /// indexing every registered repository.
+    pub async fn open(config: EngineConfig, backends: Backends) -> Result<Arc<Engine>, Error> {
         std::fs::create_dir_all(config.data_dir.join("git"))
             .map_err(|e| Error::Internal(format!("create data directory: {e}")))?;
-        let store = Arc::new(Store::open(&config.data_dir.join("veranda.db"))?);
+        let store = Db::new(backends.store);
         let current = store.current_resource_version()?;
         let limits = veranda_fn::Limits {
             timeout: config.function_timeout,
@@ -182,11 +176,11 @@ impl Engine {
             me: me.clone(),
             functions,
             store,
+            backend: backends.repositories,
             config,
             state: RwLock::new(State::default()),
             hub: watch::Hub::new(current),
             busy: Mutex::new(HashSet::new()),
-            faults: Mutex::new(HashSet::new()),
         });
         engine.load_repositories().await?;
         Ok(engine)
@@ -214,25 +208,12 @@ impl Engine {
 
     /// The last resourceVersion handed out.
     pub fn current_resource_version(&self) -> Result<i64, Error> {
-        Ok(self.store.current_resource_version()?)
+        self.store.current_resource_version()
     }
 
     /// Starts a watch on all events after `since` (None: only new events).
     pub fn subscribe(&self, since: Option<i64>) -> Result<Subscription, WatchError> {
         self.hub.subscribe(since)
-    }
-
-    /// Makes the next pass through `point` fail (for tests of failure handling).
-    #[doc(hidden)]
-    pub fn inject_fault(&self, point: FaultPoint) {
-        self.faults.lock().unwrap_or_else(|e| e.into_inner()).insert(point);
-    }
-
-    fn fault(&self, point: FaultPoint) -> Result<(), Error> {
-        if self.faults.lock().unwrap_or_else(|e| e.into_inner()).remove(&point) {
-            return Err(Error::Internal(format!("injected fault {point:?}")));
-        }
-        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -270,12 +251,7 @@ impl Drop for BusyGuard<'_> {
     }
 }
 
-/// Pushes ref updates, timing the push.
-fn push(git: &GitRepo, updates: &[veranda_repo::RefUpdate]) -> Result<(), veranda_repo::Error> {
-    metrics::git("push", || git.push(updates))
-}
-
-/// Runs blocking work (Git, SQLite) off the async reactor.
+/// Runs blocking work (renders, merges) off the async reactor.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {

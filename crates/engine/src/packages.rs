@@ -7,16 +7,18 @@ use veranda_api::{
     ObjectMeta, names,
     types::{PackageSpec, PackageStatus, PorchPackage},
 };
-use veranda_repo::{RefKind, RefUpdate};
-use veranda_store::ObjectTable;
+use veranda_storage::{ObjectTable, RefKind};
 
-use crate::{Engine, Error, Kind, blocking, build, reconcile::Updates, time};
+use crate::{Engine, Error, Kind, backends::store_error, build, reconcile::Updates, time};
 
 impl Engine {
     /// Packages in `namespace` (all namespaces when None), ordered by namespace and name.
     pub fn list_packages(&self, namespace: Option<&str>) -> Result<Vec<PorchPackage>, Error> {
         let mut packages: BTreeMap<(String, String), PorchPackage> = BTreeMap::new();
-        for row in self.store.list_objects(ObjectTable::Packages)? {
+        // FIXME: a synchronous store read on the caller's (async) thread.
+        let rows =
+            self.store.blocking().list_objects(ObjectTable::Packages).map_err(store_error)?;
+        for row in rows {
             if namespace.is_some_and(|n| n != row.namespace) {
                 continue;
             }
@@ -117,16 +119,14 @@ impl Engine {
             ..ObjectMeta::default()
         };
         package.status = PackageStatus::default();
-        let store = self.store.clone();
-        let ns = namespace.to_string();
-        blocking(move || {
-            let row = store.put_object(ObjectTable::Packages, &ns, &name, |rv| {
+        let row = self
+            .store
+            .put_object(ObjectTable::Packages, namespace.to_string(), name, move |rv| {
                 package.metadata.resource_version = rv.to_string();
                 serde_json::to_string(&package).unwrap_or_default()
-            })?;
-            serde_json::from_str(&row.object).map_err(|e| Error::Internal(e.to_string()))
-        })
-        .await
+            })
+            .await?;
+        serde_json::from_str(&row.object).map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// Deletes a package with all of its revisions: draft and proposed branches, tags,
@@ -163,47 +163,16 @@ impl Engine {
             })
             .collect::<Result<_, _>>()?;
         if !revisions.is_empty() {
-            let (git, write) = self.repo_handles(&key)?;
+            let (repo, write) = self.repo_handles(&key)?;
             let _write = write.lock().await;
-            let package_path = package.spec.package_name.clone();
-            let discovered: Vec<_> = revisions.iter().map(|r| r.discovered.clone()).collect();
-            blocking(move || {
-                let mut updates = Vec::new();
-                let mut on_branch = false;
-                for d in &discovered {
-                    let delete = |name: String| RefUpdate { name, new: None, expected_old: None };
-                    match d.kind {
-                        RefKind::Draft | RefKind::Proposed => {
-                            updates.push(delete(format!("refs/heads/{}", d.ref_name)))
-                        }
-                        RefKind::Tag => updates.push(delete(git.tag_ref(&d.package, d.revision))),
-                        RefKind::Branch => on_branch = true,
-                    }
-                    if build::lifecycle(d) == veranda_api::Lifecycle::DeletionProposed {
-                        updates.push(delete(git.deletion_proposed_ref(
-                            &d.package,
-                            d.revision,
-                            &d.workspace,
-                        )));
-                    }
-                }
-                if !updates.is_empty() {
-                    crate::push(&git, &updates)?;
-                }
-                if on_branch {
-                    crate::metrics::git("remove_package", || {
-                        git.remove_package_from_branch(&package_path)
-                    })?;
-                }
-                Ok(())
-            })
-            .await?;
+            let discovered = revisions.iter().map(|r| r.discovered.clone()).collect();
+            repo.delete_package(package.spec.package_name.clone(), discovered).await?;
             self.index_after_write(&key, Updates::default()).await;
         }
         drop(busy);
-        let store = self.store.clone();
-        let (ns, n) = (namespace.to_string(), name.to_string());
-        blocking(move || Ok(store.delete_object(ObjectTable::Packages, &ns, &n)?)).await?;
+        self.store
+            .delete_object(ObjectTable::Packages, namespace.to_string(), name.to_string())
+            .await?;
         Ok(package)
     }
 

@@ -10,11 +10,12 @@ use std::{
 
 use veranda_api::{ObjectMeta, names};
 use veranda_kpt::KptfileInfo;
-use veranda_repo::{Discovered, GitRepo, RefKind};
-use veranda_store::{Change, RevisionRow};
+use veranda_storage::{Change, Discovered, PackageRepository, RefKind, RevisionRow, Store};
 
 use crate::{
-    Engine, Error, RepoKey, Rev, blocking,
+    Engine, Error, RepoKey, Rev,
+    backends::{git_error, store_error},
+    blocking,
     build::{self, Parts},
     time,
     watch::{Event, EventType, Topic},
@@ -106,9 +107,9 @@ impl Engine {
         let (git, prev, loaded, deployment, pending) = {
             let mut state = self.write();
             let Some(entry) = state.repos.get_mut(key) else { return Ok(()) };
-            let Some(git) = entry.git.clone() else { return Ok(()) };
+            let Some(repo) = entry.repo.clone() else { return Ok(()) };
             let pending = std::mem::take(&mut entry.pending);
-            (git, entry.revisions.clone(), entry.loaded, entry.object.spec.deployment, pending)
+            (repo, entry.revisions.clone(), entry.loaded, entry.object.spec.deployment, pending)
         };
         // Metadata of earlier acknowledged writes goes in first; this pass's own is newer.
         for (name, meta) in &pending {
@@ -116,20 +117,24 @@ impl Engine {
         }
         let store = self.store.clone();
         let (namespace, repository) = key.clone();
+        // One blocking pass over Git and the store (see `backends`).
         let planned = blocking(move || {
-            let discovered = crate::metrics::git("list", || git.list())?;
+            let (git, store) = (git.blocking(), store.blocking());
+            let discovered = crate::metrics::git("list", || git.list()).map_err(git_error)?;
             let mut stored = HashMap::new();
             if !loaded {
                 for row in crate::metrics::store("list_revisions", || {
                     store.list_revisions(&namespace, &repository)
-                })? {
+                })
+                .map_err(store_error)?
+                {
                     let meta = serde_json::from_str(&row.meta).unwrap_or_default();
                     let (resource_version, fingerprint) = (row.resource_version, row.fingerprint);
                     stored.insert(row.name, Stored { meta, resource_version, fingerprint });
                 }
             }
             let previous = Before { indexed: prev, stored };
-            plan(&git, &store, &namespace, &repository, deployment, discovered, previous, updates)
+            plan(git, store, &namespace, &repository, deployment, discovered, previous, updates)
         })
         .await;
         let (revisions, events) = match planned {
@@ -162,11 +167,7 @@ impl Engine {
     /// retry runs in the background until one succeeds or the periodic sync takes over.
     pub(crate) async fn index_after_write(&self, key: &RepoKey, updates: Updates) {
         let meta = updates.meta.clone();
-        let indexed = match self.fault(crate::FaultPoint::IndexAfterWrite) {
-            Ok(()) => self.reconcile(key, updates).await,
-            Err(e) => Err(e),
-        };
-        let Err(e) = indexed else { return };
+        let Err(e) = self.reconcile(key, updates).await else { return };
         tracing::warn!(
             namespace = %key.0, repository = %key.1,
             "write is in Git but indexing it failed; retrying in the background: {e}"
@@ -214,14 +215,10 @@ impl Engine {
         key: &RepoKey,
         revisions: Arc<BTreeMap<String, Arc<Rev>>>,
     ) -> Result<(), Error> {
-        let store = self.store.clone();
         let (namespace, repository) = key.clone();
         let n = revisions.len() as i64;
-        let first = blocking(move || {
-            store.delete_repository_revisions(&namespace, &repository)?;
-            Ok(if n > 0 { store.reserve_resource_versions(n)? } else { 0 })
-        })
-        .await?;
+        self.store.delete_repository_revisions(namespace, repository).await?;
+        let first = if n > 0 { self.store.reserve_resource_versions(n).await? } else { 0 };
         for (i, rev) in revisions.values().enumerate() {
             self.hub.publish(deleted_event(rev, first + i as i64));
         }
@@ -231,8 +228,8 @@ impl Engine {
 
 #[allow(clippy::too_many_arguments)]
 fn plan(
-    git: &GitRepo,
-    store: &veranda_store::Store,
+    git: &dyn PackageRepository,
+    store: &dyn Store,
     namespace: &str,
     repository: &str,
     deployment: bool,
@@ -344,11 +341,14 @@ fn plan(
         changes
             .push(Change::DeleteRevision { namespace: namespace.to_string(), name: name.clone() });
     }
-    let written = crate::metrics::store("apply", || store.apply(changes))?;
+    let written = crate::metrics::store("apply", || store.apply(changes)).map_err(store_error)?;
     let mut assigned: HashMap<String, i64> =
         written.into_iter().map(|row| (row.name, row.resource_version)).collect();
-    let first_deleted =
-        if gone.is_empty() { 0 } else { store.reserve_resource_versions(gone.len() as i64)? };
+    let first_deleted = if gone.is_empty() {
+        0
+    } else {
+        store.reserve_resource_versions(gone.len() as i64).map_err(store_error)?
+    };
 
     let mut events = Vec::new();
     for n in next {
@@ -424,8 +424,8 @@ fn fingerprint(d: &Discovered, latest: bool, deployment: bool) -> String {
     format!("{version}|{:?}|{}|{}|{}|{}", d.lifecycle, d.revision, d.ref_name, latest, deployment)
 }
 
-fn read_kptfile(git: &GitRepo, d: &Discovered) -> KptfileInfo {
-    let content = match git.read_file(&d.commit, &d.package, veranda_kpt::KPTFILE) {
+fn read_kptfile(git: &dyn PackageRepository, d: &Discovered) -> KptfileInfo {
+    let content = match git.read_file(d, veranda_kpt::KPTFILE) {
         Ok(Some(content)) => content,
         Ok(None) => return KptfileInfo::default(),
         Err(e) => {

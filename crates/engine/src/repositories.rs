@@ -6,11 +6,12 @@ use veranda_api::{
     names,
     types::{Condition, Repository},
 };
-use veranda_repo::{GitConfig, GitRepo};
-use veranda_store::ObjectTable;
+use veranda_storage::{Author, ObjectTable, RepositoryConfig};
 
 use crate::{
-    Engine, Error, Kind, RepoEntry, RepoKey, blocking,
+    Engine, Error, Kind, RepoEntry, RepoKey,
+    backends::Repo,
+    blocking,
     reconcile::Updates,
     time,
     watch::{Event, EventType, Topic},
@@ -70,7 +71,7 @@ impl Engine {
                 key.clone(),
                 RepoEntry {
                     object: stored.clone(),
-                    git: None,
+                    repo: None,
                     revisions: Arc::default(),
                     write: Arc::new(tokio::sync::Mutex::new(())),
                     loaded: false,
@@ -153,7 +154,7 @@ impl Engine {
             if let Some(entry) = state.repos.get_mut(&key) {
                 entry.object = stored.clone();
                 if spec_changed {
-                    entry.git = None;
+                    entry.repo = None;
                 }
             }
         }
@@ -187,12 +188,10 @@ impl Engine {
         let Some(entry) = self.write().repos.remove(&key) else {
             return Err(Error::not_found(Kind::Repository, name));
         };
-        let store = self.store.clone();
         let (ns, n) = key.clone();
-        blocking(move || Ok(store.delete_object(ObjectTable::Repositories, &ns, &n)?)).await?;
+        self.store.delete_object(ObjectTable::Repositories, ns, n).await?;
         self.forget_revisions(&key, entry.revisions).await?;
-        let store = self.store.clone();
-        let rv = blocking(move || Ok(store.reserve_resource_versions(1)?)).await?;
+        let rv = self.store.reserve_resource_versions(1).await?;
         let mut object = entry.object;
         object.metadata.resource_version = rv.to_string();
         self.publish_event(rv, EventType::Deleted, Topic::Repositories, &object);
@@ -206,8 +205,7 @@ impl Engine {
 
     /// Loads registered repositories at start-up and opens each in the background.
     pub(crate) async fn load_repositories(self: &Arc<Self>) -> Result<(), Error> {
-        let store = self.store.clone();
-        let rows = blocking(move || Ok(store.list_objects(ObjectTable::Repositories)?)).await?;
+        let rows = self.store.list_objects(ObjectTable::Repositories).await?;
         {
             let mut state = self.write();
             for row in rows {
@@ -221,7 +219,7 @@ impl Engine {
                     (row.namespace, row.name),
                     RepoEntry {
                         object,
-                        git: None,
+                        repo: None,
                         revisions: Arc::default(),
                         write: Arc::new(tokio::sync::Mutex::new(())),
                         loaded: false,
@@ -248,20 +246,17 @@ impl Engine {
             (entry.object.clone(), entry.write.clone())
         };
         let _write = write.lock().await;
-        if self.read().repos.get(key).is_none_or(|e| e.git.is_some()) {
+        if self.read().repos.get(key).is_none_or(|e| e.repo.is_some()) {
             // Opened (or unregistered) while this call waited for the lock.
             return;
         }
-        let config = self.git_config(key, &object);
-        let opened =
-            blocking(move || Ok(crate::metrics::git("open", || GitRepo::open(config))?)).await;
-        let result = match opened {
-            Ok(git) => {
-                let git = Arc::new(git);
+        let config = self.repository_config(key, &object);
+        let result = match Repo::open(&self.backend, config).await {
+            Ok(repo) => {
                 {
                     let mut state = self.write();
                     match state.repos.get_mut(key) {
-                        Some(entry) => entry.git = Some(git),
+                        Some(entry) => entry.repo = Some(repo),
                         None => return,
                     }
                 }
@@ -279,7 +274,7 @@ impl Engine {
         loop {
             ticker.tick().await;
             let keys: Vec<(RepoKey, bool)> =
-                self.read().repos.iter().map(|(k, e)| (k.clone(), e.git.is_some())).collect();
+                self.read().repos.iter().map(|(k, e)| (k.clone(), e.repo.is_some())).collect();
             for (key, open) in keys {
                 let engine = self.clone();
                 // One slow or unreachable remote must not hold up the others.
@@ -302,19 +297,18 @@ impl Engine {
 
     /// Fetches one repository and reconciles it.
     pub(crate) async fn sync_repository(&self, key: &RepoKey) -> Result<(), Error> {
-        let (git, write) = {
+        let (repo, write) = {
             let state = self.read();
             let Some(entry) = state.repos.get(key) else { return Ok(()) };
-            let Some(git) = entry.git.clone() else { return Ok(()) };
-            (git, entry.write.clone())
+            let Some(repo) = entry.repo.clone() else { return Ok(()) };
+            (repo, entry.write.clone())
         };
         // A repository busy with a write (or a slow fetch) is synced next round instead of
         // queueing syncs behind it.
         let Ok(_write) = write.try_lock() else { return Ok(()) };
-        let git2 = git.clone();
-        blocking(move || Ok(crate::metrics::git("fetch", || git.fetch())?)).await?;
+        repo.fetch().await?;
         self.reconcile(key, Updates::default()).await?;
-        blocking(move || Ok(git2.check_remote_locks()?)).await
+        repo.check_remote_locks().await
     }
 
     async fn set_ready(&self, key: &RepoKey, error: Option<String>) {
@@ -356,20 +350,18 @@ impl Engine {
     }
 
     async fn persist_repository(&self, mut repo: Repository) -> Result<Repository, Error> {
-        let store = self.store.clone();
-        blocking(move || {
-            let namespace = repo.metadata.namespace.clone();
-            let name = repo.metadata.name.clone();
-            let mut built = None;
-            store.put_object(ObjectTable::Repositories, &namespace, &name, |rv| {
+        let namespace = repo.metadata.namespace.clone();
+        let name = repo.metadata.name.clone();
+        let mut stored = repo.clone();
+        let row = self
+            .store
+            .put_object(ObjectTable::Repositories, namespace, name, move |rv| {
                 repo.metadata.resource_version = rv.to_string();
-                let json = serde_json::to_string(&repo).unwrap_or_default();
-                built = Some(repo.clone());
-                json
-            })?;
-            built.ok_or_else(|| Error::Internal("repository was not stored".into()))
-        })
-        .await
+                serde_json::to_string(&repo).unwrap_or_default()
+            })
+            .await?;
+        stored.metadata.resource_version = row.resource_version.to_string();
+        Ok(stored)
     }
 
     fn publish_repository(&self, event_type: EventType, repo: &Repository) {
@@ -399,20 +391,18 @@ impl Engine {
         self.config.data_dir.join("git").join(format!("{}.{}", key.0, key.1))
     }
 
-    fn git_config(&self, key: &RepoKey, repo: &Repository) -> GitConfig {
+    fn repository_config(&self, key: &RepoKey, repo: &Repository) -> RepositoryConfig {
         let git = repo.spec.git.clone().unwrap_or_default();
-        let author =
-            (!git.author.is_empty() || !git.email.is_empty()).then(|| veranda_repo::Signature {
-                name: if git.author.is_empty() { git.email.clone() } else { git.author.clone() },
-                email: if git.email.is_empty() { git.author.clone() } else { git.email.clone() },
-            });
-        GitConfig {
+        let author = (!git.author.is_empty() || !git.email.is_empty()).then(|| Author {
+            name: if git.author.is_empty() { git.email.clone() } else { git.author.clone() },
+            email: if git.email.is_empty() { git.author.clone() } else { git.email.clone() },
+        });
+        RepositoryConfig {
             url: git.repo,
             branch: git.branch,
             directory: git.directory.trim_matches('/').to_string(),
             create_branch: git.create_branch,
             cache_dir: self.cache_dir(key),
-            credentials: None,
             author,
         }
     }

@@ -9,10 +9,10 @@ use veranda_api::{
     types::{PackageRevision, PackageRevisionResources, PackageRevisionResourcesSpec, Task},
 };
 use veranda_kpt::{Files, MetadataMode};
-use veranda_repo::{Annotation, EntryMode, GitRepo, Modes, RefKind, RefUpdate};
+use veranda_storage::{Content, EntryMode, Modes, NewDraft};
 
 use crate::{
-    Engine, Error, Kind, RepoKey, Rev, blocking, build, reconcile::Updates,
+    Engine, Error, Kind, RepoKey, Rev, backends::Repo, blocking, build, reconcile::Updates,
     repositories::check_resource_version, time,
 };
 
@@ -112,11 +112,11 @@ impl Engine {
     pub(crate) fn repo_handles(
         &self,
         key: &RepoKey,
-    ) -> Result<(Arc<GitRepo>, Arc<tokio::sync::Mutex<()>>), Error> {
+    ) -> Result<(Repo, Arc<tokio::sync::Mutex<()>>), Error> {
         let state = self.read();
         let entry =
             state.repos.get(key).ok_or_else(|| Error::not_found(Kind::Repository, &key.1))?;
-        let git = entry.git.clone().ok_or_else(|| {
+        let repo = entry.repo.clone().ok_or_else(|| {
             let why = entry
                 .object
                 .status
@@ -126,7 +126,7 @@ impl Engine {
                 .unwrap_or_default();
             Error::Unavailable(format!("repository {:?} is not ready: {why}", key.1))
         })?;
-        Ok((git, entry.write.clone()))
+        Ok((repo, entry.write.clone()))
     }
 
     /// Creates a package revision with its creation task (`init`, `clone`, `edit`).
@@ -207,7 +207,7 @@ impl Engine {
             ..Default::default()
         });
         let key = (namespace.to_string(), spec.repository.clone());
-        let (git, write) = self.repo_handles(&key)?;
+        let (repo_handle, write) = self.repo_handles(&key)?;
         let (ns, repo, package, workspace) = (
             namespace.to_string(),
             spec.repository.clone(),
@@ -293,55 +293,27 @@ impl Engine {
             crate::render::not_pushed(Kind::PackageRevision, &shown, &failure.error)
         })?
         .0;
-        let target_ref = match lifecycle {
-            Lifecycle::Proposed => git.proposed_ref(&package, &workspace),
-            _ => git.draft_ref(&package, &workspace),
+        let draft = NewDraft {
+            package: package.clone(),
+            workspace: workspace.clone(),
+            proposed: lifecycle == Lifecycle::Proposed,
         };
-        let annotation = Annotation {
-            package: git.full_path(&package),
-            workspace_name: workspace.clone(),
-            revision: "0".into(),
+        let content = Content {
+            files,
+            modes,
+            headline: creation_headline(&task.task_type).into(),
             task: serde_json::to_value(&task).ok(),
         };
-        let headline = creation_headline(&task.task_type);
-        let git2 = git.clone();
-        let (pkg2, ref2, modes2) = (package.clone(), target_ref.clone(), modes.clone());
-        blocking(move || {
-            let commit = crate::metrics::git("commit", || {
-                git2.commit_package_with_modes(&pkg2, None, &files, &modes2, headline, &annotation)
-            })?;
-            crate::push(
-                &git2,
-                &[RefUpdate {
-                    name: ref2,
-                    new: Some(commit),
-                    expected_old: Some(veranda_repo::ABSENT.to_string()),
-                }],
-            )?;
-            Ok(())
-        })
-        .await?;
+        repo_handle.create_draft(draft.clone(), content).await?;
 
         let meta = ObjectMeta {
             creation_timestamp: Some(time::now()),
             ..build::stored_meta(&pr.metadata)
         };
         let updates = Updates { meta: BTreeMap::from([(name.clone(), meta)]), force: false };
-        let indexed = match self.fault(crate::FaultPoint::CreateAfterPush) {
-            Ok(()) => self.reconcile(&key, updates).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = indexed {
+        if let Err(e) = self.reconcile(&key, updates).await {
             // Rollback: the draft must not outlive a failed create.
-            let git2 = git.clone();
-            let rollback = blocking(move || {
-                Ok(crate::push(
-                    &git2,
-                    &[RefUpdate { name: target_ref, new: None, expected_old: None }],
-                )?)
-            })
-            .await;
-            if let Err(r) = rollback {
+            if let Err(r) = repo_handle.discard_draft(draft).await {
                 tracing::error!(%name, "rollback of failed create: {r}");
             }
             let _ = self.reconcile(&key, Updates::default()).await;
@@ -448,14 +420,8 @@ impl Engine {
                         )
                     })?;
                 check_usable_source(key, &source, "source revision", &source_name, self)?;
-                let (git, _) = self.repo_handles(key)?;
-                let d = source.discovered.clone();
-                blocking(move || {
-                    Ok(crate::metrics::git("read_files", || {
-                        git.read_files_with_modes(&d.commit, &d.package)
-                    })?)
-                })
-                .await
+                let (repo, _) = self.repo_handles(key)?;
+                repo.read_files(&source.discovered).await
             }
             "upgrade" => {
                 let upgrade = task.upgrade.clone().unwrap_or_default();
@@ -534,15 +500,9 @@ impl Engine {
         }
         let mut contents = Vec::new();
         for (source_key, source) in &sources {
-            let (git, _) = self.repo_handles(source_key)?;
-            let d = source.discovered.clone();
-            let origin = git.origin_url();
-            let (files, modes) = blocking(move || {
-                Ok(crate::metrics::git("read_files", || {
-                    git.read_files_with_modes(&d.commit, &d.package)
-                })?)
-            })
-            .await?;
+            let (repo, _) = self.repo_handles(source_key)?;
+            let origin = repo.origin_url();
+            let (files, modes) = repo.read_files(&source.discovered).await?;
             contents.push((files, origin, modes));
         }
         let new_upstream = &sources[1].1.discovered;
@@ -599,20 +559,15 @@ impl Engine {
             )
         })?;
         check_usable_source(&source_key, &source, "upstream revision", source_name, self)?;
-        let (source_git, _) = self.repo_handles(&source_key)?;
-        let d = source.discovered.clone();
+        let (source_repo, _) = self.repo_handles(&source_key)?;
+        let d = &source.discovered;
         let lock = veranda_kpt::GitLock {
-            repo: source_git.origin_url(),
+            repo: source_repo.origin_url(),
             directory: d.package.clone(),
             reference: d.ref_name.clone(),
             commit: d.commit.clone(),
         };
-        let (files, modes) = blocking(move || {
-            Ok(crate::metrics::git("read_files", || {
-                source_git.read_files_with_modes(&d.commit, &d.package)
-            })?)
-        })
-        .await?;
+        let (files, modes) = source_repo.read_files(d).await?;
         Ok((files, modes, lock))
     }
 
@@ -636,27 +591,17 @@ impl Engine {
         }
         // One cache per upstream URL, reused by later clones from it.
         let cache = crate::upstream_cache::dir(&self.config.data_dir, &git.repo);
-        let (url, reference, directory) =
-            (git.repo.clone(), git.r#ref.clone(), git.directory.clone());
-        let fetched = blocking(move || {
-            let _entry = crate::upstream_cache::lock(&cache)?;
-            crate::metrics::git("fetch_upstream", || {
-                veranda_repo::fetch_package(&url, &reference, &directory, None, &cache)
-            })
-            .map_err(|e| Error::Invalid {
-                kind: Kind::PackageRevision,
-                name: String::new(),
-                field: "spec.tasks[0].clone.upstreamRef.git".into(),
-                message: format!("cannot read the upstream package: {e}"),
-            })
+        let upstream = veranda_storage::Upstream {
+            url: git.repo.clone(),
+            reference: git.r#ref.clone(),
+            directory: git.directory.clone(),
+            cache_dir: cache.clone(),
+        };
+        let fetched = crate::backends::fetch_package(&self.backend, upstream, move || {
+            crate::upstream_cache::lock(&cache)
         })
-        .await
-        .map_err(|e| match e {
-            Error::Invalid { kind, field, message, .. } => {
-                Error::Invalid { kind, name: shown.to_string(), field, message }
-            }
-            other => other,
-        })?;
+        .await?
+        .map_err(|e| invalid(format!("cannot read the upstream package: {e}")))?;
         let lock = veranda_kpt::GitLock {
             repo: git.repo.clone(),
             directory: git.directory.trim_start_matches('/').to_string(),
@@ -680,7 +625,7 @@ impl Engine {
             )
         })?;
         let (key, _) = self.find(namespace, name)?;
-        let (git, write) = self.repo_handles(&key)?;
+        let (repo, write) = self.repo_handles(&key)?;
         let _write = write.lock().await;
         let (_, rev) = self.find(namespace, name)?;
         let current = rev.object.clone();
@@ -741,18 +686,14 @@ impl Engine {
         let mut meta = build::stored_meta(&new.metadata);
         meta.creation_timestamp = rev.meta.creation_timestamp.clone();
         meta.deletion_timestamp = rev.meta.deletion_timestamp.clone();
-        let d = rev.discovered.clone();
-        let mut head = d.commit.clone();
-        let base = d.commit.clone();
+        let mut head = rev.discovered.clone();
         if kptfile_change {
-            let git2 = git.clone();
-            let (package, commit, draft_ref) =
-                (d.package.clone(), d.commit.clone(), d.ref_name.clone());
+            let (files, modes) = repo.read_files(&head).await?;
             let metadata = requested_metadata.clone();
             let functions = self.functions();
             let shown = name.to_string();
-            head = blocking(move || {
-                let (mut files, modes) = git2.read_files_with_modes(&commit, &package)?;
+            let content = blocking(move || {
+                let mut files = files;
                 let kptfile = files
                     .get(veranda_kpt::KPTFILE)
                     .ok_or_else(|| Error::Internal("package has no Kptfile".into()))?;
@@ -777,43 +718,21 @@ impl Engine {
                         crate::render::not_pushed(Kind::PackageRevision, &shown, &failure.error)
                     })?
                     .0;
-                let files = keep_hidden(rendered, &files, &modes);
-                let annotation = Annotation {
-                    package: git2.full_path(&package),
-                    workspace_name: d.workspace.clone(),
-                    revision: "0".into(),
-                    task: Some(serde_json::json!({"type": "render"})),
-                };
-                let new_head = crate::metrics::git("commit", || {
-                    git2.commit_package_with_modes(
-                        &package,
-                        Some(&commit),
-                        &files,
-                        &modes,
-                        HEADLINE_RENDER,
-                        &annotation,
-                    )
-                })?;
-                crate::push(
-                    &git2,
-                    &[RefUpdate {
-                        name: format!("refs/heads/{draft_ref}"),
-                        new: Some(new_head.clone()),
-                        expected_old: Some(commit),
-                    }],
-                )?;
-                Ok(new_head)
+                Ok(render_content(keep_hidden(rendered, &files, &modes), modes))
             })
             .await?;
+            head = repo.commit_draft(&head, content).await?;
         }
+        // Whether Git already holds a change of this request.
+        let committed = !Arc::ptr_eq(&head, &rev.discovered);
         if to == from && !kptfile_change && meta == rev.meta {
             // Nothing changes (e.g. a repeated `kubectl apply`): no write, no event.
             return Ok(current);
         }
         if to != from
-            && let Err(e) = self.move_lifecycle(&key, &git, &rev, &head, from, to).await
+            && let Err(e) = self.move_lifecycle(&key, &repo, &head, from, to).await
         {
-            if head != base {
+            if committed {
                 // The Kptfile change is in Git; only the move failed.
                 self.index_after_write(&key, Updates::default()).await;
             }
@@ -821,14 +740,14 @@ impl Engine {
         }
         let updates =
             Updates { meta: BTreeMap::from([(name.to_string(), meta.clone())]), force: false };
-        if head != base || to != from {
+        if committed || to != from {
             self.index_after_write(&key, updates).await;
         } else {
             self.reconcile(&key, updates).await?;
         }
         if meta.deletion_timestamp.is_some() && meta.finalizers.is_empty() {
             let (_, rev) = self.find(namespace, name)?;
-            self.delete_in_git(&key, &git, &rev).await?;
+            repo.delete(&rev.discovered).await?;
             self.index_after_write(&key, Updates::default()).await;
             return Ok(rev.object.clone());
         }
@@ -838,75 +757,45 @@ impl Engine {
     async fn move_lifecycle(
         &self,
         key: &RepoKey,
-        git: &Arc<GitRepo>,
-        rev: &Rev,
-        head: &str,
+        repo: &Repo,
+        revision: &Arc<veranda_storage::Discovered>,
         from: Lifecycle,
         to: Lifecycle,
     ) -> Result<(), Error> {
-        let d = rev.discovered.clone();
-        let current_ref = format!("refs/heads/{}", d.ref_name);
-        let git2 = git.clone();
-        let head = head.to_string();
         match (from, to) {
-            (Lifecycle::Draft, Lifecycle::Proposed) | (Lifecycle::Proposed, Lifecycle::Draft) => {
-                let target = if to == Lifecycle::Proposed {
-                    git.proposed_ref(&d.package, &d.workspace)
-                } else {
-                    git.draft_ref(&d.package, &d.workspace)
-                };
-                blocking(move || {
-                    Ok(crate::push(
-                        &git2,
-                        &[
-                            RefUpdate { name: target, new: Some(head.clone()), expected_old: None },
-                            RefUpdate { name: current_ref, new: None, expected_old: Some(head) },
-                        ],
-                    )?)
-                })
-                .await
-            }
+            (Lifecycle::Draft, Lifecycle::Proposed) => repo.propose(revision).await,
+            (Lifecycle::Proposed, Lifecycle::Draft) => repo.reject(revision).await,
             (_, Lifecycle::Published) => {
-                let revision = {
-                    let state = self.read();
-                    state
-                        .repos
-                        .get(key)
-                        .map(|e| {
-                            e.revisions
-                                .values()
-                                .filter(|r| {
-                                    r.discovered.package == d.package
-                                        && build::lifecycle(&r.discovered).is_published()
-                                })
-                                .map(|r| r.discovered.revision)
-                                .max()
-                                .unwrap_or(0)
-                        })
-                        .unwrap_or(0)
-                        .max(0)
-                        + 1
-                };
-                blocking(move || {
-                    crate::metrics::git("approve", || {
-                        git2.approve(&d.package, &d.workspace, &head, revision, &current_ref)
-                    })?;
-                    Ok(())
-                })
-                .await
+                let number = self.next_revision_number(key, &revision.package);
+                repo.approve(revision, number).await
             }
             (Lifecycle::Published, Lifecycle::DeletionProposed) => {
-                let target = git.deletion_proposed_ref(&d.package, d.revision, &d.workspace);
-                blocking(move || {
-                    Ok(crate::push(
-                        &git2,
-                        &[RefUpdate { name: target, new: Some(head), expected_old: None }],
-                    )?)
-                })
-                .await
+                repo.propose_delete(revision).await
             }
             _ => Err(Error::Internal(format!("unhandled lifecycle move {from} -> {to}"))),
         }
+    }
+
+    /// The revision number an approval of `package` publishes: one above the highest published.
+    fn next_revision_number(&self, key: &RepoKey, package: &str) -> i64 {
+        let state = self.read();
+        state
+            .repos
+            .get(key)
+            .map(|e| {
+                e.revisions
+                    .values()
+                    .filter(|r| {
+                        r.discovered.package == package
+                            && build::lifecycle(&r.discovered).is_published()
+                    })
+                    .map(|r| r.discovered.revision)
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+            .max(0)
+            + 1
     }
 
     /// Deletes a package revision (Published ones must be proposed for deletion first).
@@ -921,7 +810,7 @@ impl Engine {
             )
         })?;
         let (key, _) = self.find(namespace, name)?;
-        let (git, write) = self.repo_handles(&key)?;
+        let (repo, write) = self.repo_handles(&key)?;
         let _write = write.lock().await;
         let (_, rev) = self.find(namespace, name)?;
         if build::lifecycle(&rev.discovered) == Lifecycle::Published {
@@ -960,55 +849,9 @@ impl Engine {
             }
             return self.get_package_revision(namespace, name);
         }
-        self.delete_in_git(&key, &git, &rev).await?;
+        repo.delete(&rev.discovered).await?;
         self.index_after_write(&key, Updates::default()).await;
         Ok(rev.object.clone())
-    }
-
-    async fn delete_in_git(
-        &self,
-        _key: &RepoKey,
-        git: &Arc<GitRepo>,
-        rev: &Rev,
-    ) -> Result<(), Error> {
-        let d = rev.discovered.clone();
-        let git2 = git.clone();
-        blocking(move || {
-            let ref_update = |name: String| RefUpdate { name, new: None, expected_old: None };
-            match d.kind {
-                RefKind::Draft | RefKind::Proposed => {
-                    crate::push(&git2, &[ref_update(format!("refs/heads/{}", d.ref_name))])?;
-                }
-                RefKind::Tag => {
-                    crate::push(
-                        &git2,
-                        &[
-                            ref_update(git2.tag_ref(&d.package, d.revision)),
-                            ref_update(git2.deletion_proposed_ref(
-                                &d.package,
-                                d.revision,
-                                &d.workspace,
-                            )),
-                        ],
-                    )?;
-                }
-                RefKind::Branch => {
-                    crate::metrics::git("remove_package", || {
-                        git2.remove_package_from_branch(&d.package)
-                    })?;
-                    crate::push(
-                        &git2,
-                        &[ref_update(git2.deletion_proposed_ref(
-                            &d.package,
-                            d.revision,
-                            &d.workspace,
-                        ))],
-                    )?;
-                }
-            }
-            Ok(())
-        })
-        .await
     }
 
     /// The files of a package revision.
@@ -1018,14 +861,8 @@ impl Engine {
         name: &str,
     ) -> Result<PackageRevisionResources, Error> {
         let (key, rev) = self.find(namespace, name)?;
-        let (git, _) = self.repo_handles(&key)?;
-        let d = rev.discovered.clone();
-        let (files, modes) = blocking(move || {
-            Ok(crate::metrics::git("read_files", || {
-                git.read_files_with_modes(&d.commit, &d.package)
-            })?)
-        })
-        .await?;
+        let (repo, _) = self.repo_handles(&key)?;
+        let (files, modes) = repo.read_files(&rev.discovered).await?;
         Ok(resources_object(&rev.object, files, &modes))
     }
 
@@ -1071,7 +908,7 @@ impl Engine {
             ));
         }
         let (key, _) = self.find(namespace, name)?;
-        let (git, write) = self.repo_handles(&key)?;
+        let (repo, write) = self.repo_handles(&key)?;
         let _write = write.lock().await;
         let (_, rev) = self.find(namespace, name)?;
         if !prr.metadata.name.is_empty() && prr.metadata.name != name {
@@ -1094,10 +931,8 @@ impl Engine {
                 ),
             ));
         }
-        let d = rev.discovered.clone();
         let files: Files =
             prr.spec.resources.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
-        let git2 = git.clone();
         let functions = self.functions();
         let push_on_failure = rev
             .meta
@@ -1105,12 +940,10 @@ impl Engine {
             .get(veranda_api::PUSH_ON_RENDER_FAILURE)
             .is_some_and(|v| v == "true");
         let shown = name.to_string();
-        let (render_status, failure) = blocking(move || {
+        let (previous, previous_modes) = repo.read_files(&rev.discovered).await?;
+        let (content, render_status, failure) = blocking(move || {
             // Comments a client dropped (most clients round-trip YAML without them) come back
             // from the previous version of the same resource.
-            let (previous, previous_modes) = crate::metrics::git("read_files", || {
-                git2.read_files_with_modes(&d.commit, &d.package)
-            })?;
             // What the map cannot show is kept unless the map names its path (docs/api-resources.md).
             let (kept, modes) = resources_rule(&previous, &previous_modes, &files);
             let files = veranda_kpt::heal_comments(&previous, &files);
@@ -1135,33 +968,10 @@ impl Engine {
             };
             let mut files = files;
             files.extend(kept);
-            let annotation = Annotation {
-                package: git2.full_path(&d.package),
-                workspace_name: d.workspace.clone(),
-                revision: "0".into(),
-                task: Some(serde_json::json!({"type": "render"})),
-            };
-            let head = crate::metrics::git("commit", || {
-                git2.commit_package_with_modes(
-                    &d.package,
-                    Some(&d.commit),
-                    &files,
-                    &modes,
-                    HEADLINE_RENDER,
-                    &annotation,
-                )
-            })?;
-            crate::push(
-                &git2,
-                &[RefUpdate {
-                    name: format!("refs/heads/{}", d.ref_name),
-                    new: Some(head),
-                    expected_old: Some(d.commit.clone()),
-                }],
-            )?;
-            Ok((status, failure))
+            Ok((render_content(files, modes), status, failure))
         })
         .await?;
+        repo.commit_draft(&rev.discovered, content).await?;
         self.index_after_write(&key, Updates::default()).await;
         if let Some(failure) = failure {
             return Err(failure);
@@ -1169,6 +979,16 @@ impl Engine {
         let mut updated = self.get_resources(namespace, name).await?;
         updated.status.render_status = render_status;
         Ok(updated)
+    }
+}
+
+/// The content of a Draft edit (a resources update or a Kptfile change), re-rendered.
+fn render_content(files: Files, modes: Modes) -> Content {
+    Content {
+        files,
+        modes,
+        headline: HEADLINE_RENDER.into(),
+        task: Some(serde_json::json!({"type": "render"})),
     }
 }
 

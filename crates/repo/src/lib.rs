@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod annotation;
+mod backend;
 mod config;
 mod discover;
 mod error;
@@ -36,10 +37,9 @@ mod upstream;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-
 pub use crate::{
     annotation::{Annotation, annotate_message, format_message, parse_annotations},
+    backend::GitBackend,
     config::{Credentials, GitConfig, Signature},
     error::Error,
     repo::GitRepo,
@@ -47,80 +47,8 @@ pub use crate::{
     upstream::{FetchedPackage, fetch_package},
 };
 
-/// Files of a package: path relative to the package root (with `/` separators) to content
-/// (veranda-kpt's file map, the one `Files` type).
-pub use veranda_kpt::Files;
-
-/// The git entry kind of a package path that is not a regular (0o100644) file.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum EntryMode {
-    /// An executable file (0o100755); its content is in [`Files`].
-    Executable,
-    /// A symbolic link (0o120000); its target is the content in [`Files`].
-    Symlink,
-    /// A submodule (gitlink, 0o160000) at this hex commit id; it has no content in [`Files`].
-    Submodule(String),
-}
-
-/// Modes of the paths of a package that are not regular files; paths not named are regular.
-pub type Modes = BTreeMap<String, EntryMode>;
-
-/// Lifecycle of a discovered package revision, derived from the kind of ref that holds it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Lifecycle {
-    /// On a `drafts/<path>/<workspace>` branch.
-    Draft,
-    /// On a `proposed/<path>/<workspace>` branch.
-    Proposed,
-    /// A `<path>/v<N>` tag or a package directory on the registered branch.
-    Published,
-    /// Published, and a `deletionProposed/...` branch exists for it.
-    DeletionProposed,
-}
-
-/// The kind of ref a package revision was discovered on.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum RefKind {
-    /// The registered branch (the `-1` placeholder revision).
-    Branch,
-    /// A `drafts/...` branch.
-    Draft,
-    /// A `proposed/...` branch.
-    Proposed,
-    /// A `<path>/<version>` tag.
-    Tag,
-}
-
-/// One package revision found in git (porch.md §2.3).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Discovered {
-    /// Package path relative to the registered directory, e.g. `basens` or `a/b/pkg`.
-    pub package: String,
-    /// Workspace name: from the ref for drafts, the branch name for placeholders, and for tags the
-    /// `kpt:` annotation of the tagged commit, else `v<N>` (or the raw version if not numeric).
-    pub workspace: String,
-    /// 0 for drafts and proposed, N for tag `v<N>`, -1 for placeholders and non-numeric tags.
-    pub revision: i64,
-    /// The kind of ref holding this revision.
-    pub kind: RefKind,
-    /// Lifecycle, including `DeletionProposed` when the matching branch exists.
-    pub lifecycle: Lifecycle,
-    /// Hex id of the commit the revision points at (tags peeled).
-    pub commit: String,
-    /// Short ref name: `main`, `drafts/<full>/<ws>`, `proposed/<full>/<ws>` or `<full>/v1`.
-    pub ref_name: String,
-    /// Hex id of the package directory's tree in that commit.
-    pub tree: String,
-    /// Author email of the publishing commit (only published revisions, when known).
-    pub published_by: Option<String>,
-    /// Author time in unix seconds of the publishing commit (only published revisions, when known).
-    pub published_at: Option<i64>,
-    /// For placeholders: the newest commit of the branch annotated for this package (normally its
-    /// latest approval), which changes whenever the package is published again.
-    pub published_commit: Option<String>,
-    /// The creation task reconstructed from history (porch.md §2.10), if any.
-    pub task: Option<serde_json::Value>,
-}
+// The types of the storage traits are the types of this crate's API too.
+pub use veranda_storage::{Discovered, EntryMode, Files, Lifecycle, Modes, RefKind};
 
 /// One ref update of a [`GitRepo::push`].
 #[derive(Clone, Debug, PartialEq, Eq)]

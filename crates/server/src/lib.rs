@@ -61,20 +61,39 @@ impl std::fmt::Display for ServeError {
 
 impl std::error::Error for ServeError {}
 
+/// The production backends of an engine with its data in `data_dir`: Git repositories and the
+/// SQLite store `veranda.db`.
+pub fn backends(
+    data_dir: &std::path::Path,
+) -> Result<veranda_engine::Backends, veranda_engine::Error> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| veranda_engine::Error::Internal(format!("create data directory: {e}")))?;
+    let store = veranda_store::Store::open(&data_dir.join("veranda.db"))
+        .map_err(|e| veranda_engine::Error::Internal(e.to_string()))?;
+    Ok(veranda_engine::Backends {
+        repositories: Arc::new(veranda_repo::GitBackend),
+        store: Arc::new(store),
+    })
+}
+
 /// Runs the server until SIGTERM or Ctrl-C.
 pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let data = datadir::prepare(&config.data_dir).map_err(ServeError::DataDir)?;
     let data_dir = data.path().to_path_buf();
-    let engine = Engine::open(EngineConfig {
-        data_dir: data_dir.clone(),
-        sync_interval: config.sync_interval,
-        exec_functions: config.exec_functions.clone(),
-        function_runner: config.function_runner.clone(),
-        function_timeout: config.function_timeout,
-        function_env: config.function_env.clone(),
-        function_memory: config.function_memory,
-        builtin_child: config.builtin_child.clone(),
-    })
+    let backends = backends(&data_dir).map_err(ServeError::Engine)?;
+    let engine = Engine::open(
+        EngineConfig {
+            data_dir: data_dir.clone(),
+            sync_interval: config.sync_interval,
+            exec_functions: config.exec_functions.clone(),
+            function_runner: config.function_runner.clone(),
+            function_timeout: config.function_timeout,
+            function_env: config.function_env.clone(),
+            function_memory: config.function_memory,
+            builtin_child: config.builtin_child.clone(),
+        },
+        backends,
+    )
     .await
     .map_err(ServeError::Engine)?;
     data.tighten().map_err(ServeError::DataDir)?;

@@ -21,39 +21,8 @@ pub enum Error {
     Poisoned,
 }
 
-/// A row of the package revision metadata table.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RevisionRow {
-    pub namespace: String,
-    pub name: String,
-    pub repository: String,
-    /// Stored Kubernetes metadata as JSON (labels, annotations, finalizers, ownerReferences,
-    /// creationTimestamp, deletionTimestamp).
-    pub meta: String,
-    pub resource_version: i64,
-    /// What the row was last reconciled against (commit, lifecycle, revision), opaque to the store.
-    pub fingerprint: String,
-}
-
-/// A registered object stored whole as JSON (repositories, packages).
-#[derive(Clone, Debug, PartialEq)]
-pub struct ObjectRow {
-    pub namespace: String,
-    pub name: String,
-    pub object: String,
-    pub resource_version: i64,
-}
-
-/// One change to apply in a single transaction.
-#[derive(Clone, Debug)]
-pub enum Change {
-    /// Insert or replace a revision row; its `resource_version` is assigned by the store.
-    PutRevision(RevisionRow),
-    DeleteRevision {
-        namespace: String,
-        name: String,
-    },
-}
+// The rows of the storage trait are the rows of this crate's API too.
+pub use veranda_storage::{Change, ObjectRow, ObjectTable, RevisionRow};
 
 /// The SQLite store.
 pub struct Store {
@@ -131,7 +100,7 @@ impl Store {
         self.with(|c| {
             let mut stmt = c.prepare(&format!(
                 "SELECT namespace, name, object, resource_version FROM {} ORDER BY namespace, name",
-                table.name()
+                table_name(table)
             ))?;
             let rows = stmt.query_map([], object_row)?.collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
@@ -149,7 +118,7 @@ impl Store {
             c.query_row(
                 &format!(
                     "SELECT namespace, name, object, resource_version FROM {} WHERE namespace = ?1 AND name = ?2",
-                    table.name()
+                    table_name(table)
                 ),
                 params![namespace, name],
                 object_row,
@@ -173,7 +142,7 @@ impl Store {
             tx.execute(
                 &format!(
                     "INSERT OR REPLACE INTO {} (namespace, name, object, resource_version) VALUES (?1, ?2, ?3, ?4)",
-                    table.name()
+                    table_name(table)
                 ),
                 params![namespace, name, object, rv],
             )?;
@@ -196,7 +165,7 @@ impl Store {
     ) -> Result<bool, Error> {
         self.with(|c| {
             let n = c.execute(
-                &format!("DELETE FROM {} WHERE namespace = ?1 AND name = ?2", table.name()),
+                &format!("DELETE FROM {} WHERE namespace = ?1 AND name = ?2", table_name(table)),
                 params![namespace, name],
             )?;
             Ok(n > 0)
@@ -286,19 +255,10 @@ impl Store {
     }
 }
 
-/// Tables holding whole JSON objects.
-#[derive(Clone, Copy, Debug)]
-pub enum ObjectTable {
-    Repositories,
-    Packages,
-}
-
-impl ObjectTable {
-    fn name(self) -> &'static str {
-        match self {
-            ObjectTable::Repositories => "repositories",
-            ObjectTable::Packages => "packages",
-        }
+fn table_name(table: ObjectTable) -> &'static str {
+    match table {
+        ObjectTable::Repositories => "repositories",
+        ObjectTable::Packages => "packages",
     }
 }
 
@@ -333,6 +293,65 @@ fn revision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRow> {
         resource_version: r.get(4)?,
         fingerprint: r.get(5)?,
     })
+}
+
+impl From<Error> for veranda_storage::Error {
+    fn from(e: Error) -> veranda_storage::Error {
+        veranda_storage::Error::new(veranda_storage::ErrorKind::Other, e)
+    }
+}
+
+impl veranda_storage::Store for Store {
+    fn current_resource_version(&self) -> Result<i64, veranda_storage::Error> {
+        Ok(Store::current_resource_version(self)?)
+    }
+
+    fn reserve_resource_versions(&self, n: i64) -> Result<i64, veranda_storage::Error> {
+        Ok(Store::reserve_resource_versions(self, n)?)
+    }
+
+    fn list_objects(&self, table: ObjectTable) -> Result<Vec<ObjectRow>, veranda_storage::Error> {
+        Ok(Store::list_objects(self, table)?)
+    }
+
+    fn put_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+        make: &mut dyn FnMut(i64) -> String,
+    ) -> Result<ObjectRow, veranda_storage::Error> {
+        Ok(Store::put_object(self, table, namespace, name, make)?)
+    }
+
+    fn delete_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, veranda_storage::Error> {
+        Ok(Store::delete_object(self, table, namespace, name)?)
+    }
+
+    fn list_revisions(
+        &self,
+        namespace: &str,
+        repository: &str,
+    ) -> Result<Vec<RevisionRow>, veranda_storage::Error> {
+        Ok(Store::list_revisions(self, namespace, repository)?)
+    }
+
+    fn apply(&self, changes: Vec<Change>) -> Result<Vec<RevisionRow>, veranda_storage::Error> {
+        Ok(Store::apply(self, changes)?)
+    }
+
+    fn delete_repository_revisions(
+        &self,
+        namespace: &str,
+        repository: &str,
+    ) -> Result<(), veranda_storage::Error> {
+        Ok(Store::delete_repository_revisions(self, namespace, repository)?)
+    }
 }
 
 #[cfg(test)]

@@ -41,3 +41,10 @@ fn resource_versions_are_monotonic_across_tables_and_reopen() {
     store.delete_repository_revisions("default", "repo").unwrap();
     assert!(store.list_revisions("default", "repo").unwrap().is_empty());
 }
+
+#[test]
+fn sqlite_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store.db")).unwrap();
+    veranda_storage::conformance::store(&store);
+}

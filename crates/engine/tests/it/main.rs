@@ -11,14 +11,18 @@ use veranda_api::{
         Repository, RepositorySpec, Task,
     },
 };
-use veranda_engine::{Engine, EngineConfig, Error, EventType, RevisionFilter};
+use veranda_engine::{Backends, Engine, EngineConfig, Error, EventType, RevisionFilter};
+use veranda_storage::memory::{Faults, MemoryStore};
 
 mod deep_repository;
+mod memory;
 mod resources_modes;
 
 struct Fixture {
     dir: tempfile::TempDir,
     engine: Arc<Engine>,
+    // When set, the engine runs on this store (kept across `reopen`) instead of SQLite.
+    memory_store: Option<Arc<MemoryStore>>,
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -32,19 +36,55 @@ fn config(data_dir: &Path) -> EngineConfig {
     EngineConfig { sync_interval: Duration::from_secs(3600), ..EngineConfig::new(data_dir) }
 }
 
+/// The production backends: Git repositories and the SQLite store below `data_dir`.
+fn backends(data_dir: &Path) -> Backends {
+    std::fs::create_dir_all(data_dir).unwrap();
+    Backends {
+        repositories: Arc::new(veranda_repo::GitBackend),
+        store: Arc::new(veranda_store::Store::open(&data_dir.join("veranda.db")).unwrap()),
+    }
+}
+
+async fn open_with_store(dir: &tempfile::TempDir, store: Arc<MemoryStore>) -> Arc<Engine> {
+    let backends = Backends { repositories: Arc::new(veranda_repo::GitBackend), store };
+    Engine::open(config(&dir.path().join("data")), backends).await.unwrap()
+}
+
+/// An engine on the production backends.
+async fn open(config: EngineConfig) -> Arc<Engine> {
+    let backends = backends(&config.data_dir);
+    Engine::open(config, backends).await.unwrap()
+}
+
 impl Fixture {
     async fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(config(&dir.path().join("data"))).await.unwrap();
-        Fixture { dir, engine }
+        let engine = open(config(&dir.path().join("data"))).await;
+        Fixture { dir, engine, memory_store: None }
     }
 
-    /// Stops the engine and opens a new one on the same data directory.
+    /// An engine on Git and an in-memory store whose faults a test can arm.
+    async fn with_memory_store() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MemoryStore::default());
+        let engine = open_with_store(&dir, store.clone()).await;
+        Fixture { dir, engine, memory_store: Some(store) }
+    }
+
+    /// The in-memory store's faults.
+    fn store_faults(&self) -> &Faults {
+        &self.memory_store.as_ref().expect("a fixture with a memory store").faults
+    }
+
+    /// Stops the engine and opens a new one on the same data directory (and memory store).
     async fn reopen(self) -> Fixture {
-        let Fixture { dir, engine } = self;
+        let Fixture { dir, engine, memory_store } = self;
         drop(engine);
-        let engine = Engine::open(config(&dir.path().join("data"))).await.unwrap();
-        Fixture { dir, engine }
+        let engine = match &memory_store {
+            Some(store) => open_with_store(&dir, store.clone()).await,
+            None => open(config(&dir.path().join("data"))).await,
+        };
+        Fixture { dir, engine, memory_store }
     }
 
     fn bare(&self, name: &str) -> std::path::PathBuf {
@@ -311,8 +351,9 @@ async fn state_survives_restart_and_external_changes_are_seen() {
     let rv_before;
     {
         let f = Fixture {
-            engine: Engine::open(config.clone()).await.unwrap(),
+            engine: open(config.clone()).await,
             dir: tempfile::tempdir().unwrap(),
+            memory_store: None,
         };
         f.register("r", &remote).await;
         let pr = f.create("r", "p", "ws", None).await.unwrap();
@@ -327,9 +368,7 @@ async fn state_survives_restart_and_external_changes_are_seen() {
             .resource_version
             .clone();
     }
-    let engine = Engine::open(EngineConfig { sync_interval: Duration::from_millis(200), ..config })
-        .await
-        .unwrap();
+    let engine = open(EngineConfig { sync_interval: Duration::from_millis(200), ..config }).await;
     assert!(engine.wait_ready(Duration::from_secs(30)).await);
     let pr = engine.get_package_revision("default", "r.p.ws").unwrap();
     assert_eq!(pr.metadata.labels["keep"], "me");
@@ -353,13 +392,14 @@ async fn state_survives_restart_and_external_changes_are_seen() {
 
 #[tokio::test]
 async fn failed_create_rolls_back_completely() {
-    let f = Fixture::new().await;
+    let f = Fixture::with_memory_store().await;
     let remote = f.bare("r.git");
     f.register("r", &remote).await;
     let refs_before = git(&remote, &["show-ref"]);
     let rv_before = f.engine.current_resource_version().unwrap();
     let mut events = f.engine.subscribe(None).unwrap().receiver;
-    f.engine.inject_fault(veranda_engine::FaultPoint::CreateAfterPush);
+    // The draft branch is pushed, then indexing it fails.
+    f.store_faults().fail_next("apply", 1);
     let err = f.create("r", "p", "ws", None).await.unwrap_err();
     assert!(err.to_string().contains("injected fault"), "{err}");
     assert_eq!(git(&remote, &["show-ref"]), refs_before, "the draft branch was removed again");
@@ -462,13 +502,14 @@ async fn watches_resume_from_a_resource_version() {
     Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&remote).output().unwrap();
     {
         let f = Fixture {
-            engine: Engine::open(config.clone()).await.unwrap(),
+            engine: open(config.clone()).await,
             dir: tempfile::tempdir().unwrap(),
+            memory_store: None,
         };
         f.register("r", &remote).await;
     }
     // A restarted engine has no log before its start: older versions are gone (410).
-    let f = Fixture { engine: Engine::open(config).await.unwrap(), dir };
+    let f = Fixture { engine: open(config).await, dir, memory_store: None };
     assert!(f.engine.wait_ready(Duration::from_secs(30)).await);
     assert!(matches!(f.engine.subscribe(Some(0)), Err(veranda_engine::WatchError::Gone { .. })));
     let start = f.engine.current_resource_version().unwrap();
@@ -876,7 +917,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn write_in_git_is_acknowledged_when_indexing_fails() {
-    let f = Fixture::new().await;
+    let f = Fixture::with_memory_store().await;
     let remote = f.bare("r.git");
     f.register("r", &remote).await;
     f.create("r", "p", "ws", None).await.unwrap();
@@ -885,7 +926,7 @@ async fn write_in_git_is_acknowledged_when_indexing_fails() {
     let mut pr = (*f.engine.get_package_revision("default", "r.p.ws").unwrap()).clone();
     pr.spec.lifecycle = Some(Lifecycle::Proposed);
     pr.metadata.labels.insert("team".into(), "blue".into());
-    f.engine.inject_fault(veranda_engine::FaultPoint::IndexAfterWrite);
+    f.store_faults().fail_next("apply", 1);
     f.engine
         .update_package_revision("default", "r.p.ws", pr, Endpoint::Update)
         .await
@@ -899,7 +940,7 @@ async fn write_in_git_is_acknowledged_when_indexing_fails() {
     .await;
 
     // A delete whose indexing fails: acknowledged, and the revision goes away.
-    f.engine.inject_fault(veranda_engine::FaultPoint::IndexAfterWrite);
+    f.store_faults().fail_next("apply", 1);
     f.engine.delete_package_revision("default", "r.p.ws").await.expect("acknowledged");
     assert!(!git(&remote, &["branch"]).contains("proposed/p/ws"));
     eventually("the index drops the deleted revision", || {
@@ -912,7 +953,7 @@ async fn write_in_git_is_acknowledged_when_indexing_fails() {
     let mut pr = (*f.engine.get_package_revision("default", "r.q.ws").unwrap()).clone();
     pr.spec.lifecycle = Some(Lifecycle::Proposed);
     pr.metadata.labels.insert("team".into(), "green".into());
-    f.engine.inject_fault(veranda_engine::FaultPoint::IndexAfterWrite);
+    f.store_faults().fail_next("apply", 1);
     f.engine.update_package_revision("default", "r.q.ws", pr, Endpoint::Update).await.unwrap();
     eventually("caught up", || {
         f.engine.get_package_revision("default", "r.q.ws").unwrap().spec.lifecycle

@@ -1,6 +1,7 @@
 //! Integration tests of `veranda-repo` against real git repositories built with the `git` CLI,
 //! served locally or over HTTP on 127.0.0.1.
 
+mod conformance;
 mod direct;
 mod discovery;
 mod http;

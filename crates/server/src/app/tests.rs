@@ -43,10 +43,15 @@ struct Answer {
 impl Fixture {
     async fn new() -> Fixture {
         let dir = tempfile::tempdir().expect("create a temporary directory");
-        let engine = Engine::open(EngineConfig {
-            sync_interval: Duration::from_secs(3600),
-            ..EngineConfig::new(dir.path().join("data"))
-        })
+        let data_dir = dir.path().join("data");
+        let backends = crate::backends(&data_dir).expect("open the backends");
+        let engine = Engine::open(
+            EngineConfig {
+                sync_interval: Duration::from_secs(3600),
+                ..EngineConfig::new(data_dir)
+            },
+            backends,
+        )
         .await
         .expect("open the engine");
         let (tokens, token) = Tokens::load_or_create(dir.path()).expect("create the token file");

@@ -1,0 +1,203 @@
+//! The engine on the in-memory backends: no Git, no SQLite, and faults where a test wants them.
+
+use std::{sync::Arc, time::Duration};
+
+use veranda_api::{
+    Lifecycle, ObjectMeta,
+    lifecycle::Endpoint,
+    types::{GitRepositorySpec, PackageRevision, PackageRevisionSpec, Repository, RepositorySpec},
+};
+use veranda_engine::{Backends, Engine, Error};
+use veranda_storage::{
+    PackageRepository,
+    memory::{MemoryBackend, MemoryRepository, MemoryStore},
+};
+
+use crate::{config, eventually};
+
+struct Memory {
+    _dir: tempfile::TempDir,
+    data_dir: std::path::PathBuf,
+    backend: Arc<MemoryBackend>,
+    store: Arc<MemoryStore>,
+    engine: Arc<Engine>,
+}
+
+impl Memory {
+    async fn new() -> Memory {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let (backend, store) =
+            (Arc::new(MemoryBackend::default()), Arc::new(MemoryStore::default()));
+        let engine = open(&data_dir, &backend, &store).await;
+        Memory { _dir: dir, data_dir, backend, store, engine }
+    }
+
+    /// A new engine on the same backends, as after a restart.
+    async fn restart(&self) -> Arc<Engine> {
+        let engine = open(&self.data_dir, &self.backend, &self.store).await;
+        assert!(engine.wait_ready(Duration::from_secs(10)).await);
+        engine
+    }
+
+    /// Registers repository `name` (at URL `mem://<name>`) and returns its in-memory content.
+    async fn register(&self, name: &str) -> Arc<MemoryRepository> {
+        let repo = Repository {
+            metadata: ObjectMeta { name: name.into(), ..Default::default() },
+            spec: RepositorySpec {
+                git: Some(GitRepositorySpec {
+                    repo: format!("mem://{name}"),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let created = self.engine.create_repository("default", repo).await.unwrap();
+        assert_eq!(created.status.conditions[0].status, "True", "{:?}", created.status);
+        self.backend.repository(&format!("mem://{name}"), "main")
+    }
+
+    async fn create(&self, package: &str, ws: &str) -> Result<Arc<PackageRevision>, Error> {
+        let pr = PackageRevision {
+            spec: PackageRevisionSpec {
+                repository: "r".into(),
+                package_name: package.into(),
+                workspace_name: ws.into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        self.engine.create_package_revision("default", pr).await
+    }
+
+    async fn move_to(
+        &self,
+        name: &str,
+        lifecycle: Lifecycle,
+        endpoint: Endpoint,
+    ) -> Result<Arc<PackageRevision>, Error> {
+        let mut pr = (*self.engine.get_package_revision("default", name).unwrap()).clone();
+        pr.spec.lifecycle = Some(lifecycle);
+        self.engine.update_package_revision("default", name, pr, endpoint).await
+    }
+}
+
+async fn open(
+    data_dir: &std::path::Path,
+    backend: &Arc<MemoryBackend>,
+    store: &Arc<MemoryStore>,
+) -> Arc<Engine> {
+    let backends = Backends { repositories: backend.clone(), store: store.clone() };
+    Engine::open(config(data_dir), backends).await.unwrap()
+}
+
+fn names(engine: &Engine) -> Vec<String> {
+    engine
+        .list_package_revisions(Some("default"), &Default::default())
+        .iter()
+        .map(|pr| pr.metadata.name.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn create_propose_approve_and_delete() {
+    let m = Memory::new().await;
+    let repo = m.register("r").await;
+    let created = m.create("p", "ws").await.unwrap();
+    assert_eq!(created.spec.lifecycle, Some(Lifecycle::Draft));
+    let (files, _) = repo.read_files(&repo.list().unwrap()[0]).unwrap();
+    assert!(files.contains_key("Kptfile"), "{:?}", files.keys());
+
+    m.move_to("r.p.ws", Lifecycle::Proposed, Endpoint::Update).await.unwrap();
+    // Approval needs the approval subresource.
+    let err = m.move_to("r.p.ws", Lifecycle::Published, Endpoint::Update).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    let published = m.move_to("r.p.ws", Lifecycle::Published, Endpoint::Approval).await.unwrap();
+    assert_eq!(published.spec.revision, 1);
+    assert_eq!(published.metadata.labels.get(veranda_api::LATEST_REVISION_LABEL).unwrap(), "true");
+    assert_eq!(names(&m.engine), ["r.p.main", "r.p.ws"]);
+
+    // A second revision of the package is revision 2.
+    let mut edit = PackageRevision {
+        spec: PackageRevisionSpec {
+            repository: "r".into(),
+            package_name: "p".into(),
+            workspace_name: "ws2".into(),
+            tasks: vec![crate::edit_task("r.p.ws")],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    edit.spec.lifecycle = Some(Lifecycle::Proposed);
+    m.engine.create_package_revision("default", edit).await.unwrap();
+    let second = m.move_to("r.p.ws2", Lifecycle::Published, Endpoint::Approval).await.unwrap();
+    assert_eq!(second.spec.revision, 2);
+    let first = m.engine.get_package_revision("default", "r.p.ws").unwrap();
+    assert!(!first.metadata.labels.contains_key(veranda_api::LATEST_REVISION_LABEL));
+
+    // Published revisions are proposed for deletion before they are deleted.
+    let err = m.engine.delete_package_revision("default", "r.p.ws").await.unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err}");
+    m.move_to("r.p.ws", Lifecycle::DeletionProposed, Endpoint::Update).await.unwrap();
+    m.engine.delete_package_revision("default", "r.p.ws").await.unwrap();
+    assert_eq!(names(&m.engine), ["r.p.main", "r.p.ws2"]);
+
+    // A restarted engine sees the same revisions and metadata.
+    assert_eq!(names(&*m.restart().await), ["r.p.main", "r.p.ws2"]);
+}
+
+#[tokio::test]
+async fn a_create_whose_indexing_fails_leaves_nothing_behind() {
+    let m = Memory::new().await;
+    let repo = m.register("r").await;
+    let rv_before = m.engine.current_resource_version().unwrap();
+    let mut events = m.engine.subscribe(None).unwrap().receiver;
+    m.store.faults.fail_next("apply", 1);
+    let err = m.create("p", "ws").await.unwrap_err();
+    assert!(err.to_string().contains("injected fault"), "{err}");
+    assert!(repo.list().unwrap().is_empty(), "the draft was discarded again");
+    assert!(m.engine.get_package_revision("default", "r.p.ws").is_err());
+    assert!(events.try_recv().is_err(), "no event for a rolled-back create");
+    assert_eq!(m.engine.current_resource_version().unwrap(), rv_before);
+    m.create("p", "ws").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_repository_write_changes_nothing() {
+    let m = Memory::new().await;
+    let repo = m.register("r").await;
+    m.create("p", "ws").await.unwrap();
+    let before = m.engine.get_package_revision("default", "r.p.ws").unwrap();
+    repo.faults.fail_next("propose", 1);
+    let err = m.move_to("r.p.ws", Lifecycle::Proposed, Endpoint::Update).await.unwrap_err();
+    assert!(matches!(err, Error::Internal(_)), "{err}");
+    let after = m.engine.get_package_revision("default", "r.p.ws").unwrap();
+    assert_eq!(after.spec.lifecycle, Some(Lifecycle::Draft));
+    assert_eq!(after.metadata.resource_version, before.metadata.resource_version);
+    m.move_to("r.p.ws", Lifecycle::Proposed, Endpoint::Update).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_write_the_repository_holds_is_acknowledged_when_indexing_fails() {
+    let m = Memory::new().await;
+    m.register("r").await;
+    m.create("p", "ws").await.unwrap();
+    let mut pr = (*m.engine.get_package_revision("default", "r.p.ws").unwrap()).clone();
+    pr.spec.lifecycle = Some(Lifecycle::Proposed);
+    pr.metadata.labels.insert("team".into(), "blue".into());
+    m.store.faults.fail_next("apply", 1);
+    m.engine
+        .update_package_revision("default", "r.p.ws", pr, Endpoint::Update)
+        .await
+        .expect("a write the repository holds is acknowledged");
+    eventually("the index shows the proposal and its label", || {
+        let pr = m.engine.get_package_revision("default", "r.p.ws").unwrap();
+        pr.spec.lifecycle == Some(Lifecycle::Proposed)
+            && pr.metadata.labels.get("team").map(String::as_str) == Some("blue")
+    })
+    .await;
+    let restarted = m.restart().await;
+    let pr = restarted.get_package_revision("default", "r.p.ws").unwrap();
+    assert_eq!(pr.metadata.labels.get("team").map(String::as_str), Some("blue"));
+}

@@ -1,0 +1,193 @@
+//! The behaviour every implementation of the storage traits must show, as functions over the
+//! traits that panic on the first deviation. Each implementation's tests call them on a fresh,
+//! empty instance: [`repository`] (the Git backend and [`memory::MemoryRepository`]) and
+//! [`store`] (SQLite and [`memory::MemoryStore`]).
+//!
+//! [`memory::MemoryRepository`]: crate::memory::MemoryRepository
+//! [`memory::MemoryStore`]: crate::memory::MemoryStore
+
+use std::sync::Arc;
+
+use crate::{
+    Change, Content, Discovered, ErrorKind, Files, Lifecycle, Modes, NewDraft, ObjectTable,
+    PackageRepository, RefKind, RevisionRow, Store,
+};
+
+/// Checks a repository with no packages whose registered branch is `main`: the whole lifecycle
+/// of a package revision, and that stale revisions are refused.
+pub fn repository(repo: &dyn PackageRepository) {
+    assert!(repo.list().expect("list").is_empty(), "a new repository has no revisions");
+    assert!(!repo.origin_url().is_empty());
+    repo.fetch().expect("fetch");
+    repo.check_remote_locks().expect("no lock is held");
+
+    // Create, and refuse a second create of the same workspace.
+    let draft = NewDraft { package: "a/p".into(), workspace: "ws".into(), proposed: false };
+    repo.create_draft(&draft, &content("v1")).expect("create a draft");
+    let again = repo.create_draft(&draft, &content("v1")).expect_err("a second create");
+    assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");
+    let created = only(repo, RefKind::Draft);
+    assert_eq!((created.package.as_str(), created.workspace.as_str()), ("a/p", "ws"));
+    assert_eq!((created.revision, created.lifecycle), (0, Lifecycle::Draft));
+    let (files, _) = repo.read_files(&created).expect("read files");
+    assert_eq!(files, content("v1").files);
+    assert_eq!(repo.read_file(&created, "Kptfile").expect("read"), Some(kptfile("v1")));
+    assert_eq!(repo.read_file(&created, "absent.yaml").expect("read"), None);
+
+    // Commit; a write on the revision as it was before is a conflict.
+    let committed = repo.commit_draft(&created, &content("v2")).expect("commit");
+    assert_ne!(committed.commit, created.commit);
+    assert_eq!(repo.read_files(&committed).expect("read").0, content("v2").files);
+    let stale = repo.commit_draft(&created, &content("v3")).expect_err("a stale commit");
+    assert_eq!(stale.kind(), ErrorKind::Conflict, "{stale}");
+    let listed = only(repo, RefKind::Draft);
+    assert_eq!(listed.commit, committed.commit, "the list shows the commit");
+
+    // Propose, reject, propose again, approve as revision 1.
+    repo.propose(&listed).expect("propose");
+    let proposed = only(repo, RefKind::Proposed);
+    assert_eq!(proposed.lifecycle, Lifecycle::Proposed);
+    repo.reject(&proposed).expect("reject");
+    repo.propose(&only(repo, RefKind::Draft)).expect("propose");
+    repo.approve(&only(repo, RefKind::Proposed), 1).expect("approve");
+    let listed = repo.list().expect("list");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let tag = find(&listed, RefKind::Tag);
+    assert_eq!(
+        (tag.revision, tag.lifecycle, tag.workspace.as_str()),
+        (1, Lifecycle::Published, "ws")
+    );
+    let placeholder = find(&listed, RefKind::Branch);
+    assert_eq!((placeholder.revision, placeholder.workspace.as_str()), (-1, "main"));
+    assert_eq!(repo.read_files(&tag).expect("read").0, content("v2").files);
+    let unchanged = repo.list().expect("list");
+    assert!(
+        Arc::ptr_eq(&find(&unchanged, RefKind::Tag), &tag),
+        "unchanged revisions keep their Arc"
+    );
+
+    // A second revision of the package cannot take a published number again.
+    let second = NewDraft { package: "a/p".into(), workspace: "ws2".into(), proposed: true };
+    repo.create_draft(&second, &content("v4")).expect("create a proposed revision");
+    let again = repo.approve(&only(repo, RefKind::Proposed), 1).expect_err("revision 1 exists");
+    assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");
+    repo.discard_draft(&second).expect("discard");
+    assert!(repo.list().expect("list").iter().all(|d| d.workspace != "ws2"));
+
+    // Propose the tag for deletion and delete it; the package stays on the branch.
+    repo.propose_delete(&tag).expect("propose deletion");
+    let tag = find(&repo.list().expect("list"), RefKind::Tag);
+    assert_eq!(tag.lifecycle, Lifecycle::DeletionProposed);
+    repo.delete(&tag).expect("delete");
+    let listed = repo.list().expect("list");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].kind, RefKind::Branch);
+
+    // Deleting the package removes what is left, the placeholder and a draft.
+    repo.create_draft(&draft, &content("v5")).expect("create a draft");
+    let listed = repo.list().expect("list");
+    repo.delete_package("a/p", &listed).expect("delete the package");
+    assert!(repo.list().expect("list").is_empty());
+}
+
+/// Checks an empty store: resourceVersions, objects, revision rows.
+pub fn store(store: &dyn Store) {
+    let start = store.current_resource_version().expect("current");
+    let first = store.reserve_resource_versions(3).expect("reserve");
+    assert_eq!(first, start + 1);
+    assert_eq!(store.current_resource_version().expect("current"), start + 3);
+
+    let row = store
+        .put_object(ObjectTable::Packages, "ns", "b", &mut |rv| format!("{{\"rv\":{rv}}}"))
+        .expect("put");
+    assert_eq!(row.resource_version, start + 4);
+    assert_eq!(row.object, format!("{{\"rv\":{}}}", start + 4));
+    store.put_object(ObjectTable::Packages, "ns", "a", &mut |_| "{}".into()).expect("put");
+    store.put_object(ObjectTable::Repositories, "ns", "r", &mut |_| "{}".into()).expect("put");
+    let names: Vec<_> = store
+        .list_objects(ObjectTable::Packages)
+        .expect("list")
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["a", "b"], "ordered by name, one table only");
+    assert!(store.delete_object(ObjectTable::Packages, "ns", "a").expect("delete"));
+    assert!(!store.delete_object(ObjectTable::Packages, "ns", "a").expect("delete"));
+
+    let written = store
+        .apply(vec![
+            Change::PutRevision(revision("x", "r")),
+            Change::PutRevision(revision("y", "r")),
+            Change::PutRevision(revision("z", "other")),
+        ])
+        .expect("apply");
+    let versions: Vec<_> = written.iter().map(|r| r.resource_version).collect();
+    let next = store.current_resource_version().expect("current");
+    assert_eq!(versions, [next - 2, next - 1, next], "fresh versions in order");
+    assert!(store.apply(Vec::new()).expect("apply nothing").is_empty());
+    assert_eq!(store.current_resource_version().expect("current"), next);
+    store
+        .apply(vec![Change::DeleteRevision { namespace: "ns".into(), name: "x".into() }])
+        .expect("delete");
+    let mut rows = store.list_revisions("ns", "r").expect("list");
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].name.as_str(), rows[0].resource_version), ("y", next - 1));
+    store.delete_repository_revisions("ns", "r").expect("delete");
+    assert!(store.list_revisions("ns", "r").expect("list").is_empty());
+    assert_eq!(store.list_revisions("ns", "other").expect("list").len(), 1);
+}
+
+fn kptfile(name: &str) -> Vec<u8> {
+    format!("apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: {name}\n").into_bytes()
+}
+
+fn content(version: &str) -> Content {
+    let files = Files::from([
+        ("Kptfile".to_string(), kptfile(version)),
+        ("cm.yaml".to_string(), format!("# {version}\n").into_bytes()),
+    ]);
+    Content { files, modes: Modes::new(), headline: "test".into(), task: None }
+}
+
+fn revision(name: &str, repository: &str) -> RevisionRow {
+    RevisionRow {
+        namespace: "ns".into(),
+        name: name.into(),
+        repository: repository.into(),
+        meta: "{}".into(),
+        resource_version: 0,
+        fingerprint: "f".into(),
+    }
+}
+
+/// The one revision of `kind` in the repository.
+fn only(repo: &dyn PackageRepository, kind: RefKind) -> Arc<Discovered> {
+    let listed = repo.list().expect("list");
+    let found: Vec<_> = listed.iter().filter(|d| d.kind == kind).collect();
+    assert_eq!(found.len(), 1, "one {kind:?} revision: {listed:?}");
+    found[0].clone()
+}
+
+fn find(listed: &[Arc<Discovered>], kind: RefKind) -> Arc<Discovered> {
+    listed
+        .iter()
+        .find(|d| d.kind == kind)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {kind:?} in {listed:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::memory::{MemoryRepository, MemoryStore};
+
+    #[test]
+    fn memory_repository_conforms() {
+        super::repository(&MemoryRepository::new("mem://r", "main"));
+    }
+
+    #[test]
+    fn memory_store_conforms() {
+        super::store(&MemoryStore::default());
+    }
+}
