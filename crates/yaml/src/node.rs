@@ -20,13 +20,20 @@ pub enum Kind {
 pub struct Style(pub u8);
 
 impl Style {
+    /// The tag is written explicitly (`!!str 1`).
     pub const TAGGED: Style = Style(1);
+    /// A double-quoted scalar.
     pub const DOUBLE_QUOTED: Style = Style(2);
+    /// A single-quoted scalar.
     pub const SINGLE_QUOTED: Style = Style(4);
+    /// A literal block scalar (`|`).
     pub const LITERAL: Style = Style(8);
+    /// A folded block scalar (`>`).
     pub const FOLDED: Style = Style(16);
+    /// A flow collection (`[a, b]`, `{a: b}`).
     pub const FLOW: Style = Style(32);
 
+    /// Whether any bit of `other` is set.
     pub fn has(self, other: Style) -> bool {
         self.0 & other.0 != 0
     }
@@ -81,14 +88,17 @@ impl Node {
         }
     }
 
+    /// An empty block mapping (`!!map`).
     pub fn mapping() -> Node {
         Node { kind: Kind::Mapping, tag: MAP_TAG.into(), ..Node::default() }
     }
 
+    /// An empty block sequence (`!!seq`).
     pub fn sequence() -> Node {
         Node { kind: Kind::Sequence, tag: SEQ_TAG.into(), ..Node::default() }
     }
 
+    /// A document node holding `content`.
     pub fn document(content: Node) -> Node {
         Node { kind: Kind::Document, content: vec![content], ..Node::default() }
     }
@@ -103,6 +113,7 @@ impl Node {
         self
     }
 
+    /// The node itself, or the content of a document node, mutably.
     pub fn inner_mut(&mut self) -> &mut Node {
         if self.kind == Kind::Document && !self.content.is_empty() {
             return &mut self.content[0];
@@ -110,6 +121,7 @@ impl Node {
         self
     }
 
+    /// Whether this is a mapping node (not looking through a document).
     pub fn is_mapping(&self) -> bool {
         self.kind == Kind::Mapping
     }
@@ -139,6 +151,7 @@ impl Node {
         None
     }
 
+    /// The value of `key` in this mapping (or the document's mapping), mutably.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
         let node = self.inner_mut();
         if node.kind != Kind::Mapping {
@@ -238,26 +251,32 @@ impl Node {
 
     // ---- KRM metadata ---------------------------------------------------------------------------
 
+    /// `apiVersion`, or empty.
     pub fn api_version(&self) -> &str {
         self.get_str(&["apiVersion"]).unwrap_or("")
     }
 
+    /// `kind`, or empty.
     pub fn kind_name(&self) -> &str {
         self.get_str(&["kind"]).unwrap_or("")
     }
 
+    /// `metadata.name`, or empty.
     pub fn name(&self) -> &str {
         self.get_str(&["metadata", "name"]).unwrap_or("")
     }
 
+    /// `metadata.namespace`, or empty.
     pub fn namespace(&self) -> &str {
         self.get_str(&["metadata", "namespace"]).unwrap_or("")
     }
 
+    /// The value of annotation `key`, if set.
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.get_str(&["metadata", "annotations", key])
     }
 
+    /// The value of label `key`, if set.
     pub fn label(&self, key: &str) -> Option<&str> {
         self.get_str(&["metadata", "labels", key])
     }

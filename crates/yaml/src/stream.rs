@@ -31,6 +31,7 @@ impl Document {
         self.node.as_ref().and_then(|n| n.content.first())
     }
 
+    /// The document's content node, mutably.
     pub fn root_mut(&mut self) -> Option<&mut Node> {
         self.node.as_mut().and_then(|n| n.content.first_mut())
     }
