@@ -1,6 +1,7 @@
 //! A file of YAML documents that is written back byte for byte where nobody changed it: the
-//! text is split into documents at `---` lines, each is parsed on its own (with
-//! [`crate::check_limits`] first, which bounds what its aliases expand into), and a document
+//! text is split into documents at `---` lines, each is parsed on its own by the composer
+//! (which enforces the limits; aliases stay alias nodes, so whoever expands them checks the
+//! depth they expand into, as veranda-kpt's tree does), and a document
 //! keeps its source text until it is [`Document::touch`]ed; a touched document is written by
 //! the emitter as kyaml writes it (indent 2, the sequence indentation of its source).
 
@@ -110,7 +111,6 @@ pub fn parse_stream(text: &str) -> Result<Vec<Document>, Error> {
             }
             None => &chunk.text,
         };
-        crate::check_limits(source).map_err(|e| with_offset(e, line_offset))?;
         let mut nodes = crate::parse_documents(source).map_err(|e| with_offset(e, line_offset))?;
         if nodes.len() > 1 {
             return Err(Error::Syntax {

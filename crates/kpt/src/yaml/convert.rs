@@ -17,10 +17,10 @@ pub fn parse(text: &str) -> Result<Vec<Document>, Error> {
         veranda_yaml::Error::Syntax { line, message } => Error::Syntax { line, message },
         veranda_yaml::Error::Other(message) => Error::Syntax { line: 0, message },
     })?;
-    Ok(docs.into_iter().map(view).collect())
+    docs.into_iter().map(view).collect()
 }
 
-fn view(doc: veranda_yaml::stream::Document) -> Document {
+fn view(doc: veranda_yaml::stream::Document) -> Result<Document, Error> {
     let raw = doc.raw.unwrap_or_default();
     let mut out = Document {
         separator: doc.separator,
@@ -45,11 +45,14 @@ fn view(doc: veranda_yaml::stream::Document) -> Document {
             out.head = lines(&node.head_comment);
             out.foot = lines(&node.foot_comment);
             let mut anchors = HashMap::new();
-            out.root = node.content.first().map(|root| from_yaml(root, &mut anchors));
+            out.root = match node.content.first() {
+                Some(root) => Some(from_yaml(root, &mut anchors, 0)?.0),
+                None => None,
+            };
         }
     }
     out.raw = Some(raw);
-    out
+    Ok(out)
 }
 
 fn lines(comment: &str) -> Vec<String> {
@@ -64,23 +67,42 @@ fn non_empty(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_string())
 }
 
-/// Converts a go-yaml node; aliases become copies of their anchored nodes (anchors precede
-/// their aliases, and [`veranda_yaml::check_limits`] has bounded what they expand into).
-fn from_yaml(node: &veranda_yaml::Node, anchors: &mut HashMap<String, Node>) -> Node {
+/// Anchored nodes, converted, with their collection height.
+type Anchors = HashMap<String, (Node, usize)>;
+
+/// Converts a go-yaml node `depth` collections deep, with its collection height; aliases become
+/// copies of their anchored nodes (anchors precede their aliases; the composer has bounded the
+/// nodes they expand into, and an expansion deeper than [`veranda_yaml::MAX_DEPTH`] is an
+/// error here).
+fn from_yaml(
+    node: &veranda_yaml::Node,
+    anchors: &mut Anchors,
+    depth: usize,
+) -> Result<(Node, usize), Error> {
+    let mut height = 0;
     let flow = node.style.has(veranda_yaml::Style::FLOW);
     let tag = node.style.has(veranda_yaml::Style::TAGGED).then(|| node.tag.clone());
     let mut out = match node.kind {
         Kind::Alias => {
-            return anchors
-                .get(&node.value)
-                .cloned()
-                .unwrap_or_else(|| Node::scalar("", Style::Plain));
+            let Some((anchored, height)) = anchors.get(&node.value) else {
+                return Ok((Node::scalar("", Style::Plain), 0));
+            };
+            if depth + height > veranda_yaml::MAX_DEPTH {
+                return Err(Error::Limit {
+                    line: node.line,
+                    message: format!(
+                        "nesting depth exceeds the limit of {}",
+                        veranda_yaml::MAX_DEPTH
+                    ),
+                });
+            }
+            return Ok((anchored.clone(), *height));
         }
         Kind::Document => {
-            return node
-                .content
-                .first()
-                .map_or_else(|| Node::scalar("", Style::Plain), |n| from_yaml(n, anchors));
+            return match node.content.first() {
+                Some(n) => from_yaml(n, anchors, depth),
+                None => Ok((Node::scalar("", Style::Plain), 0)),
+            };
         }
         Kind::Scalar => {
             let s = node.style;
@@ -101,19 +123,22 @@ fn from_yaml(node: &veranda_yaml::Node, anchors: &mut HashMap<String, Node>) -> 
             let mut entries = Vec::with_capacity(node.content.len() / 2);
             for pair in node.content.chunks(2) {
                 let [key, value] = pair else { continue };
-                let key_style = match from_yaml(key, anchors) {
+                let key_style = match from_yaml(key, anchors, depth + 1)?.0 {
                     Node { value: Value::Scalar(_), style, .. } => style,
                     _ => Style::Plain,
                 };
+                let (value_node, value_height) = from_yaml(value, anchors, depth + 1)?;
+                height = height.max(value_height);
                 entries.push(Entry {
                     key: key.value.clone(),
                     key_style,
                     head: lines(&key.head_comment),
                     key_comment: non_empty(&key.line_comment),
                     foot: lines(&key.foot_comment),
-                    value: from_yaml(value, anchors),
+                    value: value_node,
                 });
             }
+            height += 1;
             let mut n = Node::mapping();
             n.value = Value::Mapping(entries);
             if flow {
@@ -122,15 +147,14 @@ fn from_yaml(node: &veranda_yaml::Node, anchors: &mut HashMap<String, Node>) -> 
             n
         }
         Kind::Sequence => {
-            let items = node
-                .content
-                .iter()
-                .map(|item| {
-                    let mut value = from_yaml(item, anchors);
-                    let head = lines(&std::mem::take(&mut value.head_comment));
-                    Item { head, value }
-                })
-                .collect();
+            let mut items = Vec::with_capacity(node.content.len());
+            for item in &node.content {
+                let (mut value, item_height) = from_yaml(item, anchors, depth + 1)?;
+                height = height.max(item_height);
+                let head = lines(&std::mem::take(&mut value.head_comment));
+                items.push(Item { head, value });
+            }
+            height += 1;
             let mut n = Node::sequence();
             n.value = Value::Sequence(items);
             if flow {
@@ -144,9 +168,9 @@ fn from_yaml(node: &veranda_yaml::Node, anchors: &mut HashMap<String, Node>) -> 
     out.head_comment = node.head_comment.clone();
     out.foot_comment = node.foot_comment.clone();
     if !node.anchor.is_empty() {
-        anchors.insert(node.anchor.clone(), out.clone());
+        anchors.insert(node.anchor.clone(), (out.clone(), height));
     }
-    out
+    Ok((out, height))
 }
 
 /// The go-yaml node of a node of this tree.
