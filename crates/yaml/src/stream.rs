@@ -131,9 +131,15 @@ pub fn parse_stream(text: &str) -> Result<Vec<Document>, Error> {
 
 /// Writes documents back into one file, separated as they were (new documents get `---`).
 pub fn write_stream(docs: &[Document]) -> String {
+    join_documents(docs.iter().map(|doc| (doc.separator.as_deref(), doc.to_text())))
+}
+
+/// Joins document texts into one file: each after its own separator line, or `---` when it
+/// has none and is not the first.
+pub fn join_documents<'a>(docs: impl IntoIterator<Item = (Option<&'a str>, String)>) -> String {
     let mut out = String::new();
-    for (idx, doc) in docs.iter().enumerate() {
-        match &doc.separator {
+    for (idx, (separator, text)) in docs.into_iter().enumerate() {
+        match separator {
             Some(sep) => {
                 out.push_str(sep);
                 out.push('\n');
@@ -141,7 +147,6 @@ pub fn write_stream(docs: &[Document]) -> String {
             None if idx > 0 => out.push_str("---\n"),
             None => {}
         }
-        let text = doc.to_text();
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
         }

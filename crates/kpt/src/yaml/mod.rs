@@ -147,23 +147,9 @@ impl Document {
 
 /// Writes documents back into one file, separated as they were (new documents get `---`).
 pub fn to_file_text(docs: &[Document]) -> String {
-    let mut out = String::new();
-    for (idx, doc) in docs.iter().enumerate() {
-        match &doc.separator {
-            Some(sep) => {
-                out.push_str(sep);
-                out.push('\n');
-            }
-            None if idx > 0 => out.push_str("---\n"),
-            None => {}
-        }
-        let text = doc.to_text();
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
-        }
-        out.push_str(&text);
-    }
-    out
+    veranda_yaml::stream::join_documents(
+        docs.iter().map(|doc| (doc.separator.as_deref(), doc.to_text())),
+    )
 }
 
 impl Node {
