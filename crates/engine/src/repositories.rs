@@ -17,6 +17,15 @@ use crate::{
     watch::{Event, EventType, Topic},
 };
 
+/// What a periodic sync of one repository did.
+pub(crate) enum Synced {
+    /// Fetched and re-indexed: the repository's readiness is this sync's to report.
+    Done,
+    /// Not run: unregistered, not open yet, or busy. Readiness is left to whoever holds it
+    /// (a first index in progress must not be reported Ready with an empty listing).
+    Skipped,
+}
+
 /// How long a create or update waits for the first index of a repository before answering.
 const OPEN_WAIT: Duration = Duration::from_secs(30);
 
@@ -280,8 +289,12 @@ impl Engine {
                 // One slow or unreachable remote must not hold up the others.
                 tokio::spawn(async move {
                     if open {
-                        let result = engine.sync_repository(&key).await;
-                        engine.set_ready(&key, result.err().map(|e| e.to_string())).await;
+                        match engine.sync_repository(&key).await {
+                            // Whoever holds the repository reports its readiness.
+                            Ok(Synced::Skipped) => {}
+                            Ok(Synced::Done) => engine.set_ready(&key, None).await,
+                            Err(e) => engine.set_ready(&key, Some(e.to_string())).await,
+                        }
                     } else if !engine.is_busy(&key) {
                         engine.open_repository(&key).await;
                     }
@@ -295,20 +308,21 @@ impl Engine {
         self.read().repos.get(key).is_none_or(|e| e.write.try_lock().is_err())
     }
 
-    /// Fetches one repository and reconciles it.
-    pub(crate) async fn sync_repository(&self, key: &RepoKey) -> Result<(), Error> {
+    /// Fetches one repository and reconciles it, unless it is busy.
+    pub(crate) async fn sync_repository(&self, key: &RepoKey) -> Result<Synced, Error> {
         let (repo, write) = {
             let state = self.read();
-            let Some(entry) = state.repos.get(key) else { return Ok(()) };
-            let Some(repo) = entry.repo.clone() else { return Ok(()) };
+            let Some(entry) = state.repos.get(key) else { return Ok(Synced::Skipped) };
+            let Some(repo) = entry.repo.clone() else { return Ok(Synced::Skipped) };
             (repo, entry.write.clone())
         };
-        // A repository busy with a write (or a slow fetch) is synced next round instead of
-        // queueing syncs behind it.
-        let Ok(_write) = write.try_lock() else { return Ok(()) };
+        // A repository busy with a write, its first index or a slow fetch is synced next round
+        // instead of queueing syncs behind it.
+        let Ok(_write) = write.try_lock() else { return Ok(Synced::Skipped) };
         repo.fetch().await?;
         self.reconcile(key, Updates::default()).await?;
-        repo.check_remote_locks().await
+        repo.check_remote_locks().await?;
+        Ok(Synced::Done)
     }
 
     async fn set_ready(&self, key: &RepoKey, error: Option<String>) {

@@ -7,7 +7,8 @@
 //! [`MemoryStore`] keeps rows in maps and applies a change set all or nothing.
 //!
 //! Every method first consults its [`Faults`]: `faults.fail_next("approve", 1)` makes the next
-//! `approve` fail with [`ErrorKind::Other`] and an "injected fault" message.
+//! `approve` fail with [`ErrorKind::Other`] and an "injected fault" message, and
+//! `faults.delay_next("list", d)` makes the next `list` take `d` longer.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -15,6 +16,7 @@ use std::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicI64, Ordering},
     },
+    time::Duration,
 };
 
 use crate::{
@@ -23,19 +25,32 @@ use crate::{
     RevisionRow, Store, Upstream,
 };
 
-/// Armed faults: method name to the number of calls that are still to fail.
+/// Armed faults: per method name, the number of calls that are still to fail, and a delay for
+/// the next call (a slow remote or disk).
 #[derive(Debug, Default)]
-pub struct Faults(Mutex<HashMap<&'static str, usize>>);
+pub struct Faults {
+    failures: Mutex<HashMap<&'static str, usize>>,
+    delays: Mutex<HashMap<&'static str, Duration>>,
+}
 
 impl Faults {
     /// Makes the next `n` calls of `method` (the trait method's name) fail.
     pub fn fail_next(&self, method: &'static str, n: usize) {
-        *lock(&self.0).entry(method).or_default() += n;
+        *lock(&self.failures).entry(method).or_default() += n;
     }
 
-    /// Fails if a fault is armed for `method`, using it up.
+    /// Makes the next call of `method` sleep `delay` (on its thread) before it runs.
+    pub fn delay_next(&self, method: &'static str, delay: Duration) {
+        lock(&self.delays).insert(method, delay);
+    }
+
+    /// Sleeps if a delay is armed for `method`, then fails if a fault is armed, using them up.
     fn check(&self, method: &'static str) -> Result<(), Error> {
-        let mut armed = lock(&self.0);
+        let delay = lock(&self.delays).remove(method);
+        if let Some(delay) = delay {
+            std::thread::sleep(delay);
+        }
+        let mut armed = lock(&self.failures);
         match armed.get_mut(method) {
             Some(n) if *n > 0 => {
                 *n -= 1;

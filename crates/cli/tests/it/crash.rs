@@ -556,7 +556,22 @@ fn campaign(rounds: usize) {
         let _ = std::fs::remove_file(data.join("kubeconfig"));
         serve = Serve::start(&data, port, &log);
         api = wait_up(&data, port, &mut serve, &log);
+        let before = figures.problems.len();
         check(&api, &remote, &model, &mut figures, round);
+        if figures.problems.len() > before {
+            // Whether the restarted server was only slow to show what Git holds, or wrong.
+            let listed = |api: &Api| {
+                api.call("GET", PR, None)
+                    .map(|(_, list)| list["items"].as_array().map_or(0, Vec::len))
+            };
+            let now = listed(&api);
+            thread::sleep(Duration::from_secs(3));
+            eprintln!(
+                "round {round}: {} problems; {now:?} revisions listed, {:?} three seconds later",
+                figures.problems.len() - before,
+                listed(&api)
+            );
+        }
         figures.rounds += 1;
     }
     eprintln!(
@@ -576,11 +591,15 @@ fn campaign(rounds: usize) {
     for problem in figures.problems.iter().take(40) {
         eprintln!("  {problem}");
     }
-    assert!(
-        figures.problems.is_empty(),
-        "seed {seed}: {} problems (see above)",
-        figures.problems.len()
-    );
+    if !figures.problems.is_empty() {
+        drop(serve);
+        let kept = dir.keep();
+        panic!(
+            "seed {seed}: {} problems (see above); data directory, remote and server.log kept in {}",
+            figures.problems.len(),
+            kept.display()
+        );
+    }
 }
 
 #[test]

@@ -201,3 +201,29 @@ async fn a_write_the_repository_holds_is_acknowledged_when_indexing_fails() {
     let pr = restarted.get_package_revision("default", "r.p.ws").unwrap();
     assert_eq!(pr.metadata.labels.get("team").map(String::as_str), Some("blue"));
 }
+
+/// After a restart, a repository whose first index is slower than the sync interval must not
+/// report Ready before that index is in: a sync that finds the repository busy changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_is_not_ready_before_its_first_index() {
+    let m = Memory::new().await;
+    let repository = m.register("r").await;
+    m.create("p", "ws").await.unwrap();
+    repository.faults.delay_next("list", Duration::from_millis(1500));
+    let backends = Backends { repositories: m.backend.clone(), store: m.store.clone() };
+    let config = veranda_engine::EngineConfig {
+        sync_interval: Duration::from_millis(50),
+        ..config(&m.data_dir)
+    };
+    let restarted = Engine::open(config, backends).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = restarted.get_repository("default", "r").unwrap().status.conditions;
+        if ready.first().is_some_and(|c| c.status == "True") {
+            assert_eq!(names(&restarted), ["r.p.ws"], "Ready, so the listing is complete");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never Ready: {ready:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
