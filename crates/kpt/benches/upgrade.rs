@@ -13,8 +13,12 @@ use std::{
 use veranda_kpt::{Files, Strategy, upgrade};
 
 fn main() {
-    let cert_manager = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata/packages/kptdev-kpt/package-examples/cert-manager-basic");
+    let shared = match std::env::var_os("VERANDA_SHARED") {
+        Some(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    let cert_manager =
+        shared.join("testdata/packages/kptdev-kpt/package-examples/cert-manager-basic");
     let cases = [
         ("50 resources", fifty_resources()),
         ("cert-manager-basic", cert_manager_triple(&cert_manager)),

@@ -2,12 +2,17 @@
 
 use super::*;
 
+/// The shared test data: `$VERANDA_SHARED`, by default `shared/` next to the checkout.
+fn shared() -> std::path::PathBuf {
+    match std::env::var_os("VERANDA_SHARED") {
+        Some(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    }
+}
+
 #[test]
 fn reads_a_fetched_kptfile() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/testdata/upgrade/nginx-both-change-same-field/local/Kptfile"
-    );
+    let path = shared().join("testdata/upgrade/nginx-both-change-same-field/local/Kptfile");
     let kf = Kptfile::parse(&std::fs::read(path).unwrap()).unwrap();
     assert_eq!(kf.metadata.name, "nginx");
     let git = kf.upstream_git().unwrap();

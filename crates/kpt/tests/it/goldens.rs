@@ -24,8 +24,14 @@ const BYTE_IDENTICAL: usize = 23;
 const PANIC_CASE: &str = "porch-repository-update-testdata";
 const PANIC_CASE_FIXED: &str = "porch-repository-update-testdata-fixed-comment";
 
+/// `testdata/upgrade` of the shared test data: `$VERANDA_SHARED`, by default `shared/` next to
+/// the checkout.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/upgrade")
+    let shared = match std::env::var_os("VERANDA_SHARED") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    shared.join("testdata/upgrade")
 }
 
 struct Case {
