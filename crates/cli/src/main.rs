@@ -34,6 +34,14 @@ enum Command {
         /// Seconds between fetches of every registered repository.
         #[arg(long, default_value_t = 30)]
         sync_interval_seconds: u64,
+        /// Time limit of one Git operation over the network (fetch, push, clone from an
+        /// upstream URL); connecting may take a quarter of it and the remote may stay silent
+        /// for half of it.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        git_timeout_seconds: u64,
+        /// How many repositories may sync (fetch and re-index) at once.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        max_concurrent_syncs: u64,
         /// Run a KRM function image with a local executable: `IMAGE=PATH` (image without tag,
         /// e.g. `ghcr.io/kptdev/krm-functions-catalog/set-image=/usr/local/bin/set-image`).
         /// Repeatable. Built-in functions are tried first.
@@ -147,6 +155,8 @@ fn main() -> ExitCode {
             data_dir,
             listen,
             sync_interval_seconds,
+            git_timeout_seconds,
+            max_concurrent_syncs,
             exec_functions,
             function_runner,
             function_timeout_seconds,
@@ -158,6 +168,8 @@ fn main() -> ExitCode {
                     data_dir,
                     listen,
                     sync_interval: Duration::from_secs(sync_interval_seconds.max(1)),
+                    git_timeout: Duration::from_secs(git_timeout_seconds),
+                    max_concurrent_syncs: usize::try_from(max_concurrent_syncs).unwrap_or(10),
                     exec_functions: functions,
                     function_runner,
                     function_timeout: Duration::from_secs(function_timeout_seconds),

@@ -127,6 +127,10 @@ impl Repo {
         self.run("fetch", |r| r.fetch()).await
     }
 
+    pub(crate) async fn download(&self) -> Result<(), Error> {
+        self.run("download", |r| r.download()).await
+    }
+
     pub(crate) async fn check_remote_locks(&self) -> Result<(), Error> {
         self.run("check_remote_locks", |r| r.check_remote_locks()).await
     }
@@ -222,13 +226,14 @@ async fn run_git<T: Send + 'static>(
 }
 
 /// A repository failure as the client sees it: 409 for a concurrent change, 503 for a locked
-/// remote, 500 otherwise.
+/// remote, 504 for a remote that did not answer in time, 500 otherwise.
 pub(crate) fn git_error(e: veranda_storage::Error) -> Error {
     match e.kind() {
         ErrorKind::Conflict => Error::Conflict(format!(
             "the package was changed concurrently in git; please retry: {e}"
         )),
         ErrorKind::Locked => Error::Unavailable(format!("git: {e}")),
+        ErrorKind::Timeout => Error::Timeout(format!("git: {e}")),
         ErrorKind::NotFound | ErrorKind::Other => Error::Internal(format!("git: {e}")),
     }
 }

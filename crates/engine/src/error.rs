@@ -30,6 +30,9 @@ pub enum Error {
     /// 503: a backend is not reachable right now.
     #[error("{0}")]
     Unavailable(String),
+    /// 504: a Git remote did not answer within the network time limits.
+    #[error("{0}")]
+    Timeout(String),
 }
 
 /// The kind of object an error is about (for Status `details`).

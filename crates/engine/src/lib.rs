@@ -61,6 +61,8 @@ pub struct EngineConfig {
     /// The server's own binary, to run the built-ins that can exhaust memory in one step
     /// (starlark) in a child process under the exec limits; `None` runs them in process.
     pub builtin_child: Option<PathBuf>,
+    /// How many repositories may sync (fetch and re-index) at once.
+    pub max_concurrent_syncs: usize,
 }
 
 impl EngineConfig {
@@ -77,7 +79,17 @@ impl EngineConfig {
             function_env: Vec::new(),
             function_memory: limits.max_memory,
             builtin_child: None,
+            max_concurrent_syncs: 10,
         }
+    }
+}
+
+impl Engine {
+    /// The in-process gate of one upstream cache directory; gates nobody waits for are dropped.
+    fn upstream_gate(&self, cache: &std::path::Path) -> Arc<tokio::sync::Mutex<()>> {
+        let mut gates = self.upstream_locks.lock().unwrap_or_else(|e| e.into_inner());
+        gates.retain(|_, gate| Arc::strong_count(gate) > 1);
+        gates.entry(cache.to_path_buf()).or_default().clone()
     }
 }
 
@@ -95,11 +107,18 @@ pub struct Engine {
     busy: Mutex<HashSet<String>>,
     // Built-in functions, then the configured executables, then the function runner.
     functions: veranda_fn::MultiRuntime,
+    // Bounds the repositories syncing at once (`max_concurrent_syncs`).
+    syncs: Arc<tokio::sync::Semaphore>,
+    // One clone from an upstream URL at a time, waited for without holding a thread.
+    upstream_locks: Mutex<std::collections::HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Default)]
 struct State {
     repos: BTreeMap<RepoKey, RepoEntry>,
+    // Deleted repositories whose cleanup (revision rows, cache) waits for work in flight; a
+    // registration under the same name waits for the gate.
+    retiring: BTreeMap<RepoKey, Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// (namespace, repository name).
@@ -112,6 +131,8 @@ struct RepoEntry {
     revisions: Arc<BTreeMap<String, Arc<Rev>>>,
     // Serialises Git writes and reconciles of this repository.
     write: Arc<tokio::sync::Mutex<()>>,
+    // Held by the one sync of this repository in flight, network part included.
+    syncing: Arc<tokio::sync::Mutex<()>>,
     // Whether `revisions` reflect Git at least once since start-up.
     loaded: bool,
     // Metadata of acknowledged writes whose indexing failed; the next reconcile stores it.
@@ -172,6 +193,7 @@ impl Engine {
             runtimes.push(Arc::new(grpc));
         }
         let functions = veranda_fn::MultiRuntime { runtimes };
+        let max_syncs = config.max_concurrent_syncs.max(1);
         let engine = Arc::new_cyclic(|me| Engine {
             me: me.clone(),
             functions,
@@ -181,6 +203,8 @@ impl Engine {
             state: RwLock::new(State::default()),
             hub: watch::Hub::new(current),
             busy: Mutex::new(HashSet::new()),
+            syncs: Arc::new(tokio::sync::Semaphore::new(max_syncs)),
+            upstream_locks: Mutex::default(),
         });
         engine.load_repositories().await?;
         Ok(engine)

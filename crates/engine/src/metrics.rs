@@ -38,6 +38,12 @@ const HELP: &[(&str, &str, &str)] = &[
     ),
     ("veranda_render_duration_seconds", "histogram", "Duration of package renders."),
     ("veranda_watches", "gauge", "Open watch streams."),
+    ("veranda_repository_syncs_running", "gauge", "Repository syncs (fetch and re-index) running."),
+    (
+        "veranda_repository_syncs_running_max",
+        "gauge",
+        "The most repository syncs that ran at once since the server started.",
+    ),
     ("veranda_watch_events_total", "counter", "Events published to watchers, by type."),
 ];
 
@@ -98,6 +104,30 @@ pub fn git<T>(operation: &'static str, f: impl FnOnce() -> T) -> T {
 /// Times a store operation.
 pub fn store<T>(operation: &'static str, f: impl FnOnce() -> T) -> T {
     timed("veranda_store_query_duration_seconds", operation, f)
+}
+
+/// One repository sync in flight, counted in `veranda_repository_syncs_running` (and its
+/// high-water mark) until dropped.
+pub(crate) struct SyncRunning;
+
+impl SyncRunning {
+    const NAME: &'static str = "veranda_repository_syncs_running";
+
+    pub(crate) fn start() -> SyncRunning {
+        with(|r| {
+            r.gauge_add(Self::NAME, Vec::new(), 1);
+            let running = r.gauges.get(&(Self::NAME, Vec::new())).copied().unwrap_or(0);
+            let max = r.gauges.entry(("veranda_repository_syncs_running_max", Vec::new())).or_default();
+            *max = (*max).max(running);
+        });
+        SyncRunning
+    }
+}
+
+impl Drop for SyncRunning {
+    fn drop(&mut self) {
+        gauge_add(Self::NAME, Vec::new(), -1);
+    }
 }
 
 /// The text exposition format of every metric.

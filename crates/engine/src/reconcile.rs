@@ -208,22 +208,6 @@ impl Engine {
             entry.pending.extend(meta);
         }
     }
-
-    /// Drops a repository's revisions from the index and the store (repository deleted).
-    pub(crate) async fn forget_revisions(
-        &self,
-        key: &RepoKey,
-        revisions: Arc<BTreeMap<String, Arc<Rev>>>,
-    ) -> Result<(), Error> {
-        let (namespace, repository) = key.clone();
-        let n = revisions.len() as i64;
-        self.store.delete_repository_revisions(namespace, repository).await?;
-        let first = if n > 0 { self.store.reserve_resource_versions(n).await? } else { 0 };
-        for (i, rev) in revisions.values().enumerate() {
-            self.hub.publish(deleted_event(rev, first + i as i64));
-        }
-        Ok(())
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -395,7 +379,7 @@ fn plan(
     Ok((revisions, events))
 }
 
-fn deleted_event(rev: &Rev, resource_version: i64) -> Event {
+pub(crate) fn deleted_event(rev: &Rev, resource_version: i64) -> Event {
     let mut object = (*rev.object).clone();
     object.metadata.resource_version = resource_version.to_string();
     Event {

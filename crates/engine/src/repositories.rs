@@ -66,6 +66,13 @@ impl Engine {
         if self.read().repos.contains_key(&key) {
             return Err(Error::AlreadyExists { kind: Kind::Repository, name });
         }
+        // A repository of that name deleted a moment ago may still be cleaning up.
+        let retiring = self.read().retiring.get(&key).cloned();
+        if let Some(gate) = retiring {
+            let _ = gate.lock().await;
+        }
+        // Rows of a repository that is not registered are leftovers of a deletion cut short.
+        self.store.delete_repository_revisions(namespace.to_string(), name.clone()).await?;
         repo.metadata.namespace = namespace.to_string();
         repo.metadata.uid = uuid_for_repository(namespace, &name);
         repo.metadata.creation_timestamp = Some(time::now());
@@ -83,6 +90,7 @@ impl Engine {
                     repo: None,
                     revisions: Arc::default(),
                     write: Arc::new(tokio::sync::Mutex::new(())),
+                    syncing: Arc::default(),
                     loaded: false,
                     pending: Default::default(),
                 },
@@ -177,7 +185,9 @@ impl Engine {
         self.get_repository(namespace, name)
     }
 
-    /// Unregisters a repository: its revisions leave the API (DELETED events); Git is untouched.
+    /// Unregisters a repository: it and its revisions leave the API at once (DELETED events);
+    /// Git is untouched. Work of the repository still in flight (a write, a sync waiting for a
+    /// slow remote) is not waited for: its revision rows and cache are removed once it ends.
     pub async fn delete_repository(
         &self,
         namespace: &str,
@@ -187,29 +197,57 @@ impl Engine {
         let _busy = self.try_lock(format!("repository/{namespace}/{name}"), || {
             format!("another request is already in progress on repository \"{namespace}/{name}\"")
         })?;
-        let write = {
-            let state = self.read();
-            let entry =
-                state.repos.get(&key).ok_or_else(|| Error::not_found(Kind::Repository, name))?;
-            entry.write.clone()
-        };
-        let _write = write.lock().await;
-        let Some(entry) = self.write().repos.remove(&key) else {
+        if !self.read().repos.contains_key(&key) {
             return Err(Error::not_found(Kind::Repository, name));
-        };
+        }
         let (ns, n) = key.clone();
         self.store.delete_object(ObjectTable::Repositories, ns, n).await?;
-        self.forget_revisions(&key, entry.revisions).await?;
-        let rv = self.store.reserve_resource_versions(1).await?;
+        let gate = Arc::new(tokio::sync::Mutex::new(()));
+        let Ok(closed) = gate.clone().try_lock_owned() else {
+            return Err(Error::Internal("a new gate is held".into()));
+        };
+        let entry = {
+            let mut state = self.write();
+            let Some(entry) = state.repos.remove(&key) else {
+                return Err(Error::not_found(Kind::Repository, name));
+            };
+            state.retiring.insert(key.clone(), gate);
+            entry
+        };
+        let revisions = entry.revisions.clone();
+        let n = revisions.len() as i64;
+        let first = self.store.reserve_resource_versions(n + 1).await?;
+        for (i, rev) in revisions.values().enumerate() {
+            self.hub.publish(crate::reconcile::deleted_event(rev, first + i as i64));
+        }
+        let rv = first + n;
         let mut object = entry.object;
         object.metadata.resource_version = rv.to_string();
         self.publish_event(rv, EventType::Deleted, Topic::Repositories, &object);
-        let cache = self.cache_dir(&key);
+        if let Some(engine) = self.me.upgrade() {
+            let write = entry.write.clone();
+            tokio::spawn(async move {
+                let _write = write.lock().await;
+                engine.retire(&key).await;
+                engine.write().retiring.remove(&key);
+                drop(closed);
+            });
+        }
+        Ok(object)
+    }
+
+    /// Removes what a deleted repository left: its revision rows and its Git cache.
+    async fn retire(&self, key: &RepoKey) {
+        let (namespace, repository) = key.clone();
+        if let Err(e) = self.store.delete_repository_revisions(namespace, repository).await {
+            // Removed at the next registration under this name.
+            tracing::warn!(namespace = %key.0, repository = %key.1, "cleaning up revisions: {e}");
+        }
+        let cache = self.cache_dir(key);
         let _ = blocking(move || {
             std::fs::remove_dir_all(cache).map_err(|e| Error::Internal(e.to_string()))
         })
         .await;
-        Ok(object)
     }
 
     /// Loads registered repositories at start-up and opens each in the background.
@@ -231,6 +269,7 @@ impl Engine {
                         repo: None,
                         revisions: Arc::default(),
                         write: Arc::new(tokio::sync::Mutex::new(())),
+                        syncing: Arc::default(),
                         loaded: false,
                         pending: Default::default(),
                     },
@@ -308,17 +347,25 @@ impl Engine {
         self.read().repos.get(key).is_none_or(|e| e.write.try_lock().is_err())
     }
 
-    /// Fetches one repository and reconciles it, unless it is busy.
+    /// Fetches one repository and reconciles it, unless a sync of it is already running.
+    ///
+    /// The network part (the download) runs without the write lock, so requests to the
+    /// repository go on while its remote is slow; the lock is taken for the local part only.
     pub(crate) async fn sync_repository(&self, key: &RepoKey) -> Result<Synced, Error> {
-        let (repo, write) = {
+        let (repo, write, syncing) = {
             let state = self.read();
             let Some(entry) = state.repos.get(key) else { return Ok(Synced::Skipped) };
             let Some(repo) = entry.repo.clone() else { return Ok(Synced::Skipped) };
-            (repo, entry.write.clone())
+            (repo, entry.write.clone(), entry.syncing.clone())
         };
-        // A repository busy with a write, its first index or a slow fetch is synced next round
-        // instead of queueing syncs behind it.
-        let Ok(_write) = write.try_lock() else { return Ok(Synced::Skipped) };
+        let Ok(_syncing) = syncing.try_lock() else { return Ok(Synced::Skipped) };
+        let Ok(_slot) = self.syncs.acquire().await else { return Ok(Synced::Skipped) };
+        let _running = crate::metrics::SyncRunning::start();
+        repo.download().await?;
+        let _write = write.lock().await;
+        if !self.read().repos.contains_key(key) {
+            return Ok(Synced::Skipped);
+        }
         repo.fetch().await?;
         self.reconcile(key, Updates::default()).await?;
         repo.check_remote_locks().await?;

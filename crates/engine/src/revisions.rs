@@ -597,11 +597,19 @@ impl Engine {
             directory: git.directory.clone(),
             cache_dir: cache.clone(),
         };
+        // Clones from one URL wait for each other here, holding no thread while they wait.
+        let gate = self.upstream_gate(&cache);
+        let _gate = gate.lock().await;
         let fetched = crate::backends::fetch_package(&self.backend, upstream, move || {
             crate::upstream_cache::lock(&cache)
         })
         .await?
-        .map_err(|e| invalid(format!("cannot read the upstream package: {e}")))?;
+        .map_err(|e| match e.kind() {
+            veranda_storage::ErrorKind::Timeout => {
+                Error::Timeout(format!("cannot read the upstream package: {e}"))
+            }
+            _ => invalid(format!("cannot read the upstream package: {e}")),
+        })?;
         let lock = veranda_kpt::GitLock {
             repo: git.repo.clone(),
             directory: git.directory.trim_start_matches('/').to_string(),

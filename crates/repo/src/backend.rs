@@ -52,6 +52,7 @@ impl From<Error> for veranda_storage::Error {
             Error::Conflict { .. } => ErrorKind::Conflict,
             Error::RemoteLocked { .. } => ErrorKind::Locked,
             Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Timeout { .. } => ErrorKind::Timeout,
             _ => ErrorKind::Other,
         };
         veranda_storage::Error::new(kind, e)
@@ -208,6 +209,10 @@ impl PackageRepository for GitRepo {
 
     fn fetch(&self) -> Result<()> {
         Ok(GitRepo::fetch(self)?)
+    }
+
+    fn download(&self) -> Result<()> {
+        Ok(GitRepo::download(self)?)
     }
 
     fn check_remote_locks(&self) -> Result<()> {

@@ -98,6 +98,12 @@ pub enum Error {
         /// What libgit2 reported.
         reason: String,
     },
+    /// The remote did not answer in time (see [`NetworkTimeouts`](crate::NetworkTimeouts)).
+    #[error("the git remote did not answer within {seconds}s; giving up")]
+    Timeout {
+        /// The overall limit that was exceeded.
+        seconds: u64,
+    },
     /// libgit2 failed.
     #[error("git operation failed: {0}")]
     Git(#[from] git2::Error),

@@ -24,6 +24,7 @@
 mod annotation;
 mod backend;
 mod config;
+mod deadline;
 mod discover;
 mod error;
 mod local;
@@ -41,6 +42,7 @@ pub use crate::{
     annotation::{Annotation, annotate_message, format_message, parse_annotations},
     backend::GitBackend,
     config::{Credentials, GitConfig, Signature},
+    deadline::{NetworkTimeouts, network_timeouts, set_network_timeouts},
     error::Error,
     repo::GitRepo,
     tree::{MAX_FILE_BYTES, MAX_PACKAGE_BYTES, MAX_TREE_DEPTH},

@@ -36,6 +36,18 @@ pub struct GitRepo {
     /// The remote URL as configured on `origin` (local paths made absolute).
     url: String,
     inner: Mutex<Inner>,
+    /// Serialises [`GitRepo::download`]s, which run outside `inner`.
+    downloading: Mutex<()>,
+    /// What the last download saw, until a fetch applies it.
+    downloaded: Mutex<Option<Downloaded>>,
+}
+
+/// The result of a [`GitRepo::download`] waiting for [`GitRepo::fetch`] to apply it.
+struct Downloaded {
+    /// The tracking refs just before the download started.
+    before: std::collections::BTreeMap<String, Oid>,
+    /// The remote's refs as the download saw them.
+    advertised: transport::Advertised,
 }
 
 struct Inner {
@@ -129,7 +141,13 @@ impl GitRepo {
         };
         inner.fetch(cfg.credentials.as_ref())?;
         maintain::prune_empty_ref_dirs(inner.repo.path());
-        let this = GitRepo { cfg, url, inner: Mutex::new(inner) };
+        let this = GitRepo {
+            cfg,
+            url,
+            inner: Mutex::new(inner),
+            downloading: Mutex::new(()),
+            downloaded: Mutex::new(None),
+        };
         this.ensure_branch()?;
         if let Err(err) = this.repair() {
             // The leftovers stay recognisable and are repaired at the next open.
@@ -173,9 +191,43 @@ impl GitRepo {
         &self.cfg
     }
 
-    /// Fetches all branches and tags from the remote, pruning refs the remote deleted.
+    /// Fetches all branches and tags from the remote, pruning refs the remote deleted. After a
+    /// [`download`](GitRepo::download), applies what it saw instead of talking to the remote
+    /// again.
     pub fn fetch(&self) -> Result<(), Error> {
-        self.lock().fetch(self.cfg.credentials.as_ref())
+        let downloaded = self.downloaded.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let inner = self.lock();
+        match downloaded {
+            Some(Downloaded { before, advertised }) => {
+                let written = transport::apply(&inner.repo, &before, &advertised)?;
+                inner.start_maintenance();
+                inner.refs_written(written)
+            }
+            None => inner.fetch(self.cfg.credentials.as_ref()),
+        }
+    }
+
+    /// The network half of a fetch, run without this repository's lock so reads and writes go
+    /// on while a slow remote is talked to: downloads the objects of the remote's branches and
+    /// tags and remembers its refs for the next [`fetch`](GitRepo::fetch), which moves the
+    /// tracking refs under the lock. Does nothing for a remote on this machine, whose fetch is
+    /// local work.
+    pub fn download(&self) -> Result<(), Error> {
+        let path = {
+            let inner = self.lock();
+            if inner.local.is_some() {
+                return Ok(());
+            }
+            inner.repo.path().to_path_buf()
+        };
+        let _one = self.downloading.lock().unwrap_or_else(PoisonError::into_inner);
+        let repo = Repository::open_bare(&path)?;
+        let before = transport::tracked(&repo)?;
+        let credentials = self.cfg.credentials.as_ref();
+        let advertised = on_big_stack(&repo, |repo| transport::download(repo, credentials))?;
+        *self.downloaded.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(Downloaded { before, advertised });
+        Ok(())
     }
 
     /// A hash over all local refs; it changes whenever a fetch or push changed any ref.

@@ -12,7 +12,7 @@ use git2::{
     RemoteCallbacks, Repository,
 };
 
-use crate::{Credentials, Error, RefUpdate};
+use crate::{Credentials, Error, RefUpdate, deadline::Deadline};
 
 pub(crate) const ORIGIN: &str = "origin";
 /// Where the remote's branches are mirrored in the cache.
@@ -33,7 +33,9 @@ pub(crate) fn fetch(repo: &Repository, credentials: Option<&Credentials>) -> Res
     let headers = headers(credentials);
     let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
     let updated = Cell::new(0);
+    let deadline = Deadline::start();
     let mut callbacks = callbacks(credentials);
+    deadline.watch(&mut callbacks);
     callbacks.update_tips(|_, _, _| {
         updated.set(updated.get() + 1);
         true
@@ -45,8 +47,96 @@ pub(crate) fn fetch(repo: &Repository, credentials: Option<&Credentials>) -> Res
         .download_tags(AutotagOption::None)
         .update_fetchhead(false)
         .custom_headers(&headers);
-    remote.fetch::<&str>(&[], Some(&mut options), None)?;
+    remote.fetch::<&str>(&[], Some(&mut options), None).map_err(|err| deadline.classify(err))?;
     Ok(updated.get())
+}
+
+/// The branches and tags of the remote, as a download saw them advertised.
+pub(crate) type Advertised = Vec<(String, Oid)>;
+
+/// Downloads what the remote's branches and tags need into the object database without
+/// touching a single ref, and returns the refs as the remote advertised them. This is the
+/// network half of a fetch; [`apply`] is the local half, run later under the caller's lock.
+pub(crate) fn download(
+    repo: &Repository,
+    credentials: Option<&Credentials>,
+) -> Result<Advertised, Error> {
+    let mut remote = repo.find_remote(ORIGIN)?;
+    let headers = headers(credentials);
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let deadline = Deadline::start();
+    let mut callbacks = callbacks(credentials);
+    deadline.watch(&mut callbacks);
+    let mut options = FetchOptions::new();
+    options
+        .remote_callbacks(callbacks)
+        .download_tags(AutotagOption::None)
+        .update_fetchhead(false)
+        .custom_headers(&headers);
+    remote
+        .download(&[HEADS_REFSPEC, TAGS_REFSPEC], Some(&mut options))
+        .map_err(|err| deadline.classify(err))?;
+    let advertised = remote
+        .list()?
+        .iter()
+        .filter(|head| !head.name().ends_with("^{}"))
+        .filter(|head| head.name().starts_with("refs/heads/") || head.name().starts_with(TAG_PREFIX))
+        .map(|head| (head.name().to_owned(), head.oid()))
+        .collect();
+    let _ = remote.disconnect();
+    Ok(advertised)
+}
+
+/// The local refs a fetch maintains (tracking branches and tags) and their targets.
+pub(crate) fn tracked(repo: &Repository) -> Result<std::collections::BTreeMap<String, Oid>, Error> {
+    let mut refs = std::collections::BTreeMap::new();
+    for reference in repo.references()? {
+        let reference = reference?;
+        let (Some(name), Some(target)) = (reference.name().ok(), reference.target()) else {
+            continue;
+        };
+        if name.starts_with(TRACKING_PREFIX) || name.starts_with(TAG_PREFIX) {
+            refs.insert(name.to_owned(), target);
+        }
+    }
+    Ok(refs)
+}
+
+/// Brings the tracking refs to what a [`download`] saw, except refs that moved locally since
+/// `before` (taken just before the download) was read: those were written by a push that the
+/// download may not have seen, and the push is newer. Returns the number of refs written.
+pub(crate) fn apply(
+    repo: &Repository,
+    before: &std::collections::BTreeMap<String, Oid>,
+    advertised: &Advertised,
+) -> Result<usize, Error> {
+    let now = tracked(repo)?;
+    let wanted: std::collections::BTreeMap<String, Oid> = advertised
+        .iter()
+        .filter_map(|(name, id)| tracking_ref(name).map(|local| (local, *id)))
+        .collect();
+    let mut written = 0;
+    let names: std::collections::BTreeSet<&String> = now.keys().chain(wanted.keys()).collect();
+    for name in names {
+        let (current, target) = (now.get(name), wanted.get(name));
+        if current == target || current != before.get(name) {
+            continue;
+        }
+        match target {
+            Some(id) if repo.find_object(*id, None).is_ok() => {
+                repo.reference(name, *id, true, "fetch")?;
+            }
+            // Advertised but not downloaded (a ref outside the refspecs): the next fetch gets it.
+            Some(_) => continue,
+            None => {
+                if let Ok(mut reference) = repo.find_reference(name) {
+                    reference.delete()?;
+                }
+            }
+        }
+        written += 1;
+    }
+    Ok(written)
 }
 
 /// Pushes all `updates` in one push (not forced) and mirrors them into the local tracking refs.
@@ -98,8 +188,10 @@ fn push_refspecs(
     let rejected: RefCell<Vec<(String, String)>> = RefCell::new(Vec::new());
     let headers = headers(credentials);
     let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let deadline = Deadline::start();
     let result = {
         let mut callbacks = callbacks(credentials);
+        deadline.watch(&mut callbacks);
         callbacks.push_negotiation(|remote_updates| {
             for remote_update in remote_updates {
                 let Some(update) = updates
@@ -139,7 +231,7 @@ fn push_refspecs(
             let refname = updates.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", ");
             return Err(Error::Conflict { refname, message: err.message().to_owned() });
         }
-        return Err(err.into());
+        return Err(deadline.classify(err));
     }
 
     let rejected = rejected.into_inner();

@@ -121,6 +121,7 @@ impl ApiError {
                 ApiError::new(500, "InternalError", format!("Internal error occurred: {m}"))
             }
             Error::Unavailable(m) => ApiError::new(503, "ServiceUnavailable", m),
+            Error::Timeout(m) => ApiError::new(504, "Timeout", m),
         }
     }
 }

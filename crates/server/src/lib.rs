@@ -25,6 +25,10 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub sync_interval: Duration,
+    /// Time limit of one network Git operation (see `veranda_repo::NetworkTimeouts`).
+    pub git_timeout: Duration,
+    /// Repositories syncing at once, at most.
+    pub max_concurrent_syncs: usize,
     /// KRM function images served by local executables (image name without tag → path).
     pub exec_functions: std::collections::BTreeMap<String, PathBuf>,
     /// A function runner (`http://HOST:PORT`) tried after built-ins and `exec_functions`.
@@ -81,6 +85,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let data = datadir::prepare(&config.data_dir).map_err(ServeError::DataDir)?;
     let data_dir = data.path().to_path_buf();
     let backends = backends(&data_dir).map_err(ServeError::Engine)?;
+    veranda_repo::set_network_timeouts(veranda_repo::NetworkTimeouts::from_total(
+        config.git_timeout,
+    ));
     let engine = Engine::open(
         EngineConfig {
             data_dir: data_dir.clone(),
@@ -91,6 +98,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             function_env: config.function_env.clone(),
             function_memory: config.function_memory,
             builtin_child: config.builtin_child.clone(),
+            max_concurrent_syncs: config.max_concurrent_syncs,
         },
         backends,
     )

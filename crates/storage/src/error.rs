@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Locked,
     /// What the caller named (a revision, a commit, a package) does not exist.
     NotFound,
+    /// A remote did not answer within the network time limits.
+    Timeout,
     /// Anything else: a fault of the backend.
     Other,
 }
@@ -46,6 +48,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Conflict => "conflict",
             ErrorKind::Locked => "locked",
             ErrorKind::NotFound => "not found",
+            ErrorKind::Timeout => "timeout",
             ErrorKind::Other => "other",
         })
     }

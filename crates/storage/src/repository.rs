@@ -209,8 +209,16 @@ pub trait PackageRepository: Send + Sync {
     /// package on the registered branch.
     fn delete_package(&self, package: &str, revisions: &[Arc<Discovered>]) -> Result<(), Error>;
 
-    /// Brings the repository up to date with its remote.
+    /// Brings the repository up to date with its remote; after a
+    /// [`download`](PackageRepository::download), with what the download saw.
     fn fetch(&self) -> Result<(), Error>;
+
+    /// The network half of a [`fetch`](PackageRepository::fetch), safe to run while other
+    /// operations of this repository proceed: the engine runs it without the repository's
+    /// write lock. Backends with nothing to download do nothing.
+    fn download(&self) -> Result<(), Error> {
+        Ok(())
+    }
 
     /// [`ErrorKind::Locked`](crate::ErrorKind) while a lock that stops every write is held.
     fn check_remote_locks(&self) -> Result<(), Error>;

@@ -11,4 +11,5 @@ mod modes;
 mod open;
 mod recovery;
 mod scale;
+mod timeouts;
 mod util;
