@@ -22,7 +22,8 @@ pub const TLS: &str = "kubernetes.io/tls";
 /// The kube-apiserver's limit on the decoded size of all values together.
 pub const MAX_TOTAL_SIZE: usize = 1024 * 1024;
 /// Keys of a Secret a client may write at the top level (strict field validation).
-pub const FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "type", "data", "stringData", "immutable"];
+pub const FIELDS: &[&str] =
+    &["apiVersion", "kind", "metadata", "type", "data", "stringData", "immutable"];
 
 /// A core `v1` Secret.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -83,15 +84,22 @@ impl Secret {
     pub fn validate(&self) -> Result<(), FieldError> {
         let name = &self.metadata.name;
         if name.is_empty() {
-            return Err(FieldError::new("metadata.name", "Required value: name or generateName is required"));
+            return Err(FieldError::new(
+                "metadata.name",
+                "Required value: name or generateName is required",
+            ));
         }
-        names::check_dns1123_subdomain(name)
-            .map_err(|e| FieldError::new("metadata.name", format!("Invalid value: {name:?}: {e}")))?;
+        names::check_dns1123_subdomain(name).map_err(|e| {
+            FieldError::new("metadata.name", format!("Invalid value: {name:?}: {e}"))
+        })?;
         let mut total = 0usize;
         for (key, value) in &self.data {
             check_key(key).map_err(|m| FieldError::new(format!("data[{key}]"), m))?;
             let decoded = STANDARD.decode(value).map_err(|_| {
-                FieldError::new(format!("data[{key}]"), "Invalid value: the value is not valid base64")
+                FieldError::new(
+                    format!("data[{key}]"),
+                    "Invalid value: the value is not valid base64",
+                )
             })?;
             total += decoded.len();
         }

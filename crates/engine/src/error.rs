@@ -39,6 +39,7 @@ pub enum Kind {
     PackageRevisionResources,
     Package,
     Repository,
+    Secret,
 }
 
 impl Kind {
@@ -49,6 +50,7 @@ impl Kind {
             Kind::PackageRevisionResources => "packagerevisionresources",
             Kind::Package => "packages",
             Kind::Repository => "repositories",
+            Kind::Secret => "secrets",
         }
     }
 
@@ -59,6 +61,7 @@ impl Kind {
             Kind::PackageRevisionResources => "PackageRevisionResources",
             Kind::Package => "PorchPackage",
             Kind::Repository => "Repository",
+            Kind::Secret => "Secret",
         }
     }
 
@@ -66,6 +69,7 @@ impl Kind {
     pub fn group(self) -> &'static str {
         match self {
             Kind::Repository => veranda_api::CONFIG_GROUP,
+            Kind::Secret => "",
             _ => veranda_api::PORCH_GROUP,
         }
     }
@@ -73,7 +77,10 @@ impl Kind {
 
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.resource(), self.group())
+        match self.group() {
+            "" => f.write_str(self.resource()),
+            group => write!(f, "{}.{group}", self.resource()),
+        }
     }
 }
 

@@ -18,6 +18,7 @@ mod reconcile;
 mod render;
 mod repositories;
 mod revisions;
+mod secrets;
 pub mod time;
 mod upstream_cache;
 mod watch;
@@ -37,6 +38,7 @@ use crate::backends::{Db, Repo};
 pub use backends::Backends;
 pub use error::{Error, Kind};
 pub use revisions::RevisionFilter;
+pub use secrets::SecretKeys;
 pub use watch::{Event, EventType, Subscription, Topic, WatchError};
 
 /// Settings of an engine.
@@ -61,6 +63,9 @@ pub struct EngineConfig {
     /// The server's own binary, to run the built-ins that can exhaust memory in one step
     /// (starlark) in a child process under the exec limits; `None` runs them in process.
     pub builtin_child: Option<PathBuf>,
+    /// The keys Secrets are sealed with at rest; `None`: an ephemeral key (tests only: Secrets
+    /// do not survive a restart).
+    pub secret_keys: Option<SecretKeys>,
 }
 
 impl EngineConfig {
@@ -77,6 +82,7 @@ impl EngineConfig {
             function_env: Vec::new(),
             function_memory: limits.max_memory,
             builtin_child: None,
+            secret_keys: None,
         }
     }
 }
@@ -86,6 +92,8 @@ pub struct Engine {
     // The engine itself, for background work a request starts (`index_after_write`).
     me: std::sync::Weak<Engine>,
     store: Db,
+    // Secrets, sealed in the store.
+    vault: Arc<secrets::Vault>,
     // Opens registered repositories.
     backend: Arc<dyn veranda_storage::Backend>,
     config: EngineConfig,
@@ -138,6 +146,8 @@ impl Engine {
     pub async fn open(config: EngineConfig, backends: Backends) -> Result<Arc<Engine>, Error> {
         std::fs::create_dir_all(config.data_dir.join("git"))
             .map_err(|e| Error::Internal(format!("create data directory: {e}")))?;
+        let keys = config.secret_keys.clone().unwrap_or_else(SecretKeys::ephemeral);
+        let vault = Arc::new(secrets::Vault::new(backends.store.clone(), keys));
         let store = Db::new(backends.store);
         let current = store.current_resource_version()?;
         let limits = veranda_fn::Limits {
@@ -176,6 +186,7 @@ impl Engine {
             me: me.clone(),
             functions,
             store,
+            vault,
             backend: backends.repositories,
             config,
             state: RwLock::new(State::default()),

@@ -98,6 +98,10 @@ pub enum Error {
         /// What libgit2 reported.
         reason: String,
     },
+    /// The credentials for the remote could not be obtained (names what is missing, never a
+    /// credential).
+    #[error("failed to obtain git credentials: {0}")]
+    Credentials(String),
     /// libgit2 failed.
     #[error("git operation failed: {0}")]
     Git(#[from] git2::Error),

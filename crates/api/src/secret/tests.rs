@@ -61,7 +61,10 @@ fn keys_names_base64_and_size_are_checked_without_values() {
 #[test]
 fn updates_keep_type_and_immutable_data() {
     let current = secret(OPAQUE, &[("k", "v")]);
-    assert_eq!(secret(BASIC_AUTH, &[("username", "u")]).validate_update(&current).unwrap_err().field, "type");
+    assert_eq!(
+        secret(BASIC_AUTH, &[("username", "u")]).validate_update(&current).unwrap_err().field,
+        "type"
+    );
     let mut frozen = current.clone();
     frozen.immutable = Some(true);
     let mut changed = secret(OPAQUE, &[("k", "w")]);
