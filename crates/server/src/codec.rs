@@ -133,7 +133,30 @@ pub(crate) fn decode_object<T: DeserializeOwned>(req: &Request) -> ApiResult<T> 
 /// `fieldValidation=Strict` (kubectl's default) unknown fields are rejected.
 pub(crate) fn check_type(req: &Request, value: &Value) -> ApiResult<()> {
     let resource = req.resource.api();
-    if req.query.get("fieldValidation").is_some_and(|v| v == "Strict")
+    let strict = req.query.get("fieldValidation").is_some_and(|v| v == "Strict");
+    if strict && req.resource == crate::request::Resource::Secrets {
+        let mut unknown: Vec<String> = value
+            .as_object()
+            .map(|o| {
+                o.keys()
+                    .filter(|k| !veranda_api::secret::FIELDS.contains(&k.as_str()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !unknown.is_empty() {
+            unknown.sort();
+            return Err(ApiError::from_body(
+                400,
+                veranda_k8s::status::strict_decoding_error(
+                    resource.kind,
+                    resource.version,
+                    &unknown,
+                ),
+            ));
+        }
+    }
+    if strict
         && let Some(fields) = openapi::unknown_fields(&resource.api_version(), resource.kind, value)
         && !fields.is_empty()
     {

@@ -81,6 +81,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let data = datadir::prepare(&config.data_dir).map_err(ServeError::DataDir)?;
     let data_dir = data.path().to_path_buf();
     let backends = backends(&data_dir).map_err(ServeError::Engine)?;
+    let secret_keys = data.secret_keys().map_err(ServeError::DataDir)?;
     let engine = Engine::open(
         EngineConfig {
             data_dir: data_dir.clone(),
@@ -91,6 +92,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             function_env: config.function_env.clone(),
             function_memory: config.function_memory,
             builtin_child: config.builtin_child.clone(),
+            secret_keys: Some(secret_keys),
         },
         backends,
     )
