@@ -193,6 +193,11 @@ impl Engine {
             hub: watch::Hub::new(current),
             busy: Mutex::new(HashSet::new()),
         });
+        let vault = engine.vault.clone();
+        let resealed = blocking(move || vault.reseal_previous()).await?;
+        if resealed > 0 {
+            tracing::info!(count = resealed, "secrets re-sealed with the current key");
+        }
         engine.load_repositories().await?;
         Ok(engine)
     }

@@ -65,6 +65,34 @@ impl Vault {
         self.store.delete_object(ObjectTable::Secrets, namespace, name).map_err(store_error)
     }
 
+    /// Re-seals with the current key every Secret only the previous key opens (after a key
+    /// rotation); returns how many. A row no key opens is left alone and reported in the log.
+    pub(crate) fn reseal_previous(&self) -> Result<usize, Error> {
+        let rows = self.store.list_objects(ObjectTable::Secrets).map_err(store_error)?;
+        let mut count = 0;
+        for row in rows {
+            match self.keys.open(&row.namespace, &row.name, &row.object) {
+                Ok((plain, cipher::OpenedWith::Previous)) => {
+                    let sealed = self
+                        .keys
+                        .seal(&row.namespace, &row.name, &plain)
+                        .map_err(Error::Internal)?;
+                    self.store
+                        .put_object(ObjectTable::Secrets, &row.namespace, &row.name, &mut |_| {
+                            sealed.clone()
+                        })
+                        .map_err(store_error)?;
+                    count += 1;
+                }
+                Ok((_, cipher::OpenedWith::Current)) => {}
+                Err(e) => {
+                    tracing::error!(namespace = %row.namespace, name = %row.name, "secret: {e}")
+                }
+            }
+        }
+        Ok(count)
+    }
+
     fn open(&self, row: &ObjectRow) -> Result<Secret, Error> {
         let unreadable = |reason: String| {
             Error::Internal(format!(
@@ -205,4 +233,42 @@ fn random_uid() -> Result<String, Error> {
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
     Ok(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(current: &str, previous: Option<&str>) -> SecretKeys {
+        SecretKeys::from_files(current.as_bytes(), previous.map(str::as_bytes)).expect("keys")
+    }
+
+    #[test]
+    fn rotation_reseals_and_a_wrong_key_fails_closed() {
+        let store: Arc<dyn Store> = Arc::new(veranda_storage::memory::MemoryStore::default());
+        let (old, new) = (
+            SecretKeys::generate_key_file().expect("key"),
+            SecretKeys::generate_key_file().expect("key"),
+        );
+        let mut secret = Secret::default();
+        secret.metadata.name = "s".into();
+        secret.string_data.insert("password".into(), "hunter2".into());
+        secret.normalize();
+        let before = Vault::new(store.clone(), keys(&old, None));
+        before.put("ns", "s", secret.clone()).expect("put");
+        let raw = store.list_objects(ObjectTable::Secrets).expect("list");
+        assert!(!raw[0].object.contains("hunter2") && !raw[0].object.contains("aHVudGVyMg"));
+
+        let wrong = Vault::new(store.clone(), keys(&new, None));
+        let err = wrong.get("ns", "s").expect_err("a wrong key must not open").to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(wrong.list(None).is_err(), "a list fails rather than dropping a secret");
+
+        let rotated = Vault::new(store.clone(), keys(&new, Some(&old)));
+        assert_eq!(rotated.reseal_previous().expect("reseal"), 1);
+        assert_eq!(rotated.reseal_previous().expect("reseal"), 0);
+        let after = Vault::new(store, keys(&new, None));
+        let opened = after.get("ns", "s").expect("get").expect("present");
+        assert_eq!(opened.value("password").as_deref(), Some(&b"hunter2"[..]));
+    }
 }
