@@ -109,7 +109,21 @@ pub(crate) fn patch_type(req: &Request) -> ApiResult<PatchType> {
 
 /// The request body as a JSON object (the body may be YAML).
 pub(crate) fn decode_value(req: &Request) -> ApiResult<Value> {
-    let value: Value = if req.header(header::CONTENT_TYPE).contains("yaml") {
+    let content_type = req.header(header::CONTENT_TYPE);
+    let value: Value = if veranda_k8s::protobuf::is_protobuf(content_type) {
+        // client-go's typed clients (`kubectl create secret`) send core kinds in protobuf.
+        if req.resource != crate::request::Resource::Secrets {
+            return Err(ApiError::from_body(
+                415,
+                veranda_k8s::status::unsupported_media_type(&[
+                    "application/json",
+                    "application/yaml",
+                ]),
+            ));
+        }
+        veranda_k8s::protobuf::decode(&req.body)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?
+    } else if content_type.contains("yaml") {
         veranda_k8s::yaml::from_slice(&req.body)
             .map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}")))?
     } else {
