@@ -116,10 +116,10 @@ impl Secret {
             }
         };
         match self.secret_type.as_str() {
-            BASIC_AUTH => {
-                if !self.data.contains_key("username") && !self.data.contains_key("password") {
-                    required("username")?;
-                }
+            BASIC_AUTH
+                if !self.data.contains_key("username") && !self.data.contains_key("password") =>
+            {
+                required("username")?
             }
             SSH_AUTH => required("ssh-privatekey")?,
             TLS => {
