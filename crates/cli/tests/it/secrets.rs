@@ -288,3 +288,32 @@ fn private_http_repository_with_secret_ref() {
         "plaintext on disk"
     );
 }
+
+#[test]
+fn bearer_token_secret() {
+    let server = Server::start();
+    let root = server.dir.path().join("served");
+    std::fs::create_dir_all(&root).expect("create the served root");
+    let served = bare(&root, "tokens.git");
+    let http = GitHttpServer::start(&root, Auth::Bearer(PASSWORD.into()));
+    let mut k = Recorder { server: &server, seen: Vec::new() };
+    let token = format!("--from-literal=bearerToken={PASSWORD}");
+    k.ok(&["create", "secret", "generic", "token", &token], None);
+    k.ok(&["apply", "-f", "-"], Some(&repository("tokens", &http.url("tokens.git"), "token")));
+    k.ready("tokens", "True");
+    let init = json!({
+        "apiVersion": "porch.kpt.dev/v1alpha1",
+        "kind": "PackageRevision",
+        "metadata": {"namespace": "default"},
+        "spec": {
+            "packageName": "app", "repository": "tokens", "workspaceName": "ws1",
+            "tasks": [{"type": "init", "init": {"description": "bearer app"}}],
+        },
+    });
+    k.ok(&["create", "-f", "-"], Some(&init.to_string()));
+    assert!(git(&served, &["branch", "--list"]).contains("drafts/app/ws1"));
+    assert!(!server.log().contains(PASSWORD));
+    for output in &k.seen {
+        assert!(!output.contains(PASSWORD), "{output}");
+    }
+}
