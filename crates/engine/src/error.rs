@@ -42,6 +42,7 @@ pub enum Kind {
     PackageRevisionResources,
     Package,
     Repository,
+    Secret,
 }
 
 impl Kind {
@@ -52,6 +53,7 @@ impl Kind {
             Kind::PackageRevisionResources => "packagerevisionresources",
             Kind::Package => "packages",
             Kind::Repository => "repositories",
+            Kind::Secret => "secrets",
         }
     }
 
@@ -62,6 +64,7 @@ impl Kind {
             Kind::PackageRevisionResources => "PackageRevisionResources",
             Kind::Package => "PorchPackage",
             Kind::Repository => "Repository",
+            Kind::Secret => "Secret",
         }
     }
 
@@ -69,6 +72,7 @@ impl Kind {
     pub fn group(self) -> &'static str {
         match self {
             Kind::Repository => veranda_api::CONFIG_GROUP,
+            Kind::Secret => "",
             _ => veranda_api::PORCH_GROUP,
         }
     }
@@ -76,7 +80,10 @@ impl Kind {
 
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.resource(), self.group())
+        match self.group() {
+            "" => f.write_str(self.resource()),
+            group => write!(f, "{}.{group}", self.resource()),
+        }
     }
 }
 

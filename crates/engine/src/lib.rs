@@ -18,6 +18,7 @@ mod reconcile;
 mod render;
 mod repositories;
 mod revisions;
+mod secrets;
 pub mod time;
 mod upstream_cache;
 mod watch;
@@ -37,6 +38,7 @@ use crate::backends::{Db, Repo};
 pub use backends::Backends;
 pub use error::{Error, Kind};
 pub use revisions::RevisionFilter;
+pub use secrets::SecretKeys;
 pub use watch::{Event, EventType, Subscription, Topic, WatchError};
 
 /// Settings of an engine.
@@ -63,6 +65,9 @@ pub struct EngineConfig {
     pub builtin_child: Option<PathBuf>,
     /// How many repositories may sync (fetch and re-index) at once.
     pub max_concurrent_syncs: usize,
+    /// The keys Secrets are sealed with at rest; `None`: an ephemeral key (tests only: Secrets
+    /// do not survive a restart).
+    pub secret_keys: Option<SecretKeys>,
 }
 
 impl EngineConfig {
@@ -80,6 +85,7 @@ impl EngineConfig {
             function_memory: limits.max_memory,
             builtin_child: None,
             max_concurrent_syncs: 10,
+            secret_keys: None,
         }
     }
 }
@@ -98,6 +104,8 @@ pub struct Engine {
     // The engine itself, for background work a request starts (`index_after_write`).
     me: std::sync::Weak<Engine>,
     store: Db,
+    // Secrets, sealed in the store.
+    vault: Arc<secrets::Vault>,
     // Opens registered repositories.
     backend: Arc<dyn veranda_storage::Backend>,
     config: EngineConfig,
@@ -159,6 +167,8 @@ impl Engine {
     pub async fn open(config: EngineConfig, backends: Backends) -> Result<Arc<Engine>, Error> {
         std::fs::create_dir_all(config.data_dir.join("git"))
             .map_err(|e| Error::Internal(format!("create data directory: {e}")))?;
+        let keys = config.secret_keys.clone().unwrap_or_else(SecretKeys::ephemeral);
+        let vault = Arc::new(secrets::Vault::new(backends.store.clone(), keys));
         let store = Db::new(backends.store);
         let current = store.current_resource_version()?;
         let limits = veranda_fn::Limits {
@@ -198,6 +208,7 @@ impl Engine {
             me: me.clone(),
             functions,
             store,
+            vault,
             backend: backends.repositories,
             config,
             state: RwLock::new(State::default()),
@@ -206,6 +217,11 @@ impl Engine {
             syncs: Arc::new(tokio::sync::Semaphore::new(max_syncs)),
             upstream_locks: Mutex::default(),
         });
+        let vault = engine.vault.clone();
+        let resealed = blocking(move || vault.reseal_previous()).await?;
+        if resealed > 0 {
+            tracing::info!(count = resealed, "secrets re-sealed with the current key");
+        }
         engine.load_repositories().await?;
         Ok(engine)
     }

@@ -298,6 +298,10 @@ impl Engine {
             // Opened (or unregistered) while this call waited for the lock.
             return;
         }
+        if let Err(e) = self.check_credentials(key).await {
+            self.set_ready(key, Some(e.to_string())).await;
+            return;
+        }
         let config = self.repository_config(key, &object);
         let result = match Repo::open(&self.backend, config).await {
             Ok(repo) => {
@@ -361,6 +365,7 @@ impl Engine {
         let Ok(_syncing) = syncing.try_lock() else { return Ok(Synced::Skipped) };
         let Ok(_slot) = self.syncs.acquire().await else { return Ok(Synced::Skipped) };
         let _running = crate::metrics::SyncRunning::start();
+        self.check_credentials(key).await?;
         repo.download().await?;
         let _write = write.lock().await;
         if !self.read().repos.contains_key(key) {
@@ -452,6 +457,32 @@ impl Engine {
         self.config.data_dir.join("git").join(format!("{}.{}", key.0, key.1))
     }
 
+    /// The credentials a Repository's `spec.git.secretRef` names (an empty name: none).
+    fn repository_credentials(
+        &self,
+        key: &RepoKey,
+        repo: &Repository,
+    ) -> Option<crate::secrets::SecretCredentials> {
+        let name = repo.spec.git.as_ref()?.secret_ref.as_ref()?.name.clone();
+        (!name.is_empty()).then(|| self.secret_credentials(&key.0, &name))
+    }
+
+    /// Why the Repository's credentials cannot be obtained now, if they cannot; checked before
+    /// each open and sync so readiness says so plainly.
+    async fn check_credentials(&self, key: &RepoKey) -> Result<(), Error> {
+        let Some(object) = self.read().repos.get(key).map(|e| e.object.clone()) else {
+            return Ok(());
+        };
+        let Some(source) = self.repository_credentials(key, &object) else { return Ok(()) };
+        blocking(move || {
+            source
+                .resolve()
+                .map(drop)
+                .map_err(|e| Error::Unavailable(format!("failed to obtain git credentials: {e}")))
+        })
+        .await
+    }
+
     fn repository_config(&self, key: &RepoKey, repo: &Repository) -> RepositoryConfig {
         let git = repo.spec.git.clone().unwrap_or_default();
         let author = (!git.author.is_empty() || !git.email.is_empty()).then(|| Author {
@@ -465,6 +496,7 @@ impl Engine {
             create_branch: git.create_branch,
             cache_dir: self.cache_dir(key),
             author,
+            credentials: self.repository_credentials(key, repo).map(|c| Arc::new(c) as _),
         }
     }
 }
@@ -517,6 +549,8 @@ fn validate_repository(name: &str, repo: &mut Repository) -> Result<(), Error> {
     if git.repo.trim().is_empty() {
         return Err(invalid("spec.git.repo", "Required value".into()));
     }
+    crate::secrets::check_url_has_no_credentials(&git.repo)
+        .map_err(|e| invalid("spec.git.repo", format!("{e} (spec.git.secretRef)")))?;
     if git.branch.is_empty() {
         git.branch = "main".into();
     }

@@ -369,7 +369,7 @@ impl Engine {
                         self.clone_from_revision(namespace, &source_name, shown).await?
                     }
                     None => match (upstream.git, upstream.oci) {
-                        (Some(git), _) => self.clone_from_git(&git, shown).await?,
+                        (Some(git), _) => self.clone_from_git(namespace, &git, shown).await?,
                         (None, Some(_)) => {
                             return Err(invalid(field, "clone from OCI is not implemented".into()));
                         }
@@ -574,6 +574,7 @@ impl Engine {
     /// Files and upstream lock of a package read from any Git URL (porch.md §2.12).
     async fn clone_from_git(
         &self,
+        namespace: &str,
         git: &veranda_api::types::GitPackage,
         shown: &str,
     ) -> Result<(Files, Modes, veranda_kpt::GitLock), Error> {
@@ -586,9 +587,18 @@ impl Engine {
         if git.r#ref.trim().is_empty() {
             return Err(invalid("Required value: ref".into()));
         }
-        if git.secret_ref.is_some() {
-            return Err(invalid("secretRef is not supported yet: credentials for upstream Git URLs cannot be configured".into()));
-        }
+        crate::secrets::check_url_has_no_credentials(&git.repo).map_err(|e| {
+            Error::invalid(Kind::PackageRevision, shown, &format!("{field}.repo"), e)
+        })?;
+        // porchctl always sends `secretRef: {name: ""}`: an empty name means none.
+        let credentials = match git.secret_ref.as_ref().map(|r| r.name.as_str()) {
+            None | Some("") => None,
+            Some(secret) => Some(
+                self.secret_credentials(namespace, secret)
+                    .resolve()
+                    .map_err(|e| invalid(format!("failed to obtain git credentials: {e}")))?,
+            ),
+        };
         // One cache per upstream URL, reused by later clones from it.
         let cache = crate::upstream_cache::dir(&self.config.data_dir, &git.repo);
         let upstream = veranda_storage::Upstream {
@@ -596,6 +606,7 @@ impl Engine {
             reference: git.r#ref.clone(),
             directory: git.directory.clone(),
             cache_dir: cache.clone(),
+            credentials,
         };
         // Clones from one URL wait for each other here, holding no thread while they wait.
         let gate = self.upstream_gate(&cache);

@@ -13,10 +13,9 @@
 //!    requests); with plain `application/json` it decodes `APIVersions` / `APIGroupList` and then
 //!    fetches `/api/v1` and every `/apis/{group}/{version}` (five requests). Both work; serve the
 //!    aggregated format when [`crate::accept::discovery_format`] asks for it.
-//! 3. The core group must list version `v1`, even without resources: kubectl maps `kind: List`
-//!    manifests through the `List` kind that client-go's RESTMapper adds to every discovered
-//!    version. The price: client-go does not cache a group version without resources on disk,
-//!    so every kubectl run asks for `/api` and `/apis` again instead of reading its cache.
+//! 3. The core group must list version `v1`: kubectl maps `kind: List` manifests through the
+//!    `List` kind that client-go's RESTMapper adds to every discovered version. It serves
+//!    `secrets` ([`resources::CORE_RESOURCES`]).
 //!
 //! kubectl keeps discovery under `<cache-dir>/discovery/<host>_<port>/`.
 
@@ -54,12 +53,13 @@ pub fn core_api_versions() -> Value {
     })
 }
 
-/// `GET /api/v1`: the core group serves no resources.
+/// `GET /api/v1`: the core group's resources ([`resources::CORE_RESOURCES`]).
 pub fn core_api_resource_list() -> Value {
+    let entries: Vec<Value> = resources::CORE_RESOURCES.iter().map(legacy_resource).collect();
     json!({
         "kind": "APIResourceList",
         "groupVersion": "v1",
-        "resources": [],
+        "resources": entries,
     })
 }
 
@@ -113,17 +113,18 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
     }))
 }
 
-/// `GET /api` (aggregated format): the core group with version `v1` and no resources (see the
+/// `GET /api` (aggregated format): the core group with version `v1` and its resources (see the
 /// module documentation).
 /// Answer with `Content-Type: version.content_type()`.
 pub fn aggregated_core(version: AggregatedVersion) -> Value {
+    let entries: Vec<Value> = resources::CORE_RESOURCES.iter().map(aggregated_resource).collect();
     json!({
         "kind": "APIGroupDiscoveryList",
         "apiVersion": version.api_version(),
         "metadata": {},
         "items": [{
             "metadata": {"creationTimestamp": null},
-            "versions": [{"version": "v1", "resources": [], "freshness": "Current"}],
+            "versions": [{"version": "v1", "resources": entries, "freshness": "Current"}],
         }],
     })
 }

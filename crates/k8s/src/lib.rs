@@ -12,6 +12,7 @@
 //! - [`openapi`]: `/openapi/v3` and `/openapi/v2` documents and strict (unknown field) validation.
 //! - [`table`]: server-side printing (`meta.k8s.io/v1` `Table`) for `kubectl get`.
 //! - [`patch`]: JSON patch, merge patch, strategic merge patch and server-side apply bodies.
+//! - [`protobuf`]: Kubernetes' protobuf encoding of request bodies (a `v1` Secret).
 //! - [`selector`]: label and field selectors.
 //! - [`status`]: `Status` error bodies formatted like the kube-apiserver's.
 //! - [`yaml`]: nesting and alias expansion limits on untrusted YAML.
@@ -21,6 +22,7 @@ pub mod continue_token;
 pub mod discovery;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod selector;
 pub mod status;

@@ -110,6 +110,25 @@ pub const REPOSITORIES: ApiResource = ApiResource {
     namespaced: true,
 };
 
+/// Core `v1` `secrets` (served under `/api/v1`, not `/apis`). Watch is not served: Secrets
+/// publish no events.
+pub const SECRETS: ApiResource = ApiResource {
+    group: "",
+    version: "v1",
+    resource: "secrets",
+    singular: "secret",
+    kind: "Secret",
+    list_kind: "SecretList",
+    verbs: &["create", "delete", "get", "list", "patch", "update"],
+    short_names: &[],
+    subresources: &[],
+    namespaced: true,
+};
+
+/// The served resources of the core group (`/api/v1`). Not in [`RESOURCES`]: the `/apis`
+/// documents and the OpenAPI group documents are generated from that one.
+pub const CORE_RESOURCES: &[ApiResource] = &[SECRETS];
+
 /// Every served resource, grouped by API group in discovery order.
 pub const RESOURCES: &[ApiResource] =
     &[PACKAGE_REVISIONS, PACKAGE_REVISION_RESOURCES, PACKAGES, REPOSITORIES];
@@ -121,6 +140,7 @@ pub const GROUPS: &[&str] = &[PORCH_GROUP, CONFIG_GROUP];
 pub fn find(group: &str, version: &str, resource: &str) -> Option<&'static ApiResource> {
     RESOURCES
         .iter()
+        .chain(CORE_RESOURCES)
         .find(|it| it.group == group && it.version == version && it.resource == resource)
 }
 

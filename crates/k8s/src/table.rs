@@ -23,6 +23,7 @@ pub enum TableKind {
     PackageRevisionResources,
     Packages,
     Repositories,
+    Secrets,
 }
 
 /// The `includeObject` query parameter: what each row's `object` holds.
@@ -147,6 +148,12 @@ pub fn columns(kind: TableKind) -> Vec<Value> {
             ("Ready", "string", "Status of the Ready condition."),
             ("Address", "string", "Git repository URL or OCI registry address."),
         ],
+        TableKind::Secrets => &[
+            ("Name", "string", "Name of the secret."),
+            ("Type", "string", "Type of the secret."),
+            ("Data", "string", "Number of keys in the secret."),
+            ("Age", "string", "Time since the secret was created."),
+        ],
     };
     specs
         .iter()
@@ -209,6 +216,53 @@ pub fn cells(kind: TableKind, object: &Value) -> Vec<Value> {
                 .cloned()
                 .unwrap_or(Value::Null),
         ],
+        // Never a value: only the key count.
+        TableKind::Secrets => vec![
+            name,
+            string_at(object, "/type"),
+            json!(object.get("data").and_then(Value::as_object).map_or(0, Map::len).to_string()),
+            json!(
+                object
+                    .pointer("/metadata/creationTimestamp")
+                    .and_then(Value::as_str)
+                    .map(age)
+                    .unwrap_or_default()
+            ),
+        ],
+    }
+}
+
+/// Unix seconds of `YYYY-MM-DDTHH:MM:SSZ` (what the server writes), `None` for anything else.
+fn parse_utc(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// kubectl's short duration since an RFC 3339 UTC timestamp (`5s`, `3m`, `2h`, `4d`).
+fn age(timestamp: &str) -> String {
+    let Some(then) = parse_utc(timestamp) else { return String::new() };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let secs = (now - then).max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 48 * 3600 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
     }
 }
 
@@ -240,6 +294,7 @@ impl TableKind {
             "packagerevisionresources" => Some(TableKind::PackageRevisionResources),
             "packages" => Some(TableKind::Packages),
             "repositories" => Some(TableKind::Repositories),
+            "secrets" => Some(TableKind::Secrets),
             _ => None,
         }
     }
@@ -289,3 +344,15 @@ fn ready_status(object: &Value) -> Value {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod age_tests {
+    #[test]
+    fn parses_server_timestamps() {
+        assert_eq!(super::parse_utc("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(super::parse_utc("2026-11-26T12:00:00Z"), Some(1_795_694_400));
+        assert_eq!(super::parse_utc("2000-02-29T00:00:00Z"), Some(951_782_400));
+        assert_eq!(super::parse_utc("garbage"), None);
+        assert_eq!(super::age("garbage"), "");
+    }
+}

@@ -26,6 +26,7 @@ impl veranda_storage::Backend for GitBackend {
             create_branch: config.create_branch,
             cache_dir: config.cache_dir.clone(),
             credentials: None,
+            credential_source: config.credentials.clone(),
             author: config
                 .author
                 .as_ref()
@@ -39,7 +40,7 @@ impl veranda_storage::Backend for GitBackend {
             &upstream.url,
             &upstream.reference,
             &upstream.directory,
-            None,
+            upstream.credentials.clone().map(crate::Credentials::from).as_ref(),
             &upstream.cache_dir,
         )?;
         Ok(FetchedPackage { files: fetched.files, modes: fetched.modes, commit: fetched.commit })

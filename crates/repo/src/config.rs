@@ -1,6 +1,6 @@
 //! Registration settings of a git repository: where it lives, what to read and how to authenticate.
 
-use std::{fmt, path::PathBuf};
+use std::{fmt, path::PathBuf, sync::Arc};
 
 /// Credentials for the remote. `Debug` never prints the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -53,6 +53,33 @@ pub struct GitConfig {
     pub cache_dir: PathBuf,
     /// Credentials for the remote, if it needs any.
     pub credentials: Option<Credentials>,
+    /// Asked for credentials before each network operation instead of `credentials`.
+    pub credential_source: Option<Arc<dyn veranda_storage::CredentialSource>>,
     /// Author of the commits this repository writes; Porch's service identity if `None`.
     pub author: Option<Signature>,
+}
+
+impl From<veranda_storage::Credentials> for Credentials {
+    fn from(c: veranda_storage::Credentials) -> Credentials {
+        match c {
+            veranda_storage::Credentials::Basic { username, password } => {
+                Credentials::Basic { username, password }
+            }
+            veranda_storage::Credentials::Bearer(token) => Credentials::Bearer(token),
+        }
+    }
+}
+
+impl GitConfig {
+    /// The credentials for the next network operation: the source's current answer, else the
+    /// fixed ones.
+    pub(crate) fn current_credentials(&self) -> Result<Option<Credentials>, crate::Error> {
+        match &self.credential_source {
+            Some(source) => source
+                .credentials()
+                .map(|c| Some(c.into()))
+                .map_err(|e| crate::Error::Credentials(e.to_string())),
+            None => Ok(self.credentials.clone()),
+        }
+    }
 }

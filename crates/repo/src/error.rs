@@ -104,6 +104,10 @@ pub enum Error {
         /// The overall limit that was exceeded.
         seconds: u64,
     },
+    /// The credentials for the remote could not be obtained (names what is missing, never a
+    /// credential).
+    #[error("failed to obtain git credentials: {0}")]
+    Credentials(String),
     /// libgit2 failed.
     #[error("git operation failed: {0}")]
     Git(#[from] git2::Error),

@@ -139,7 +139,7 @@ impl GitRepo {
             unconnected: RefCell::new(HashSet::new()),
             maintenance: RefCell::new(None),
         };
-        inner.fetch(cfg.credentials.as_ref())?;
+        inner.fetch(cfg.current_credentials()?.as_ref())?;
         maintain::prune_empty_ref_dirs(inner.repo.path());
         let this = GitRepo {
             cfg,
@@ -169,7 +169,7 @@ impl GitRepo {
         // Moves first: a crash between leaves the leftovers recognisable, deleted next time.
         for batch in [moves, deletions] {
             if !batch.is_empty() {
-                inner.push(self.cfg.credentials.as_ref(), &batch)?;
+                inner.push(self.cfg.current_credentials()?.as_ref(), &batch)?;
             }
         }
         Ok(())
@@ -203,7 +203,7 @@ impl GitRepo {
                 inner.start_maintenance();
                 inner.refs_written(written)
             }
-            None => inner.fetch(self.cfg.credentials.as_ref()),
+            None => inner.fetch(self.cfg.current_credentials()?.as_ref()),
         }
     }
 
@@ -223,8 +223,9 @@ impl GitRepo {
         let _one = self.downloading.lock().unwrap_or_else(PoisonError::into_inner);
         let repo = Repository::open_bare(&path)?;
         let before = transport::tracked(&repo)?;
-        let credentials = self.cfg.credentials.as_ref();
-        let advertised = on_big_stack(&repo, |repo| transport::download(repo, credentials))?;
+        let credentials = self.cfg.current_credentials()?;
+        let advertised =
+            on_big_stack(&repo, |repo| transport::download(repo, credentials.as_ref()))?;
         *self.downloaded.lock().unwrap_or_else(PoisonError::into_inner) =
             Some(Downloaded { before, advertised });
         Ok(())
@@ -376,7 +377,7 @@ impl GitRepo {
     /// [`GitRepo::list`] reflects the push without a fetch. A refused ref is
     /// [`Error::PushRejected`]; a failed compare-and-swap or fast-forward is [`Error::Conflict`].
     pub fn push(&self, updates: &[RefUpdate]) -> Result<(), Error> {
-        self.lock().push(self.cfg.credentials.as_ref(), updates)
+        self.lock().push(self.cfg.current_credentials()?.as_ref(), updates)
     }
 
     /// Publishes a proposed revision (porch.md §2.6): fetches, merges the draft's package tree
@@ -405,7 +406,7 @@ impl GitRepo {
         let inner = self.lock();
         let mut attempt = 1;
         loop {
-            inner.refresh(self.cfg.credentials.as_ref(), &branch_ref)?;
+            inner.refresh(self.cfg.current_credentials()?.as_ref(), &branch_ref)?;
             let draft = find_commit(&inner.repo, draft_commit)?.id();
             let head = self.head_id(&inner.repo)?;
             let id = inner.write(|stage| {
@@ -432,7 +433,7 @@ impl GitRepo {
             if !delete_ref.is_empty() {
                 updates.push(RefUpdate::delete(delete_ref));
             }
-            match inner.push(self.cfg.credentials.as_ref(), &updates) {
+            match inner.push(self.cfg.current_credentials()?.as_ref(), &updates) {
                 Ok(()) => return Ok(id.to_string()),
                 Err(Error::Conflict { refname, .. })
                     if refname == branch_ref && attempt < BRANCH_UPDATE_ATTEMPTS =>
@@ -455,7 +456,7 @@ impl GitRepo {
         let inner = self.lock();
         let mut attempt = 1;
         loop {
-            inner.refresh(self.cfg.credentials.as_ref(), &branch_ref)?;
+            inner.refresh(self.cfg.current_credentials()?.as_ref(), &branch_ref)?;
             let Some(head) = self.head_id(&inner.repo)? else { return Ok(()) };
             let id = inner.write(|stage| {
                 let base = stage.find_commit(head)?.tree()?;
@@ -471,7 +472,7 @@ impl GitRepo {
             })?;
             let Some(id) = id else { return Ok(()) };
             let update = RefUpdate::set(&branch_ref, id.to_string()).expecting(head.to_string());
-            match inner.push(self.cfg.credentials.as_ref(), &[update]) {
+            match inner.push(self.cfg.current_credentials()?.as_ref(), &[update]) {
                 Ok(()) => return Ok(()),
                 Err(Error::Conflict { .. }) if attempt < BRANCH_UPDATE_ATTEMPTS => {
                     tracing::info!(package = %full, attempt, "branch moved during package removal, retrying");
@@ -573,10 +574,10 @@ impl GitRepo {
             stage.commit(&signature, &signature, INITIAL_MESSAGE, tree, &[])
         })?;
         let update = RefUpdate::set(self.branch_ref(), id.to_string()).expecting(ABSENT);
-        match inner.push(self.cfg.credentials.as_ref(), &[update]) {
+        match inner.push(self.cfg.current_credentials()?.as_ref(), &[update]) {
             Ok(()) => Ok(()),
             // Someone else created the branch first; use theirs.
-            Err(Error::Conflict { .. }) => inner.fetch(self.cfg.credentials.as_ref()),
+            Err(Error::Conflict { .. }) => inner.fetch(self.cfg.current_credentials()?.as_ref()),
             Err(err) => Err(err),
         }
     }

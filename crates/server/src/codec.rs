@@ -109,7 +109,21 @@ pub(crate) fn patch_type(req: &Request) -> ApiResult<PatchType> {
 
 /// The request body as a JSON object (the body may be YAML).
 pub(crate) fn decode_value(req: &Request) -> ApiResult<Value> {
-    let value: Value = if req.header(header::CONTENT_TYPE).contains("yaml") {
+    let content_type = req.header(header::CONTENT_TYPE);
+    let value: Value = if veranda_k8s::protobuf::is_protobuf(content_type) {
+        // client-go's typed clients (`kubectl create secret`) send core kinds in protobuf.
+        if req.resource != crate::request::Resource::Secrets {
+            return Err(ApiError::from_body(
+                415,
+                veranda_k8s::status::unsupported_media_type(&[
+                    "application/json",
+                    "application/yaml",
+                ]),
+            ));
+        }
+        veranda_k8s::protobuf::decode(&req.body)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?
+    } else if content_type.contains("yaml") {
         veranda_k8s::yaml::from_slice(&req.body)
             .map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}")))?
     } else {
@@ -133,7 +147,30 @@ pub(crate) fn decode_object<T: DeserializeOwned>(req: &Request) -> ApiResult<T> 
 /// `fieldValidation=Strict` (kubectl's default) unknown fields are rejected.
 pub(crate) fn check_type(req: &Request, value: &Value) -> ApiResult<()> {
     let resource = req.resource.api();
-    if req.query.get("fieldValidation").is_some_and(|v| v == "Strict")
+    let strict = req.query.get("fieldValidation").is_some_and(|v| v == "Strict");
+    if strict && req.resource == crate::request::Resource::Secrets {
+        let mut unknown: Vec<String> = value
+            .as_object()
+            .map(|o| {
+                o.keys()
+                    .filter(|k| !veranda_api::secret::FIELDS.contains(&k.as_str()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !unknown.is_empty() {
+            unknown.sort();
+            return Err(ApiError::from_body(
+                400,
+                veranda_k8s::status::strict_decoding_error(
+                    resource.kind,
+                    resource.version,
+                    &unknown,
+                ),
+            ));
+        }
+    }
+    if strict
         && let Some(fields) = openapi::unknown_fields(&resource.api_version(), resource.kind, value)
         && !fields.is_empty()
     {

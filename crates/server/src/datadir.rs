@@ -15,6 +15,10 @@ use std::{
 
 /// Name of the lock file inside the data directory.
 const LOCK_FILE: &str = "veranda.lock";
+/// The key Secrets are sealed with (base64 of 32 bytes), created on first start.
+pub(crate) const SECRETS_KEY: &str = "secrets.key";
+/// The key before the last rotation, only used to open Secrets (see `docs/secrets.md`).
+pub(crate) const SECRETS_KEY_PREVIOUS: &str = "secrets.key.previous";
 
 /// An open, locked data directory. The lock is released when this is dropped (or the process
 /// dies: the kernel drops the lock with the last file descriptor).
@@ -34,6 +38,8 @@ pub enum DataDirError {
         #[source]
         source: std::io::Error,
     },
+    #[error("secret key file {path}: {reason}")]
+    Key { path: PathBuf, reason: String },
     #[error(
         "data directory {path} is in use by another veranda server{holder}; stop it or choose another --data-dir"
     )]
@@ -86,6 +92,33 @@ pub fn prepare(path: &Path) -> Result<DataDir, DataDirError> {
 }
 
 impl DataDir {
+    /// The keys Secrets are sealed with: `secrets.key` (created 0600 with a random key when
+    /// absent) and `secrets.key.previous` if present.
+    pub fn secret_keys(&self) -> Result<veranda_engine::SecretKeys, DataDirError> {
+        let current = self.path.join(SECRETS_KEY);
+        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&current) {
+            Ok(mut file) => {
+                let key = veranda_engine::SecretKeys::generate_key_file()
+                    .map_err(|reason| DataDirError::Key { path: current.clone(), reason })?;
+                file.write_all(key.as_bytes())
+                    .and_then(|()| file.sync_all())
+                    .map_err(io("write secret key", &current))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                make_private(&current, 0o600)?;
+            }
+            Err(e) => return Err(io("create secret key", &current)(e)),
+        }
+        let read = |path: &Path| std::fs::read(path).map_err(io("read secret key", path));
+        let previous_path = self.path.join(SECRETS_KEY_PREVIOUS);
+        let previous = match previous_path.exists() {
+            true => Some(read(&previous_path)?),
+            false => None,
+        };
+        veranda_engine::SecretKeys::from_files(&read(&current)?, previous.as_deref())
+            .map_err(|reason| DataDirError::Key { path: current, reason })
+    }
+
     /// The canonical path of the directory.
     pub fn path(&self) -> &Path {
         &self.path
@@ -159,5 +192,20 @@ mod tests {
         assert_eq!(mode(&dir.join("veranda.db")), 0o600);
         assert_eq!(mode(&dir.join("git")), 0o700);
         assert_eq!(mode(&dir.join(LOCK_FILE)), 0o600);
+    }
+
+    #[test]
+    fn secret_key_is_created_private_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = prepare(&tmp.path().join("data")).unwrap();
+        data.secret_keys().unwrap();
+        let key_file = data.path().join(SECRETS_KEY);
+        assert_eq!(mode(&key_file), 0o600);
+        let first = std::fs::read(&key_file).unwrap();
+        data.secret_keys().unwrap();
+        assert_eq!(std::fs::read(&key_file).unwrap(), first, "an existing key is kept");
+        std::fs::write(data.path().join(SECRETS_KEY_PREVIOUS), b"not a key").unwrap();
+        let err = data.secret_keys().unwrap_err().to_string();
+        assert!(err.contains("previous key"), "{err}");
     }
 }

@@ -60,7 +60,12 @@ impl ApiError {
 
     /// Maps an engine error about object `name` of `resource` (e.g. `packagerevisions.porch.kpt.dev`).
     pub(crate) fn engine(e: Error, resource: &str, name: &str) -> ApiError {
-        let describe = |kind: veranda_engine::Kind| format!("{}.{}", kind.resource(), kind.group());
+        let describe = |kind: veranda_engine::Kind| kind.to_string();
+        // `Secret` for the core group, `Repository.config.porch.kpt.dev` otherwise.
+        let kind_name = |kind: veranda_engine::Kind| match kind.group() {
+            "" => kind.kind().to_string(),
+            group => format!("{}.{group}", kind.kind()),
+        };
         match e {
             Error::BadRequest(m) => ApiError::bad_request(m),
             Error::Forbidden { kind, name, message } => ApiError::from_body(
@@ -104,11 +109,7 @@ impl ApiError {
                     status::status(
                         422,
                         "Invalid",
-                        &format!(
-                            "{}.{} {shown:?} is invalid: {field}: {message}",
-                            kind.kind(),
-                            kind.group()
-                        ),
+                        &format!("{} {shown:?} is invalid: {field}: {message}", kind_name(kind)),
                         Some(json!({
                             "name": shown, "group": kind.group(), "kind": kind.kind(),
                             "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}],

@@ -13,6 +13,7 @@ use axum::{body::Bytes, http::Method, http::StatusCode};
 use serde_json::{Value, json};
 use veranda_api::{
     lifecycle::Endpoint,
+    secret::Secret,
     types::{PackageRevision, PackageRevisionResources, PorchPackage, Repository},
 };
 use veranda_engine::Engine;
@@ -84,6 +85,13 @@ pub(crate) async fn collect(
         .map(to_value)
         .collect(),
         Resource::Repositories => engine.list_repositories(ns).iter().map(to_value).collect(),
+        Resource::Secrets => engine
+            .list_secrets(ns)
+            .await
+            .map_err(req.engine_error(""))?
+            .iter()
+            .map(to_value)
+            .collect(),
     };
     items.retain(|item| selectors.matches(item));
     items.sort_by_key(pagination::sort_key);
@@ -139,6 +147,7 @@ async fn current(state: &AppState, req: &Request) -> ApiResult<Value> {
             .map(|p| to_value(&p))
         }
         Resource::Repositories => engine.get_repository(ns, name).map(|r| to_value(&r)),
+        Resource::Secrets => engine.get_secret(ns, name).await.map(|s| to_value(&s)),
     };
     value.map_err(req.engine_error(name))
 }
@@ -163,6 +172,12 @@ async fn create(state: &AppState, req: &Request) -> ApiResult {
             let ns = req.namespace_for_create(&package.metadata.namespace)?;
             let name = package.metadata.name.clone();
             (name, engine.create_package(&ns, package).await.map(|p| to_value(&p)))
+        }
+        Resource::Secrets => {
+            let secret: Secret = codec::decode_object(req)?;
+            let ns = req.namespace_for_create(&secret.metadata.namespace)?;
+            let name = secret.metadata.name.clone();
+            (name, engine.create_secret(&ns, secret).await.map(|s| to_value(&s)))
         }
         Resource::PackageRevisionResources => {
             return Err(ApiError::method_not_allowed(req.resource.plural(), Verb::Create.as_str()));
@@ -220,6 +235,10 @@ async fn update(state: &Arc<AppState>, req: &Request) -> ApiResult {
             engine.get_repository(ns, name).map(|r| to_value(&r))
         }
         (Resource::Packages, None) => engine.update_package().map(|p| to_value(&p)),
+        (Resource::Secrets, None) => {
+            let secret: Secret = codec::from_value(desired)?;
+            engine.update_secret(ns, name, secret).await.map(|s| to_value(&s))
+        }
         (resource, Some(_)) => {
             return Err(ApiError::method_not_allowed(resource.plural(), req.verb().as_str()));
         }
@@ -286,6 +305,7 @@ async fn delete(state: &AppState, req: &Request) -> ApiResult {
         }
         Resource::Packages => engine.delete_package(ns, name).await.map(|p| to_value(&p)),
         Resource::Repositories => engine.delete_repository(ns, name).await.map(|r| to_value(&r)),
+        Resource::Secrets => engine.delete_secret(ns, name).await.map(|s| to_value(&s)),
         Resource::PackageRevisionResources => {
             return Err(ApiError::method_not_allowed(req.resource.plural(), Verb::Delete.as_str()));
         }

@@ -88,6 +88,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     veranda_repo::set_network_timeouts(veranda_repo::NetworkTimeouts::from_total(
         config.git_timeout,
     ));
+    let secret_keys = data.secret_keys().map_err(ServeError::DataDir)?;
     let engine = Engine::open(
         EngineConfig {
             data_dir: data_dir.clone(),
@@ -99,6 +100,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             function_memory: config.function_memory,
             builtin_child: config.builtin_child.clone(),
             max_concurrent_syncs: config.max_concurrent_syncs,
+            secret_keys: Some(secret_keys),
         },
         backends,
     )

@@ -15,13 +15,16 @@ use veranda_k8s::resources::{self, ApiResource};
 
 use crate::{auth::User, error::ApiError};
 
-/// A served resource (a plural name under `/apis/{group}/{version}/namespaces/{ns}/`).
+/// A served resource (a plural name under `/apis/{group}/{version}/namespaces/{ns}/`, or
+/// `/api/v1/namespaces/{ns}/` for the core group).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Resource {
     PackageRevisions,
     PackageRevisionResources,
     Packages,
     Repositories,
+    /// Core v1 `secrets`.
+    Secrets,
 }
 
 /// A subresource of a [`Resource`] (`packagerevisions/approval`, `repositories/status`).
@@ -69,6 +72,7 @@ impl Resource {
             "packagerevisionresources" => Some(Resource::PackageRevisionResources),
             "packages" => Some(Resource::Packages),
             "repositories" => Some(Resource::Repositories),
+            "secrets" => Some(Resource::Secrets),
             _ => None,
         }
     }
@@ -80,6 +84,7 @@ impl Resource {
             Resource::PackageRevisionResources => &resources::PACKAGE_REVISION_RESOURCES,
             Resource::Packages => &resources::PACKAGES,
             Resource::Repositories => &resources::REPOSITORIES,
+            Resource::Secrets => &resources::SECRETS,
         }
     }
 

@@ -72,6 +72,10 @@ pub(crate) fn target(path: &str) -> Target<'_> {
             Target::Document(Document::OpenApiV3Group(rest.join("/")))
         }
         ["apis", group, version, name] => resource_target(group, version, None, name, &[]),
+        ["api", "v1", name] => resource_target("", "v1", None, name, &[]),
+        ["api", "v1", "namespaces", namespace, name, ref rest @ ..] if rest.len() <= 2 => {
+            resource_target("", "v1", Some(namespace), name, rest)
+        }
         ["apis", group, version, "namespaces", namespace, name, ref rest @ ..]
             if rest.len() <= 2 =>
         {

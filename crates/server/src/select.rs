@@ -36,6 +36,7 @@ const REVISION_FIELDS: &[&str] = &[
 const PACKAGE_FIELDS: &[&str] =
     &["metadata.name", "metadata.namespace", "spec.packageName", "spec.repository"];
 const REPOSITORY_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
+const SECRET_FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "type"];
 
 impl Selectors {
     /// Parses `fieldSelector` and `labelSelector` of a request; unknown fields are a 400.
@@ -44,6 +45,7 @@ impl Selectors {
             Resource::PackageRevisions | Resource::PackageRevisionResources => REVISION_FIELDS,
             Resource::Packages => PACKAGE_FIELDS,
             Resource::Repositories => REPOSITORY_FIELDS,
+            Resource::Secrets => SECRET_FIELDS,
         };
         let fields = match req.query.get("fieldSelector").map(String::as_str) {
             None | Some("") => Vec::new(),

@@ -39,7 +39,7 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
     let topic = match req.resource {
         Resource::PackageRevisions => Topic::PackageRevisions,
         Resource::Repositories => Topic::Repositories,
-        Resource::PackageRevisionResources | Resource::Packages => {
+        Resource::PackageRevisionResources | Resource::Packages | Resource::Secrets => {
             return Err(ApiError::method_not_allowed(req.resource.plural(), Verb::Watch.as_str()));
         }
     };

@@ -16,6 +16,7 @@
 //!   repository listed, which carries whatever the implementation needs to find it again.
 #![warn(missing_docs)]
 
+mod credentials;
 mod error;
 mod repository;
 mod store;
@@ -24,6 +25,7 @@ pub mod conformance;
 pub mod memory;
 
 pub use crate::{
+    credentials::{CredentialSource, Credentials},
     error::{Error, ErrorKind},
     repository::{
         Author, Backend, Content, Discovered, EntryMode, FetchedPackage, Files, Lifecycle, Modes,

@@ -127,6 +127,8 @@ pub struct RepositoryConfig {
     pub cache_dir: PathBuf,
     /// Author of the commits written; the service identity if `None`.
     pub author: Option<Author>,
+    /// Credentials for the remote, asked before each network operation; `None`: anonymous.
+    pub credentials: Option<Arc<dyn crate::CredentialSource>>,
 }
 
 /// A package read from any Git URL (the `clone` task's `upstreamRef.git`).
@@ -140,6 +142,8 @@ pub struct Upstream {
     pub directory: String,
     /// A cache directory reusable between reads of the same URL; the caller holds its lock.
     pub cache_dir: PathBuf,
+    /// Credentials for the upstream remote; `None`: anonymous.
+    pub credentials: Option<crate::Credentials>,
 }
 
 /// What [`Backend::fetch_package`] read.

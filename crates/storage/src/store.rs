@@ -20,7 +20,8 @@ pub struct RevisionRow {
     pub fingerprint: String,
 }
 
-/// A registered object stored whole as JSON (repositories, packages).
+/// A registered object stored whole as text: JSON (repositories, packages) or, for secrets,
+/// the engine's ciphertext.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObjectRow {
     /// Namespace of the object.
@@ -54,6 +55,8 @@ pub enum ObjectTable {
     Repositories,
     /// Registered (empty) packages.
     Packages,
+    /// Core v1 Secrets; `object` is ciphertext the engine made, opaque to the store.
+    Secrets,
 }
 
 /// The durable store. Every method may block except

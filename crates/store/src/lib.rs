@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS repositories (
 CREATE TABLE IF NOT EXISTS packages (
     namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL,
     resource_version INTEGER NOT NULL, PRIMARY KEY (namespace, name));
+CREATE TABLE IF NOT EXISTS secrets (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL,
+    resource_version INTEGER NOT NULL, PRIMARY KEY (namespace, name));
 CREATE TABLE IF NOT EXISTS package_revisions (
     namespace TEXT NOT NULL, name TEXT NOT NULL, repository TEXT NOT NULL,
     meta TEXT NOT NULL, resource_version INTEGER NOT NULL, fingerprint TEXT NOT NULL,
@@ -259,6 +262,7 @@ fn table_name(table: ObjectTable) -> &'static str {
     match table {
         ObjectTable::Repositories => "repositories",
         ObjectTable::Packages => "packages",
+        ObjectTable::Secrets => "secrets",
     }
 }
 

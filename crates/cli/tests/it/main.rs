@@ -9,6 +9,7 @@ mod hostile_yaml;
 mod lifecycle;
 mod python_client;
 mod python_venv;
+mod secrets;
 mod tidy;
 mod upgrade;
 mod util;

@@ -17,7 +17,8 @@ fn version_claims_kubernetes_1_32() {
 #[test]
 fn legacy_documents() {
     assert_eq!(core_api_versions()["versions"], json!(["v1"]));
-    assert_eq!(core_api_resource_list()["resources"], json!([]));
+    assert_eq!(core_api_resource_list()["resources"][0]["name"], "secrets");
+    assert_eq!(core_api_resource_list()["resources"][0]["kind"], "Secret");
     let groups = api_group_list();
     assert_eq!(groups["kind"], "APIGroupList");
     assert_eq!(
@@ -83,6 +84,9 @@ fn aggregated_documents() {
     let core = aggregated_core(AggregatedVersion::V2);
     assert_eq!(core["apiVersion"], "apidiscovery.k8s.io/v2");
     assert_eq!(core["items"][0]["versions"][0]["version"], "v1");
+    let secrets = &core["items"][0]["versions"][0]["resources"][0];
+    assert_eq!(secrets["resource"], "secrets");
+    assert_eq!(secrets["responseKind"], json!({"group": "", "version": "v1", "kind": "Secret"}));
 
     let apis = aggregated_apis(AggregatedVersion::V2Beta1);
     assert_eq!(apis["apiVersion"], "apidiscovery.k8s.io/v2beta1");

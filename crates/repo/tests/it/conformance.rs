@@ -15,6 +15,7 @@ fn git_repository_conforms() {
         create_branch: true,
         cache_dir: scratch.path("cache"),
         author: None,
+        credentials: None,
     };
     let repo = veranda_repo::GitBackend.open(&config).expect("open");
     veranda_storage::conformance::repository(&*repo);

@@ -7,6 +7,7 @@ mod errors;
 mod middleware;
 mod negotiation;
 mod pagination;
+mod secrets;
 
 use std::{path::PathBuf, process::Command, sync::Arc, time::Duration};
 
