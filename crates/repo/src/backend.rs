@@ -26,6 +26,7 @@ impl veranda_storage::Backend for GitBackend {
             create_branch: config.create_branch,
             cache_dir: config.cache_dir.clone(),
             credentials: None,
+            ca_bundle: None,
             author: config
                 .author
                 .as_ref()
@@ -39,6 +40,7 @@ impl veranda_storage::Backend for GitBackend {
             &upstream.url,
             &upstream.reference,
             &upstream.directory,
+            None,
             None,
             &upstream.cache_dir,
         )?;

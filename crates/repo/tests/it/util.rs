@@ -93,6 +93,7 @@ impl Scratch {
             create_branch: false,
             cache_dir: self.path(cache),
             credentials: None,
+            ca_bundle: None,
             author: None,
         }
     }
