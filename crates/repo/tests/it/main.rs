@@ -6,6 +6,7 @@ mod direct;
 mod discovery;
 mod http;
 mod http_server;
+mod https;
 mod lifecycle;
 mod modes;
 mod open;
