@@ -13,6 +13,14 @@
 //! for HOST: ...". There is no trust-on-first-use: the first connection is checked like every
 //! other.
 //!
+//! libgit2 chooses the host key algorithm it asks the server for from the known_hosts file in
+//! the home directory of the process's user (whose verdict our answer then replaces), not from
+//! ours; with no entry there, libssh2's default order applies (ECDSA before Ed25519 before
+//! RSA). A server with several host keys (GitHub has three) may therefore present a key of a
+//! type the repository's known_hosts does not list, which fails (never falls back to trusting
+//! it): known_hosts should list every host key of the server, as `ssh-keyscan HOST` prints
+//! them. The error names the type and fingerprint the server presented.
+//!
 //! # A private CA for HTTPS
 //!
 //! libgit2's OpenSSL stream verifies a server against the process's trust store, which
@@ -208,17 +216,25 @@ pub(crate) mod known_hosts {
         if matched {
             return Ok(());
         }
-        let presented = format!("{} key {}", key_type(key), fingerprint(key));
+        let presented_type = key_type(key);
+        let presented = format!("{presented_type} key {}", fingerprint(key));
         if listed_types.is_empty() {
-            Err(format!(
+            return Err(format!(
                 "{name} is not listed in known_hosts (the server presented the {presented})"
-            ))
-        } else {
-            Err(format!(
-                "the server presented the {presented}, which does not match the {} key(s) known_hosts lists for {name}",
-                listed_types.join(", ")
-            ))
+            ));
         }
+        // The SSH transport picks the host key algorithm without looking at our known_hosts
+        // (see the module documentation), so a server with several keys may present one of a
+        // type that is not listed.
+        let hint = if listed_types.contains(&presented_type) {
+            ""
+        } else {
+            "; list every host key of the server (as `ssh-keyscan` prints them)"
+        };
+        Err(format!(
+            "the server presented the {presented}, which does not match the {} key(s) known_hosts lists for {name}{hint}",
+            listed_types.join(", ")
+        ))
     }
 
     struct Entry<'a> {

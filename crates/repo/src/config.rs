@@ -36,7 +36,8 @@ pub enum Credentials {
         passphrase: Option<String>,
         /// known_hosts text in OpenSSH's format (`host[,host2] keytype base64`, `[host]:port` for
         /// a port other than 22, hashed `|1|salt|hash` entries, `#` comments, `@revoked`), e.g.
-        /// the output of `ssh-keyscan`. `None` fails every SSH operation: host keys are never
+        /// the output of `ssh-keyscan`; list every key of the server, since the one it presents
+        /// may be of any of its types. `None` fails every SSH operation: host keys are never
         /// trusted on first use.
         known_hosts: Option<String>,
     },

@@ -21,6 +21,10 @@ fn plain_entries_match_host_and_key() {
     let err = verify(&text, "git.example.com", 22, KEY_B).unwrap_err();
     assert!(err.contains("does not match the ssh-ed25519 key(s)"), "{err}");
     assert!(err.contains("ssh-ed25519 key SHA256:"), "{err}");
+    assert!(!err.contains("ssh-keyscan"), "same type, no hint: {err}");
+    let other_type = format!("git.example.com ecdsa-sha2-nistp256 {KEY_B}\n");
+    let err = verify(&other_type, "git.example.com", 22, KEY_A).unwrap_err();
+    assert!(err.contains("list every host key of the server"), "{err}");
     let err = verify(&text, "other.example.com", 22, KEY_A).unwrap_err();
     assert!(err.contains("other.example.com is not listed in known_hosts"), "{err}");
 }
