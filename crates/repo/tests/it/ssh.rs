@@ -187,3 +187,63 @@ fn a_key_the_server_does_not_know_fails_authentication() {
     let err = setup.open_fails("cache-2", garbage);
     assert!(!err.contains("not a key"), "{err}");
 }
+
+/// Rewrites the key `name` in `dir` in the legacy PEM format (`-----BEGIN RSA PRIVATE KEY-----`).
+fn to_pem(dir: &std::path::Path, name: &str) -> KeyPair {
+    let path = dir.join(name);
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-p", "-m", "PEM", "-N", "", "-P", "", "-f"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run ssh-keygen -p -m PEM");
+    assert!(status.success());
+    KeyPair {
+        private: fs::read_to_string(&path).expect("read PEM key"),
+        public: fs::read_to_string(path.with_extension("pub")).expect("read public key"),
+    }
+}
+
+#[test]
+fn keys_of_every_kind_and_a_server_with_several_host_keys() {
+    let scratch = Scratch::new();
+    fs::create_dir_all(scratch.path("served")).expect("create served dir");
+    let remote = scratch.blueprints("served/blueprints.git");
+    let keys = scratch.path("keys");
+    let ed25519 = keygen(&keys, "ed25519", "ed25519", "");
+    let ecdsa = keygen(&keys, "ecdsa", "ecdsa", "");
+    let rsa = keygen(&keys, "rsa", "rsa", "");
+    keygen(&keys, "rsa-pem", "rsa", "");
+    let rsa_pem = to_pem(&keys, "rsa-pem");
+    assert!(rsa_pem.private.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    let clients = [&ed25519, &ecdsa, &rsa, &rsa_pem];
+    let server =
+        SshServer::start_with(&scratch.path("sshd"), &clients, &["ed25519", "ecdsa", "rsa"]);
+    let url = server.url(&remote);
+    let known_hosts = server.known_hosts();
+    assert_eq!(known_hosts.lines().count(), 3);
+
+    for (idx, key) in clients.iter().enumerate() {
+        let mut cfg = scratch.config(&url, &format!("cache-{idx}"));
+        cfg.credentials = ssh(key, Some(known_hosts.clone()));
+        let repo = GitRepo::open(cfg).unwrap_or_else(|err| panic!("open with key {idx}: {err}"));
+        assert_eq!(repo.list().expect("list").len(), 16);
+    }
+
+    // The server presents the one key libssh2 asks for; known_hosts that list only some of the
+    // server's keys work when they list that one, and otherwise fail and say what to do.
+    let mut trusted = 0;
+    for (idx, line) in known_hosts.lines().enumerate() {
+        let mut cfg = scratch.config(&url, &format!("cache-one-{idx}"));
+        cfg.credentials = ssh(&ed25519, Some(format!("{line}\n")));
+        match GitRepo::open(cfg) {
+            Ok(_) => trusted += 1,
+            Err(err) => {
+                let err = err.to_string();
+                assert!(err.contains("host key verification failed"), "{err}");
+                assert!(err.contains("list every host key of the server"), "{err}");
+            }
+        }
+    }
+    assert_eq!(trusted, 1, "exactly one of the server's keys is presented");
+}

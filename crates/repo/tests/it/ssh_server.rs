@@ -58,13 +58,20 @@ pub struct SshServer {
     child: Child,
     port: u16,
     user: String,
-    host_key: KeyPair,
+    host_keys: Vec<KeyPair>,
     dir: PathBuf,
 }
 
 impl SshServer {
-    /// Starts sshd with its files in `dir` (created), letting in the holder of `client_key`.
+    /// Starts sshd with its files in `dir` (created) and an Ed25519 host key, letting in the
+    /// holder of `client_key`.
     pub fn start(dir: &Path, client_key: &KeyPair) -> SshServer {
+        SshServer::start_with(dir, &[client_key], &["ed25519"])
+    }
+
+    /// Starts sshd with host keys of `host_key_kinds` (`ed25519`, `ecdsa`, `rsa`), letting in the
+    /// holders of `client_keys`.
+    pub fn start_with(dir: &Path, client_keys: &[&KeyPair], host_key_kinds: &[&str]) -> SshServer {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: apt-get install -y openssh-server (.ci/run does)"
@@ -74,17 +81,26 @@ impl SshServer {
         if user == "root" && !Path::new("/run/sshd").exists() {
             fs::create_dir_all("/run/sshd").expect("create /run/sshd");
         }
-        let host_key = keygen(dir, "host_ed25519", "ed25519", "");
+        let host_keys: Vec<(String, KeyPair)> = host_key_kinds
+            .iter()
+            .map(|kind| {
+                let name = format!("host_{kind}");
+                let key = keygen(dir, &name, kind, "");
+                (name, key)
+            })
+            .collect();
         let git_shell = which("git-shell");
-        fs::write(
-            dir.join("authorized_keys"),
-            format!(
-                "command=\"{} -c \\\"$SSH_ORIGINAL_COMMAND\\\"\",restrict {}\n",
-                git_shell.display(),
-                client_key.public_key()
-            ),
-        )
-        .expect("write authorized_keys");
+        let authorized: String = client_keys
+            .iter()
+            .map(|key| {
+                format!(
+                    "command=\"{} -c \\\"$SSH_ORIGINAL_COMMAND\\\"\",restrict {}\n",
+                    git_shell.display(),
+                    key.public_key()
+                )
+            })
+            .collect();
+        fs::write(dir.join("authorized_keys"), authorized).expect("write authorized_keys");
 
         // The port is picked by binding :0 and released for sshd; another process may take it
         // in between, so a server that does not come up is retried on a new port.
@@ -92,7 +108,8 @@ impl SshServer {
         for _ in 0..5 {
             let port = free_port();
             let config = dir.join("sshd_config");
-            fs::write(&config, sshd_config(dir, port, &user)).expect("write sshd_config");
+            let names: Vec<&str> = host_keys.iter().map(|(name, _)| name.as_str()).collect();
+            fs::write(&config, sshd_config(dir, port, &user, &names)).expect("write sshd_config");
             let log = dir.join("sshd.log");
             let mut child = Command::new(SSHD)
                 .arg("-D")
@@ -106,7 +123,8 @@ impl SshServer {
                 .spawn()
                 .expect("spawn sshd");
             if wait_ready(&mut child, port) {
-                return SshServer { child, port, user, host_key, dir: dir.to_owned() };
+                let host_keys = host_keys.into_iter().map(|(_, key)| key).collect();
+                return SshServer { child, port, user, host_keys, dir: dir.to_owned() };
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -120,9 +138,13 @@ impl SshServer {
         format!("ssh://{}@127.0.0.1:{}{}", self.user, self.port, repo.display())
     }
 
-    /// A known_hosts line for this server: `[127.0.0.1]:<port> ssh-ed25519 <key>`.
+    /// known_hosts lines for every host key of this server, as `ssh-keyscan` prints them:
+    /// `[127.0.0.1]:<port> <type> <key>`.
     pub fn known_hosts(&self) -> String {
-        format!("[127.0.0.1]:{} {}\n", self.port, self.host_key.public_key())
+        self.host_keys
+            .iter()
+            .map(|key| format!("[127.0.0.1]:{} {}\n", self.port, key.public_key()))
+            .collect()
     }
 
     /// The port sshd listens on.
@@ -163,13 +185,14 @@ fn wait_ready(child: &mut Child, port: u16) -> bool {
     false
 }
 
-fn sshd_config(dir: &Path, port: u16, user: &str) -> String {
+fn sshd_config(dir: &Path, port: u16, user: &str, host_keys: &[&str]) -> String {
     let dir = dir.display();
+    let host_keys: String =
+        host_keys.iter().map(|name| format!("HostKey {dir}/{name}\n")).collect();
     format!(
         "Port {port}
 ListenAddress 127.0.0.1
-HostKey {dir}/host_ed25519
-AuthorizedKeysFile {dir}/authorized_keys
+{host_keys}AuthorizedKeysFile {dir}/authorized_keys
 PidFile {dir}/sshd.pid
 AllowUsers {user}
 PermitRootLogin prohibit-password
