@@ -4,8 +4,9 @@
 //!
 //! # SSH host keys
 //!
-//! libssh2 checks nothing by itself (libgit2's look at `~/.ssh/known_hosts` is overridden by our answer), and libgit2 hands the server's raw
-//! host key to the `certificate_check` callback. We answer it from the `known_hosts` text of
+//! libgit2 looks the server's host key up in the `~/.ssh/known_hosts` of the process's user and
+//! then hands the raw key to the `certificate_check` callback, whose answer replaces that
+//! verdict; we never pass it through. We answer from the `known_hosts` text of
 //! [`Credentials::Ssh`] only ([`known_hosts`]): the host must be listed (as `host`, or
 //! `[host]:port` for a port other than 22, plain or hashed) with exactly the key the server
 //! presented. A host that is not listed, a key that does not match, a key marked `@revoked`, and
