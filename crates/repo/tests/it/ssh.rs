@@ -173,7 +173,7 @@ fn a_key_the_server_does_not_know_fails_authentication() {
             .err()
             .expect("authentication fails");
     let text = format!("{err} {err:?}");
-    assert!(text.to_lowercase().contains("authenticat"), "{text}");
+    assert!(text.contains("authentication failed: the SSH key was rejected"), "{text}");
     for line in stranger.private.lines().filter(|line| !line.starts_with("-----")) {
         assert!(!text.contains(line), "the error shows the private key: {text}");
     }
@@ -246,4 +246,37 @@ fn keys_of_every_kind_and_a_server_with_several_host_keys() {
         }
     }
     assert_eq!(trusted, 1, "exactly one of the server's keys is presented");
+}
+
+#[test]
+fn a_push_the_server_rejects_is_an_error() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let setup = setup();
+    let hook = setup.remote.join("hooks/pre-receive");
+    fs::write(&hook, "#!/bin/sh\necho 'rejected by test hook' >&2\nexit 1\n").expect("write hook");
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).expect("chmod hook");
+    let repo =
+        GitRepo::open(setup.config("cache", ssh(&setup.client, Some(setup.server.known_hosts()))))
+            .expect("open over ssh");
+    let commit = repo
+        .commit_package(
+            "web",
+            None,
+            &files(&[("Kptfile", &kptfile("web"))]),
+            "h",
+            &veranda_repo::Annotation::default(),
+        )
+        .expect("commit");
+    let err = repo
+        .push(&[veranda_repo::RefUpdate::set(repo.draft_ref("web", "ws"), &commit)])
+        .expect_err("hook rejects");
+    match &err {
+        Error::PushRejected { refname, message } => {
+            assert_eq!(refname, "refs/heads/drafts/web/ws");
+            assert!(message.contains("pre-receive hook declined"), "{message}");
+        }
+        other => panic!("expected PushRejected, got {other:?}"),
+    }
+    assert!(git(&setup.remote, &["branch", "--list", "drafts/*"]).is_empty());
 }
