@@ -117,7 +117,8 @@ impl SyncRunning {
         with(|r| {
             r.gauge_add(Self::NAME, Vec::new(), 1);
             let running = r.gauges.get(&(Self::NAME, Vec::new())).copied().unwrap_or(0);
-            let max = r.gauges.entry(("veranda_repository_syncs_running_max", Vec::new())).or_default();
+            let max =
+                r.gauges.entry(("veranda_repository_syncs_running_max", Vec::new())).or_default();
             *max = (*max).max(running);
         });
         SyncRunning

@@ -68,7 +68,8 @@ pub fn set_network_timeouts(timeouts: NetworkTimeouts) {
     if let Err(err) = applied {
         tracing::warn!(%err, "libgit2 refused the network timeouts");
     }
-    TOTAL_MS.store(u64::try_from(timeouts.total.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    TOTAL_MS
+        .store(u64::try_from(timeouts.total.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
 }
 
 /// The limits in force: those set last, else the defaults (applied on first use).

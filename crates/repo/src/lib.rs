@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod annotation;
+pub mod auth;
 mod backend;
 mod config;
 mod deadline;

@@ -12,8 +12,9 @@ use std::{
 use git2::{Commit, ErrorCode, ObjectType, Oid, Repository};
 
 use crate::{
-    ABSENT, Credentials, Discovered, Error, Files, GitConfig, Modes, RefUpdate,
+    ABSENT, Discovered, Error, Files, GitConfig, Modes, RefUpdate,
     annotation::{Annotation, annotate_message, format_message},
+    auth::Auth,
     discover::{self, Discovery, Scope},
     local, maintain,
     stage::{self, Stage},
@@ -77,11 +78,8 @@ const FETCH_STACK_BYTES: usize = 256 << 20;
 
 /// [`transport::fetch`] of `repo` on a thread with a [`FETCH_STACK_BYTES`] stack, through a
 /// handle of its own on the same repository (a `Repository` cannot be shared across threads).
-pub(crate) fn fetch_on_big_stack(
-    repo: &Repository,
-    credentials: Option<&Credentials>,
-) -> Result<usize, Error> {
-    on_big_stack(repo, |repo| transport::fetch(repo, credentials))
+pub(crate) fn fetch_on_big_stack(repo: &Repository, auth: Auth<'_>) -> Result<usize, Error> {
+    on_big_stack(repo, |repo| transport::fetch(repo, auth))
 }
 
 /// Runs `f` on a thread with a [`FETCH_STACK_BYTES`] stack with its own handle on `repo`; for
@@ -139,7 +137,7 @@ impl GitRepo {
             unconnected: RefCell::new(HashSet::new()),
             maintenance: RefCell::new(None),
         };
-        inner.fetch(cfg.current_credentials()?.as_ref())?;
+        inner.fetch(cfg.resolved()?.auth())?;
         maintain::prune_empty_ref_dirs(inner.repo.path());
         let this = GitRepo {
             cfg,
@@ -169,7 +167,7 @@ impl GitRepo {
         // Moves first: a crash between leaves the leftovers recognisable, deleted next time.
         for batch in [moves, deletions] {
             if !batch.is_empty() {
-                inner.push(self.cfg.current_credentials()?.as_ref(), &batch)?;
+                inner.push(self.cfg.resolved()?.auth(), &batch)?;
             }
         }
         Ok(())
@@ -203,7 +201,7 @@ impl GitRepo {
                 inner.start_maintenance();
                 inner.refs_written(written)
             }
-            None => inner.fetch(self.cfg.current_credentials()?.as_ref()),
+            None => inner.fetch(self.cfg.resolved()?.auth()),
         }
     }
 
@@ -223,9 +221,8 @@ impl GitRepo {
         let _one = self.downloading.lock().unwrap_or_else(PoisonError::into_inner);
         let repo = Repository::open_bare(&path)?;
         let before = transport::tracked(&repo)?;
-        let credentials = self.cfg.current_credentials()?;
-        let advertised =
-            on_big_stack(&repo, |repo| transport::download(repo, credentials.as_ref()))?;
+        let resolved = self.cfg.resolved()?;
+        let advertised = on_big_stack(&repo, |repo| transport::download(repo, resolved.auth()))?;
         *self.downloaded.lock().unwrap_or_else(PoisonError::into_inner) =
             Some(Downloaded { before, advertised });
         Ok(())
@@ -377,7 +374,7 @@ impl GitRepo {
     /// [`GitRepo::list`] reflects the push without a fetch. A refused ref is
     /// [`Error::PushRejected`]; a failed compare-and-swap or fast-forward is [`Error::Conflict`].
     pub fn push(&self, updates: &[RefUpdate]) -> Result<(), Error> {
-        self.lock().push(self.cfg.current_credentials()?.as_ref(), updates)
+        self.lock().push(self.cfg.resolved()?.auth(), updates)
     }
 
     /// Publishes a proposed revision (porch.md §2.6): fetches, merges the draft's package tree
@@ -406,7 +403,7 @@ impl GitRepo {
         let inner = self.lock();
         let mut attempt = 1;
         loop {
-            inner.refresh(self.cfg.current_credentials()?.as_ref(), &branch_ref)?;
+            inner.refresh(self.cfg.resolved()?.auth(), &branch_ref)?;
             let draft = find_commit(&inner.repo, draft_commit)?.id();
             let head = self.head_id(&inner.repo)?;
             let id = inner.write(|stage| {
@@ -433,7 +430,7 @@ impl GitRepo {
             if !delete_ref.is_empty() {
                 updates.push(RefUpdate::delete(delete_ref));
             }
-            match inner.push(self.cfg.current_credentials()?.as_ref(), &updates) {
+            match inner.push(self.cfg.resolved()?.auth(), &updates) {
                 Ok(()) => return Ok(id.to_string()),
                 Err(Error::Conflict { refname, .. })
                     if refname == branch_ref && attempt < BRANCH_UPDATE_ATTEMPTS =>
@@ -456,7 +453,7 @@ impl GitRepo {
         let inner = self.lock();
         let mut attempt = 1;
         loop {
-            inner.refresh(self.cfg.current_credentials()?.as_ref(), &branch_ref)?;
+            inner.refresh(self.cfg.resolved()?.auth(), &branch_ref)?;
             let Some(head) = self.head_id(&inner.repo)? else { return Ok(()) };
             let id = inner.write(|stage| {
                 let base = stage.find_commit(head)?.tree()?;
@@ -472,7 +469,7 @@ impl GitRepo {
             })?;
             let Some(id) = id else { return Ok(()) };
             let update = RefUpdate::set(&branch_ref, id.to_string()).expecting(head.to_string());
-            match inner.push(self.cfg.current_credentials()?.as_ref(), &[update]) {
+            match inner.push(self.cfg.resolved()?.auth(), &[update]) {
                 Ok(()) => return Ok(()),
                 Err(Error::Conflict { .. }) if attempt < BRANCH_UPDATE_ATTEMPTS => {
                     tracing::info!(package = %full, attempt, "branch moved during package removal, retrying");
@@ -574,23 +571,23 @@ impl GitRepo {
             stage.commit(&signature, &signature, INITIAL_MESSAGE, tree, &[])
         })?;
         let update = RefUpdate::set(self.branch_ref(), id.to_string()).expecting(ABSENT);
-        match inner.push(self.cfg.current_credentials()?.as_ref(), &[update]) {
+        match inner.push(self.cfg.resolved()?.auth(), &[update]) {
             Ok(()) => Ok(()),
             // Someone else created the branch first; use theirs.
-            Err(Error::Conflict { .. }) => inner.fetch(self.cfg.current_credentials()?.as_ref()),
+            Err(Error::Conflict { .. }) => inner.fetch(self.cfg.resolved()?.auth()),
             Err(err) => Err(err),
         }
     }
 }
 
 impl Inner {
-    fn fetch(&self, credentials: Option<&Credentials>) -> Result<(), Error> {
+    fn fetch(&self, auth: Auth<'_>) -> Result<(), Error> {
         if let Some(remote) = self.local()?
             && local::in_sync(&remote, &self.repo)?
         {
             return Ok(());
         }
-        let written = fetch_on_big_stack(&self.repo, credentials)?;
+        let written = fetch_on_big_stack(&self.repo, auth)?;
         self.start_maintenance();
         self.refs_written(written)
     }
@@ -642,7 +639,7 @@ impl Inner {
     }
 
     /// Fetches unless the remote is local and its `branch_ref` is where the cache last saw it.
-    fn refresh(&self, credentials: Option<&Credentials>, branch_ref: &str) -> Result<(), Error> {
+    fn refresh(&self, auth: Auth<'_>, branch_ref: &str) -> Result<(), Error> {
         if let Some(remote) = self.local()? {
             let tracking = transport::tracking_ref(branch_ref)
                 .ok_or_else(|| Error::InvalidRef { name: branch_ref.to_owned() })?;
@@ -651,7 +648,7 @@ impl Inner {
             }
             tracing::debug!(branch = branch_ref, "the branch moved in the remote; fetching");
         }
-        self.fetch(credentials)
+        self.fetch(auth)
     }
 
     /// Runs `build` on a [`Stage`] and stores what it wrote as one pack in the cache and, when
@@ -682,7 +679,7 @@ impl Inner {
         Ok(out)
     }
 
-    fn push(&self, credentials: Option<&Credentials>, updates: &[RefUpdate]) -> Result<(), Error> {
+    fn push(&self, auth: Auth<'_>, updates: &[RefUpdate]) -> Result<(), Error> {
         transport::validate(&self.repo, updates)?;
         let res = match self.local()? {
             Some(remote) if self.direct(&remote, updates)? => {
@@ -692,7 +689,7 @@ impl Inner {
                 self.remote_refs_written(&remote, updates.len());
                 res
             }
-            _ => on_big_stack(&self.repo, |repo| transport::push(repo, credentials, updates)),
+            _ => on_big_stack(&self.repo, |repo| transport::push(repo, auth, updates)),
         };
         if res.is_ok() {
             let mut unconnected = self.unconnected.borrow_mut();
@@ -784,7 +781,10 @@ pub(crate) fn configure_libgit2() {
 }
 
 pub(crate) fn normalize_url(url: &str) -> Result<String, Error> {
-    if url.contains("://") {
+    // A URL, or git's scp-like SSH syntax `[user@]host:path` (a `:` before any `/`).
+    let scp_like =
+        url.split_once(':').is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'));
+    if url.contains("://") || scp_like {
         return Ok(url.to_owned());
     }
     let absolute =

@@ -1,4 +1,5 @@
-//! Fetch from and push to `origin`: credentials, bearer headers, and per-ref push results.
+//! Fetch from and push to `origin`: credentials and certificate checks ([`crate::auth`]),
+//! bearer headers, and per-ref push results.
 //!
 //! libgit2 reports a ref the remote refused only through the `push_update_reference` callback and
 //! still returns `Ok` (libgit2 #3963), so every push collects those statuses. Compare-and-swap is
@@ -8,11 +9,15 @@
 use std::cell::{Cell, RefCell};
 
 use git2::{
-    AutotagOption, Cred, CredentialType, ErrorCode, FetchOptions, FetchPrune, Oid, PushOptions,
-    RemoteCallbacks, Repository,
+    AutotagOption, ErrorCode, FetchOptions, FetchPrune, Oid, PushOptions, RemoteCallbacks,
+    Repository,
 };
 
-use crate::{Credentials, Error, RefUpdate, deadline::Deadline};
+use crate::{
+    Credentials, Error, RefUpdate,
+    auth::{Auth, Refusal},
+    deadline::Deadline,
+};
 
 pub(crate) const ORIGIN: &str = "origin";
 /// Where the remote's branches are mirrored in the cache.
@@ -22,19 +27,16 @@ pub(crate) const TAG_PREFIX: &str = "refs/tags/";
 pub(crate) const HEADS_REFSPEC: &str = "+refs/heads/*:refs/remotes/origin/*";
 pub(crate) const TAGS_REFSPEC: &str = "+refs/tags/*:refs/tags/*";
 
-/// libgit2 asks for credentials again after every 401; answering forever would loop forever on
-/// wrong credentials, so give up after this many attempts.
-const MAX_CREDENTIAL_ATTEMPTS: u32 = 2;
-
 /// Fetches branches into `refs/remotes/origin/*` and tags into `refs/tags/*`, pruning deleted refs.
 /// Returns the number of local refs written or deleted.
-pub(crate) fn fetch(repo: &Repository, credentials: Option<&Credentials>) -> Result<usize, Error> {
+pub(crate) fn fetch(repo: &Repository, auth: Auth<'_>) -> Result<usize, Error> {
     let mut remote = repo.find_remote(ORIGIN)?;
-    let headers = headers(credentials);
+    let headers = headers(auth.credentials);
     let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
     let updated = Cell::new(0);
+    let refusal = Refusal::default();
     let deadline = Deadline::start();
-    let mut callbacks = callbacks(credentials);
+    let mut callbacks = callbacks(auth, &remote, &refusal);
     deadline.watch(&mut callbacks);
     callbacks.update_tips(|_, _, _| {
         updated.set(updated.get() + 1);
@@ -47,25 +49,24 @@ pub(crate) fn fetch(repo: &Repository, credentials: Option<&Credentials>) -> Res
         .download_tags(AutotagOption::None)
         .update_fetchhead(false)
         .custom_headers(&headers);
-    remote.fetch::<&str>(&[], Some(&mut options), None).map_err(|err| deadline.classify(err))?;
+    remote
+        .fetch::<&str>(&[], Some(&mut options), None)
+        .map_err(|err| deadline.classify(refusal.explain(err)))?;
     Ok(updated.get())
 }
-
 /// The branches and tags of the remote, as a download saw them advertised.
 pub(crate) type Advertised = Vec<(String, Oid)>;
 
 /// Downloads what the remote's branches and tags need into the object database without
 /// touching a single ref, and returns the refs as the remote advertised them. This is the
 /// network half of a fetch; [`apply`] is the local half, run later under the caller's lock.
-pub(crate) fn download(
-    repo: &Repository,
-    credentials: Option<&Credentials>,
-) -> Result<Advertised, Error> {
+pub(crate) fn download(repo: &Repository, auth: Auth<'_>) -> Result<Advertised, Error> {
     let mut remote = repo.find_remote(ORIGIN)?;
-    let headers = headers(credentials);
+    let headers = headers(auth.credentials);
     let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let refusal = Refusal::default();
     let deadline = Deadline::start();
-    let mut callbacks = callbacks(credentials);
+    let mut callbacks = callbacks(auth, &remote, &refusal);
     deadline.watch(&mut callbacks);
     let mut options = FetchOptions::new();
     options
@@ -75,12 +76,14 @@ pub(crate) fn download(
         .custom_headers(&headers);
     remote
         .download(&[HEADS_REFSPEC, TAGS_REFSPEC], Some(&mut options))
-        .map_err(|err| deadline.classify(err))?;
+        .map_err(|err| deadline.classify(refusal.explain(err)))?;
     let advertised = remote
         .list()?
         .iter()
         .filter(|head| !head.name().ends_with("^{}"))
-        .filter(|head| head.name().starts_with("refs/heads/") || head.name().starts_with(TAG_PREFIX))
+        .filter(|head| {
+            head.name().starts_with("refs/heads/") || head.name().starts_with(TAG_PREFIX)
+        })
         .map(|head| (head.name().to_owned(), head.oid()))
         .collect();
     let _ = remote.disconnect();
@@ -140,11 +143,7 @@ pub(crate) fn apply(
 }
 
 /// Pushes all `updates` in one push (not forced) and mirrors them into the local tracking refs.
-pub(crate) fn push(
-    repo: &Repository,
-    credentials: Option<&Credentials>,
-    updates: &[RefUpdate],
-) -> Result<(), Error> {
+pub(crate) fn push(repo: &Repository, auth: Auth<'_>, updates: &[RefUpdate]) -> Result<(), Error> {
     validate(repo, updates)?;
     let refspecs: Vec<String> = updates
         .iter()
@@ -171,7 +170,7 @@ pub(crate) fn push(
             .collect();
         crate::maintain::journal_intent(&journal, &locks)?;
     }
-    let pushed = push_refspecs(repo, credentials, updates, &refspecs);
+    let pushed = push_refspecs(repo, auth, updates, &refspecs);
     if local.is_some() {
         crate::maintain::clear_journal(&journal);
     }
@@ -180,17 +179,19 @@ pub(crate) fn push(
 
 fn push_refspecs(
     repo: &Repository,
-    credentials: Option<&Credentials>,
+    auth: Auth<'_>,
     updates: &[RefUpdate],
     refspecs: &[String],
 ) -> Result<(), Error> {
     let failure: RefCell<Option<Error>> = RefCell::new(None);
     let rejected: RefCell<Vec<(String, String)>> = RefCell::new(Vec::new());
-    let headers = headers(credentials);
+    let headers = headers(auth.credentials);
     let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let mut remote = repo.find_remote(ORIGIN)?;
+    let refusal = Refusal::default();
     let deadline = Deadline::start();
     let result = {
-        let mut callbacks = callbacks(credentials);
+        let mut callbacks = callbacks(auth, &remote, &refusal);
         deadline.watch(&mut callbacks);
         callbacks.push_negotiation(|remote_updates| {
             for remote_update in remote_updates {
@@ -217,8 +218,7 @@ fn push_refspecs(
         });
         let mut options = PushOptions::new();
         options.remote_callbacks(callbacks).custom_headers(&headers);
-        let mut remote = repo.find_remote(ORIGIN)?;
-        remote.push(refspecs, Some(&mut options))
+        remote.push(refspecs, Some(&mut options)).map_err(|err| refusal.explain(err))
     };
     if let Err(err) = result {
         if let Some(failure) = failure.into_inner() {
@@ -349,26 +349,13 @@ pub(crate) fn check_update(
     Ok(())
 }
 
-fn callbacks(credentials: Option<&Credentials>) -> RemoteCallbacks<'_> {
-    let mut attempts = 0;
-    let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(move |_url, _username_from_url, allowed| {
-        attempts += 1;
-        if attempts > MAX_CREDENTIAL_ATTEMPTS {
-            return Err(git2::Error::from_str("authentication failed: credentials were rejected"));
-        }
-        match credentials {
-            Some(Credentials::Basic { username, password })
-                if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) =>
-            {
-                Cred::userpass_plaintext(username, password)
-            }
-            _ => Err(git2::Error::from_str(
-                "authentication required but no usable credentials are configured",
-            )),
-        }
-    });
-    callbacks
+/// The credential and certificate callbacks of a transfer with `remote`.
+fn callbacks<'a>(
+    auth: Auth<'a>,
+    remote: &git2::Remote<'_>,
+    refusal: &'a Refusal,
+) -> RemoteCallbacks<'a> {
+    crate::auth::callbacks(auth, remote.url().unwrap_or(""), refusal)
 }
 
 fn headers(credentials: Option<&Credentials>) -> Vec<String> {

@@ -8,7 +8,7 @@ use std::{
 
 use git2::{ErrorCode, ObjectType, Oid, Repository};
 
-use crate::{Credentials, Error, Files, Modes, repo, tree};
+use crate::{Credentials, Error, Files, Modes, auth::Auth, repo, tree};
 
 /// A package read from a Git URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +24,9 @@ pub struct FetchedPackage {
 }
 
 /// Fetches `url` into the bare cache at `cache_dir` (created if needed; reusable between calls
-/// for the same URL) and reads `directory` at `reference`.
+/// for the same URL) and reads `directory` at `reference`, authenticating with `credentials` and
+/// trusting `ca_bundle` (PEM) instead of the system's trust store for HTTPS, as
+/// [`GitConfig`](crate::GitConfig) does.
 ///
 /// `reference` is resolved as Porch does: the tag or branch `<directory>/<reference>` first,
 /// then `<reference>` itself, then a full or abbreviated commit id. A leading `/` in `directory`
@@ -34,6 +36,7 @@ pub fn fetch_package(
     reference: &str,
     directory: &str,
     credentials: Option<&Credentials>,
+    ca_bundle: Option<&str>,
     cache_dir: &Path,
 ) -> Result<FetchedPackage, Error> {
     let directory = directory.trim_matches('/');
@@ -52,7 +55,7 @@ pub fn fetch_package(
     };
     let url = repo::normalize_url(url)?;
     repo::configure_origin(&git, &url)?;
-    repo::fetch_on_big_stack(&git, credentials)?;
+    repo::fetch_on_big_stack(&git, Auth { credentials, ca_bundle })?;
     let commit = resolve(&git, reference, directory)?;
     let commit = git.find_commit(commit)?;
     let root = commit.tree()?;

@@ -32,34 +32,42 @@ fn resolves_refs_like_porch() {
     let cache = dir.path().join("cache");
 
     // `<directory>/<ref>` tag, with a leading "/" in the directory.
-    let v1 = fetch_package(work.to_str().unwrap(), "v1", "/pkgs/app", None, &cache).unwrap();
+    let v1 = fetch_package(work.to_str().unwrap(), "v1", "/pkgs/app", None, None, &cache).unwrap();
     assert_eq!(v1.files["cm.yaml"], b"kind: ConfigMap\n");
     // A plain tag and a branch.
-    let v2 = fetch_package(work.to_str().unwrap(), "release-2", "pkgs/app", None, &cache).unwrap();
+    let v2 =
+        fetch_package(work.to_str().unwrap(), "release-2", "pkgs/app", None, None, &cache).unwrap();
     assert_eq!(v2.files["cm.yaml"], b"kind: ConfigMap # v2\n");
-    let main =
-        fetch_package(&format!("file://{}", work.display()), "main", "pkgs/app", None, &cache)
-            .unwrap();
+    let main = fetch_package(
+        &format!("file://{}", work.display()),
+        "main",
+        "pkgs/app",
+        None,
+        None,
+        &cache,
+    )
+    .unwrap();
     assert_eq!(main.commit, v2.commit);
     // A commit id.
     let by_id =
-        fetch_package(work.to_str().unwrap(), &v1.commit[..12], "pkgs/app", None, &cache).unwrap();
+        fetch_package(work.to_str().unwrap(), &v1.commit[..12], "pkgs/app", None, None, &cache)
+            .unwrap();
     assert_eq!(by_id.commit, v1.commit);
     // Failures: unknown ref, missing directory, no Kptfile, path escape.
     assert!(matches!(
-        fetch_package(work.to_str().unwrap(), "nope", "pkgs/app", None, &cache),
+        fetch_package(work.to_str().unwrap(), "nope", "pkgs/app", None, None, &cache),
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        fetch_package(work.to_str().unwrap(), "main", "pkgs/none", None, &cache),
+        fetch_package(work.to_str().unwrap(), "main", "pkgs/none", None, None, &cache),
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        fetch_package(work.to_str().unwrap(), "main", "pkgs", None, &cache),
+        fetch_package(work.to_str().unwrap(), "main", "pkgs", None, None, &cache),
         Err(Error::MissingKptfile { .. })
     ));
     assert!(matches!(
-        fetch_package(work.to_str().unwrap(), "main", "../x", None, &cache),
+        fetch_package(work.to_str().unwrap(), "main", "../x", None, None, &cache),
         Err(Error::InvalidPath { .. })
     ));
 }

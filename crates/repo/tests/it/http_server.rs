@@ -1,7 +1,9 @@
 //! A small smart-HTTP git server for tests: `git http-backend` behind a CGI shim on 127.0.0.1.
 //!
-//! Reusable by other crates' tests: copy or `#[path]`-include this file. It has no dependencies
-//! beyond std and the `git` binary.
+//! Reusable by other crates' tests: copy or `#[path]`-include this file. It needs std, the `git`
+//! binary and, for HTTPS ([`GitHttpServer::start_tls`], certificates from a [`PrivateCa`] made
+//! with the `openssl` binary), the `openssl` crate. [`Tarpit`] is a listener that accepts
+//! connections and never answers, for timeout tests.
 //!
 //! Every connection serves one request and is closed (`Connection: close`); libgit2 and git both
 //! reconnect for the next request. Request bodies may be chunked (libgit2 chunks pushes). The shim
@@ -10,16 +12,19 @@
 //! [`enable_push`]) unless a user is authenticated, which git treats as permission to push.
 
 use std::{
+    fs,
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     thread::{self, JoinHandle},
 };
+
+use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
 
 /// What the server requires from clients.
 #[derive(Clone, Debug)]
@@ -43,6 +48,7 @@ pub struct GitHttpServer {
     requests: Arc<AtomicUsize>,
     unauthorized: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
+    tls: bool,
 }
 
 impl GitHttpServer {
@@ -58,7 +64,38 @@ impl GitHttpServer {
         auth: Auth,
         hook: RequestHook,
     ) -> GitHttpServer {
-        let project_root = project_root.into();
+        GitHttpServer::start_inner(project_root.into(), auth, hook, None)
+    }
+
+    /// Like [`GitHttpServer::start`], over HTTPS with `identity`'s certificate.
+    pub fn start_tls(
+        project_root: impl Into<PathBuf>,
+        auth: Auth,
+        identity: &ServerIdentity,
+    ) -> GitHttpServer {
+        let mut acceptor =
+            SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).expect("TLS acceptor");
+        acceptor
+            .set_private_key_file(&identity.key_file, SslFiletype::PEM)
+            .expect("load the server key");
+        acceptor.set_certificate_chain_file(&identity.cert_file).expect("load the server chain");
+        acceptor.check_private_key().expect("the key matches the certificate");
+        let hook: RequestHook = Arc::new(|_: &str, _: &str, _: &str| {});
+        GitHttpServer::start_inner(
+            project_root.into(),
+            auth,
+            hook,
+            Some(Arc::new(acceptor.build())),
+        )
+    }
+
+    fn start_inner(
+        project_root: PathBuf,
+        auth: Auth,
+        hook: RequestHook,
+        tls: Option<Arc<SslAcceptor>>,
+    ) -> GitHttpServer {
+        let is_tls = tls.is_some();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("listener has an address");
         let stop = Arc::new(AtomicBool::new(false));
@@ -75,22 +112,38 @@ impl GitHttpServer {
                     let Ok(stream) = stream else { continue };
                     let (root, auth) = (project_root.clone(), auth.clone());
                     let (requests, unauthorized) = (requests.clone(), unauthorized.clone());
-                    let hook = hook.clone();
+                    let (hook, tls) = (hook.clone(), tls.clone());
                     thread::spawn(move || {
                         requests.fetch_add(1, Ordering::SeqCst);
-                        if let Err(err) = serve(stream, &root, &auth, &unauthorized, &*hook) {
+                        let served = match tls {
+                            None => {
+                                let mut stream = stream;
+                                serve(&mut stream, &root, &auth, &unauthorized, &*hook)
+                            }
+                            Some(acceptor) => match acceptor.accept(stream) {
+                                Ok(mut stream) => {
+                                    let served =
+                                        serve(&mut stream, &root, &auth, &unauthorized, &*hook);
+                                    let _ = stream.shutdown();
+                                    served
+                                }
+                                Err(err) => Err(format!("TLS handshake: {err}")),
+                            },
+                        };
+                        if let Err(err) = served {
                             eprintln!("git http test server: {err}");
                         }
                     });
                 }
             })
         };
-        GitHttpServer { addr, stop, requests, unauthorized, thread: Some(thread) }
+        GitHttpServer { addr, stop, requests, unauthorized, thread: Some(thread), tls: is_tls }
     }
 
-    /// `http://127.0.0.1:<port>/<repo>`.
+    /// `http(s)://127.0.0.1:<port>/<repo>`.
     pub fn url(&self, repo: &str) -> String {
-        format!("http://{}/{}", self.addr, repo.trim_start_matches('/'))
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/{}", self.addr, repo.trim_start_matches('/'))
     }
 
     /// Number of requests received so far.
@@ -106,6 +159,177 @@ impl GitHttpServer {
 }
 
 impl Drop for GitHttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A certificate authority of the tests' own, made with the `openssl` binary in a directory.
+pub struct PrivateCa {
+    dir: PathBuf,
+    name: String,
+    /// The CA certificate (PEM), what a client's CA bundle holds.
+    pub cert_pem: String,
+}
+
+/// A server's certificate chain and key, as PEM files.
+pub struct ServerIdentity {
+    /// The server certificate followed by its issuers up to (excluding) the root.
+    pub cert_file: PathBuf,
+    /// Its private key.
+    pub key_file: PathBuf,
+}
+
+impl PrivateCa {
+    /// Makes a self-signed CA named `name` with its files in `dir`.
+    pub fn new(dir: &Path, name: &str) -> PrivateCa {
+        fs::create_dir_all(dir).expect("create CA dir");
+        let (key, cert) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.crt")));
+        openssl_cli(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            path_str(&key),
+            "-out",
+            path_str(&cert),
+        ]);
+        let cert_pem = fs::read_to_string(&cert).expect("read CA certificate");
+        PrivateCa { dir: dir.to_owned(), name: name.to_owned(), cert_pem }
+    }
+
+    /// Issues a server certificate `name` for the subject alternative names `san` (e.g.
+    /// `IP:127.0.0.1`, `DNS:localhost`).
+    pub fn issue(&self, name: &str, san: &str) -> ServerIdentity {
+        let dir = &self.dir;
+        let key = dir.join(format!("{name}.key"));
+        let csr = dir.join(format!("{name}.csr"));
+        let cert = dir.join(format!("{name}.crt"));
+        let extensions = dir.join(format!("{name}.ext"));
+        fs::write(
+            &extensions,
+            format!(
+                "subjectAltName={san}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+            ),
+        )
+        .expect("write extensions");
+        openssl_cli(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            path_str(&key),
+            "-out",
+            path_str(&csr),
+        ]);
+        let (ca_cert, ca_key) =
+            (dir.join(format!("{}.crt", self.name)), dir.join(format!("{}.key", self.name)));
+        openssl_cli(&[
+            "x509",
+            "-req",
+            "-in",
+            path_str(&csr),
+            "-CA",
+            path_str(&ca_cert),
+            "-CAkey",
+            path_str(&ca_key),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            path_str(&extensions),
+            "-out",
+            path_str(&cert),
+        ]);
+        ServerIdentity { cert_file: cert, key_file: key }
+    }
+}
+
+fn openssl_cli(args: &[&str]) {
+    let output = Command::new("openssl").args(args).output().expect("run openssl");
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// A TCP listener on 127.0.0.1 that accepts every connection and never sends a byte, for tests
+/// of timeouts: a client's connect succeeds and its first read waits forever. The accepted
+/// connections are held open until the tarpit is dropped.
+pub struct Tarpit {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<Mutex<Vec<TcpStream>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Tarpit {
+    /// Listens on an ephemeral port of 127.0.0.1.
+    pub fn start() -> Tarpit {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("listener has an address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, accepted) = (stop.clone(), accepted.clone());
+            thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        accepted.lock().expect("not poisoned").push(stream);
+                    }
+                }
+            })
+        };
+        Tarpit { addr, stop, accepted, thread: Some(thread) }
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `<scheme>://127.0.0.1:<port>/<path>`, e.g. `url("http", "repo.git")`.
+    pub fn url(&self, scheme: &str, path: &str) -> String {
+        format!("{scheme}://{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    /// Number of connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.lock().expect("not poisoned").len()
+    }
+}
+
+impl Drop for Tarpit {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so it sees the flag.
@@ -143,16 +367,15 @@ impl Request {
     }
 }
 
-fn serve(
-    stream: TcpStream,
+fn serve<S: Read + Write>(
+    stream: &mut S,
     root: &Path,
     auth: &Auth,
     unauthorized: &AtomicUsize,
     hook: &(dyn Fn(&str, &str, &str) + Send + Sync),
 ) -> Result<(), String> {
-    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
     let mut reader = BufReader::new(stream);
-    let Some(request) = read_request(&mut reader, &mut writer)? else { return Ok(()) };
+    let Some(request) = read_request(&mut reader)? else { return Ok(()) };
     hook(&request.method, &request.path, &request.query);
 
     let user = match check_auth(auth, request.header("Authorization")) {
@@ -162,7 +385,7 @@ fn serve(
             let response = format!(
                 "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             );
-            return writer.write_all(response.as_bytes()).map_err(|e| e.to_string());
+            return reader.get_mut().write_all(response.as_bytes()).map_err(|e| e.to_string());
         }
     };
 
@@ -219,14 +442,12 @@ fn serve(
     )
     .into_bytes();
     response.extend_from_slice(body);
+    let writer = reader.get_mut();
     writer.write_all(&response).map_err(|e| e.to_string())?;
     writer.flush().map_err(|e| e.to_string())
 }
 
-fn read_request(
-    reader: &mut BufReader<TcpStream>,
-    writer: &mut TcpStream,
-) -> Result<Option<Request>, String> {
+fn read_request(reader: &mut BufReader<impl Read + Write>) -> Result<Option<Request>, String> {
     let mut line = String::new();
     if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
         return Ok(None);
@@ -251,7 +472,7 @@ fn read_request(
     }
     let mut request = Request { method, path, query, headers, body: Vec::new() };
     if request.header("Expect").is_some_and(|expect| expect.eq_ignore_ascii_case("100-continue")) {
-        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|e| e.to_string())?;
+        reader.get_mut().write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|e| e.to_string())?;
     }
     if request.header("Transfer-Encoding").is_some_and(|te| te.eq_ignore_ascii_case("chunked")) {
         loop {

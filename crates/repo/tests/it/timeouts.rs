@@ -70,8 +70,14 @@ fn a_remote_that_never_answers_times_out() {
     assert!(tarpit.connections() >= 1);
 
     let started = Instant::now();
-    let fetched =
-        veranda_repo::fetch_package(&tarpit.url(), "main", "", None, &scratch.path("upstream"));
+    let fetched = veranda_repo::fetch_package(
+        &tarpit.url(),
+        "main",
+        "",
+        None,
+        None,
+        &scratch.path("upstream"),
+    );
     assert!(matches!(fetched, Err(Error::Timeout { .. })), "{:?}", fetched.err());
     assert!(started.elapsed() < TOTAL + Duration::from_secs(5));
     let message = Error::Timeout { seconds: 8 }.to_string();

@@ -94,6 +94,7 @@ impl Scratch {
             cache_dir: self.path(cache),
             credentials: None,
             credential_source: None,
+            ca_bundle: None,
             author: None,
         }
     }
