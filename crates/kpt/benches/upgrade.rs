@@ -200,7 +200,7 @@ fn breakdown(files: &Files) {
     for (p, c) in files {
         if p.ends_with(".yaml") {
             std::hint::black_box(
-                veranda_kpt::yaml::parse(std::str::from_utf8(c).unwrap()).unwrap(),
+                veranda_yaml::stream::parse_stream(std::str::from_utf8(c).unwrap()).unwrap(),
             );
         }
     }
@@ -209,7 +209,7 @@ fn breakdown(files: &Files) {
     for (p, c) in files {
         if p.ends_with(".yaml") {
             std::hint::black_box(
-                veranda_kpt::yaml::parse(std::str::from_utf8(c).unwrap()).unwrap(),
+                veranda_yaml::stream::parse_stream(std::str::from_utf8(c).unwrap()).unwrap(),
             );
         }
     }

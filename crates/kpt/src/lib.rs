@@ -1,9 +1,10 @@
 //! kpt package knowledge, pure and I/O free: the content `kpt pkg init` writes, reading a Kptfile,
 //! and the Kptfile edits the engine makes (upstream locks, package metadata, readiness gates).
 //!
-//! Modules: [`yaml`] (comment-preserving documents), [`kptfile`] (typed Kptfile), [`resource`]
-//! (KRM identity, `kpt-merge` comments, upstream identifiers), [`upgrade`] (`kpt pkg update`
-//! strategies) with the three-way merge in `merge3`, and comment healing ([`heal_comments`]).
+//! Modules: [`kptfile`] (typed Kptfile), [`resource`] (KRM identity, `kpt-merge` comments,
+//! upstream identifiers), [`upgrade`] (`kpt pkg update` strategies) with the three-way merge in
+//! `merge3`, and comment healing ([`heal_comments`]), all on veranda-yaml's go-yaml nodes and
+//! [`veranda_yaml::stream`] documents, as kpt works on kyaml's yaml.v3 nodes.
 //! `set_upstream` and `set_upstream_ref` edit the Kptfile on veranda-yaml's nodes and keep its
 //! comments; `set_package_metadata` still rewrites it through a value tree (comments are lost
 //! only when it changes).
@@ -13,7 +14,6 @@ pub mod kptfile;
 pub(crate) mod merge3;
 pub mod resource;
 pub mod upgrade;
-pub mod yaml;
 
 pub use heal::heal_comments;
 pub use resource::add_upstream_identifiers;

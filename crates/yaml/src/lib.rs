@@ -8,6 +8,7 @@
 //! parser limits (nesting depth, alias expansion, control characters) are enforced here, once.
 
 mod compose;
+mod edit;
 mod emitter;
 mod limits;
 mod node;

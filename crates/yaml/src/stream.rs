@@ -1,7 +1,7 @@
 //! A file of YAML documents that is written back byte for byte where nobody changed it: the
 //! text is split into documents at `---` lines, each is parsed on its own by the composer
 //! (which enforces the limits; aliases stay alias nodes, so whoever expands them checks the
-//! depth they expand into, as veranda-kpt's tree does), and a document
+//! depth they expand into, see [`Document::expand_aliases`]), and a document
 //! keeps its source text until it is [`Document::touch`]ed; a touched document is written by
 //! the emitter as kyaml writes it (indent 2, the sequence indentation of its source).
 
@@ -22,6 +22,25 @@ pub struct Document {
 }
 
 impl Document {
+    /// A new document holding `root`, written with kyaml's defaults (compact sequences).
+    pub fn from_root(root: Node) -> Document {
+        Document {
+            separator: None,
+            node: Some(Node::document(root)),
+            raw: None,
+            seq_indent: SeqIndent::Compact,
+        }
+    }
+
+    /// Expands the aliases of the document's tree ([`Node::expand_aliases`]); the source text
+    /// stays, so an untouched document is still written back as it was.
+    pub fn expand_aliases(&mut self) -> Result<(), Error> {
+        match &mut self.node {
+            Some(node) => node.expand_aliases(),
+            None => Ok(()),
+        }
+    }
+
     /// Marks the document as changed, so that it is re-emitted.
     pub fn touch(&mut self) {
         self.raw = None;

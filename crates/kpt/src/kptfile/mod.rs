@@ -1,13 +1,11 @@
-//! Typed Kptfile model (`kpt.dev/v1`, kptdev/kpt `pkg/api/kptfile/v1/types.go`), read from the
-//! YAML layer; the one model of it, shared with the render engine (veranda-fn), which reads
-//! its [`Pipeline`]. Edits of a Kptfile go through [`crate::yaml`] so that its comments stay;
-//! this model is for reading and comparing.
+//! Typed Kptfile model (`kpt.dev/v1`, kptdev/kpt `pkg/api/kptfile/v1/types.go`), read from
+//! veranda-yaml's nodes; the one model of it, shared with the render engine (veranda-fn), which
+//! reads its [`Pipeline`]. Edits of a Kptfile work on the nodes themselves so that its comments
+//! stay (see [`crate::set_upstream`]); this model is for reading and comparing.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
-
-use crate::yaml;
 
 mod pipeline;
 
@@ -16,79 +14,123 @@ pub use pipeline::{Function, Pipeline, Selector};
 /// Errors reading a Kptfile.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The file is not valid YAML (or exceeds veranda-yaml's limits).
     #[error("invalid Kptfile: {0}")]
-    Yaml(#[from] yaml::Error),
+    Yaml(#[from] veranda_yaml::Error),
+    /// The file is YAML but not a Kptfile: not UTF-8, empty, or not a mapping.
     #[error("invalid Kptfile: {0}")]
     Shape(String),
 }
 
+/// A Kptfile, field by field (`kpt.dev/v1` `KptFile`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Kptfile {
+    /// `apiVersion` (`kpt.dev/v1`).
     pub api_version: String,
+    /// `kind` (`Kptfile`).
     pub kind: String,
+    /// `metadata`.
     pub metadata: Metadata,
+    /// `upstream`: where the package was fetched from.
     pub upstream: Option<Upstream>,
+    /// `upstreamLock`: the commit it was fetched at.
     pub upstream_lock: Option<UpstreamLock>,
+    /// `info`.
     pub info: Option<Info>,
+    /// `pipeline`: the functions render runs.
     pub pipeline: Option<Pipeline>,
+    /// `inventory`.
     pub inventory: Option<Inventory>,
+    /// `status`.
     pub status: Option<Status>,
 }
 
+/// `metadata` of a Kptfile.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metadata {
+    /// `name` (the package name).
     pub name: String,
+    /// `namespace`.
     pub namespace: String,
+    /// `labels`, with scalar values as text.
     pub labels: BTreeMap<String, String>,
+    /// `annotations`, with scalar values as text.
     pub annotations: BTreeMap<String, String>,
 }
 
+/// `upstream` of a Kptfile.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Upstream {
     /// `git` or `generic`.
     pub kind: String,
+    /// `git`: repository, directory and ref.
     pub git: Option<Git>,
+    /// `updateStrategy` (empty: resource-merge).
     pub update_strategy: String,
 }
 
+/// `upstream.git` of a Kptfile.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Git {
+    /// `repo`: the repository URL.
     pub repo: String,
+    /// `directory`: the package's directory in it.
     pub directory: String,
+    /// `ref`: branch, tag or commit.
     pub reference: String,
 }
 
+/// `upstreamLock` of a Kptfile.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct UpstreamLock {
+    /// `type` (`git`).
     pub kind: String,
+    /// `git`: repository, directory, ref and commit.
     pub git: Option<crate::GitLock>,
 }
 
+/// `info` of a Kptfile.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Info {
+    /// `site`.
     pub site: String,
+    /// `emails`.
     pub emails: Vec<String>,
+    /// `license`.
     pub license: String,
+    /// `licenseFile`.
     pub license_file: String,
+    /// `description`.
     pub description: String,
+    /// `keywords`.
     pub keywords: Vec<String>,
+    /// `man`.
     pub man: String,
+    /// The `conditionType` of each of `readinessGates`.
     pub readiness_gates: Vec<String>,
 }
 
+/// `inventory` of a Kptfile.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Inventory {
+    /// `namespace`.
     pub namespace: String,
+    /// `name`.
     pub name: String,
+    /// `inventoryID`.
     pub inventory_id: String,
+    /// `labels`.
     pub labels: BTreeMap<String, String>,
+    /// `annotations`.
     pub annotations: BTreeMap<String, String>,
 }
 
+/// `status` of a Kptfile.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Status {
     /// `status.conditions` as JSON objects.
     pub conditions: Vec<Json>,
+    /// `status.renderStatus`, as JSON.
     pub render_status: Option<Json>,
 }
 
@@ -96,11 +138,9 @@ impl Kptfile {
     /// Parses a Kptfile.
     pub fn parse(content: &[u8]) -> Result<Kptfile, Error> {
         let text = std::str::from_utf8(content).map_err(|_| Error::Shape("not utf-8".into()))?;
-        let docs = yaml::parse(text)?;
-        let root = docs
-            .iter()
-            .find_map(|d| d.root.as_ref())
-            .ok_or_else(|| Error::Shape("empty file".into()))?;
+        let docs = crate::resource::parse_yaml(text)?;
+        let root =
+            docs.iter().find_map(|d| d.root()).ok_or_else(|| Error::Shape("empty file".into()))?;
         if !root.is_mapping() {
             return Err(Error::Shape("top level must be a mapping".into()));
         }

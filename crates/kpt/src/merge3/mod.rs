@@ -13,6 +13,9 @@
 //! - comments are compared with the values, so a comment changed upstream replaces the local
 //!   one unless the value was changed locally.
 //!
+//! It works on veranda-yaml's go-yaml nodes, with aliases expanded: a field's comments are
+//! those of its key node, an item's head comment is that of the item's node.
+//!
 //! Deviations from kyaml, all on inputs where kyaml loses data: an upstream scalar keeps its own
 //! quoting where the local style would change its type (`"1.0"` into a plain field), a comment
 //! on a key is never dropped when kpt would overwrite it, and a keyed list element without
@@ -22,15 +25,21 @@ pub(crate) mod schema;
 
 use std::collections::BTreeSet;
 
-use crate::yaml::{Entry, Item, Node, Style, Value};
+use veranda_yaml::{Kind, Node, Style};
 
 use self::schema::{Schema, Ty};
 
 /// A merge that cannot be done.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The sides disagree on the shape of a field, or an associative list has no usable key.
     #[error("cannot merge field {path:?}: {message}")]
-    Conflict { path: String, message: String },
+    Conflict {
+        /// The field, as keys and `[key values]` joined with `.`.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// How to merge.
@@ -42,7 +51,8 @@ pub(crate) struct Options {
     pub(crate) comments: bool,
 }
 
-/// Merges `origin → updated` into `dest`. `None` means the resource is cleared.
+/// Merges `origin → updated` into `dest` (content nodes, aliases expanded). `None` means the
+/// resource is cleared.
 pub(crate) fn merge(
     dest: Option<Node>,
     origin: Option<&Node>,
@@ -60,29 +70,45 @@ struct Walker {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum Shape {
     Mapping,
     Sequence,
     Scalar,
 }
 
-fn kind_of(node: Option<&Node>) -> Option<Kind> {
-    let node = node.filter(|n| !n.is_null())?;
-    Some(match node.value {
-        Value::Mapping(_) => Kind::Mapping,
-        Value::Sequence(_) => Kind::Sequence,
-        Value::Scalar(_) => Kind::Scalar,
+fn shape_of(node: Option<&Node>) -> Option<Shape> {
+    let node = node.filter(|n| !n.reads_as_null())?;
+    Some(match node.kind {
+        Kind::Mapping => Shape::Mapping,
+        Kind::Sequence => Shape::Sequence,
+        _ => Shape::Scalar,
     })
 }
 
+fn is_null(node: &Node) -> bool {
+    node.reads_as_null()
+}
+
 fn missing_or_null(node: Option<&Node>) -> bool {
-    node.is_none_or(Node::is_null)
+    node.is_none_or(is_null)
 }
 
 fn resource_schema(node: &Node) -> Option<Schema> {
     let api_version = node.str_at(&["apiVersion"])?;
     let kind = node.str_at(&["kind"])?;
     schema::for_resource(api_version, kind)
+}
+
+/// A mapping field: its key node (with the field's comments) and its value.
+fn field<'a>(node: &'a Node, name: &str) -> Option<(&'a Node, &'a Node)> {
+    if node.kind != Kind::Mapping {
+        return None;
+    }
+    node.entries().find(|(k, _)| k.value == name)
+}
+
+fn is_empty_mapping(node: &Node) -> bool {
+    node.kind == Kind::Mapping && node.content.is_empty()
 }
 
 impl Walker {
@@ -97,15 +123,15 @@ impl Walker {
         updated: Option<&Node>,
         schema: Option<Schema>,
     ) -> Result<Option<Node>, Error> {
-        let kinds = [kind_of(dest.as_ref()), kind_of(origin), kind_of(updated)];
-        let kind = kinds.iter().flatten().next().copied();
-        if kinds.iter().flatten().any(|k| Some(*k) != kind) {
+        let shapes = [shape_of(dest.as_ref()), shape_of(origin), shape_of(updated)];
+        let shape = shapes.iter().flatten().next().copied();
+        if shapes.iter().flatten().any(|k| Some(*k) != shape) {
             return Err(
                 self.error("the value is a mapping, a list or a scalar on different sides".into())
             );
         }
-        match kind {
-            Some(Kind::Mapping) | None => {
+        match shape {
+            Some(Shape::Mapping) | None => {
                 let ty = match schema {
                     Some(Schema::Object(ty)) => Some(ty),
                     Some(Schema::Merge { .. }) => None,
@@ -120,7 +146,7 @@ impl Walker {
                 };
                 self.walk_map(dest, origin, updated, ty)
             }
-            Some(Kind::Sequence) => match schema {
+            Some(Shape::Sequence) => match schema {
                 Some(Schema::Merge { keys, element }) => {
                     let keys = keys.iter().map(|k| k.to_string()).collect();
                     self.walk_associative(dest, origin, updated, Some(keys), element)
@@ -130,13 +156,13 @@ impl Walker {
                     && [dest.as_ref(), origin, updated]
                         .into_iter()
                         .flatten()
-                        .any(|n| !n.is_null() && associative_key(n).is_some()) =>
+                        .any(|n| !is_null(n) && associative_key(n).is_some()) =>
                 {
                     self.walk_associative(dest, origin, updated, None, None)
                 }
                 None => Ok(self.visit_plain_list(dest, origin, updated)),
             },
-            Some(Kind::Scalar) => Ok(self.visit_scalar(dest, origin, updated)),
+            Some(Shape::Scalar) => Ok(self.visit_scalar(dest, origin, updated)),
         }
     }
 
@@ -149,7 +175,7 @@ impl Walker {
     ) -> Result<Option<Node>, Error> {
         // VisitMap: null on either side clears; missing on both clears; missing locally starts
         // from an empty mapping.
-        if updated.is_some_and(Node::is_null) || dest.as_ref().is_some_and(Node::is_null) {
+        if updated.is_some_and(is_null) || dest.as_ref().is_some_and(is_null) {
             return Ok(None);
         }
         let mut dest = match dest {
@@ -159,94 +185,73 @@ impl Walker {
         };
         let mut names = BTreeSet::new();
         for node in [Some(&dest), origin, updated].into_iter().flatten() {
-            for entry in node.entries().unwrap_or_default() {
-                names.insert(entry.key.clone());
+            if node.kind == Kind::Mapping {
+                for (key, _) in node.entries() {
+                    names.insert(key.value.clone());
+                }
             }
         }
         for name in names {
-            let origin_entry = origin.and_then(|n| n.entry(&name));
-            let updated_entry = updated.and_then(|n| n.entry(&name));
+            let origin_field = origin.and_then(|n| field(n, &name));
+            let updated_field = updated.and_then(|n| field(n, &name));
             let field_schema = ty.and_then(|t| schema::field(t, &name));
-            let dest_entry_idx = dest.entries().and_then(|e| e.iter().position(|x| x.key == name));
-            let dest_value = dest_entry_idx.and_then(|idx| {
-                dest.entries_mut()
-                    .map(|e| std::mem::replace(&mut e[idx].value, Node::scalar("", Style::Plain)))
-            });
-            let key_choice = {
-                let dest_entry = dest_entry_idx.and_then(|idx| dest.entries().map(|e| &e[idx]));
-                self.choose_comments(
-                    dest_entry.map(entry_comments),
-                    origin_entry.map(entry_comments),
-                    updated_entry.map(entry_comments),
-                )
-            };
+            let dest_idx = dest.field_index(&name);
+            let dest_value = dest_idx.map(|idx| std::mem::take(&mut dest.content[idx + 1]));
+            let key_choice = self.choose_comments(
+                dest_idx.map(|idx| key_comments(&dest.content[idx])),
+                origin_field.map(|(k, _)| key_comments(k)),
+                updated_field.map(|(k, _)| key_comments(k)),
+            );
             let mut walker = Walker { options: self.options, path: self.path.clone() };
             walker.path.push(name.clone());
             // Only scalars need the old node (for its type); collections need their style.
-            let original_style = dest_value.as_ref().map(|n| {
-                let old = if matches!(n.value, Value::Scalar(_)) {
+            let old = dest_value.as_ref().map(|n| {
+                if n.kind == Kind::Scalar {
                     n.clone()
                 } else {
-                    Node::new(
-                        match n.value {
-                            Value::Mapping(_) => Value::Mapping(Vec::new()),
-                            _ => Value::Sequence(Vec::new()),
-                        },
-                        n.style,
-                    )
-                };
-                (n.style, old)
+                    Node { kind: n.kind, style: n.style, ..Node::default() }
+                }
             });
             let value = walker.walk(
                 dest_value,
-                origin_entry.map(|e| &e.value),
-                updated_entry.map(|e| &e.value),
+                origin_field.map(|(_, v)| v),
+                updated_field.map(|(_, v)| v),
                 field_schema,
             )?;
-            let entries = dest.entries_mut().expect("dest is a mapping");
             match value {
                 None => {
-                    if let Some(idx) = dest_entry_idx {
-                        entries.remove(idx);
+                    if let Some(idx) = dest_idx {
+                        dest.content.drain(idx..idx + 2);
                     }
                 }
-                Some(value) if value.is_null() => {
-                    if let Some(idx) = dest_entry_idx {
-                        entries.remove(idx);
+                Some(value) if is_null(&value) => {
+                    if let Some(idx) = dest_idx {
+                        dest.content.drain(idx..idx + 2);
                     }
                 }
                 Some(mut value) => {
-                    if let Some((style, old)) = original_style {
-                        keep_style(&mut value, style, &old);
+                    if let Some(old) = &old {
+                        keep_style(&mut value, old);
                     }
-                    match dest_entry_idx {
+                    match dest_idx {
                         Some(idx) => {
-                            let entry = &mut entries[idx];
-                            entry.value = value;
+                            dest.content[idx + 1] = value;
                             if let Some(Choice::Updated) = key_choice
-                                && let Some(source) = updated_entry
+                                && let Some((source, _)) = updated_field
                             {
-                                entry.head = source.head.clone();
-                                entry.key_comment = source.key_comment.clone();
-                                entry.foot = source.foot.clone();
+                                copy_comments(&mut dest.content[idx], source);
                             }
                         }
                         None => {
-                            let source = match key_choice {
-                                Some(Choice::Updated) => updated_entry,
-                                _ => None,
-                            };
-                            let key_style = updated_entry
-                                .or(origin_entry)
-                                .map_or(Style::Plain, |e| e.key_style);
-                            entries.push(Entry {
-                                key: name.clone(),
-                                key_style,
-                                head: source.map(|e| e.head.clone()).unwrap_or_default(),
-                                key_comment: source.and_then(|e| e.key_comment.clone()),
-                                foot: source.map(|e| e.foot.clone()).unwrap_or_default(),
-                                value: new_field_style(value),
-                            });
+                            let like = updated_field.or(origin_field).map(|(k, _)| k);
+                            let mut key = new_key(&name, like);
+                            if let Some(Choice::Updated) = key_choice
+                                && let Some((source, _)) = updated_field
+                            {
+                                copy_comments(&mut key, source);
+                            }
+                            dest.content.push(key);
+                            dest.content.push(new_field_style(value));
                         }
                     }
                 }
@@ -285,7 +290,7 @@ impl Walker {
         origin: Option<&Node>,
         updated: Option<&Node>,
     ) -> Option<Node> {
-        if updated.is_some_and(Node::is_null) || dest.as_ref().is_some_and(Node::is_null) {
+        if updated.is_some_and(is_null) || dest.as_ref().is_some_and(is_null) {
             return None;
         }
         let (updated_missing, origin_missing) = (missing_or_null(updated), missing_or_null(origin));
@@ -320,10 +325,10 @@ impl Walker {
         if let Some(dest) = dest
             && self.options.comments
         {
-            node.comment = if dest.comment == origin.comment {
-                updated.comment.clone()
+            node.line_comment = if dest.line_comment == origin.line_comment {
+                updated.line_comment.clone()
             } else {
-                dest.comment.clone()
+                dest.line_comment.clone()
             };
         }
         node
@@ -335,7 +340,7 @@ impl Walker {
         origin: Option<&Node>,
         updated: Option<&Node>,
     ) -> Option<Node> {
-        if updated.is_some_and(Node::is_null) || dest.as_ref().is_some_and(Node::is_null) {
+        if updated.is_some_and(is_null) || dest.as_ref().is_some_and(is_null) {
             return None;
         }
         let (updated_missing, origin_missing) = (missing_or_null(updated), missing_or_null(origin));
@@ -365,10 +370,11 @@ impl Walker {
         if missing_or_null(updated) && !missing_or_null(origin) {
             return Ok(None);
         }
-        let had_items =
-            dest.as_ref().is_none_or(|d| d.is_null() || d.items().is_some_and(|i| !i.is_empty()));
+        let had_items = dest
+            .as_ref()
+            .is_none_or(|d| is_null(d) || (d.kind == Kind::Sequence && !d.content.is_empty()));
         let mut dest = match dest {
-            Some(dest) if !dest.is_null() => dest,
+            Some(dest) if !is_null(&dest) => dest,
             _ => Node::sequence(),
         };
         let keys = match keys {
@@ -379,8 +385,8 @@ impl Walker {
         let mut values = Vec::new();
         if !keys.is_empty() {
             for node in sources.into_iter().flatten() {
-                for item in node.items().unwrap_or_default() {
-                    let v: Vec<String> = keys.iter().map(|k| key_value(&item.value, k)).collect();
+                for item in items(node) {
+                    let v: Vec<String> = keys.iter().map(|k| key_value(item, k)).collect();
                     if !values.contains(&v) {
                         values.push(v);
                     }
@@ -389,8 +395,8 @@ impl Walker {
         }
         let keys = if keys.is_empty() {
             for node in sources.into_iter().flatten() {
-                for item in node.items().unwrap_or_default() {
-                    let v = vec![item.value.as_str().unwrap_or_default().to_string()];
+                for item in items(node) {
+                    let v = vec![item.as_str().unwrap_or_default().to_string()];
                     if !values.contains(&v) {
                         values.push(v);
                     }
@@ -401,7 +407,7 @@ impl Walker {
             keys
         };
         self.set_elements(values, keys, &mut dest, origin, updated, element)?;
-        if had_items && dest.items().is_some_and(<[Item]>::is_empty) {
+        if had_items && dest.kind == Kind::Sequence && dest.content.is_empty() {
             // A list the merge empties is removed, as kpt does for a local list; a list deleted
             // locally whose elements upstream did not change stays deleted (kyaml writes `[]`).
             return Ok(None);
@@ -412,7 +418,7 @@ impl Walker {
     fn element_key(&self, sources: [Option<&Node>; 3]) -> Result<String, Error> {
         let mut key: Option<String> = None;
         for node in sources.into_iter().flatten() {
-            if node.items().is_none_or(|i| i.is_empty()) {
+            if items(node).is_empty() {
                 continue;
             }
             let found = associative_key(node).unwrap_or_default();
@@ -443,7 +449,7 @@ impl Walker {
             merge_values(&mut values_list);
         }
         let element_schema = element.map(Schema::Object);
-        let mut to_add: Vec<Item> = Vec::new();
+        let mut to_add: Vec<Node> = Vec::new();
         let mut valid_keys = keys.clone();
         for values in &values_list {
             if values.is_empty() {
@@ -457,63 +463,55 @@ impl Walker {
             }
             let (mkeys, mvalues) = validate_keys(std::slice::from_ref(&vvalues), &vvalues, &vkeys);
             let find = |node: Option<&Node>| -> Option<usize> {
-                node?.items()?.iter().position(|i| element_matches(&i.value, &mkeys, &mvalues))
+                items(node?).iter().position(|i| element_matches(i, &mkeys, &mvalues))
             };
-            let dest_idx = find(Some(dest));
-            let dest_item = dest_idx.and_then(|i| dest.items().map(|items| items[i].clone()));
-            let origin_item =
-                find(origin).and_then(|i| origin.and_then(Node::items).map(|items| &items[i]));
-            let updated_item =
-                find(updated).and_then(|i| updated.and_then(Node::items).map(|items| &items[i]));
+            let dest_item = find(Some(dest)).map(|i| dest.content[i].clone());
+            let origin_item = origin.and_then(|o| find(Some(o)).map(|i| &o.content[i]));
+            let updated_item = updated.and_then(|u| find(Some(u)).map(|i| &u.content[i]));
             let mut walker = Walker { options: self.options, path: self.path.clone() };
             walker.path.push(format!("[{}]", vvalues.join(",")));
             let head_choice = self.choose_comments(
-                dest_item.as_ref().map(|i| item_comments(i)),
+                dest_item.as_ref().map(item_comments),
                 origin_item.map(item_comments),
                 updated_item.map(item_comments),
             );
-            let dest_head = dest_item.as_ref().map(|i| i.head.clone());
-            let value = walker.walk(
-                dest_item.map(|i| i.value),
-                origin_item.map(|i| &i.value),
-                updated_item.map(|i| &i.value),
-                element_schema,
-            )?;
-            let value = match value {
-                Some(v)
-                    if !(v.is_null()
-                        || v.is_mapping() && v.entries().is_some_and(<[Entry]>::is_empty)) =>
-                {
-                    v
-                }
+            let dest_head = dest_item.as_ref().map(|i| i.head_comment.clone());
+            let value = walker.walk(dest_item, origin_item, updated_item, element_schema)?;
+            let mut value = match value {
+                Some(v) if !(is_null(&v) || is_empty_mapping(&v)) => v,
                 _ => {
-                    if let Some(items) = items_mut(dest) {
-                        set_element(items, None, &vkeys, &vvalues);
+                    if dest.kind == Kind::Sequence {
+                        set_element(&mut dest.content, None, &vkeys, &vvalues);
                     }
                     continue;
                 }
             };
-            let mut value = value;
-            if value.is_mapping() {
+            if value.kind == Kind::Mapping {
                 for (key, v) in vkeys.iter().zip(&vvalues) {
                     if !key.is_empty() && !v.is_empty() && value.get(key).is_none() {
-                        value.set(key, Node::string(v));
+                        value.set(key, Node::quoted_string(v));
                     }
                 }
             }
-            let head = match head_choice {
-                Some(Choice::Updated) => updated_item.map(|i| i.head.clone()).unwrap_or_default(),
-                _ => dest_head.or_else(|| updated_item.map(|i| i.head.clone())).unwrap_or_default(),
+            value.head_comment = match head_choice {
+                Some(Choice::Updated) => {
+                    updated_item.map(|i| i.head_comment.clone()).unwrap_or_default()
+                }
+                _ => dest_head
+                    .or_else(|| updated_item.map(|i| i.head_comment.clone()))
+                    .unwrap_or_default(),
             };
-            set_element(&mut to_add, Some(Item { head, value }), &vkeys, &vvalues);
+            set_element(&mut to_add, Some(value), &vkeys, &vvalues);
         }
-        let Some(items) = items_mut(dest) else { return Ok(()) };
+        if dest.kind != Kind::Sequence {
+            return Ok(());
+        }
         for item in to_add {
-            let v: Vec<String> = valid_keys.iter().map(|k| key_value(&item.value, k)).collect();
+            let v: Vec<String> = valid_keys.iter().map(|k| key_value(&item, k)).collect();
             if valid_keys.len() > 1 {
-                set_element(items, None, &valid_keys, &v);
+                set_element(&mut dest.content, None, &valid_keys, &v);
             }
-            set_element(items, Some(item), &valid_keys, &v);
+            set_element(&mut dest.content, Some(item), &valid_keys, &v);
         }
         Ok(())
     }
@@ -527,27 +525,49 @@ enum Choice {
 
 type Comments<'a> = (Vec<&'a str>, Option<&'a str>);
 
-fn entry_comments(entry: &Entry) -> Comments<'_> {
-    let mut lines = entry.head_comments();
-    lines.extend(entry.foot.iter().map(String::as_str).filter(|l| !l.is_empty()));
-    (lines, entry.key_comment.as_deref())
+fn comment_lines(comment: &str) -> impl Iterator<Item = &str> {
+    comment.split('\n').filter(|l| !l.is_empty())
 }
 
-fn item_comments(item: &Item) -> Comments<'_> {
-    (item.head.iter().map(String::as_str).filter(|l| !l.is_empty()).collect(), None)
+/// A field's comments: the head and foot lines and the line comment of its key.
+fn key_comments(key: &Node) -> Comments<'_> {
+    let lines = comment_lines(&key.head_comment).chain(comment_lines(&key.foot_comment));
+    (lines.collect(), (!key.line_comment.is_empty()).then_some(key.line_comment.as_str()))
 }
 
-fn items_mut(node: &mut Node) -> Option<&mut Vec<Item>> {
-    match &mut node.value {
-        Value::Sequence(items) => Some(items),
-        _ => None,
+fn item_comments(item: &Node) -> Comments<'_> {
+    (comment_lines(&item.head_comment).collect(), None)
+}
+
+fn copy_comments(key: &mut Node, source: &Node) {
+    key.head_comment = source.head_comment.clone();
+    key.line_comment = source.line_comment.clone();
+    key.foot_comment = source.foot_comment.clone();
+}
+
+/// The key of a field new in the merged mapping, written like the key it comes from (`like`)
+/// but without its comments.
+fn new_key(name: &str, like: Option<&Node>) -> Node {
+    let mut key = Node::scalar(name);
+    if let Some(like) = like {
+        key.style = Style(like.style.0 & !Style::TAGGED.0 & !Style::FLOW.0);
+        if key.style.0 != 0 {
+            key.tag = "!!str".into();
+        }
     }
+    key
+}
+
+fn items(node: &Node) -> &[Node] {
+    if node.kind == Kind::Sequence { &node.content } else { &[] }
 }
 
 /// kyaml infers `name` as the key of a list whose elements all have one.
 fn associative_key(node: &Node) -> Option<String> {
-    let items = node.items()?;
-    items.iter().all(|i| i.value.get("name").is_some()).then(|| "name".to_string())
+    if node.kind != Kind::Sequence {
+        return None;
+    }
+    node.content.iter().all(|i| i.get("name").is_some()).then(|| "name".to_string())
 }
 
 /// The value of a key field of an element (`""` when missing, null or not a scalar); with the
@@ -557,7 +577,7 @@ fn key_value(node: &Node, key: &str) -> String {
         return node.as_str().unwrap_or_default().to_string();
     }
     match node.get(key) {
-        Some(v) if !v.is_null() => v.as_str().unwrap_or_default().to_string(),
+        Some(v) if !is_null(v) => v.as_str().unwrap_or_default().to_string(),
         _ => String::new(),
     }
 }
@@ -567,7 +587,7 @@ fn element_matches(node: &Node, keys: &[String], values: &[String]) -> bool {
     if keys.is_empty() || keys[0].is_empty() {
         return node.as_str() == values.first().map(String::as_str);
     }
-    node.is_mapping()
+    node.kind == Kind::Mapping
         && keys
             .iter()
             .zip(values)
@@ -576,17 +596,17 @@ fn element_matches(node: &Node, keys: &[String], values: &[String]) -> bool {
 
 /// kyaml's `ElementSetter`: replaces the elements matching the key values with `item` (or
 /// removes them when `None`), appending `item` when nothing matched. Empty elements are dropped.
-fn set_element(items: &mut Vec<Item>, item: Option<Item>, keys: &[String], values: &[String]) {
+fn set_element(items: &mut Vec<Node>, item: Option<Node>, keys: &[String], values: &[String]) {
     let mapping_setter =
         !keys.is_empty() && !keys[0].is_empty() && values.first().is_some_and(|v| !v.is_empty());
     let mut out = Vec::with_capacity(items.len() + 1);
     let mut found = false;
     for existing in std::mem::take(items) {
-        let node = &existing.value;
-        if node.is_null() || node.entries().is_some_and(<[Entry]>::is_empty) {
+        let node = &existing;
+        if is_null(node) || is_empty_mapping(node) {
             continue;
         }
-        if !node.is_mapping() && mapping_setter {
+        if node.kind != Kind::Mapping && mapping_setter {
             out.push(existing);
             continue;
         }
@@ -616,7 +636,6 @@ fn set_element(items: &mut Vec<Item>, item: Option<Item>, keys: &[String], value
     }
     *items = out;
 }
-
 /// kyaml's `validateKeys`: drop keys that no element has a value for.
 fn validate_keys(
     values_list: &[Vec<String>],
@@ -669,21 +688,24 @@ fn match_values(a: &[String], b: &[String]) -> Option<Vec<String>> {
 
 /// kyaml keeps the style of the field it overwrites. Done here only where the value still reads
 /// as the same type, and for collections only between collections of the same kind.
-fn keep_style(value: &mut Node, style: Style, old: &Node) {
-    match (&value.value, &old.value) {
-        (Value::Scalar(_), Value::Scalar(_)) => {
-            if value.tag.is_some() || matches!(style, Style::Block | Style::Flow) {
+fn keep_style(value: &mut Node, old: &Node) {
+    const SCALAR: u8 =
+        Style::DOUBLE_QUOTED.0 | Style::SINGLE_QUOTED.0 | Style::LITERAL.0 | Style::FOLDED.0;
+    match (value.kind, old.kind) {
+        (Kind::Scalar, Kind::Scalar) => {
+            if value.style.has(Style::TAGGED) {
                 return;
             }
             let mut candidate = value.clone();
-            candidate.style = style;
-            if candidate.is_string() == value.is_string() && candidate.is_null() == value.is_null()
+            candidate.style = Style((value.style.0 & !SCALAR) | (old.style.0 & SCALAR));
+            if candidate.reads_as_string() == value.reads_as_string()
+                && candidate.reads_as_null() == value.reads_as_null()
             {
-                value.style = style;
+                value.style = candidate.style;
             }
         }
-        (Value::Mapping(_), Value::Mapping(_)) | (Value::Sequence(_), Value::Sequence(_)) => {
-            value.style = style;
+        (Kind::Mapping, Kind::Mapping) | (Kind::Sequence, Kind::Sequence) => {
+            value.style = Style((value.style.0 & !Style::FLOW.0) | (old.style.0 & Style::FLOW.0));
         }
         _ => {}
     }
@@ -691,12 +713,11 @@ fn keep_style(value: &mut Node, style: Style, old: &Node) {
 
 /// kyaml quotes new plain strings that YAML 1.1 would read as booleans.
 fn new_field_style(mut value: Node) -> Node {
-    if value.style == Style::Plain
-        && value.tag.is_none()
-        && let Some(text) = value.as_str()
-        && veranda_yaml::yaml11::is_old_boolean(text)
+    if value.kind == Kind::Scalar
+        && value.style.0 == 0
+        && veranda_yaml::yaml11::is_old_boolean(&value.value)
     {
-        value.style = Style::DoubleQuoted;
+        value.style = Style::DOUBLE_QUOTED;
     }
     value
 }

@@ -1,11 +1,17 @@
 //! Cases from kyaml's merge3 tests (`kyaml/yaml/merge3/*_test.go`), checked on values.
 
 use super::*;
-use crate::yaml;
+
+fn parse(text: &str) -> Option<Node> {
+    crate::resource::parse_yaml(text).unwrap().remove(0).root().cloned()
+}
+
+fn emit(node: &Node) -> String {
+    veranda_yaml::emit(&[node], veranda_yaml::SeqIndent::Compact).unwrap()
+}
 
 #[track_caller]
 fn check(origin: &str, update: &str, local: &str, expected: &str, infer: bool) {
-    let parse = |t: &str| yaml::parse(t).unwrap().remove(0).root;
     let out = merge(
         parse(local),
         parse(origin).as_ref(),
@@ -13,7 +19,7 @@ fn check(origin: &str, update: &str, local: &str, expected: &str, infer: bool) {
         Options { infer, comments: true },
     )
     .unwrap();
-    let text = out.map(|n| n.to_string()).unwrap_or_default();
+    let text = out.map(|n| emit(&n)).unwrap_or_default();
     let got: serde_json::Value = serde_yaml::from_str(&text).unwrap();
     let want: serde_json::Value = serde_yaml::from_str(expected).unwrap();
     assert_eq!(got, want, "merged:\n{text}");
@@ -136,7 +142,6 @@ fn finalizers_merge_as_a_set() {
 
 #[test]
 fn comments_follow_the_chosen_value() {
-    let parse = |t: &str| yaml::parse(t).unwrap().remove(0).root;
     let origin = parse("a: 1 # old\nb: 1\n");
     let updated = parse("a: 1 # new\n# about b\nb: 1\n");
     let local = parse("a: 1 # old\nb: 2 # mine\n");
@@ -144,5 +149,5 @@ fn comments_follow_the_chosen_value() {
         merge(local, origin.as_ref(), updated.as_ref(), Options { infer: false, comments: true })
             .unwrap()
             .unwrap();
-    assert_eq!(out.to_string(), "a: 1 # new\n# about b\nb: 2 # mine\n");
+    assert_eq!(emit(&out), "a: 1 # new\n# about b\nb: 2 # mine\n");
 }

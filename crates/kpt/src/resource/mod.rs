@@ -5,10 +5,12 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use crate::{
-    Files,
-    yaml::{self, Document, Node, Style},
+use veranda_yaml::{
+    Node, Style,
+    stream::{self, Document},
 };
+
+use crate::Files;
 
 /// Annotation with the upstream identity of a resource: `<group>|<Kind>|<namespace>|<name>`.
 pub const UPSTREAM_IDENTIFIER: &str = "internal.kpt.dev/upstream-identifier";
@@ -19,9 +21,13 @@ pub const MERGE_COMMENT_PREFIX: &str = "kpt-merge:";
 /// Identity of a resource: API group (not version), kind, namespace and name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ResId {
+    /// The API group (`apps`; empty for the core group).
     pub group: String,
+    /// The kind (`Deployment`).
     pub kind: String,
+    /// `metadata.namespace`, empty when unset.
     pub namespace: String,
+    /// `metadata.name`.
     pub name: String,
 }
 
@@ -78,7 +84,10 @@ pub fn group_of(api_version: &str) -> &str {
 /// kpt also wrote the old form `# kpt-merge: <name>` (still in Porch's testdata), on which
 /// kpt 1.0.0-beta.56 panics; it is read here as an empty namespace and that name.
 pub fn merge_comment(root: &Node) -> Option<(String, String)> {
-    let comment = root.entry("metadata")?.key_comment.as_deref()?;
+    let comment = &root.key("metadata")?.line_comment;
+    if comment.is_empty() {
+        return None;
+    }
     parse_merge_comment(comment)
 }
 
@@ -96,6 +105,17 @@ pub fn parse_merge_comment(comment: &str) -> Option<(String, String)> {
 pub fn is_yaml_path(path: &str) -> bool {
     let base = path.rsplit('/').next().unwrap_or(path);
     base.ends_with(".yaml") || base.ends_with(".yml")
+}
+
+/// Parses a YAML file into its documents with their aliases expanded, which is how the merge,
+/// the upgrade and the Kptfile model read files; every document keeps its source text, so an
+/// untouched one is written back byte for byte ([`stream::write_stream`]).
+pub(crate) fn parse_yaml(text: &str) -> Result<Vec<Document>, veranda_yaml::Error> {
+    let mut docs = stream::parse_stream(text)?;
+    for doc in &mut docs {
+        doc.expand_aliases()?;
+    }
+    Ok(docs)
 }
 
 /// Adds the `# kpt-merge:` comment and the upstream-identifier annotation to every resource of
@@ -116,8 +136,7 @@ pub(crate) fn with_upstream_identifiers(files: &Files) -> (Files, BTreeMap<Strin
             if !is_yaml_path(path) {
                 return (path.clone(), content.clone());
             }
-            let Some(mut docs) =
-                std::str::from_utf8(content).ok().and_then(|t| yaml::parse(t).ok())
+            let Some(mut docs) = std::str::from_utf8(content).ok().and_then(|t| parse_yaml(t).ok())
             else {
                 return (path.clone(), content.clone());
             };
@@ -126,7 +145,7 @@ pub(crate) fn with_upstream_identifiers(files: &Files) -> (Files, BTreeMap<Strin
                 changed |= add_merge_identity(doc);
             }
             let content =
-                if changed { yaml::to_file_text(&docs).into_bytes() } else { content.clone() };
+                if changed { stream::write_stream(&docs).into_bytes() } else { content.clone() };
             parsed.insert(path.clone(), docs);
             (path.clone(), content)
         })
@@ -136,29 +155,29 @@ pub(crate) fn with_upstream_identifiers(files: &Files) -> (Files, BTreeMap<Strin
 
 /// Adds comment and annotation to one document; returns whether it changed.
 pub(crate) fn add_merge_identity(doc: &mut Document) -> bool {
-    let Some(root) = doc.root.as_mut() else { return false };
+    let Some(root) = doc.root_mut() else { return false };
     if !root.is_mapping() {
         return false;
     }
     let id = ResId::of(root);
     let has_labels = root
-        .get_path(&["metadata", "labels"])
-        .and_then(Node::entries)
-        .is_some_and(|e| !e.is_empty());
+        .lookup(&["metadata", "labels"])
+        .is_some_and(|labels| labels.is_mapping() && !labels.content.is_empty());
     if id.name.is_empty() && id.namespace.is_empty() && !has_labels {
         return false;
     }
     let mut changed = false;
-    let Some(metadata) = root.entry_mut("metadata") else { return false };
-    let has_comment =
-        metadata.key_comment.as_deref().is_some_and(|c| c.contains(MERGE_COMMENT_PREFIX));
-    if !has_comment {
+    let Some(metadata) = root.key_mut("metadata") else { return false };
+    if !metadata.line_comment.contains(MERGE_COMMENT_PREFIX) {
         // kpt replaces any other line comment there; keep it on the line above instead.
-        if let Some(other) = metadata.key_comment.take() {
-            metadata.head.push(other);
+        let other = std::mem::take(&mut metadata.line_comment);
+        if !other.is_empty() {
+            if !metadata.head_comment.is_empty() {
+                metadata.head_comment.push('\n');
+            }
+            metadata.head_comment.push_str(&other);
         }
-        metadata.key_comment =
-            Some(format!("# {MERGE_COMMENT_PREFIX} {}/{}", id.namespace, id.name));
+        metadata.line_comment = format!("# {MERGE_COMMENT_PREFIX} {}/{}", id.namespace, id.name);
         changed = true;
     }
     let merge_id = ResId::for_merge(root);
@@ -166,7 +185,9 @@ pub(crate) fn add_merge_identity(doc: &mut Document) -> bool {
     let metadata = root.mapping_at("metadata");
     let annotations = metadata.mapping_at("annotations");
     if annotations.str_at(&[UPSTREAM_IDENTIFIER]) != Some(value.as_str()) {
-        annotations.set(UPSTREAM_IDENTIFIER, Node::scalar(&value, Style::SingleQuoted));
+        let mut node = Node::string(&value);
+        node.style = Style::SINGLE_QUOTED;
+        annotations.set(UPSTREAM_IDENTIFIER, node);
         changed = true;
     }
     if changed {

@@ -10,10 +10,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::{
-    merge3,
-    yaml::{self, Document, Node},
+use veranda_yaml::{
+    Kind, Node, SeqIndent,
+    stream::{self, Document},
 };
+
+use crate::{merge3, resource::parse_yaml};
 
 const SECTIONS: &[&[&str]] = &[
     &["metadata", "labels"],
@@ -31,34 +33,34 @@ pub(super) fn merge(
     original: Option<&[u8]>,
     updated: Option<&[u8]>,
     update_upstream: bool,
-) -> Result<Option<Vec<u8>>, yaml::Error> {
+) -> Result<Option<Vec<u8>>, veranda_yaml::Error> {
     if local.is_none() && updated.is_none() {
         return Ok(None);
     }
-    let parse = |content: Option<&[u8]>| -> Result<Option<Vec<Document>>, yaml::Error> {
+    let parse = |content: Option<&[u8]>| -> Result<Option<Vec<Document>>, veranda_yaml::Error> {
         match content {
             None => Ok(None),
             Some(c) => {
                 let text = String::from_utf8_lossy(c);
-                yaml::parse(&text).map(Some)
+                parse_yaml(&text).map(Some)
             }
         }
     };
     let mut local_docs = parse(local)?.unwrap_or_default();
     let root_of = |docs: Option<Vec<Document>>| {
-        docs.and_then(|d| d.into_iter().find_map(|d| d.root)).filter(Node::is_mapping)
+        docs.and_then(|d| d.into_iter().find_map(|d| d.node.and_then(|mut n| n.content.pop())))
+            .filter(Node::is_mapping)
     };
     let original = root_of(parse(original)?);
     let updated = root_of(parse(updated)?);
-    if local_docs.iter().all(|d| d.root.is_none()) {
-        local_docs.push(Document::new(Node::mapping()));
-        local_docs.retain(|d| d.root.is_some());
+    if local_docs.iter().all(|d| d.root().is_none()) {
+        local_docs.push(Document::from_root(Node::mapping()));
+        local_docs.retain(|d| d.root().is_some());
     }
-    let Some(doc) = local_docs.iter_mut().find(|d| d.root.as_ref().is_some_and(Node::is_mapping))
-    else {
+    let Some(doc) = local_docs.iter_mut().find(|d| d.root().is_some_and(Node::is_mapping)) else {
         return Ok(local.map(<[u8]>::to_vec));
     };
-    let Some(root) = doc.root.as_mut() else { return Ok(local.map(<[u8]>::to_vec)) };
+    let Some(root) = doc.root_mut() else { return Ok(local.map(<[u8]>::to_vec)) };
     let before = root.clone();
 
     let mut views = [Some(view(root)), original.as_ref().map(view), updated.as_ref().map(view)];
@@ -82,11 +84,9 @@ pub(super) fn merge(
         unname_functions(&mut merged);
     }
     for path in SECTIONS {
-        let value = merged.get_path(path).filter(|v| {
-            !(v.is_mapping()
-                && v.entries().is_some_and(<[yaml::Entry]>::is_empty)
-                && path[0] == "metadata")
-        });
+        let value = merged
+            .lookup(path)
+            .filter(|v| !(v.is_mapping() && v.content.is_empty() && path[0] == "metadata"));
         let (parent, key) = match path {
             [key] => (&mut *root, *key),
             [parent, key] => {
@@ -121,11 +121,11 @@ pub(super) fn merge(
     if root.same(&before, true) {
         return Ok(local
             .map(<[u8]>::to_vec)
-            .or_else(|| Some(yaml::to_file_text(&local_docs).into_bytes())));
+            .or_else(|| Some(stream::write_stream(&local_docs).into_bytes())));
     }
     doc.touch();
-    doc.wide_sequences = true;
-    Ok(Some(yaml::to_file_text(&local_docs).into_bytes()))
+    doc.seq_indent = SeqIndent::Wide;
+    Ok(Some(stream::write_stream(&local_docs).into_bytes()))
 }
 
 /// kpt writes a merged Kptfile through its Go type (`kptfileutil.WriteFile`), so the fields of
@@ -146,10 +146,9 @@ fn kpt_field_order(root: &mut Node) {
     ];
     const METADATA: &[&str] = &["name", "namespace", "labels", "annotations"];
     let order = |node: &mut Node, fields: &[&str]| {
-        if let Some(entries) = node.entries_mut() {
-            entries
-                .sort_by_key(|e| fields.iter().position(|f| *f == e.key).unwrap_or(fields.len()));
-        }
+        node.sort_fields_by_key(|key| {
+            fields.iter().position(|f| *f == key).unwrap_or(fields.len())
+        });
     };
     order(root, TOP);
     if let Some(metadata) = root.get_mut("metadata") {
@@ -161,7 +160,7 @@ fn kpt_field_order(root: &mut Node) {
 fn view(root: &Node) -> Node {
     let mut out = Node::mapping();
     for path in SECTIONS {
-        if let Some(v) = root.get_path(path) {
+        if let Some(v) = root.lookup(path) {
             match path {
                 [key] => out.set(key, v.clone()),
                 [parent, key] => out.mapping_at(parent).set(key, v.clone()),
@@ -173,7 +172,7 @@ fn view(root: &Node) -> Node {
 }
 
 fn function_lists(view: &Node) -> impl Iterator<Item = &Node> {
-    ["mutators", "validators"].into_iter().filter_map(move |k| view.get_path(&["pipeline", k]))
+    ["mutators", "validators"].into_iter().filter_map(move |k| view.lookup(&["pipeline", k]))
 }
 
 fn function_key(f: &Node) -> String {
@@ -192,22 +191,22 @@ fn function_key(f: &Node) -> String {
 fn functions_unnamed_and_unique(view: &Node) -> bool {
     function_lists(view).all(|list| {
         let mut keys = BTreeSet::new();
-        list.items().unwrap_or_default().iter().all(|i| {
-            i.value.str_at(&["name"]).is_none_or(str::is_empty)
-                && keys.insert(function_key(&i.value))
+        let items = if list.kind == Kind::Sequence { list.content.as_slice() } else { &[] };
+        items.iter().all(|item| {
+            item.str_at(&["name"]).is_none_or(str::is_empty) && keys.insert(function_key(item))
         })
     })
 }
 
 fn name_functions(view: &mut Node) {
     for k in ["mutators", "validators"] {
-        if let Some(yaml::Value::Sequence(items)) =
-            view.get_mut("pipeline").and_then(|p| p.get_mut(k)).map(|n| &mut n.value)
+        if let Some(list) = view.get_mut("pipeline").and_then(|p| p.get_mut(k))
+            && list.kind == Kind::Sequence
         {
-            for item in items {
-                if item.value.is_mapping() {
-                    let name = format!("{SYNTHETIC}{}", function_key(&item.value));
-                    item.value.set("name", Node::string(&name));
+            for item in &mut list.content {
+                if item.is_mapping() {
+                    let name = format!("{SYNTHETIC}{}", function_key(item));
+                    item.set("name", Node::quoted_string(&name));
                 }
             }
         }
@@ -216,12 +215,12 @@ fn name_functions(view: &mut Node) {
 
 fn unname_functions(view: &mut Node) {
     for k in ["mutators", "validators"] {
-        if let Some(yaml::Value::Sequence(items)) =
-            view.get_mut("pipeline").and_then(|p| p.get_mut(k)).map(|n| &mut n.value)
+        if let Some(list) = view.get_mut("pipeline").and_then(|p| p.get_mut(k))
+            && list.kind == Kind::Sequence
         {
-            for item in items {
-                if item.value.str_at(&["name"]).is_some_and(|n| n.starts_with(SYNTHETIC)) {
-                    item.value.remove("name");
+            for item in &mut list.content {
+                if item.str_at(&["name"]).is_some_and(|n| n.starts_with(SYNTHETIC)) {
+                    item.remove("name");
                 }
             }
         }

@@ -27,7 +27,8 @@
 //!
 //! Every result gets kpt's `# kpt-merge:` comments and upstream-identifier annotations (see
 //! [`crate::resource::add_upstream_identifiers`]). YAML files whose resources the upgrade does
-//! not change keep their bytes; changed documents are re-emitted by [`crate::yaml`].
+//! not change keep their bytes; changed documents are re-emitted by veranda-yaml's emitter
+//! ([`veranda_yaml::stream`]).
 
 mod kptfile_merge;
 
@@ -36,12 +37,16 @@ use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
 };
 
+use veranda_yaml::{
+    Kind, Node,
+    stream::{self, Document},
+};
+
 use crate::{
     Files, KPTFILE,
     kptfile::Kptfile,
     merge3,
-    resource::{self, ResId, add_upstream_identifiers, with_upstream_identifiers},
-    yaml::{self, Document, Node},
+    resource::{self, ResId, add_upstream_identifiers, parse_yaml, with_upstream_identifiers},
 };
 
 /// The update strategies of `kpt pkg update` and Porch.
@@ -71,7 +76,7 @@ pub enum Error {
     Parse {
         path: String,
         #[source]
-        source: yaml::Error,
+        source: veranda_yaml::Error,
     },
     #[error("found duplicate {side} resources in file {path:?}: {resource}")]
     DuplicateResource { side: &'static str, path: String, resource: String },
@@ -563,7 +568,7 @@ impl Trees {
                 (None, None, Some(u)) => Some(keep(u)),
                 (None, _, None) => None,
                 (Some(d), Some(o), None) => {
-                    let same = match (&d.doc.root, &o.doc.root) {
+                    let same = match (d.doc.root(), o.doc.root()) {
                         (Some(a), Some(b)) => a.same(b, true),
                         (a, b) => a == b,
                     };
@@ -575,9 +580,9 @@ impl Trees {
                 }
                 (Some(d), o, Some(u)) => {
                     let merged = merge3::merge(
-                        d.doc.root.clone(),
-                        o.and_then(|o| o.doc.root.as_ref()),
-                        u.doc.root.as_ref(),
+                        d.doc.root().cloned(),
+                        o.and_then(|o| o.doc.root()),
+                        u.doc.root(),
                         merge3::Options { infer: false, comments: true },
                     )
                     .map_err(|source| Error::Merge {
@@ -587,14 +592,14 @@ impl Trees {
                     })?;
                     merged.map(|root| {
                         let mut doc = d.doc.clone().into_owned();
-                        let unchanged = match &d.doc.root {
+                        let unchanged = match d.doc.root() {
                             Some(old) => old.same(&root, true),
                             None => false,
                         };
                         if !unchanged {
                             doc.touch();
                         }
-                        doc.root = Some(root);
+                        set_root(&mut doc, root);
                         (d.path.clone(), d.index, Cow::Owned(doc))
                     })
                 }
@@ -622,7 +627,7 @@ impl Trees {
                 docs.into_iter().map(|(_, _, d)| d.into_owned()).collect();
             if let Some(style) = local.files.get(&path).and_then(|d| d.first()) {
                 for doc in docs.iter_mut().filter(|d| d.raw.is_none()) {
-                    doc.wide_sequences = style.wide_sequences;
+                    doc.seq_indent = style.seq_indent;
                 }
             }
             let local_starts_with_separator = local
@@ -636,7 +641,7 @@ impl Trees {
             {
                 first.separator = None;
             }
-            out.insert(path, yaml::to_file_text(&docs).into_bytes());
+            out.insert(path, stream::write_stream(&docs).into_bytes());
         }
         Ok(())
     }
@@ -679,7 +684,7 @@ fn read_side<'c>(
             None => {
                 let text = std::str::from_utf8(&files[path])
                     .map_err(|_| Error::NotUtf8 { path: path.clone() })?;
-                yaml::parse(text)
+                parse_yaml(text)
                     .map_err(|source| Error::Parse { path: path.clone(), source })?
                     .into_iter()
                     .map(Cow::Owned)
@@ -687,7 +692,7 @@ fn read_side<'c>(
             }
         };
         for (index, doc) in docs.iter().enumerate() {
-            let (key, id) = match doc.root.as_ref().filter(|r| r.is_mapping()) {
+            let (key, id) = match doc.root().filter(|r| r.is_mapping()) {
                 Some(root) => {
                     let id = ResId::for_merge(root);
                     if id.kind.is_empty() && id.name.is_empty() {
@@ -716,15 +721,24 @@ fn read_side<'c>(
 /// drop, so the merge would return the local document unchanged.
 fn unchanged_everywhere(d: &Document, o: &Document, u: &Document) -> bool {
     fn has_null(node: &Node) -> bool {
-        match &node.value {
-            yaml::Value::Scalar(_) => node.is_null(),
-            yaml::Value::Mapping(entries) => entries.iter().any(|e| has_null(&e.value)),
-            yaml::Value::Sequence(items) => items.iter().any(|i| has_null(&i.value)),
+        match node.kind {
+            Kind::Mapping => node.entries().any(|(_, value)| has_null(value)),
+            Kind::Sequence => node.content.iter().any(has_null),
+            _ => node.reads_as_null(),
         }
     }
-    match (&d.root, &o.root, &u.root) {
+    match (d.root(), o.root(), u.root()) {
         (Some(d), Some(o), Some(u)) => d.same(o, true) && o.same(u, true) && !has_null(d),
         _ => false,
+    }
+}
+
+/// Puts `root` into the document, whose node it replaces (a document without one gets one).
+fn set_root(doc: &mut Document, root: Node) {
+    match doc.node.as_mut() {
+        Some(node) if !node.content.is_empty() => node.content[0] = root,
+        Some(node) => node.content.push(root),
+        None => doc.node = Some(Node::document(root)),
     }
 }
 
@@ -751,11 +765,11 @@ fn contents_equal(a: &[u8], b: &[u8]) -> bool {
     if a == b {
         return true;
     }
-    let parse = |c: &[u8]| std::str::from_utf8(c).ok().and_then(|t| yaml::parse(t).ok());
+    let parse = |c: &[u8]| std::str::from_utf8(c).ok().and_then(|t| parse_yaml(t).ok());
     match (parse(a), parse(b)) {
         (Some(x), Some(y)) => {
             x.len() == y.len()
-                && x.iter().zip(&y).all(|(p, q)| match (&p.root, &q.root) {
+                && x.iter().zip(&y).all(|(p, q)| match (p.root(), q.root()) {
                     (Some(r), Some(s)) => r.same(s, true),
                     (None, None) => true,
                     _ => false,

@@ -116,20 +116,18 @@ const KPT_INVALID: &str = "kpt wrote a mapping with a duplicate key";
 /// kyaml can write an element twice into one mapping (a list element deleted locally whose
 /// nested keyed list it recreates empty); such output is invalid YAML.
 fn has_duplicate_keys(content: &[u8]) -> bool {
-    fn walk(node: &veranda_kpt::yaml::Node) -> bool {
-        match &node.value {
-            veranda_kpt::yaml::Value::Mapping(entries) => {
+    fn walk(node: &veranda_yaml::Node) -> bool {
+        match node.kind {
+            veranda_yaml::Kind::Mapping => {
                 let keys: std::collections::BTreeSet<&str> =
-                    entries.iter().map(|e| e.key.as_str()).collect();
-                keys.len() != entries.len() || entries.iter().any(|e| walk(&e.value))
+                    node.entries().map(|(k, _)| k.value.as_str()).collect();
+                keys.len() != node.content.len() / 2 || node.entries().any(|(_, v)| walk(v))
             }
-            veranda_kpt::yaml::Value::Sequence(items) => items.iter().any(|i| walk(&i.value)),
-            veranda_kpt::yaml::Value::Scalar(_) => false,
+            veranda_yaml::Kind::Sequence => node.content.iter().any(walk),
+            _ => false,
         }
     }
-    let text = String::from_utf8_lossy(content);
-    veranda_kpt::yaml::parse(&text)
-        .is_ok_and(|docs| docs.iter().filter_map(|d| d.root.as_ref()).any(walk))
+    crate::util::parse(content).is_some_and(|docs| docs.iter().filter_map(|d| d.root()).any(walk))
 }
 
 #[test]

@@ -4,7 +4,8 @@
 use std::{collections::BTreeSet, path::Path};
 
 use serde::Deserialize;
-use veranda_kpt::{Files, resource::ResId, yaml};
+use veranda_kpt::{Files, resource::ResId};
+use veranda_yaml::stream::{self, Document};
 
 /// Reads every file under `dir` (recursively) into a file map.
 pub(crate) fn read_dir(dir: &Path) -> Files {
@@ -73,19 +74,19 @@ fn normalise(path: &str, value: &mut serde_json::Value) {
 /// Comments of a YAML file as (resource, field path, comment).
 fn comments(content: &[u8]) -> BTreeSet<(String, String, String)> {
     let mut out = BTreeSet::new();
-    let Some(docs) = std::str::from_utf8(content).ok().and_then(|t| yaml::parse(t).ok()) else {
+    let Some(docs) = parse(content) else {
         return out;
     };
     for (idx, doc) in docs.iter().enumerate() {
-        let id = doc
-            .root
-            .as_ref()
-            .map(|r| ResId::of(r).to_string())
-            .unwrap_or_else(|| format!("#{idx}"));
-        for c in doc.head.iter().chain(&doc.foot).filter(|l| !l.is_empty()) {
-            out.insert((id.clone(), "<document>".into(), c.clone()));
+        let id = doc.root().map(|r| ResId::of(r).to_string()).unwrap_or_else(|| format!("#{idx}"));
+        if let Some(node) = &doc.node {
+            for c in node.head_comment.split('\n').chain(node.foot_comment.split('\n')) {
+                if !c.is_empty() {
+                    out.insert((id.clone(), "<document>".into(), c.to_string()));
+                }
+            }
         }
-        if let Some(root) = &doc.root {
+        if let Some(root) = doc.root() {
             root.for_each_comment(&mut Vec::new(), &mut |path, c| {
                 out.insert((id.clone(), path.join("."), c.to_string()));
             });
@@ -137,4 +138,13 @@ pub(crate) fn compare(expected: &Files, actual: &Files) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The documents of a YAML file with their aliases expanded, as veranda-kpt reads them.
+pub(crate) fn parse(content: &[u8]) -> Option<Vec<Document>> {
+    let mut docs = stream::parse_stream(std::str::from_utf8(content).ok()?).ok()?;
+    for doc in &mut docs {
+        doc.expand_aliases().ok()?;
+    }
+    Some(docs)
 }
