@@ -497,6 +497,7 @@ impl Engine {
             cache_dir: self.cache_dir(key),
             author,
             credentials: self.repository_credentials(key, repo).map(|c| Arc::new(c) as _),
+            ca_bundle: self.ca_bundle(&key.0),
         }
     }
 }

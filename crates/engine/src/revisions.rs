@@ -607,6 +607,7 @@ impl Engine {
             directory: git.directory.clone(),
             cache_dir: cache.clone(),
             credentials,
+            ca_bundle: self.ca_bundle(namespace),
         };
         // Clones from one URL wait for each other here, holding no thread while they wait.
         let gate = self.upstream_gate(&cache);

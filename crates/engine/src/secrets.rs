@@ -131,6 +131,20 @@ impl Engine {
         }
     }
 
+    /// The CA bundle of `namespace`: key `ca.crt` of its Secret `<namespace>-ca-bundle`, as
+    /// Porch reads it, trusted for HTTPS remotes instead of the system's certificates.
+    pub(crate) fn ca_bundle(&self, namespace: &str) -> Option<String> {
+        let name = format!("{namespace}-ca-bundle");
+        match self.vault.get(namespace, &name) {
+            Ok(Some(secret)) => secret.value("ca.crt").and_then(|pem| String::from_utf8(pem).ok()),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(namespace, secret = %name, "cannot read the CA bundle: {e}");
+                None
+            }
+        }
+    }
+
     /// Secrets in `namespace` (all namespaces when None).
     pub async fn list_secrets(&self, namespace: Option<&str>) -> Result<Vec<Secret>, Error> {
         let namespace = namespace.map(str::to_string);

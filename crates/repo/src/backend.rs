@@ -27,7 +27,7 @@ impl veranda_storage::Backend for GitBackend {
             cache_dir: config.cache_dir.clone(),
             credentials: None,
             credential_source: config.credentials.clone(),
-            ca_bundle: None,
+            ca_bundle: config.ca_bundle.clone(),
             author: config
                 .author
                 .as_ref()
@@ -42,7 +42,7 @@ impl veranda_storage::Backend for GitBackend {
             &upstream.reference,
             &upstream.directory,
             upstream.credentials.clone().map(crate::Credentials::from).as_ref(),
-            None,
+            upstream.ca_bundle.as_deref(),
             &upstream.cache_dir,
         )?;
         Ok(FetchedPackage { files: fetched.files, modes: fetched.modes, commit: fetched.commit })

@@ -118,6 +118,12 @@ impl From<veranda_storage::Credentials> for Credentials {
                 Credentials::Basic { username, password }
             }
             veranda_storage::Credentials::Bearer(token) => Credentials::Bearer(token),
+            veranda_storage::Credentials::Ssh {
+                username,
+                private_key,
+                passphrase,
+                known_hosts,
+            } => Credentials::Ssh { username, private_key, passphrase, known_hosts },
         }
     }
 }

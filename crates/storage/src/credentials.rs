@@ -17,6 +17,17 @@ pub enum Credentials {
     },
     /// A bearer token (`Authorization: Bearer`).
     Bearer(String),
+    /// An SSH private key, with the known_hosts text the server's host key is checked against.
+    Ssh {
+        /// The SSH user when the URL names none.
+        username: Option<String>,
+        /// The private key (OpenSSH or PEM text).
+        private_key: String,
+        /// The passphrase of an encrypted key.
+        passphrase: Option<String>,
+        /// known_hosts lines; `None` fails every SSH operation (no trust on first use).
+        known_hosts: Option<String>,
+    },
 }
 
 impl fmt::Debug for Credentials {
@@ -28,6 +39,11 @@ impl fmt::Debug for Credentials {
                 .field("password", &"<redacted>")
                 .finish(),
             Credentials::Bearer(_) => f.debug_tuple("Bearer").field(&"<redacted>").finish(),
+            Credentials::Ssh { username, .. } => f
+                .debug_struct("Ssh")
+                .field("username", username)
+                .field("private_key", &"<redacted>")
+                .finish_non_exhaustive(),
         }
     }
 }

@@ -129,6 +129,8 @@ pub struct RepositoryConfig {
     pub author: Option<Author>,
     /// Credentials for the remote, asked before each network operation; `None`: anonymous.
     pub credentials: Option<Arc<dyn crate::CredentialSource>>,
+    /// PEM certificates trusted for an HTTPS remote instead of the system's.
+    pub ca_bundle: Option<String>,
 }
 
 /// A package read from any Git URL (the `clone` task's `upstreamRef.git`).
@@ -144,6 +146,8 @@ pub struct Upstream {
     pub cache_dir: PathBuf,
     /// Credentials for the upstream remote; `None`: anonymous.
     pub credentials: Option<crate::Credentials>,
+    /// PEM certificates trusted for an HTTPS remote instead of the system's.
+    pub ca_bundle: Option<String>,
 }
 
 /// What [`Backend::fetch_package`] read.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use veranda_api::secret::{BASIC_AUTH, Secret};
+use veranda_api::secret::{BASIC_AUTH, SSH_AUTH, Secret};
 use veranda_storage::{CredentialSource, Credentials, ErrorKind};
 
 use super::Vault;
@@ -41,7 +41,9 @@ impl CredentialSource for SecretCredentials {
 }
 
 /// Porch's reading of a Secret: `kubernetes.io/basic-auth` (or any Secret with `username` or
-/// `password`) is HTTP basic authentication; a `bearerToken` key is a bearer token.
+/// `password`) is HTTP basic authentication; a `bearerToken` key is a bearer token;
+/// `kubernetes.io/ssh-auth` is an SSH key (`ssh-privatekey`) with the server's host keys in
+/// `known_hosts` (as Flux's Git Secrets have them), an optional `username` and `passphrase`.
 pub(crate) fn from_secret(secret: &Secret) -> Result<Credentials, String> {
     let text = |key: &str| -> Result<Option<String>, String> {
         match secret.value(key) {
@@ -51,6 +53,22 @@ pub(crate) fn from_secret(secret: &Secret) -> Result<Credentials, String> {
                 .map_err(|_| format!("key {key:?} is not valid UTF-8")),
         }
     };
+    if secret.secret_type == SSH_AUTH {
+        let Some(private_key) = text("ssh-privatekey")? else {
+            return Err(format!("type {SSH_AUTH} needs key ssh-privatekey"));
+        };
+        let Some(known_hosts) = text("known_hosts")? else {
+            return Err(format!(
+                "type {SSH_AUTH} needs key known_hosts with the server's host keys (ssh-keyscan HOST): host keys are never trusted on first use"
+            ));
+        };
+        return Ok(Credentials::Ssh {
+            username: text("username")?,
+            private_key,
+            passphrase: text("passphrase")?,
+            known_hosts: Some(known_hosts),
+        });
+    }
     if secret.secret_type != BASIC_AUTH
         && let Some(token) = text("bearerToken")?
     {

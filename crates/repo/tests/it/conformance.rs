@@ -16,6 +16,7 @@ fn git_repository_conforms() {
         cache_dir: scratch.path("cache"),
         author: None,
         credentials: None,
+        ca_bundle: None,
     };
     let repo = veranda_repo::GitBackend.open(&config).expect("open");
     veranda_storage::conformance::repository(&*repo);

@@ -4,9 +4,8 @@
 
 use std::{
     fs,
-    net::TcpListener,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicBool, Ordering},
     },
     thread,
@@ -16,7 +15,7 @@ use std::{
 use veranda_repo::{Error, GitRepo, NetworkTimeouts, set_network_timeouts};
 
 use crate::{
-    http_server::{Auth, GitHttpServer, enable_push},
+    http_server::{Auth, GitHttpServer, Tarpit, enable_push},
     util::{Scratch, create_draft, files, git, kptfile},
 };
 
@@ -28,42 +27,13 @@ fn limits() {
     set_network_timeouts(NetworkTimeouts::from_total(TOTAL));
 }
 
-/// Accepts connections on 127.0.0.1 and never answers; keeps them open until dropped.
-struct Tarpit {
-    port: u16,
-    held: Arc<Mutex<Vec<std::net::TcpStream>>>,
-}
-
-impl Tarpit {
-    fn start() -> Tarpit {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("address").port();
-        let held = Arc::new(Mutex::new(Vec::new()));
-        let keep = held.clone();
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                keep.lock().expect("tarpit lock").push(stream);
-            }
-        });
-        Tarpit { port, held }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hung.git", self.port)
-    }
-
-    fn connections(&self) -> usize {
-        self.held.lock().expect("tarpit lock").len()
-    }
-}
-
 #[test]
 fn a_remote_that_never_answers_times_out() {
     limits();
     let scratch = Scratch::new();
     let tarpit = Tarpit::start();
     let started = Instant::now();
-    let opened = GitRepo::open(scratch.config(&tarpit.url(), "cache"));
+    let opened = GitRepo::open(scratch.config(&tarpit.url("http", "hung.git"), "cache"));
     let took = started.elapsed();
     assert!(matches!(opened, Err(Error::Timeout { .. })), "{:?}", opened.err());
     assert!(took < TOTAL + Duration::from_secs(5), "open took {took:?}");
@@ -71,7 +41,7 @@ fn a_remote_that_never_answers_times_out() {
 
     let started = Instant::now();
     let fetched = veranda_repo::fetch_package(
-        &tarpit.url(),
+        &tarpit.url("http", "hung.git"),
         "main",
         "",
         None,
