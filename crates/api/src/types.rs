@@ -366,6 +366,12 @@ pub struct RepositoryStatus {
     pub git_commit_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_full_sync_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_full_sync_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_run_once_at: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub observed_generation: i64,
 }
 
 fn is_zero(n: &i64) -> bool {

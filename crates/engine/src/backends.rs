@@ -127,6 +127,10 @@ impl Repo {
         self.run("fetch", |r| r.fetch()).await
     }
 
+    pub(crate) async fn branch_head(&self) -> Result<Option<String>, Error> {
+        self.run("branch_head", |r| r.branch_head()).await
+    }
+
     pub(crate) async fn download(&self) -> Result<(), Error> {
         self.run("download", |r| r.download()).await
     }

@@ -11,6 +11,7 @@
 mod backends;
 mod build;
 mod context;
+mod cron;
 mod error;
 pub mod metrics;
 mod packages;
@@ -18,6 +19,7 @@ mod reconcile;
 mod render;
 mod repositories;
 mod revisions;
+mod schedule;
 mod secrets;
 pub mod time;
 mod upstream_cache;
@@ -141,6 +143,8 @@ struct RepoEntry {
     write: Arc<tokio::sync::Mutex<()>>,
     // Held by the one sync of this repository in flight, network part included.
     syncing: Arc<tokio::sync::Mutex<()>>,
+    // When it synced and syncs next (`schedule`).
+    sync: schedule::SyncState,
     // Whether `revisions` reflect Git at least once since start-up.
     loaded: bool,
     // Metadata of acknowledged writes whose indexing failed; the next reconcile stores it.

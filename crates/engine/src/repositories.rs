@@ -13,6 +13,7 @@ use crate::{
     backends::Repo,
     blocking,
     reconcile::Updates,
+    schedule::{self, Failure, SyncSpec, SyncState},
     time,
     watch::{Event, EventType, Topic},
 };
@@ -37,7 +38,7 @@ impl Engine {
             .repos
             .iter()
             .filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
-            .map(|(_, e)| e.object.clone())
+            .map(|(_, e)| served(e))
             .collect()
     }
 
@@ -47,7 +48,7 @@ impl Engine {
         state
             .repos
             .get(&(namespace.to_string(), name.to_string()))
-            .map(|e| e.object.clone())
+            .map(served)
             .ok_or_else(|| Error::not_found(Kind::Repository, name))
     }
 
@@ -91,6 +92,7 @@ impl Engine {
                     revisions: Arc::default(),
                     write: Arc::new(tokio::sync::Mutex::new(())),
                     syncing: Arc::default(),
+                    sync: self.first_sync(&key, &stored),
                     loaded: false,
                     pending: Default::default(),
                 },
@@ -262,14 +264,17 @@ impl Engine {
                 };
                 object.metadata.resource_version = row.resource_version.to_string();
                 object.status.conditions.clear();
+                let key = (row.namespace, row.name);
+                let sync = self.first_sync(&key, &object);
                 state.repos.insert(
-                    (row.namespace, row.name),
+                    key,
                     RepoEntry {
                         object,
                         repo: None,
                         revisions: Arc::default(),
                         write: Arc::new(tokio::sync::Mutex::new(())),
                         syncing: Arc::default(),
+                        sync,
                         loaded: false,
                         pending: Default::default(),
                     },
@@ -293,13 +298,17 @@ impl Engine {
             let Some(entry) = state.repos.get(key) else { return };
             (entry.object.clone(), entry.write.clone())
         };
+        // Opening is a sync too: at most `max_concurrent_syncs` at once (1,000 repositories
+        // loaded at start-up do not all clone at once).
+        let Ok(_slot) = self.syncs.acquire().await else { return };
+        let _running = crate::metrics::SyncRunning::start();
         let _write = write.lock().await;
         if self.read().repos.get(key).is_none_or(|e| e.repo.is_some()) {
             // Opened (or unregistered) while this call waited for the lock.
             return;
         }
         if let Err(e) = self.check_credentials(key).await {
-            self.set_ready(key, Some(e.to_string())).await;
+            self.record_sync(key, Err(e), None).await;
             return;
         }
         let config = self.repository_config(key, &object);
@@ -316,34 +325,133 @@ impl Engine {
             }
             Err(e) => Err(e),
         };
-        self.set_ready(key, result.err().map(|e| e.to_string())).await;
+        let run_once = self.run_once_due(key);
+        self.record_sync(key, result, run_once).await;
     }
 
-    /// Fetches and re-indexes every open repository, forever; failed ones are re-opened.
+    /// Syncs every repository when it is due (see [`schedule`](crate::schedule)), forever;
+    /// failed ones are re-opened. Each sync runs in a task of its own, so one slow or
+    /// unreachable remote holds up no other.
     async fn sync_loop(self: Arc<Self>) {
-        let mut ticker = tokio::time::interval(self.config.sync_interval);
-        ticker.tick().await;
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             ticker.tick().await;
-            let keys: Vec<(RepoKey, bool)> =
-                self.read().repos.iter().map(|(k, e)| (k.clone(), e.repo.is_some())).collect();
-            for (key, open) in keys {
+            let now = time::now_unix();
+            let due: Vec<(RepoKey, bool, Option<String>)> = {
+                let mut state = self.write();
+                state
+                    .repos
+                    .iter_mut()
+                    .filter_map(|(key, entry)| {
+                        let spec =
+                            SyncSpec::parse(entry.object.spec.sync.as_ref()).unwrap_or_default();
+                        let run_once = spec.run_once_due(&entry.sync, now);
+                        if run_once.is_none() && now < entry.sync.next_full {
+                            return None;
+                        }
+                        // Not due again until this attempt records its outcome.
+                        entry.sync.next_full = i64::MAX;
+                        Some((key.clone(), entry.repo.is_some(), run_once))
+                    })
+                    .collect()
+            };
+            for (key, open, run_once) in due {
                 let engine = self.clone();
-                // One slow or unreachable remote must not hold up the others.
                 tokio::spawn(async move {
                     if open {
-                        match engine.sync_repository(&key).await {
+                        let outcome = match engine.sync_repository(&key).await {
+                            Ok(Synced::Done) => Some(Ok(())),
                             // Whoever holds the repository reports its readiness.
-                            Ok(Synced::Skipped) => {}
-                            Ok(Synced::Done) => engine.set_ready(&key, None).await,
-                            Err(e) => engine.set_ready(&key, Some(e.to_string())).await,
+                            Ok(Synced::Skipped) => None,
+                            Err(e) => Some(Err(e)),
+                        };
+                        match outcome {
+                            Some(result) => engine.record_sync(&key, result, run_once).await,
+                            None => engine.retry_soon(&key),
                         }
-                    } else if !engine.is_busy(&key) {
-                        engine.open_repository(&key).await;
+                    } else {
+                        if !engine.is_busy(&key) {
+                            engine.open_repository(&key).await;
+                        }
+                        // Unless the open recorded an outcome, try again at the next tick.
+                        engine.retry_soon(&key);
                     }
                 });
             }
         }
+    }
+
+    /// The schedule of a repository that was just registered or loaded: its first regular sync
+    /// one interval (plus its offset) from now; the `runOnceAt` its status says was honoured.
+    fn first_sync(&self, key: &RepoKey, object: &Repository) -> SyncState {
+        let interval = self.config.sync_interval;
+        let now = time::now_unix();
+        let scheduled = SyncSpec::parse(object.spec.sync.as_ref())
+            .ok()
+            .and_then(|spec| spec.schedule)
+            .map(|cron| cron.next_after(now).unwrap_or(i64::MAX));
+        SyncState {
+            next_full: scheduled.unwrap_or_else(|| {
+                now + interval.as_secs().max(1) as i64 + schedule::jitter(key, interval)
+            }),
+            observed_run_once_at: object.status.observed_run_once_at.clone(),
+            ..SyncState::default()
+        }
+    }
+
+    /// The `runOnceAt` of a repository that is due now, if any.
+    fn run_once_due(&self, key: &RepoKey) -> Option<String> {
+        let state = self.read();
+        let entry = state.repos.get(key)?;
+        let spec = SyncSpec::parse(entry.object.spec.sync.as_ref()).unwrap_or_default();
+        spec.run_once_due(&entry.sync, time::now_unix())
+    }
+
+    /// A sync that could not run now (the repository was busy) is tried at the next tick.
+    fn retry_soon(&self, key: &RepoKey) {
+        if let Some(entry) = self.write().repos.get_mut(key)
+            && entry.sync.next_full == i64::MAX
+        {
+            entry.sync.next_full = time::now_unix() + 1;
+        }
+    }
+
+    /// Records how an open or sync ended: the schedule (next sync, back-off), the branch head,
+    /// and readiness with the status fields.
+    async fn record_sync(
+        &self,
+        key: &RepoKey,
+        result: Result<(), Error>,
+        run_once: Option<String>,
+    ) {
+        let repo = self.read().repos.get(key).and_then(|e| e.repo.clone());
+        let head = match (&result, repo) {
+            (Ok(()), Some(repo)) => repo.branch_head().await.ok().flatten(),
+            _ => None,
+        };
+        let error = result.err().map(|e| e.to_string());
+        {
+            let mut state = self.write();
+            let Some(entry) = state.repos.get_mut(key) else { return };
+            let now = time::now_unix();
+            let spec = SyncSpec::parse(entry.object.spec.sync.as_ref()).unwrap_or_default();
+            let failure = error.as_deref().map(Failure::of);
+            match failure {
+                Some(_) => entry.sync.failures = entry.sync.failures.saturating_add(1),
+                None => {
+                    entry.sync.failures = 0;
+                    entry.sync.last_full = Some(now);
+                    entry.sync.head = head;
+                }
+            }
+            if run_once.is_some() {
+                entry.sync.observed_run_once_at = run_once;
+            }
+            entry.sync.next_full =
+                schedule::next_sync(&spec, &entry.sync, self.config.sync_interval, failure, now);
+        }
+        self.set_ready(key, error).await;
     }
 
     /// Whether a write, sync or open of the repository is in progress.
@@ -385,20 +493,34 @@ impl Engine {
                 None => ready_condition(Some(true), "Ready", "Repository Ready"),
                 Some(e) => ready_condition(Some(false), "Error", e),
             };
+            let mut condition = condition;
+            let generation = entry.object.metadata.generation;
+            condition.observed_generation = generation;
+            let mut status = entry.object.status.clone();
+            if error.is_none() {
+                status.package_count = Some(entry.revisions.len() as i64);
+                status.git_commit_hash = entry.sync.head.clone();
+                status.observed_generation = generation;
+            }
+            status.observed_run_once_at = entry.sync.observed_run_once_at.clone();
             let old = entry.object.status.conditions.first();
-            if old.is_some_and(|c| c.status == condition.status && c.message == condition.message) {
+            let same_condition = old.is_some_and(|c| {
+                c.status == condition.status
+                    && c.message == condition.message
+                    && c.observed_generation == condition.observed_generation
+            });
+            let same_fields = status.package_count == entry.object.status.package_count
+                && status.git_commit_hash == entry.object.status.git_commit_hash
+                && status.observed_run_once_at == entry.object.status.observed_run_once_at
+                && status.observed_generation == entry.object.status.observed_generation;
+            if same_condition && same_fields {
                 return;
             }
+            if !same_condition {
+                status.conditions = vec![condition];
+            }
             let mut object = entry.object.clone();
-            object.status.conditions = vec![condition];
-            object.status.package_count = Some(
-                entry
-                    .revisions
-                    .values()
-                    .map(|r| r.discovered.package.as_str())
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .len() as i64,
-            );
+            object.status = status;
             object
         };
         if let Some(e) = &error {
@@ -569,6 +691,7 @@ fn validate_repository(name: &str, repo: &mut Repository) -> Result<(), Error> {
             format!("invalid directory {:?}", git.directory),
         ));
     }
+    SyncSpec::parse(repo.spec.sync.as_ref()).map_err(|(field, message)| invalid(field, message))?;
     Ok(())
 }
 
@@ -585,6 +708,16 @@ pub(crate) fn check_resource_version(requested: &str, current: &str) -> Result<(
         return Err(Error::stale());
     }
     Ok(())
+}
+
+/// The stored object with the schedule's times, which change every sync and so are kept in
+/// memory rather than written (and announced to watchers) each time.
+fn served(entry: &RepoEntry) -> Repository {
+    let mut object = entry.object.clone();
+    object.status.last_full_sync_time = entry.sync.last_full.map(time::rfc3339);
+    object.status.next_full_sync_time =
+        (entry.sync.next_full != i64::MAX).then(|| time::rfc3339(entry.sync.next_full));
+    object
 }
 
 fn ready_condition(status: Option<bool>, reason: &str, message: &str) -> Condition {

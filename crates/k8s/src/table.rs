@@ -147,6 +147,9 @@ pub fn columns(kind: TableKind) -> Vec<Value> {
             ("Deployment", "boolean", "Whether packages in this repository are deployment ready."),
             ("Ready", "string", "Status of the Ready condition."),
             ("Address", "string", "Git repository URL or OCI registry address."),
+            ("Branch", "string", "The registered branch."),
+            ("Sync Schedule", "string", "Cron schedule of the repository's syncs."),
+            ("Age", "string", "Time since the repository was registered."),
         ],
         TableKind::Secrets => &[
             ("Name", "string", "Name of the secret."),
@@ -215,6 +218,15 @@ pub fn cells(kind: TableKind, object: &Value) -> Vec<Value> {
                 .or_else(|| object.pointer("/spec/oci/registry"))
                 .cloned()
                 .unwrap_or(Value::Null),
+            string_at(object, "/spec/git/branch"),
+            string_at(object, "/spec/sync/schedule"),
+            json!(
+                object
+                    .pointer("/metadata/creationTimestamp")
+                    .and_then(Value::as_str)
+                    .map(age)
+                    .unwrap_or_default()
+            ),
         ],
         // Never a value: only the key count.
         TableKind::Secrets => vec![

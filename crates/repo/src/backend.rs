@@ -222,6 +222,10 @@ impl PackageRepository for GitRepo {
         Ok(GitRepo::check_remote_locks(self)?)
     }
 
+    fn branch_head(&self) -> Result<Option<String>> {
+        Ok(GitRepo::branch_head(self)?)
+    }
+
     fn origin_url(&self) -> String {
         GitRepo::origin_url(self)
     }

@@ -233,4 +233,10 @@ pub trait PackageRepository: Send + Sync {
 
     /// The URL of the repository as served in `selfLock.repo` and `upstreamLock.repo`.
     fn origin_url(&self) -> String;
+
+    /// The commit the registered branch points at, as of the last fetch or write; `None` when
+    /// the backend has no such notion or the branch is empty.
+    fn branch_head(&self) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
 }

@@ -10,8 +10,18 @@ mod lifecycle;
 mod private_git;
 mod python_client;
 mod python_venv;
+mod schedule;
 mod secrets;
 mod tarpit;
 mod tidy;
 mod upgrade;
 mod util;
+
+// The Git servers of the backend's tests (`git http-backend` over HTTP and HTTPS, a tarpit,
+// `sshd`), shared rather than copied.
+#[allow(dead_code)]
+#[path = "../../../repo/tests/it/http_server.rs"]
+mod http_server;
+#[allow(dead_code)]
+#[path = "../../../repo/tests/it/ssh_server.rs"]
+mod ssh_server;

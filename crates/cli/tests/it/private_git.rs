@@ -5,20 +5,13 @@
 //! served repositories with `git`; a wrong host key and a missing CA bundle in readiness; the
 //! private key in no log or response.
 
-#[allow(dead_code)]
-#[path = "../../../repo/tests/it/http_server.rs"]
-mod http_server;
-#[allow(dead_code)]
-#[path = "../../../repo/tests/it/ssh_server.rs"]
-mod ssh_server;
-
 use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::http_server::{Auth, GitHttpServer, PrivateCa, enable_push};
+use crate::ssh_server::{SshServer, keygen};
 use crate::util::{Server, blueprints_repo, git};
-use http_server::{Auth, GitHttpServer, PrivateCa, enable_push};
-use ssh_server::{SshServer, keygen};
 
 fn repository(name: &str, url: &str, secret: Option<&str>) -> String {
     let mut git = json!({"repo": url, "branch": "main", "directory": "/"});

@@ -4,16 +4,12 @@
 //! `clone.upstreamRef.git.secretRef`, wrong and missing credentials in Repository readiness, a
 //! fixed Secret picked up by the next sync, and the password in no log, response or file.
 
-#[allow(dead_code)]
-#[path = "../../../repo/tests/it/http_server.rs"]
-mod http_server;
-
 use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::http_server::{Auth, GitHttpServer, enable_push};
 use crate::util::{Server, git};
-use http_server::{Auth, GitHttpServer, enable_push};
 
 const PASSWORD: &str = "Hunter2-e2e-s3cret";
 

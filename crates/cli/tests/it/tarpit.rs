@@ -3,16 +3,12 @@
 //! reads of the hung Repository itself go on; deleting it returns at once; the server's thread
 //! count stays bounded.
 
-#[allow(dead_code)]
-#[path = "../../../repo/tests/it/http_server.rs"]
-mod http_server;
-
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::http_server::Tarpit;
 use crate::util::{Server, blueprints_repo};
-use http_server::Tarpit;
 
 /// `--git-timeout-seconds` of this test.
 const TIMEOUT: u64 = 4;

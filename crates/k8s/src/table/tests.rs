@@ -71,7 +71,10 @@ fn column_names() {
             "Content:string",
             "Deployment:boolean",
             "Ready:string",
-            "Address:string"
+            "Address:string",
+            "Branch:string",
+            "Sync Schedule:string",
+            "Age:string"
         ]
     );
     assert_eq!(columns(TableKind::Packages)[0]["format"], "name");
