@@ -101,7 +101,7 @@ fn run_once_at_picks_up_a_pushed_tag_and_is_observed() {
     assert!(status["gitCommitHash"].as_str().is_some_and(|h| h.len() == 40), "{status}");
     assert_eq!(
         status["gitCommitHash"].as_str(),
-        Some(git(&remote, &["rev-parse", "main"]).as_str())
+        Some(git(&remote, &["rev-parse", "main"]).trim())
     );
 
     // A bad schedule or time is refused, naming the field.
@@ -126,12 +126,12 @@ fn a_minute_schedule_syncs_on_the_minute_within_the_concurrency_bound() {
         tempfile::tempdir().expect("temp dir"),
         &["--max-concurrent-syncs", &MAX.to_string()],
     );
-    let all: String = (0..REPOS)
+    let items: Vec<serde_json::Value> = (0..REPOS)
         .map(|i| repository(&format!("r{i}"), &url, json!({"schedule": "* * * * *"})))
-        .collect::<Vec<_>>()
-        .join("\n---\n");
-    let yaml: String = all;
-    server.kubectl_in(&["apply", "-f", "-"], Some(&yaml));
+        .map(|text| serde_json::from_str(&text).expect("JSON"))
+        .collect();
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string();
+    server.kubectl_in(&["apply", "-f", "-"], Some(&list));
     let ready = |server: &Server| {
         let list = server.get_json(&["repositories"]);
         list["items"]
