@@ -99,10 +99,7 @@ fn run_once_at_picks_up_a_pushed_tag_and_is_observed() {
     assert_eq!(status["observedRunOnceAt"], at.as_str(), "{status}");
     assert!(status["lastFullSyncTime"].is_string(), "{status}");
     assert!(status["gitCommitHash"].as_str().is_some_and(|h| h.len() == 40), "{status}");
-    assert_eq!(
-        status["gitCommitHash"].as_str(),
-        Some(git(&remote, &["rev-parse", "main"]).trim())
-    );
+    assert_eq!(status["gitCommitHash"].as_str(), Some(git(&remote, &["rev-parse", "main"]).trim()));
 
     // A bad schedule or time is refused, naming the field.
     let bad = json!({"spec": {"sync": {"schedule": "every minute"}}}).to_string();
