@@ -113,15 +113,15 @@ fn cells_of_each_kind() {
         TableKind::Repositories,
         json!({
             "metadata": {"name": "r"},
-            "spec": {"type": "git", "content": "Package", "deployment": true, "git": {"repo": "https://x/r.git"}},
+            "spec": {"type": "git", "content": "Package", "deployment": true, "git": {"repo": "https://x/r.git", "branch": "main"}, "sync": {"schedule": "*/5 * * * *"}},
             "status": {"conditions": [{"type": "Other", "status": "False"}, {"type": "Ready", "status": "True"}]},
         }),
-        json!(["r", "git", "Package", true, "True", "https://x/r.git"]),
+        json!(["r", "git", "Package", true, "True", "https://x/r.git", "main", "*/5 * * * *", ""]),
     );
     check_cells(
         TableKind::Repositories,
         json!({"metadata": {"name": "o"}, "spec": {"type": "oci", "oci": {"registry": "gcr.io/x"}}}),
-        json!(["o", "oci", null, null, null, "gcr.io/x"]),
+        json!(["o", "oci", null, null, null, "gcr.io/x", "", "", ""]),
     );
 }
 

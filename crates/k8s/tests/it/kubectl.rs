@@ -381,9 +381,9 @@ fn get_several_kinds_prefixes_names_and_prints_repositories() {
     assert_eq!(
         output.stdout,
         "\
-NAME          TYPE   CONTENT   DEPLOYMENT   READY   ADDRESS
-blueprints    git    Package                True    https://github.com/example/blueprints.git
-deployments   git    Package                        https://github.com/example/deployments.git
+NAME          TYPE   CONTENT   DEPLOYMENT   READY   ADDRESS                                      BRANCH   SYNC SCHEDULE   AGE
+blueprints    git    Package                True    https://github.com/example/blueprints.git    main                     
+deployments   git    Package                        https://github.com/example/deployments.git   main                     
 "
     );
     let output =
