@@ -47,7 +47,9 @@ impl SyncSpec {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.trim().is_empty() => None,
             Some(Value::String(s)) => Some(Schedule::parse(s).map_err(|e| {
-                ("spec.sync.schedule", format!("invalid cron schedule {s:?}: {e}"))
+                // A schedule too long to be one is not repeated back.
+                let shown = if s.len() <= 64 { format!(" {s:?}") } else { String::new() };
+                ("spec.sync.schedule", format!("invalid cron schedule{shown}: {e}"))
             })?),
             Some(_) => return Err(("spec.sync.schedule", "must be a string".into())),
         };
@@ -55,10 +57,13 @@ impl SyncSpec {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.is_empty() => None,
             Some(Value::String(s)) => {
-                let at = time::parse_rfc3339(s).ok_or((
-                    "spec.sync.runOnceAt",
-                    format!("{s:?} is not an RFC 3339 time (e.g. 2026-12-02T10:15:00Z)"),
-                ))?;
+                let at = time::parse_rfc3339(s).ok_or_else(|| {
+                    let shown = if s.len() <= 64 { format!("{s:?}") } else { "the value".into() };
+                    (
+                        "spec.sync.runOnceAt",
+                        format!("{shown} is not an RFC 3339 time (e.g. 2026-12-02T10:15:00Z)"),
+                    )
+                })?;
                 Some((s.clone(), at))
             }
             Some(_) => return Err(("spec.sync.runOnceAt", "must be a string".into())),
@@ -149,6 +154,10 @@ mod tests {
         let (field, _) =
             SyncSpec::parse(Some(&serde_json::json!({"runOnceAt": "tomorrow"}))).unwrap_err();
         assert_eq!(field, "spec.sync.runOnceAt");
+        let long = "1,".repeat(5000) + "1 * * * *";
+        let (_, message) =
+            SyncSpec::parse(Some(&serde_json::json!({"schedule": long}))).unwrap_err();
+        assert!(message.len() < 200, "{message}");
         assert!(SyncSpec::parse(None).unwrap().schedule.is_none());
     }
 
