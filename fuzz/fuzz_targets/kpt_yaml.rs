@@ -1,21 +1,21 @@
-//! veranda-kpt's YAML tree (a view of veranda-yaml's nodes), the event pre-check, the round trip.
+//! The documents of a package file as the merge and upgrade read them (veranda-yaml's stream,
+//! aliases expanded), the event pre-check, the round trip, and the Kptfile readers.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use veranda_kpt::yaml::{parse, to_file_text};
-use veranda_yaml::check_limits;
+use veranda_yaml::{check_limits, stream};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let _ = check_limits(text);
-    if let Ok(mut docs) = parse(text) {
+    if let Ok(mut docs) = stream::parse_stream(text) {
         for doc in &mut docs {
-            if let Some(root) = &doc.root {
-                let _ = root.to_json();
+            if doc.expand_aliases().is_ok() {
+                doc.touch();
             }
-            doc.touch();
         }
-        let _ = to_file_text(&docs);
+        let _ = stream::write_stream(&docs);
     }
     let _ = veranda_kpt::read_kptfile(data);
+    let _ = veranda_kpt::kptfile::Kptfile::parse(data);
 });
