@@ -78,9 +78,11 @@ fn a_download_from_a_hanging_remote_blocks_neither_reads_nor_writes() {
     );
     let listed = repo.list().expect("list").len();
 
-    // Someone else pushes a tag while the remote is slow to answer fetches.
+    // Someone else pushes a tag of a new commit (so the download has objects to ask for, which
+    // is the request that hangs) while the remote is slow to answer fetches.
     let work = scratch.path("work");
     git(scratch.tmp.path(), &["clone", "-q", remote.to_str().expect("utf-8"), "work"]);
+    git(&work, &["commit", "-q", "--allow-empty", "-m", "outside"]);
     git(&work, &["tag", "outside/v1"]);
     git(&work, &["push", "-q", "origin", "outside/v1"]);
     hang.store(true, Ordering::SeqCst);
