@@ -41,7 +41,7 @@ impl veranda_storage::Backend for GitBackend {
             &upstream.url,
             &upstream.reference,
             &upstream.directory,
-            upstream.credentials.clone().map(crate::Credentials::from).as_ref(),
+            upstream.credentials.as_ref(),
             upstream.ca_bundle.as_deref(),
             &upstream.cache_dir,
         )?;
