@@ -256,3 +256,9 @@ fn read_dir_into(root: &Path, prefix: &str, files: &mut BTreeMap<String, Vec<u8>
     }
     Ok(())
 }
+
+/// Packs the refs of the bare repository at `path` (`git pack-refs --all`).
+pub fn pack_refs(path: &Path) -> Result<()> {
+    run_git(Command::new("git").args(["pack-refs", "--all"]).current_dir(path))?;
+    Ok(())
+}

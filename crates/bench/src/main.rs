@@ -7,6 +7,9 @@
 //! socket per client, with nothing of our own between the timer and the server.
 
 mod fixture;
+#[allow(dead_code)]
+#[path = "../../repo/tests/it/http_server.rs"]
+mod git_http_server;
 mod gitfloor;
 mod http;
 mod report;
@@ -21,7 +24,7 @@ use clap::Parser;
 
 use crate::{
     fixture::Shape,
-    scenario::{Layout, Options},
+    scenario::{Layout, Options, Remote},
 };
 
 #[derive(Parser)]
@@ -48,6 +51,11 @@ struct Cli {
     /// the scale needs; `single`: the whole scale in one repository.
     #[arg(long, value_enum, default_value_t = Layout::Spread)]
     layout: Layout,
+    /// How the server reaches the generated repositories: `file` (a path on this machine) or
+    /// `http` (smart HTTP: `git http-backend` behind a small server of the benchmark on
+    /// 127.0.0.1).
+    #[arg(long, value_enum, default_value_t = Remote::File)]
+    remote: Remote,
     /// Packages per repository.
     #[arg(long, default_value_t = 18)]
     packages: usize,
@@ -131,6 +139,7 @@ fn run(mut cli: Cli) -> Result<()> {
         samples: fixture::load_samples(&cli.testdata.unwrap_or_else(default_testdata))?,
         shape: Shape { packages: cli.packages, revisions: cli.revisions, drafts: cli.drafts },
         layout: cli.layout,
+        remote: cli.remote,
         read_iterations: cli.read_iterations,
         write_iterations: cli.write_iterations,
         cold_starts: cli.cold_starts,
@@ -142,6 +151,10 @@ fn run(mut cli: Cli) -> Result<()> {
         keep: cli.keep,
     };
 
+    let remote = match opts.remote {
+        Remote::File => "",
+        Remote::Http => "; remotes over smart HTTP",
+    };
     let note = match opts.layout {
         Layout::Spread => format!(
             "{} revisions per repository ({} packages x {} published + placeholder, {} drafts); {} cores",
@@ -152,7 +165,7 @@ fn run(mut cli: Cli) -> Result<()> {
             cores()
         ),
         Layout::Single => format!("all revisions in one repository; {} cores", cores()),
-    };
+    } + remote;
     let mut results = Vec::new();
     for &scale in &cli.scales {
         let result = scenario::run(&opts, scale).with_context(|| format!("run scale {scale}"))?;

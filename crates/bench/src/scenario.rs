@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::{
     fixture::{self, Sample, Shape},
-    gitfloor,
+    git_http_server, gitfloor,
     http::{Connection, Endpoint, Watch},
     server::{ServerConfig, ServerProcess},
     stats::{Metric, Unit},
@@ -42,6 +42,7 @@ pub struct Options {
     pub samples: Vec<Sample>,
     pub shape: Shape,
     pub layout: Layout,
+    pub remote: Remote,
     pub read_iterations: usize,
     pub write_iterations: usize,
     pub cold_starts: usize,
@@ -69,6 +70,15 @@ pub enum Layout {
     Spread,
     /// Everything in one repository (more packages per scale): Porch's P1 case.
     Single,
+}
+
+/// How the server reaches the generated repositories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Remote {
+    /// The path of the bare repository.
+    File,
+    /// A smart-HTTP URL served by `git http-backend` on 127.0.0.1.
+    Http,
 }
 
 /// The write operations of one package revision lifecycle, in order.
@@ -184,15 +194,31 @@ fn measure(
     metrics: &mut Vec<Metric>,
 ) -> Result<()> {
     let expected = repositories * shape.revisions_per_repo();
+    // Serves the repositories for as long as the server may reach them.
+    let git_server = match opts.remote {
+        Remote::File => None,
+        Remote::Http => {
+            for repo in 0..repositories {
+                let path = repos_dir.join(format!("{}.git", fixture::repo_name(repo)));
+                git_http_server::enable_push(&path);
+                // As a Git server's maintenance leaves them: fast-import wrote loose refs.
+                fixture::pack_refs(&path)?;
+            }
+            Some(git_http_server::GitHttpServer::start(repos_dir, git_http_server::Auth::None))
+        }
+    };
     // Registration on an empty server: each call returns once the repository is indexed.
     let server = ServerProcess::start(config)?;
     let mut conn = server.endpoint.connect();
     let mut register = Metric::new("register_repository", Unit::Millis);
     for repo in 0..repositories {
         let name = fixture::repo_name(repo);
-        let path = repos_dir.join(format!("{name}.git"));
+        let url = match &git_server {
+            Some(git) => git.url(&format!("{name}.git")),
+            None => repos_dir.join(format!("{name}.git")).display().to_string(),
+        };
         let started = Instant::now();
-        register_repository(&mut conn, &name, &path)
+        register_repository(&mut conn, &name, &url)
             .with_context(|| format!("register {name}; server log:\n{}", server.log_tail()))?;
         register.push(started.elapsed());
     }
@@ -584,14 +610,14 @@ fn event_matches(event: &Value, op: Op, name: &str, rv: Option<i64>) -> bool {
     }
 }
 
-fn register_repository(conn: &mut Connection, name: &str, path: &Path) -> Result<()> {
+fn register_repository(conn: &mut Connection, name: &str, url: &str) -> Result<()> {
     let body = json!({
         "apiVersion": "config.porch.kpt.dev/v1alpha1",
         "kind": "Repository",
         "metadata": {"name": name, "namespace": "default"},
         "spec": {
             "type": "git",
-            "git": {"repo": path.display().to_string(), "branch": "main", "createBranch": true},
+            "git": {"repo": url, "branch": "main", "createBranch": true},
         },
     });
     let created = conn.send_json("POST", REPO_PATH, &body)?.ok("register repository")?.json()?;

@@ -103,6 +103,16 @@ impl Deadline {
         Instant::now() >= self.at
     }
 
+    /// The time left until the deadline, zero once it has passed.
+    pub(crate) fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// The error of an operation that ran past the deadline.
+    pub(crate) fn timeout(&self) -> crate::Error {
+        crate::Error::Timeout { seconds: self.total.as_secs().max(1) }
+    }
+
     /// Makes every progress callback of `callbacks` abort the transfer once the deadline passed.
     pub(crate) fn watch(self, callbacks: &mut RemoteCallbacks<'_>) {
         callbacks.transfer_progress(move |_| !self.expired());
@@ -115,11 +125,7 @@ impl Deadline {
         let timed_out = err.code() == git2::ErrorCode::Timeout
             || (err.code() == git2::ErrorCode::User && self.expired())
             || err.message().contains("timed out");
-        if timed_out {
-            crate::Error::Timeout { seconds: self.total.as_secs().max(1) }
-        } else {
-            err.into()
-        }
+        if timed_out { self.timeout() } else { err.into() }
     }
 }
 

@@ -31,6 +31,7 @@ mod error;
 mod local;
 mod maintain;
 mod repo;
+mod smart;
 mod stage;
 mod transport;
 mod tree;

@@ -17,6 +17,7 @@ use crate::{
     auth::Auth,
     discover::{self, Discovery, Scope},
     local, maintain,
+    smart::{self, Failure},
     stage::{self, Stage},
     transport::{self, HEADS_REFSPEC, ORIGIN, TAGS_REFSPEC, TRACKING_PREFIX},
     tree,
@@ -403,7 +404,11 @@ impl GitRepo {
         let inner = self.lock();
         let mut attempt = 1;
         loop {
-            inner.refresh(self.cfg.resolved()?.auth(), &branch_ref)?;
+            // Over the network a stale branch costs less than asking first: the push's
+            // compare-and-swap refuses it and the next attempt fetches.
+            if attempt > 1 || inner.local.is_some() {
+                inner.refresh(self.cfg.resolved()?.auth(), &branch_ref)?;
+            }
             let draft = find_commit(&inner.repo, draft_commit)?.id();
             let head = self.head_id(&inner.repo)?;
             let id = inner.write(|stage| {
@@ -647,6 +652,20 @@ impl Inner {
                 return Ok(());
             }
             tracing::debug!(branch = branch_ref, "the branch moved in the remote; fetching");
+        } else if let Some(url) = self.network_url() {
+            match smart::branch_head(&url, auth, branch_ref) {
+                Ok(head) => {
+                    let tracking = transport::tracking_ref(branch_ref)
+                        .ok_or_else(|| Error::InvalidRef { name: branch_ref.to_owned() })?;
+                    if head.unwrap_or(Oid::ZERO_SHA1) == local::target(&self.repo, &tracking)? {
+                        return Ok(());
+                    }
+                }
+                Err(Failure::Failed(err)) => return Err(err),
+                Err(Failure::Unsupported(reason)) => {
+                    tracing::debug!(%reason, "fetching to learn where the branch is");
+                }
+            }
         }
         self.fetch(auth)
     }
@@ -689,7 +708,7 @@ impl Inner {
                 self.remote_refs_written(&remote, updates.len());
                 res
             }
-            _ => on_big_stack(&self.repo, |repo| transport::push(repo, auth, updates)),
+            _ => self.push_to_remote(auth, updates),
         };
         if res.is_ok() {
             let mut unconnected = self.unconnected.borrow_mut();
@@ -699,6 +718,30 @@ impl Inner {
         }
         self.refs_written(updates.len())?;
         res
+    }
+
+    /// Pushes to a remote that is not a local bare repository: over smart HTTP ourselves when
+    /// the remote is served that way ([`smart::push`]), else (or when that client cannot) with
+    /// libgit2.
+    fn push_to_remote(&self, auth: Auth<'_>, updates: &[RefUpdate]) -> Result<(), Error> {
+        if let Some(url) = self.network_url() {
+            match smart::push(&self.repo, &url, auth, updates) {
+                Ok(()) => return Ok(()),
+                Err(Failure::Failed(err)) => return Err(err),
+                Err(Failure::Unsupported(reason)) => {
+                    tracing::debug!(%reason, "pushing with libgit2 instead");
+                }
+            }
+        }
+        on_big_stack(&self.repo, |repo| transport::push(repo, auth, updates))
+    }
+
+    /// The URL of `origin` when it is an `http(s)` URL.
+    fn network_url(&self) -> Option<String> {
+        let remote = self.repo.find_remote(transport::ORIGIN).ok()?;
+        let url = remote.url().ok()?;
+        let lower = url.to_ascii_lowercase();
+        (lower.starts_with("http://") || lower.starts_with("https://")).then(|| url.to_owned())
     }
 
     /// A fresh handle on the local remote, if the remote is local.

@@ -41,9 +41,30 @@ pub enum Auth {
 /// repository at a precise moment of a client operation.
 pub type RequestHook = Arc<dyn Fn(&str, &str, &str) + Send + Sync>;
 
+/// One request as the server received it.
+#[derive(Clone, Debug)]
+#[allow(dead_code)]
+pub struct Logged {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// The `User-Agent` header, empty when absent.
+    pub agent: String,
+}
+
+/// What every connection of one server shares: the request log and the redirects.
+#[derive(Default)]
+struct Shared {
+    log: Mutex<Vec<Logged>>,
+    /// Requests for a path starting with the first string are redirected (301) to the same
+    /// path with the second string in its place.
+    redirects: Mutex<Vec<(String, String)>>,
+}
+
 /// A running server; stopped when dropped.
 pub struct GitHttpServer {
     addr: SocketAddr,
+    shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     requests: Arc<AtomicUsize>,
     unauthorized: Arc<AtomicUsize>,
@@ -101,9 +122,11 @@ impl GitHttpServer {
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
         let unauthorized = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared::default());
         let thread = {
             let (stop, requests, unauthorized) =
                 (stop.clone(), requests.clone(), unauthorized.clone());
+            let shared = shared.clone();
             thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
@@ -112,18 +135,24 @@ impl GitHttpServer {
                     let Ok(stream) = stream else { continue };
                     let (root, auth) = (project_root.clone(), auth.clone());
                     let (requests, unauthorized) = (requests.clone(), unauthorized.clone());
-                    let (hook, tls) = (hook.clone(), tls.clone());
+                    let (hook, tls, shared) = (hook.clone(), tls.clone(), shared.clone());
                     thread::spawn(move || {
                         requests.fetch_add(1, Ordering::SeqCst);
                         let served = match tls {
                             None => {
                                 let mut stream = stream;
-                                serve(&mut stream, &root, &auth, &unauthorized, &*hook)
+                                serve(&mut stream, &root, &auth, &unauthorized, &*hook, &shared)
                             }
                             Some(acceptor) => match acceptor.accept(stream) {
                                 Ok(mut stream) => {
-                                    let served =
-                                        serve(&mut stream, &root, &auth, &unauthorized, &*hook);
+                                    let served = serve(
+                                        &mut stream,
+                                        &root,
+                                        &auth,
+                                        &unauthorized,
+                                        &*hook,
+                                        &shared,
+                                    );
                                     let _ = stream.shutdown();
                                     served
                                 }
@@ -137,7 +166,15 @@ impl GitHttpServer {
                 }
             })
         };
-        GitHttpServer { addr, stop, requests, unauthorized, thread: Some(thread), tls: is_tls }
+        GitHttpServer {
+            addr,
+            shared,
+            stop,
+            requests,
+            unauthorized,
+            thread: Some(thread),
+            tls: is_tls,
+        }
     }
 
     /// `http(s)://127.0.0.1:<port>/<repo>`.
@@ -150,6 +187,19 @@ impl GitHttpServer {
     #[allow(dead_code)]
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Every request received so far, in order.
+    #[allow(dead_code)]
+    pub fn log(&self) -> Vec<Logged> {
+        self.shared.log.lock().expect("log lock").clone()
+    }
+
+    /// Redirects (301) every later request whose path starts with `from` to the same path
+    /// with `to` in place of `from`.
+    #[allow(dead_code)]
+    pub fn redirect(&self, from: &str, to: &str) {
+        self.shared.redirects.lock().expect("redirects lock").push((from.into(), to.into()));
     }
 
     /// Number of requests answered with 401 so far.
@@ -373,10 +423,29 @@ fn serve<S: Read + Write>(
     auth: &Auth,
     unauthorized: &AtomicUsize,
     hook: &(dyn Fn(&str, &str, &str) + Send + Sync),
+    shared: &Shared,
 ) -> Result<(), String> {
     let mut reader = BufReader::new(stream);
     let Some(request) = read_request(&mut reader)? else { return Ok(()) };
     hook(&request.method, &request.path, &request.query);
+    shared.log.lock().expect("log lock").push(Logged {
+        method: request.method.clone(),
+        path: request.path.clone(),
+        query: request.query.clone(),
+        agent: request.header("User-Agent").unwrap_or("").to_owned(),
+    });
+    let redirect =
+        shared.redirects.lock().expect("redirects lock").iter().find_map(|(from, to)| {
+            request.path.strip_prefix(from.as_str()).map(|rest| format!("{to}{rest}"))
+        });
+    if let Some(location) = redirect {
+        let query =
+            if request.query.is_empty() { String::new() } else { format!("?{}", request.query) };
+        let response = format!(
+            "HTTP/1.1 301 Moved Permanently\r\nLocation: {location}{query}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        return reader.get_mut().write_all(response.as_bytes()).map_err(|e| e.to_string());
+    }
 
     let user = match check_auth(auth, request.header("Authorization")) {
         Ok(user) => user,

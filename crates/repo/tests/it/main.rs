@@ -12,6 +12,7 @@ mod modes;
 mod open;
 mod recovery;
 mod scale;
+mod smart_http;
 mod ssh;
 mod ssh_server;
 mod timeouts;
