@@ -11,12 +11,13 @@
 //! instead of hanging, and a heap budget checked before every statement, so a program that grows
 //! its data without end fails instead of exhausting the server's memory (one expression that asks
 //! for more than the machine has, such as a huge string repetition, is not caught by it).
-//! `ctx.environment` holds only the variables allowlisted with `--function-env`. Not provided: `load()` of starlib modules and `ctx.open_api`.
+//! `ctx.environment` holds only the variables allowlisted with `--function-env`. Of the starlib
+//! modules `load()` finds only `encoding/json.star`; `ctx.open_api` is not provided.
 
 use std::cell::{Cell, RefCell};
 
-use starlark::environment::{GlobalsBuilder, LibraryExtension, Module};
-use starlark::eval::{BeforeStmtFuncDyn, Evaluator};
+use starlark::environment::{FrozenModule, Globals, GlobalsBuilder, LibraryExtension, Module};
+use starlark::eval::{BeforeStmtFuncDyn, Evaluator, FileLoader};
 use starlark::syntax::{AstModule, Dialect};
 use starlark::values::dict::AllocDict;
 use starlark::values::list::AllocList;
@@ -167,6 +168,29 @@ fn while_test(builder: &mut GlobalsBuilder) {
     }
 }
 
+/// The modules `load()` finds. Of the starlib modules the Go function offers, only
+/// `encoding/json.star` (its `json`: `encode` and `decode`, from the crate's JSON library).
+struct Loader<'g> {
+    globals: &'g Globals,
+}
+
+impl FileLoader for Loader<'_> {
+    fn load(&self, path: &str) -> starlark::Result<FrozenModule> {
+        let Some((_, json)) = self.globals.iter().find(|(name, _)| *name == "json") else {
+            return Err(starlark::Error::new_other(anyhow::anyhow!("no json library")));
+        };
+        if path != "encoding/json.star" {
+            return Err(starlark::Error::new_other(anyhow::anyhow!(
+                "cannot load {path}: the only module provided is encoding/json.star"
+            )));
+        }
+        Module::with_temp_heap(|module| {
+            module.set("json", json.to_value());
+            module.freeze().map_err(starlark::Error::from)
+        })
+    }
+}
+
 /// Runs the program; returns the resource list after it ran, and what it printed.
 fn execute(
     name: &str,
@@ -186,6 +210,7 @@ fn execute(
     .with(while_test)
     .build();
     let steps = Cell::new(STEP_LIMIT);
+    let loader = Loader { globals: &globals };
     let stderr = Stderr(RefCell::new(String::new()));
     let outcome = Module::with_temp_heap(|module| {
         let heap = module.heap();
@@ -205,6 +230,7 @@ fn execute(
         let mut eval = Evaluator::new(&module);
         eval.set_print_handler(&stderr);
         eval.extra = Some(&steps);
+        eval.set_loader(&loader);
         eval.before_stmt_for_dap(starlark::eval::BeforeStmtFunc::from_dyn(Box::new(StepBudget)));
         let result = eval.eval_module(ast, &globals);
         drop(eval);

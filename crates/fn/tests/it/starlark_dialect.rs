@@ -164,3 +164,14 @@ fn numbers() {
         ]))
     );
 }
+
+#[test]
+fn load_encoding_json() {
+    let source = "load(\"encoding/json.star\", \"json\")\nload(\"encoding/json.star\", j = \"json\")\nobj = json.decode('{\"a\": [1, 2.5, \"x\"], \"b\": null}')\nout[\"a\"] = obj[\"a\"]\nout[\"b\"] = obj[\"b\"]\nout[\"enc\"] = j.encode({\"k\": [True, None]})\n";
+    assert_eq!(
+        run(source),
+        Ok(data(&[("a", "[1, 2.5, \"x\"]"), ("b", "None"), ("enc", "{\"k\":[true,null]}")]))
+    );
+    let error = run("load(\"re.star\", \"re\")\n").expect_err("not provided");
+    assert!(error.contains("re.star"), "{error}");
+}
