@@ -175,3 +175,10 @@ fn load_encoding_json() {
     let error = run("load(\"re.star\", \"re\")\n").expect_err("not provided");
     assert!(error.contains("re.star"), "{error}");
 }
+
+#[test]
+fn unicode_names() {
+    let source =
+        "déjà = 1\ndef größe(maß = 2):\n  return déjà + maß\nout[\"v\"] = größe(maß = 5)\n";
+    assert_eq!(run(source), Ok(data(&[("v", "6")])));
+}

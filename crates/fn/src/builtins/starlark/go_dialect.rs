@@ -18,6 +18,8 @@
 //!   call that charges the statement budget, so a loop that would run longer is stopped by the
 //!   budget long before the range ends, even when its body is empty.
 //!
+//! - Names. A name with non-ASCII letters, which starlark-go accepts, is spelled in ASCII.
+//!
 //! Line numbers stay those of the original program except after a `while` header, where the
 //! inserted test adds one line (two for a body on the header's line).
 
@@ -209,6 +211,9 @@ impl Scanner {
                     {
                         self.string(&word, quote)
                     }
+                    _ if !word.is_ascii() && !word.starts_with(|c: char| c.is_numeric()) => {
+                        push_ascii_name(&mut self.out, &word)
+                    }
                     _ => self.out.push_str(&word),
                 }
             }
@@ -278,6 +283,20 @@ impl Scanner {
     }
 }
 
+/// starlark-go takes any Unicode letter in a name, the crate only ASCII: a name with other
+/// letters is written as `_U_` and its characters, the non-ASCII ones as `_<hex>_`, the same
+/// name at every use.
+fn push_ascii_name(out: &mut String, word: &str) {
+    out.push_str("_U_");
+    for c in word.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            out.push_str(&format!("_{:x}_", u32::from(c)));
+        }
+    }
+}
+
 fn push_test(out: &mut String, condition: &str) {
     out.push_str("if not _while_condition_(");
     out.push_str(condition.trim());
@@ -321,6 +340,14 @@ mod tests {
     fn raw_strings_with_escaped_quotes_lose_the_r() {
         assert_eq!(to_crate_dialect(r#"x = r"a\"\b" + rb'\''"#), r#"x = "a\\\"\\b" + b'\\\''"#);
         assert_eq!(to_crate_dialect(r#"x = r"\d+\n""#), r#"x = r"\d+\n""#);
+    }
+
+    #[test]
+    fn unicode_names_are_spelled_in_ascii() {
+        assert_eq!(
+            to_crate_dialect("é = 'é'\nx.nœud(é=1)\n"),
+            "_U__e9_ = 'é'\nx._U_n_153_ud(_U__e9_=1)\n"
+        );
     }
 
     #[test]
