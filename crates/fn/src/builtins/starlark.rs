@@ -6,10 +6,11 @@
 //!
 //! The program is read as starlark-go reads it with the flags the Go function sets (`set`,
 //! `while`, top-level `if`/`for`/`while`, global reassignment, recursion): [`go_dialect`] turns
-//! tabs and `while` loops into what the crate parses, and [`DIALECT`] enables the rest
-//! (docs/starlark.md lists what still differs). `print` goes to stderr. Programs run with a statement budget so a runaway loop fails
-//! instead of hanging, and a heap budget checked before every statement, so a program that grows
-//! its data without end fails instead of exhausting the server's memory (one expression that asks
+//! tabs, `while` loops, raw strings with escaped quotes and non-ASCII names into what the crate
+//! parses, and [`DIALECT`] enables the rest (`docs/starlark.md` lists what still differs).
+//! `print` goes to stderr. Programs run with a statement budget so a runaway loop fails instead
+//! of hanging, and a heap budget checked before every statement, so a program that grows its
+//! data without end fails instead of exhausting the server's memory (one expression that asks
 //! for more than the machine has, such as a huge string repetition, is not caught by it).
 //! `ctx.environment` holds only the variables allowlisted with `--function-env`. Of the starlib
 //! modules `load()` finds only `encoding/json.star`; `ctx.open_api` is not provided.
