@@ -86,10 +86,17 @@ fn two_tabs_are_fifteen_columns() {
 
 #[test]
 fn while_loops() {
-    let source = "n = 0\nwhile n < 5:\n  n += 1\nout[\"n\"] = n\n\ndef collatz(x):\n  steps = 0\n  while (x !=\n         1):\n    steps += 1\n    if x % 2 == 0:\n      x = x // 2\n      continue\n    x = 3 * x + 1\n  return steps\nout[\"collatz\"] = collatz(27)\n\ndef first_over(limit):\n  i = 0\n  while True:\n    i += 1\n    if i * i > limit:\n      return i\n\nout[\"first\"] = first_over(50)\nk = 3\nwhile k: k -= 1; out[\"k\"] = k\nm = 0\nwhile True:\n  m += 2\n  if m >= 6:\n    break\nout[\"m\"] = m\n";
+    let source = "n = 0\nwhile n < 5:\n  n += 1\nout[\"n\"] = n\n\ndef collatz(x):\n  steps = 0\n  while (x !=\n         1):\n    steps += 1\n    if x % 2 == 0:\n      x = x // 2\n      continue\n    x = 3 * x + 1\n  return steps\nout[\"collatz\"] = collatz(27)\n\ndef first_over(limit):\n  i = 0\n  while True:\n    i += 1\n    if i * i > limit:\n      return i\n\nout[\"first\"] = first_over(50)\nk = 3\nwhile k: k -= 1; out[\"k\"] = k\nm = 0\nwhile True:\n  m += 2\n  if m >= 6:\n    break\nout[\"m\"] = m\npairs = 0\ni = 0\nwhile i < 3:\n  i += 1\n  j = 0\n  while j < i:\n    j += 1\n    pairs += 1\nout[\"pairs\"] = pairs\n";
     assert_eq!(
         run(source),
-        Ok(data(&[("collatz", "111"), ("first", "8"), ("k", "0"), ("m", "6"), ("n", "5")]))
+        Ok(data(&[
+            ("collatz", "111"),
+            ("first", "8"),
+            ("k", "0"),
+            ("m", "6"),
+            ("n", "5"),
+            ("pairs", "6")
+        ]))
     );
 }
 

@@ -181,10 +181,17 @@ impl Scanner {
                     self.pos += 1;
                 }
             }
-            '\\' if self.peek(1) == Some('\n') => {
+            '\\' if self.peek(1) == Some('\n')
+                || (self.peek(1) == Some('\r') && self.peek(2) == Some('\n')) =>
+            {
                 // A continued line: its leading whitespace is not indentation.
-                self.out.push_str("\\\n");
-                self.pos += 2;
+                while let Some(c) = self.peek(0) {
+                    self.out.push(c);
+                    self.pos += 1;
+                    if c == '\n' {
+                        break;
+                    }
+                }
             }
             '"' | '\'' => self.string("", c),
             '(' | '[' | '{' => {
@@ -325,6 +332,8 @@ mod tests {
         assert_eq!(to_crate_dialect("x =\t1\t# a\tcomment\n"), "x = 1 # a\tcomment\n");
         assert_eq!(to_crate_dialect("x = [\n\t1,\n\t\t2]\n"), "x = [\n 1,\n  2]\n");
         assert_eq!(to_crate_dialect("x = 1 + \\\n\t2\n"), "x = 1 + \\\n 2\n");
+        assert_eq!(to_crate_dialect("x = 1 + \\\r\n\t2\r\n"), "x = 1 + \\\r\n 2\r\n");
+        assert_eq!(to_crate_dialect("if x:\r\n\ty = 1\r\n"), "if x:\r\n        y = 1\r\n");
         assert_eq!(to_crate_dialect("\t\n\t# c\n"), " \n # c\n");
     }
 
@@ -366,5 +375,28 @@ mod tests {
         );
         assert_eq!(to_crate_dialect("whiled = 1\nwhile_x = 2\n"), "whiled = 1\nwhile_x = 2\n");
         assert_eq!(to_crate_dialect("while x\n"), "while x\n");
+    }
+
+    #[test]
+    fn any_input_is_rewritten_without_panic() {
+        // Pieces that steer the scanner, in pseudo-random order (a fixed linear congruence).
+        let pieces = [
+            "while", " ", "\t", "\n", "\r", ":", "(", ")", "[", "'", "\"", "\"\"\"", "'''", "\\",
+            "r", "b", "#", "x", "é", ";", "1",
+        ];
+        let mut state: u64 = 7;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        for _ in 0..20_000 {
+            let mut source = String::new();
+            for _ in 0..next() % 40 {
+                source.push_str(pieces[next() % pieces.len()]);
+            }
+            let out = to_crate_dialect(&source);
+            // Bounded growth: 8 spaces a tab, some 80 bytes for the 7 of `while:\n`.
+            assert!(out.len() <= source.len() * 16 + 100, "{source:?}");
+        }
     }
 }
