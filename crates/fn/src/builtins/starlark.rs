@@ -4,17 +4,21 @@
 //! would). Comments and the original field order come back through the engine's comment copy,
 //! as in kpt.
 //!
-//! Set, recursion and top-level statements are enabled (starlark-go flags the Go function
-//! sets); `print` goes to stderr. Programs run with a statement budget so a runaway loop fails
-//! instead of hanging, and a heap budget checked before every statement, so a program that grows
-//! its data without end fails instead of exhausting the server's memory (one expression that asks
+//! The program is read as starlark-go reads it with the flags the Go function sets (`set`,
+//! `while`, top-level `if`/`for`/`while`, global reassignment, recursion): [`go_dialect`] turns
+//! tabs, `while` loops, raw strings with escaped quotes and non-ASCII names into what the crate
+//! parses, and [`DIALECT`] enables the rest (`docs/starlark.md` lists what still differs).
+//! `print` goes to stderr. Programs run with a statement budget so a runaway loop fails instead
+//! of hanging, and a heap budget checked before every statement, so a program that grows its
+//! data without end fails instead of exhausting the server's memory (one expression that asks
 //! for more than the machine has, such as a huge string repetition, is not caught by it).
-//! `ctx.environment` holds only the variables allowlisted with `--function-env`. Not provided: `load()` of starlib modules and `ctx.open_api`.
+//! `ctx.environment` holds only the variables allowlisted with `--function-env`. Of the starlib
+//! modules `load()` finds only `encoding/json.star`; `ctx.open_api` is not provided.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
-use starlark::environment::{Globals, LibraryExtension, Module};
-use starlark::eval::{BeforeStmtFuncDyn, Evaluator};
+use starlark::environment::{FrozenModule, Globals, GlobalsBuilder, LibraryExtension, Module};
+use starlark::eval::{BeforeStmtFuncDyn, Evaluator, FileLoader};
 use starlark::syntax::{AstModule, Dialect};
 use starlark::values::dict::AllocDict;
 use starlark::values::list::AllocList;
@@ -23,6 +27,17 @@ use starlark::values::{Heap, Value};
 
 use super::{FnResult, result};
 use crate::yaml::{Kind, Node, Style};
+
+mod go_dialect;
+
+/// What starlark-go accepts with the Go function's flags: `def`, `lambda` and `load` as in the
+/// standard, keyword-only parameters (`def f(a, *, b)`), statements at top level. Type
+/// annotations and f-strings, which starlark-go does not parse, stay off.
+const DIALECT: Dialect = Dialect {
+    enable_top_level_stmt: true,
+    enable_keyword_only_arguments: true,
+    ..Dialect::Standard
+};
 
 /// Statements a program may execute.
 const STEP_LIMIT: u64 = 50_000_000;
@@ -110,7 +125,24 @@ impl starlark::PrintHandler for Stderr {
     }
 }
 
-struct StepBudget(u64);
+/// Charges one step (a statement, or the test of a `while` loop) to the steps left, a
+/// `Cell<u64>` in the evaluator's `extra`, and checks the heap.
+fn spend(eval: &Evaluator<'_, '_, '_>) -> anyhow::Result<()> {
+    if eval.heap().allocated_bytes() > HEAP_LIMIT {
+        anyhow::bail!("the program exceeded its memory budget of {} MiB", HEAP_LIMIT >> 20);
+    }
+    let Some(steps) = eval.extra.and_then(|extra| extra.downcast_ref::<Cell<u64>>()) else {
+        anyhow::bail!("the program runs without a budget");
+    };
+    let left = steps.get();
+    if left == 0 {
+        anyhow::bail!("the program exceeded its budget of {STEP_LIMIT} statements");
+    }
+    steps.set(left - 1);
+    Ok(())
+}
+
+struct StepBudget;
 
 impl<'e> BeforeStmtFuncDyn<'e> for StepBudget {
     fn call<'v>(
@@ -119,19 +151,44 @@ impl<'e> BeforeStmtFuncDyn<'e> for StepBudget {
         _continued: bool,
         eval: &mut Evaluator<'v, '_, 'e>,
     ) -> starlark::Result<()> {
-        if eval.heap().allocated_bytes() > HEAP_LIMIT {
+        spend(eval).map_err(starlark::Error::new_other)
+    }
+}
+
+/// The test of a `while` loop as [`go_dialect`] rewrites it. A call, so that the compiler
+/// cannot fold a constant condition away: every iteration is charged, even of `while True:
+/// pass`, whose body has no statement left to charge.
+#[starlark::starlark_module]
+fn while_test(builder: &mut GlobalsBuilder) {
+    fn _while_condition_<'v>(
+        #[starlark(require = pos)] condition: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<bool> {
+        spend(eval)?;
+        Ok(condition.to_bool())
+    }
+}
+
+/// The modules `load()` finds. Of the starlib modules the Go function offers, only
+/// `encoding/json.star` (its `json`: `encode` and `decode`, from the crate's JSON library).
+struct Loader<'g> {
+    globals: &'g Globals,
+}
+
+impl FileLoader for Loader<'_> {
+    fn load(&self, path: &str) -> starlark::Result<FrozenModule> {
+        let Some((_, json)) = self.globals.iter().find(|(name, _)| *name == "json") else {
+            return Err(starlark::Error::new_other(anyhow::anyhow!("no json library")));
+        };
+        if path != "encoding/json.star" {
             return Err(starlark::Error::new_other(anyhow::anyhow!(
-                "the program exceeded its memory budget of {} MiB",
-                HEAP_LIMIT >> 20
+                "cannot load {path}: the only module provided is encoding/json.star"
             )));
         }
-        if self.0 == 0 {
-            return Err(starlark::Error::new_other(anyhow::anyhow!(
-                "the program exceeded its budget of {STEP_LIMIT} statements"
-            )));
-        }
-        self.0 -= 1;
-        Ok(())
+        Module::with_temp_heap(|module| {
+            module.set("json", json.to_value());
+            module.freeze().map_err(starlark::Error::from)
+        })
     }
 }
 
@@ -141,16 +198,20 @@ fn execute(
     source: &str,
     resource_list: &serde_json::Value,
 ) -> Result<(serde_json::Value, String), (String, String)> {
-    let ast = AstModule::parse(name, source.to_string(), &Dialect::Extended)
+    let ast = AstModule::parse(name, go_dialect::to_crate_dialect(source), &DIALECT)
         .map_err(|e| (format!("{}", e.without_diagnostic()), String::new()))?;
-    let globals = Globals::extended_by(&[
+    let globals = GlobalsBuilder::extended_by(&[
         LibraryExtension::StructType,
         LibraryExtension::Json,
         LibraryExtension::Print,
         LibraryExtension::SetType,
         LibraryExtension::Map,
         LibraryExtension::Filter,
-    ]);
+    ])
+    .with(while_test)
+    .build();
+    let steps = Cell::new(STEP_LIMIT);
+    let loader = Loader { globals: &globals };
     let stderr = Stderr(RefCell::new(String::new()));
     let outcome = Module::with_temp_heap(|module| {
         let heap = module.heap();
@@ -169,9 +230,9 @@ fn execute(
         module.set("ctx", ctx);
         let mut eval = Evaluator::new(&module);
         eval.set_print_handler(&stderr);
-        eval.before_stmt_for_dap(starlark::eval::BeforeStmtFunc::from_dyn(Box::new(StepBudget(
-            STEP_LIMIT,
-        ))));
+        eval.extra = Some(&steps);
+        eval.set_loader(&loader);
+        eval.before_stmt_for_dap(starlark::eval::BeforeStmtFunc::from_dyn(Box::new(StepBudget)));
         let result = eval.eval_module(ast, &globals);
         drop(eval);
         match result {

@@ -7,4 +7,5 @@ mod formatting;
 mod grpc;
 mod render_goldens;
 mod sandbox;
+mod starlark_dialect;
 mod util;
