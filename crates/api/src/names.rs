@@ -90,6 +90,18 @@ fn split_workspace(name: &str) -> Option<(&str, &str)> {
     Some((rest, workspace))
 }
 
+/// Whether a `spec.packageName` field selector value `selector` selects the package `name` (a
+/// path such as `team/net/router`), as Porch's `PackageKey.Matches`: the last segment must be
+/// equal and, when the selector has a path before it, so must that path.
+pub fn package_name_matches(selector: &str, name: &str) -> bool {
+    fn split(s: &str) -> (&str, &str) {
+        let s = s.trim_matches('/');
+        s.rsplit_once('/').unwrap_or(("", s))
+    }
+    let ((want_path, want_name), (path, last)) = (split(selector), split(name));
+    want_name == last && (want_path.is_empty() || want_path == path)
+}
+
 /// Porch's `Revision2Int`: strips a leading `v`; anything non-numeric is -1.
 pub fn revision_to_int(s: &str) -> i64 {
     let s = s.strip_prefix('v').unwrap_or(s);

@@ -34,7 +34,10 @@ impl RevisionFilter {
         let spec = &pr.spec;
         self.name.as_ref().is_none_or(|n| *n == pr.metadata.name)
             && self.repository.as_ref().is_none_or(|r| *r == spec.repository)
-            && self.package.as_ref().is_none_or(|p| *p == spec.package_name)
+            && self
+                .package
+                .as_ref()
+                .is_none_or(|p| names::package_name_matches(p, &spec.package_name))
             && self.workspace.as_ref().is_none_or(|w| *w == spec.workspace_name)
             && self.revision.is_none_or(|r| r == 0 || r == spec.revision)
             && self.lifecycle.is_none_or(|l| Some(l) == spec.lifecycle)

@@ -8,6 +8,7 @@ mod middleware;
 mod negotiation;
 mod pagination;
 mod secrets;
+mod selectors;
 
 use std::{path::PathBuf, process::Command, sync::Arc, time::Duration};
 

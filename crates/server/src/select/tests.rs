@@ -3,12 +3,12 @@
 use serde_json::json;
 use veranda_k8s::selector::parse_field_selector;
 
-use super::field_matches;
+use super::fields_match;
 
 #[track_caller]
 fn check(selector: &str, object: serde_json::Value, expected: bool) {
     let requirements = parse_field_selector(selector).unwrap();
-    let matched = requirements.iter().all(|r| field_matches(r, &object));
+    let matched = fields_match(&requirements, &object);
     assert_eq!(matched, expected, "{selector} on {object}");
 }
 
@@ -26,5 +26,18 @@ fn field_selectors() {
     check("spec.revision=2", v2.clone(), true);
     check("spec.revision=v2", v2.clone(), true);
     check("spec.revision=1", v2, false);
-    check("spec.revision=2", draft, false);
+    check("spec.revision=2", draft.clone(), false);
+    // Alternatives on one field, conjunction across fields; `!=` excludes.
+    check("spec.lifecycle=Published,spec.lifecycle=Draft", draft.clone(), true);
+    check("spec.lifecycle=Published,spec.lifecycle=Draft,spec.repository=x", draft.clone(), false);
+    check("spec.lifecycle=Draft,spec.lifecycle!=Draft", draft.clone(), false);
+    // A package by its last segment, or by its whole path.
+    check("spec.packageName=p", draft.clone(), true);
+    check("spec.packageName=a/p", draft.clone(), true);
+    check("spec.packageName=b/p", draft.clone(), false);
+    check("spec.packageName=a", draft, false);
+    let labelled = json!({"spec": {"packageMetadata": {"labels": {"app": "shop"}}}});
+    check("spec.packageMetadata.labels[app]=shop", labelled.clone(), true);
+    check("spec.packageMetadata.labels[app]=web", labelled.clone(), false);
+    check("spec.packageMetadata.labels[tier]=web", labelled, false);
 }
