@@ -627,7 +627,8 @@ impl Engine {
         })?;
         let lock = veranda_kpt::GitLock {
             repo: git.repo.clone(),
-            directory: git.directory.trim_start_matches('/').to_string(),
+            // Porch's git repository trims both ends (`strings.Trim(path, "/")`).
+            directory: git.directory.trim_matches('/').to_string(),
             reference: git.r#ref.clone(),
             commit: fetched.commit,
         };

@@ -146,8 +146,9 @@ pub fn read_kptfile(content: &[u8]) -> Result<KptfileInfo, Error> {
     Ok(info)
 }
 
-/// Sets `upstream` and `upstreamLock` (type git) the way Porch does on clone and upgrade:
-/// the repo gets a `.git` suffix, the directory loses its leading `/`; `name`, when given,
+/// Sets `upstream` and `upstreamLock` (type git) the way Porch does on clone and upgrade
+/// (kpt's `kptops.UpdateUpstream`): `upstream` is `{type, git: {repo, directory, ref}}` and
+/// nothing else, the repo gets a `.git` suffix, the directory loses its leading `/`; `name`, when given,
 /// replaces `metadata.name`. Comments and the layout of the rest of the Kptfile are kept.
 pub fn set_upstream(content: &[u8], name: Option<&str>, lock: &GitLock) -> Result<Vec<u8>, Error> {
     let repo =
@@ -163,8 +164,8 @@ pub fn set_upstream(content: &[u8], name: Option<&str>, lock: &GitLock) -> Resul
         git.set("ref", string(&lock.reference));
         let mut upstream = Node::mapping();
         upstream.set("type", string("git"));
+        // Porch writes no `updateStrategy` (kpt's CLI does): an upgrade names its strategy.
         upstream.set("git", git.clone());
-        upstream.set("updateStrategy", string("resource-merge"));
         git.set("commit", string(&lock.commit));
         let mut upstream_lock = Node::mapping();
         upstream_lock.set("type", string("git"));

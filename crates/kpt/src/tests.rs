@@ -49,6 +49,10 @@ fn read_and_set_upstream() {
     let out = set_upstream(kptfile, Some("clone"), &lock).unwrap();
     let text = String::from_utf8(out.clone()).unwrap();
     assert!(text.find("upstream:").unwrap() > text.find("metadata:").unwrap(), "{text}");
+    // Exactly Porch's shape: no updateStrategy.
+    assert!(text.contains(
+        "upstream:\n  type: git\n  git:\n    repo: https://example.com/blueprints.git\n    directory: basens\n    ref: basens/v1\nupstreamLock:\n  type: git\n  git:\n    repo: https://example.com/blueprints.git\n    directory: basens\n    ref: basens/v1\n    commit: abc\n"
+    ), "{text}");
     let info = read_kptfile(&out).unwrap();
     assert_eq!(info.name, "clone");
     assert_eq!(

@@ -7,6 +7,7 @@ mod errors;
 mod middleware;
 mod negotiation;
 mod pagination;
+mod parity;
 mod secrets;
 mod selectors;
 
@@ -130,6 +131,26 @@ impl Fixture {
         let answer = self.post(REPOS, &repository(name, &self.bare(name))).await;
         assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
         answer
+    }
+
+    /// Proposes and approves the draft `name`; returns the published object.
+    async fn publish(&self, name: &str) -> Value {
+        let mut pr = self.get(&format!("{PRS}/{name}")).await.body;
+        pr["spec"]["lifecycle"] = json!("Proposed");
+        let proposed = self.put(&format!("{PRS}/{name}"), &pr).await;
+        assert_eq!(proposed.status, StatusCode::OK, "{}", proposed.body);
+        let mut pr = proposed.body;
+        pr["spec"]["lifecycle"] = json!("Published");
+        let published = self.put(&format!("{PRS}/{name}/approval"), &pr).await;
+        assert_eq!(published.status, StatusCode::OK, "{}", published.body);
+        published.body
+    }
+
+    /// The files of package revision `name`.
+    async fn resources(&self, name: &str) -> Value {
+        let answer = self.get(&format!("{PRRS}/{name}")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.body["spec"]["resources"].clone()
     }
 
     /// Creates Draft `<repo>.<package>.<workspace>` with an init task.
