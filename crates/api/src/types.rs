@@ -40,8 +40,9 @@ pub struct PackageRevisionSpec {
     pub lifecycle: Option<Lifecycle>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<Task>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub readiness_gates: Vec<ReadinessGate>,
+    /// `None` when the request omitted it: an update then keeps the current gates.
+    #[serde(default, skip_serializing_if = "none_or_empty")]
+    pub readiness_gates: Option<Vec<ReadinessGate>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package_metadata: Option<PackageMetadata>,
 }
@@ -64,10 +65,12 @@ pub struct ReadinessGate {
 /// Labels and annotations that are written into the Kptfile.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageMetadata {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+    /// `None` when the request omitted it: an update then keeps the current labels.
+    #[serde(default, skip_serializing_if = "none_or_empty_map")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// `None` when the request omitted it: an update then keeps the current annotations.
+    #[serde(default, skip_serializing_if = "none_or_empty_map")]
+    pub annotations: Option<BTreeMap<String, String>>,
 }
 
 /// The creation task of a package revision.
@@ -171,8 +174,10 @@ pub struct PackageRevisionStatus {
     pub publish_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub deployment: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
+    /// The Kptfile's status conditions. `None` when an update omitted them (they stay);
+    /// otherwise an update of a Draft makes them the Kptfile's (Porch's `PatchKptfile`).
+    #[serde(default, skip_serializing_if = "none_or_empty")]
+    pub conditions: Option<Vec<Condition>>,
 }
 
 /// Where a package revision lives.
@@ -372,6 +377,14 @@ pub struct RepositoryStatus {
     pub observed_run_once_at: Option<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub observed_generation: i64,
+}
+
+fn none_or_empty<T>(v: &Option<Vec<T>>) -> bool {
+    v.as_ref().is_none_or(Vec::is_empty)
+}
+
+fn none_or_empty_map(v: &Option<BTreeMap<String, String>>) -> bool {
+    v.as_ref().is_none_or(BTreeMap::is_empty)
 }
 
 fn is_zero(n: &i64) -> bool {

@@ -60,8 +60,8 @@ pub(crate) fn package_revision(p: Parts<'_>) -> PackageRevision {
         None
     } else {
         Some(PackageMetadata {
-            labels: p.kptfile.labels.clone(),
-            annotations: p.kptfile.annotations.clone(),
+            labels: Some(p.kptfile.labels.clone()),
+            annotations: Some(p.kptfile.annotations.clone()),
         })
     };
     let spec = PackageRevisionSpec {
@@ -72,12 +72,13 @@ pub(crate) fn package_revision(p: Parts<'_>) -> PackageRevision {
         parent: None,
         lifecycle: Some(lifecycle),
         tasks,
-        readiness_gates: p
-            .kptfile
-            .readiness_gates
-            .iter()
-            .map(|g| ReadinessGate { condition_type: g.clone() })
-            .collect(),
+        readiness_gates: Some(
+            p.kptfile
+                .readiness_gates
+                .iter()
+                .map(|g| ReadinessGate { condition_type: g.clone() })
+                .collect(),
+        ),
         package_metadata,
     };
     let upstream_lock = Some(match &p.kptfile.upstream_lock {
@@ -111,12 +112,7 @@ pub(crate) fn package_revision(p: Parts<'_>) -> PackageRevision {
         },
         publish_timestamp: if published { d.published_at.map(time::rfc3339) } else { None },
         deployment: p.deployment,
-        conditions: p
-            .kptfile
-            .conditions
-            .iter()
-            .filter_map(|c| serde_json::from_value::<Condition>(c.clone()).ok())
-            .collect(),
+        conditions: Some(kptfile_conditions(p.kptfile)),
     };
     PackageRevision {
         api_version: veranda_api::PORCH_API_VERSION.to_string(),
@@ -140,4 +136,13 @@ pub(crate) fn stored_meta(meta: &ObjectMeta) -> ObjectMeta {
         deletion_timestamp: meta.deletion_timestamp.clone(),
         ..ObjectMeta::default()
     }
+}
+
+/// The status conditions of a Kptfile, as the API shows them.
+pub(crate) fn kptfile_conditions(kptfile: &veranda_kpt::KptfileInfo) -> Vec<Condition> {
+    kptfile
+        .conditions
+        .iter()
+        .filter_map(|c| serde_json::from_value::<Condition>(c.clone()).ok())
+        .collect()
 }

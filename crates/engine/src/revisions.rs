@@ -272,11 +272,11 @@ impl Engine {
             .ok_or_else(|| invalid("spec.tasks", "package must contain Kptfile at root".into()))?;
         let metadata = spec.package_metadata.clone().unwrap_or_default();
         let gates: Vec<String> =
-            spec.readiness_gates.iter().map(|g| g.condition_type.clone()).collect();
+            spec.readiness_gates.iter().flatten().map(|g| g.condition_type.clone()).collect();
         if let Some(updated) = veranda_kpt::set_package_metadata(
             &kptfile,
-            &metadata.labels,
-            &metadata.annotations,
+            &metadata.labels.unwrap_or_default(),
+            &metadata.annotations.unwrap_or_default(),
             (!gates.is_empty()).then_some(gates.as_slice()),
             MetadataMode::Merge,
         )
@@ -691,20 +691,22 @@ impl Engine {
                 "Forbidden: label is managed by the server and cannot be modified by users".into(),
             ));
         }
-        let requested_metadata = new.spec.package_metadata.clone().unwrap_or_default();
-        let current_metadata = current.spec.package_metadata.clone().unwrap_or_default();
-        let requested_gates: Vec<String> =
-            new.spec.readiness_gates.iter().map(|g| g.condition_type.clone()).collect();
-        let kptfile_change = (new.spec.package_metadata.is_some()
-            && requested_metadata != current_metadata)
-            || requested_gates != rev.kptfile.readiness_gates;
+        let edit = KptfileEdit::requested(&new, &rev.kptfile);
+        let kptfile_change = edit.changes(&rev.kptfile);
+        if from.is_published() {
+            check_published_spec(&new, &current)
+                .map_err(|(field, message)| invalid(field, message))?;
+        }
         if kptfile_change && from != Lifecycle::Draft {
             return Err(invalid(
                 "spec",
                 format!(
-                    "Forbidden: package metadata and readiness gates can only change while the revision is Draft (it is {from})"
+                    "Forbidden: package metadata, readiness gates and conditions can only change while the revision is Draft (it is {from})"
                 ),
             ));
+        }
+        if to != from && matches!(to, Lifecycle::Proposed | Lifecycle::Published) {
+            edit.check_ready().map_err(|message| invalid("spec.lifecycle", message))?;
         }
 
         let mut meta = build::stored_meta(&new.metadata);
@@ -713,7 +715,6 @@ impl Engine {
         let mut head = rev.discovered.clone();
         if kptfile_change {
             let (files, modes) = repo.read_files(&head).await?;
-            let metadata = requested_metadata.clone();
             let functions = self.functions();
             let shown = name.to_string();
             let content = blocking(move || {
@@ -721,14 +722,7 @@ impl Engine {
                 let kptfile = files
                     .get(veranda_kpt::KPTFILE)
                     .ok_or_else(|| Error::Internal("package has no Kptfile".into()))?;
-                if let Some(updated) = veranda_kpt::set_package_metadata(
-                    kptfile,
-                    &metadata.labels,
-                    &metadata.annotations,
-                    Some(&requested_gates),
-                    MetadataMode::Replace,
-                )
-                .map_err(|e| Error::Invalid {
+                if let Some(updated) = edit.apply(kptfile).map_err(|e| Error::Invalid {
                     kind: Kind::PackageRevision,
                     name: String::new(),
                     field: "spec.packageMetadata".into(),
@@ -1007,6 +1001,121 @@ impl Engine {
 }
 
 /// The content of a Draft edit (a resources update or a Kptfile change), re-rendered.
+/// What an update asks of the Kptfile: every part the request omitted keeps its current value
+/// (typed clients omit empty fields), an explicit empty value clears it (Porch's
+/// `applyMetadataToKptfile` and `PatchKptfile`).
+struct KptfileEdit {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    gates: Vec<String>,
+    /// The Kptfile's status conditions after the update, when the request carried some.
+    conditions: Option<Vec<veranda_kpt::Condition>>,
+    /// The conditions the readiness gates are checked against.
+    effective_conditions: Vec<veranda_kpt::Condition>,
+}
+
+impl KptfileEdit {
+    fn requested(new: &PackageRevision, current: &veranda_kpt::KptfileInfo) -> KptfileEdit {
+        let metadata = new.spec.package_metadata.as_ref();
+        let current_conditions: Vec<veranda_kpt::Condition> =
+            build::kptfile_conditions(current).iter().map(kpt_condition).collect();
+        let conditions =
+            new.status.conditions.as_ref().map(|c| c.iter().map(kpt_condition).collect::<Vec<_>>());
+        KptfileEdit {
+            labels: metadata
+                .and_then(|m| m.labels.clone())
+                .unwrap_or_else(|| current.labels.clone()),
+            annotations: metadata
+                .and_then(|m| m.annotations.clone())
+                .unwrap_or_else(|| current.annotations.clone()),
+            gates: match &new.spec.readiness_gates {
+                Some(gates) => gates.iter().map(|g| g.condition_type.clone()).collect(),
+                None => current.readiness_gates.clone(),
+            },
+            effective_conditions: conditions.clone().unwrap_or(current_conditions),
+            conditions,
+        }
+    }
+
+    /// Whether the Kptfile changes.
+    fn changes(&self, current: &veranda_kpt::KptfileInfo) -> bool {
+        let conditions_change = self.conditions.as_ref().is_some_and(|wanted| {
+            let now: Vec<veranda_kpt::Condition> =
+                build::kptfile_conditions(current).iter().map(kpt_condition).collect();
+            *wanted != now
+        });
+        self.labels != current.labels
+            || self.annotations != current.annotations
+            || self.gates != current.readiness_gates
+            || conditions_change
+    }
+
+    /// Porch's check before a proposal or approval (porchctl's `PackageRevisionIsReady`): every
+    /// readiness gate's condition is there and `True`.
+    fn check_ready(&self) -> Result<(), String> {
+        for gate in &self.gates {
+            let met = self
+                .effective_conditions
+                .iter()
+                .any(|c| c.condition_type == *gate && c.status == "True");
+            if !met {
+                return Err(format!(
+                    "readiness conditions not met: condition {gate:?} of a readiness gate is not True"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The Kptfile with the edit applied; `None` when it is unchanged.
+    fn apply(&self, kptfile: &[u8]) -> Result<Option<Vec<u8>>, veranda_kpt::Error> {
+        let metadata = veranda_kpt::set_package_metadata(
+            kptfile,
+            &self.labels,
+            &self.annotations,
+            Some(&self.gates),
+            MetadataMode::Replace,
+        )?;
+        let Some(conditions) = &self.conditions else { return Ok(metadata) };
+        let base = metadata.as_deref().unwrap_or(kptfile);
+        Ok(veranda_kpt::set_status_conditions(base, conditions)?.or(metadata))
+    }
+}
+
+fn kpt_condition(c: &veranda_api::types::Condition) -> veranda_kpt::Condition {
+    veranda_kpt::Condition {
+        condition_type: c.condition_type.clone(),
+        status: c.status.clone(),
+        reason: c.reason.clone(),
+        message: c.message.clone(),
+    }
+}
+
+/// The spec of a Published (or DeletionProposed) revision cannot change, except its lifecycle
+/// between those two (Porch's `ValidateUpdate`). Fields a request omits are not changes.
+fn check_published_spec(
+    new: &PackageRevision,
+    current: &PackageRevision,
+) -> Result<(), (&'static str, String)> {
+    let refused = |field: &'static str| {
+        Err((
+            field,
+            "Forbidden: spec can only update package with lifecycle value one of Draft,Proposed"
+                .to_owned(),
+        ))
+    };
+    if !new.spec.tasks.is_empty() && new.spec.tasks != current.spec.tasks {
+        return refused("spec.tasks");
+    }
+    if new.spec.revision != 0 && new.spec.revision != current.spec.revision {
+        return refused("spec.revision");
+    }
+    if new.spec.parent.is_some() && new.spec.parent != current.spec.parent {
+        return refused("spec.parent");
+    }
+    Ok(())
+}
+
 fn render_content(files: Files, modes: Modes) -> Content {
     Content {
         files,

@@ -273,6 +273,75 @@ fn same(a: &Node, b: &Node) -> bool {
         && a.content.iter().zip(&b.content).all(|(x, y)| same(x, y))
 }
 
+/// A condition of the Kptfile's `status.conditions`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Condition {
+    pub condition_type: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
+
+/// Makes the Kptfile's `status.conditions` the `desired` set, as Porch's `PatchKptfile`: a
+/// condition already there keeps its place and takes the desired status, reason and message
+/// (an empty reason or message is removed), one not desired is removed, new ones are appended
+/// (in the order given). `None` when nothing changes; comments and layout are kept.
+pub fn set_status_conditions(
+    content: &[u8],
+    desired: &[Condition],
+) -> Result<Option<Vec<u8>>, Error> {
+    let before = content.to_vec();
+    let after = edit_kptfile(content, |root| {
+        let existing: Vec<Node> = root
+            .lookup(&["status", "conditions"])
+            .map(|seq| seq.content.clone())
+            .unwrap_or_default();
+        let mut conditions = Vec::new();
+        let mut placed = Vec::new();
+        for mut node in existing {
+            let kind = node.get_str(&["type"]).unwrap_or_default().to_owned();
+            let Some(wanted) = desired.iter().find(|c| c.condition_type == kind) else { continue };
+            write_condition(&mut node, wanted);
+            placed.push(kind);
+            conditions.push(node);
+        }
+        for wanted in desired.iter().filter(|c| !placed.contains(&c.condition_type)) {
+            let mut node = Node::mapping();
+            node.set("type", string(&wanted.condition_type));
+            write_condition(&mut node, wanted);
+            conditions.push(node);
+        }
+        let unchanged = root.lookup(&["status", "conditions"]).is_none() && conditions.is_empty();
+        if unchanged {
+            return;
+        }
+        let status = mapping_at(root, "status");
+        if conditions.is_empty() {
+            status.remove("conditions");
+        } else {
+            let mut seq = Node::sequence();
+            seq.content = conditions;
+            status.set("conditions", seq);
+        }
+        if status.content.is_empty() {
+            root.remove("status");
+        }
+    })?;
+    Ok((after != before).then_some(after))
+}
+
+fn write_condition(node: &mut Node, wanted: &Condition) {
+    node.set("status", Node::quoted_string(&wanted.status));
+    for (key, value) in [("reason", &wanted.reason), ("message", &wanted.message)] {
+        if value.is_empty() {
+            node.remove(key);
+        } else {
+            node.set(key, string(value));
+        }
+    }
+}
+
 /// How package metadata from the API is written into the Kptfile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetadataMode {

@@ -710,6 +710,7 @@ async fn resource_updates_render_the_pipeline() {
             .status
             .conditions
             .iter()
+            .flatten()
             .any(|c| c.condition_type == "Rendered" && c.status == "True"),
         "{:?}",
         created.status

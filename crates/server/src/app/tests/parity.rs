@@ -41,3 +41,150 @@ async fn clone_writes_porchs_kptfile_upstream() {
     assert!(!kptfile.contains("updateStrategy"), "{kptfile}");
     assert!(kptfile.contains("name: copy"), "{kptfile}");
 }
+
+/// `PUT`s `object` to `name` and returns the answer.
+async fn update(f: &Fixture, name: &str, object: &serde_json::Value) -> super::Answer {
+    f.put(&format!("{PRS}/{name}"), object).await
+}
+
+#[tokio::test]
+async fn conditions_sent_with_a_draft_satisfy_its_readiness_gates() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    let mut pr = f.create_draft("blue", "app", "ws").await.body;
+    pr["spec"]["readinessGates"] = json!([{"conditionType": "example.com/approved"}]);
+    let gated = update(&f, "blue.app.ws", &pr).await;
+    assert_eq!(gated.status.as_u16(), 200, "{}", gated.body);
+    let kptfile =
+        f.resources("blue.app.ws").await["Kptfile"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        kptfile.contains("readinessGates:\n  - conditionType: example.com/approved"),
+        "{kptfile}"
+    );
+
+    // Proposing is refused while the gate's condition is missing, then while it is False.
+    let mut propose = gated.body.clone();
+    propose["spec"]["lifecycle"] = json!("Proposed");
+    let refused = update(&f, "blue.app.ws", &propose).await;
+    assert_eq!(refused.status.as_u16(), 422, "{}", refused.body);
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("readiness conditions not met"),
+        "{}",
+        refused.body
+    );
+
+    let mut pr = gated.body.clone();
+    let mut conditions = pr["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    conditions
+        .push(json!({"type": "example.com/approved", "status": "False", "reason": "Waiting"}));
+    pr["status"]["conditions"] = json!(conditions);
+    let waiting = update(&f, "blue.app.ws", &pr).await;
+    assert_eq!(waiting.status.as_u16(), 200, "{}", waiting.body);
+    let kptfile =
+        f.resources("blue.app.ws").await["Kptfile"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        kptfile
+            .contains("- type: example.com/approved\n    status: \"False\"\n    reason: Waiting"),
+        "{kptfile}"
+    );
+    let mut propose = waiting.body.clone();
+    propose["spec"]["lifecycle"] = json!("Proposed");
+    assert_eq!(update(&f, "blue.app.ws", &propose).await.status.as_u16(), 422);
+
+    // True (reason dropped): proposal and approval go through.
+    let mut pr = waiting.body.clone();
+    for condition in pr["status"]["conditions"].as_array_mut().into_iter().flatten() {
+        if condition["type"] == "example.com/approved" {
+            *condition = json!({"type": "example.com/approved", "status": "True"});
+        }
+    }
+    let ready = update(&f, "blue.app.ws", &pr).await;
+    assert_eq!(ready.status.as_u16(), 200, "{}", ready.body);
+    let shown = ready.body["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    assert!(
+        shown.iter().any(|c| c["type"] == "example.com/approved"
+            && c["status"] == "True"
+            && c.get("reason").is_none()),
+        "{shown:?}"
+    );
+    f.publish("blue.app.ws").await;
+}
+
+#[tokio::test]
+async fn an_omitted_field_leaves_the_draft_unchanged_and_an_empty_one_clears_it() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    let mut pr = f.create_draft("blue", "app", "ws").await.body;
+    pr["spec"]["readinessGates"] = json!([{"conditionType": "g"}]);
+    pr["spec"]["packageMetadata"] = json!({"labels": {"team": "a"}, "annotations": {"owner": "b"}});
+    let set = update(&f, "blue.app.ws", &pr).await;
+    assert_eq!(set.status.as_u16(), 200, "{}", set.body);
+
+    // A typed client's object: no readinessGates, no packageMetadata.
+    let mut typed = set.body.clone();
+    let spec = typed["spec"].as_object_mut().expect("a spec");
+    spec.remove("readinessGates");
+    spec.remove("packageMetadata");
+    let kept = update(&f, "blue.app.ws", &typed).await;
+    assert_eq!(kept.status.as_u16(), 200, "{}", kept.body);
+    assert_eq!(
+        kept.body["spec"]["readinessGates"],
+        json!([{"conditionType": "g"}]),
+        "{}",
+        kept.body
+    );
+    assert_eq!(
+        kept.body["spec"]["packageMetadata"]["labels"],
+        json!({"team": "a"}),
+        "{}",
+        kept.body
+    );
+
+    // Empty labels clear the labels only; empty gates clear the gates.
+    let mut cleared = kept.body.clone();
+    cleared["spec"]["packageMetadata"] = json!({"labels": {}});
+    cleared["spec"]["readinessGates"] = json!([]);
+    let cleared = update(&f, "blue.app.ws", &cleared).await;
+    assert_eq!(cleared.status.as_u16(), 200, "{}", cleared.body);
+    assert!(cleared.body["spec"].get("readinessGates").is_none(), "{}", cleared.body);
+    assert!(cleared.body["spec"]["packageMetadata"].get("labels").is_none(), "{}", cleared.body);
+    assert_eq!(
+        cleared.body["spec"]["packageMetadata"]["annotations"]["owner"], "b",
+        "{}",
+        cleared.body
+    );
+}
+
+#[tokio::test]
+async fn the_spec_of_a_published_revision_cannot_change() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    f.create_draft("blue", "app", "ws").await;
+    let published = f.publish("blue.app.ws").await;
+    let name = published["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let mut tasks = published.clone();
+    tasks["spec"]["tasks"] = json!([{"type": "init", "init": {"description": "another"}}]);
+    let answer = update(&f, &name, &tasks).await;
+    assert_eq!(answer.status.as_u16(), 422, "{}", answer.body);
+    assert!(
+        answer.body["message"].as_str().unwrap_or_default().contains("spec.tasks: Forbidden"),
+        "{}",
+        answer.body
+    );
+    let mut revision = published.clone();
+    revision["spec"]["revision"] = json!(7);
+    let answer = update(&f, &name, &revision).await;
+    assert_eq!(answer.status.as_u16(), 422, "{}", answer.body);
+    assert!(
+        answer.body["message"].as_str().unwrap_or_default().contains("spec.revision: Forbidden"),
+        "{}",
+        answer.body
+    );
+    // The same object back, or one without tasks, is no change.
+    let mut typed = published.clone();
+    typed["spec"].as_object_mut().expect("a spec").remove("tasks");
+    assert_eq!(update(&f, &name, &typed).await.status.as_u16(), 200);
+}
