@@ -35,27 +35,42 @@ pub(crate) fn lifecycle(d: &Discovered) -> Lifecycle {
 }
 
 pub(crate) fn package_revision(p: Parts<'_>) -> PackageRevision {
+    PackageRevision {
+        api_version: veranda_api::PORCH_API_VERSION.to_string(),
+        kind: "PackageRevision".to_string(),
+        metadata: metadata(&p),
+        spec: spec(&p),
+        status: status(&p),
+    }
+}
+
+/// The served metadata: the stored one with name, uid, resourceVersion and the latest label.
+fn metadata(p: &Parts<'_>) -> ObjectMeta {
     let d = p.discovered;
     let name = names::package_revision_name(p.repository, &d.package, &d.workspace);
     let mut labels = p.meta.labels.clone();
     if p.latest {
         labels.insert(veranda_api::LATEST_REVISION_LABEL.to_string(), "true".to_string());
     }
-    let metadata = ObjectMeta {
+    ObjectMeta {
         uid: names::package_revision_uid(p.namespace, &name),
         name,
         namespace: p.namespace.to_string(),
         resource_version: p.resource_version.to_string(),
         labels,
         ..p.meta.clone()
-    };
+    }
+}
+
+/// The spec: what Git holds of the revision and its Kptfile.
+fn spec(p: &Parts<'_>) -> PackageRevisionSpec {
+    let d = p.discovered;
     let tasks = d
         .task
         .as_ref()
         .and_then(|t| serde_json::from_value::<Task>(t.clone()).ok())
         .into_iter()
         .collect();
-    let lifecycle = lifecycle(d);
     let package_metadata = if p.kptfile.labels.is_empty() && p.kptfile.annotations.is_empty() {
         None
     } else {
@@ -64,13 +79,13 @@ pub(crate) fn package_revision(p: Parts<'_>) -> PackageRevision {
             annotations: Some(p.kptfile.annotations.clone()),
         })
     };
-    let spec = PackageRevisionSpec {
+    PackageRevisionSpec {
         package_name: d.package.clone(),
         repository: p.repository.to_string(),
         workspace_name: d.workspace.clone(),
         revision: d.revision,
         parent: None,
-        lifecycle: Some(lifecycle),
+        lifecycle: Some(lifecycle(d)),
         tasks,
         readiness_gates: Some(
             p.kptfile
@@ -80,7 +95,12 @@ pub(crate) fn package_revision(p: Parts<'_>) -> PackageRevision {
                 .collect(),
         ),
         package_metadata,
-    };
+    }
+}
+
+/// The status: upstream and self locks, publication, deployment and the Kptfile's conditions.
+fn status(p: &Parts<'_>) -> PackageRevisionStatus {
+    let d = p.discovered;
     let upstream_lock = Some(match &p.kptfile.upstream_lock {
         Some(lock) => Locator {
             origin_type: "git".into(),
@@ -93,8 +113,8 @@ pub(crate) fn package_revision(p: Parts<'_>) -> PackageRevision {
         },
         None => Locator::default(),
     });
-    let published = lifecycle.is_published();
-    let status = PackageRevisionStatus {
+    let published = lifecycle(d).is_published();
+    PackageRevisionStatus {
         upstream_lock,
         self_lock: Some(Locator {
             origin_type: "git".into(),
@@ -113,13 +133,6 @@ pub(crate) fn package_revision(p: Parts<'_>) -> PackageRevision {
         publish_timestamp: if published { d.published_at.map(time::rfc3339) } else { None },
         deployment: p.deployment,
         conditions: Some(kptfile_conditions(p.kptfile)),
-    };
-    PackageRevision {
-        api_version: veranda_api::PORCH_API_VERSION.to_string(),
-        kind: "PackageRevision".to_string(),
-        metadata,
-        spec,
-        status,
     }
 }
 
