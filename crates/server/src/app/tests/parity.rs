@@ -188,3 +188,40 @@ async fn the_spec_of_a_published_revision_cannot_change() {
     typed["spec"].as_object_mut().expect("a spec").remove("tasks");
     assert_eq!(update(&f, &name, &typed).await.status.as_u16(), 200);
 }
+
+#[tokio::test]
+async fn package_revision_resources_not_found_names_its_resource() {
+    let f = Fixture::new().await;
+    let answer = f.get(&format!("{}/nope", super::PRRS)).await;
+    super::check_status(
+        &answer,
+        404,
+        "NotFound",
+        "packagerevisionresources.porch.kpt.dev \"nope\" not found",
+    );
+    assert_eq!(answer.body["details"]["kind"], "packagerevisionresources", "{}", answer.body);
+}
+
+#[tokio::test]
+async fn repositories_support_deletecollection() {
+    let f = Fixture::new().await;
+    for name in ["a", "b", "c"] {
+        f.register(name).await;
+    }
+    let mut c = f.get(&format!("{}/c", super::REPOS)).await.body;
+    c["metadata"]["labels"] = json!({"keep": "yes"});
+    assert_eq!(f.put(&format!("{}/c", super::REPOS), &c).await.status.as_u16(), 200);
+    let answer = f
+        .send(
+            axum::http::Method::DELETE,
+            &format!("{}?labelSelector=keep!%3Dyes", super::REPOS),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(answer.status.as_u16(), 200, "{}", answer.body);
+    assert_eq!(answer.body["kind"], "RepositoryList", "{}", answer.body);
+    assert_eq!(super::names(&answer.body), ["a", "b"], "{}", answer.body);
+    let left = f.get(super::REPOS).await.body;
+    assert_eq!(super::names(&left), ["c"], "{left}");
+}
