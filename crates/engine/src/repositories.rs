@@ -663,6 +663,10 @@ fn validate_repository(name: &str, repo: &mut Repository) -> Result<(), Error> {
             "The 'content' field is deprecated, its only valid value is 'Package'".into(),
         ));
     }
+    // Porch's CRD defaults it.
+    if repo.spec.content.is_empty() {
+        repo.spec.content = "Package".into();
+    }
     let Some(git) = repo.spec.git.as_mut() else {
         return Err(invalid(
             "spec.git",

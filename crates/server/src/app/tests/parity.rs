@@ -225,3 +225,19 @@ async fn repositories_support_deletecollection() {
     let left = f.get(super::REPOS).await.body;
     assert_eq!(super::names(&left), ["c"], "{left}");
 }
+
+#[tokio::test]
+async fn repository_content_defaults_to_package() {
+    let f = Fixture::new().await;
+    let path = f.bare("plain");
+    let body = json!({
+        "apiVersion": "config.porch.kpt.dev/v1alpha1",
+        "kind": "Repository",
+        "metadata": {"name": "plain", "namespace": "default"},
+        "spec": {"type": "git", "git": {"repo": path.display().to_string(), "branch": "main", "createBranch": true}},
+    });
+    let created = f.post(super::REPOS, &body).await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    assert_eq!(created.body["spec"]["content"], "Package", "{}", created.body);
+    assert_eq!(f.get(&format!("{}/plain", super::REPOS)).await.body["spec"]["content"], "Package");
+}
