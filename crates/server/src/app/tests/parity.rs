@@ -241,3 +241,18 @@ async fn repository_content_defaults_to_package() {
     assert_eq!(created.body["spec"]["content"], "Package", "{}", created.body);
     assert_eq!(f.get(&format!("{}/plain", super::REPOS)).await.body["spec"]["content"], "Package");
 }
+
+#[tokio::test]
+async fn a_resources_update_always_reports_its_render() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    f.create_draft("blue", "app", "ws").await;
+    let mut prr = f.get(&format!("{}/blue.app.ws", super::PRRS)).await.body;
+    prr["spec"]["resources"]["cm.yaml"] =
+        json!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n");
+    let answer = f.put(&format!("{}/blue.app.ws", super::PRRS), &prr).await;
+    assert_eq!(answer.status.as_u16(), 200, "{}", answer.body);
+    let render = &answer.body["status"]["renderStatus"];
+    assert_eq!(render["result"]["kind"], "FunctionResultList", "{}", answer.body);
+    assert_eq!(render["error"], "", "{}", answer.body);
+}
