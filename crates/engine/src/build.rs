@@ -56,14 +56,11 @@ pub(crate) fn package_revision(p: Parts<'_>) -> PackageRevision {
         .into_iter()
         .collect();
     let lifecycle = lifecycle(d);
-    let package_metadata = if p.kptfile.labels.is_empty() && p.kptfile.annotations.is_empty() {
-        None
-    } else {
-        Some(PackageMetadata {
-            labels: Some(p.kptfile.labels.clone()),
-            annotations: Some(p.kptfile.annotations.clone()),
-        })
-    };
+    // Always shown, `{}` when the Kptfile has neither, as Porch's.
+    let package_metadata = Some(PackageMetadata {
+        labels: Some(p.kptfile.labels.clone()),
+        annotations: Some(p.kptfile.annotations.clone()),
+    });
     let spec = PackageRevisionSpec {
         package_name: d.package.clone(),
         repository: p.repository.to_string(),

@@ -256,3 +256,24 @@ async fn a_resources_update_always_reports_its_render() {
     assert_eq!(render["result"]["kind"], "FunctionResultList", "{}", answer.body);
     assert_eq!(render["error"], "", "{}", answer.body);
 }
+
+#[tokio::test]
+async fn package_metadata_is_always_shown() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    let pr = f.create_draft("blue", "app", "ws").await.body;
+    assert!(pr["spec"]["packageMetadata"].is_object(), "{pr}");
+    let mut cleared = pr.clone();
+    cleared["spec"]["packageMetadata"] = json!({"labels": {}, "annotations": {}});
+    let cleared = update(&f, "blue.app.ws", &cleared).await;
+    assert_eq!(cleared.status.as_u16(), 200, "{}", cleared.body);
+    let metadata = &cleared.body["spec"]["packageMetadata"];
+    // The Kptfile keeps its own local-config annotation; nothing else is left.
+    let left: Vec<&String> =
+        metadata["annotations"].as_object().map(|m| m.keys().collect()).unwrap_or_default();
+    assert!(
+        metadata.get("labels").is_none()
+            && left.iter().all(|k| *k == "config.kubernetes.io/local-config"),
+        "{metadata}"
+    );
+}
