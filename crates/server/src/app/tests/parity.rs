@@ -277,3 +277,32 @@ async fn package_metadata_is_always_shown() {
         "{metadata}"
     );
 }
+
+#[tokio::test]
+async fn a_repository_with_finalizers_waits_for_them_to_be_removed() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    let path = format!("{}/blue", super::REPOS);
+    let mut repo = f.get(&path).await.body;
+    repo["metadata"]["finalizers"] = json!(["example.com/cleanup"]);
+    let held = f.put(&path, &repo).await;
+    assert_eq!(held.status.as_u16(), 200, "{}", held.body);
+
+    let deleting = f.send(axum::http::Method::DELETE, &path, &[], "").await;
+    assert_eq!(deleting.status.as_u16(), 200, "{}", deleting.body);
+    assert!(deleting.body["metadata"]["deletionTimestamp"].is_string(), "{}", deleting.body);
+    let still = f.get(&path).await;
+    assert_eq!(still.status.as_u16(), 200, "{}", still.body);
+    assert!(still.body["metadata"]["deletionTimestamp"].is_string(), "{}", still.body);
+
+    let mut more = still.body.clone();
+    more["metadata"]["finalizers"] = json!(["example.com/cleanup", "example.com/other"]);
+    let refused = f.put(&path, &more).await;
+    assert_eq!(refused.status.as_u16(), 422, "{}", refused.body);
+
+    let mut done = still.body.clone();
+    done["metadata"]["finalizers"] = json!([]);
+    let removed = f.put(&path, &done).await;
+    assert_eq!(removed.status.as_u16(), 200, "{}", removed.body);
+    assert_eq!(f.get(&path).await.status.as_u16(), 404);
+}
