@@ -312,7 +312,25 @@ async fn delete(state: &AppState, req: &Request) -> ApiResult {
         }
     };
     let deleted = deleted.map_err(req.engine_error(name))?;
+    let gone = deleted.pointer("/metadata/deletionTimestamp").is_none();
+    if gone && req.resource != Resource::Secrets && !orphans(req) {
+        let uid = deleted.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+        state.engine.collect_dependents(uid.to_owned());
+    }
     codec::respond(req, StatusCode::OK, deleted)
+}
+
+/// Whether a deletion asks to orphan dependents: `propagationPolicy=Orphan` in the query or in a
+/// DeleteOptions body (or the older `orphanDependents: true`).
+fn orphans(req: &Request) -> bool {
+    if req.query.get("propagationPolicy").is_some_and(|p| p == "Orphan")
+        || req.query.get("orphanDependents").is_some_and(|o| o == "true")
+    {
+        return true;
+    }
+    let Ok(options) = serde_json::from_slice::<Value>(&req.body) else { return false };
+    options.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan")
+        || options.get("orphanDependents").and_then(Value::as_bool) == Some(true)
 }
 
 /// Deletes every object of the namespace that passes the request's selectors (Repositories and

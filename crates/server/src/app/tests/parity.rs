@@ -306,3 +306,55 @@ async fn a_repository_with_finalizers_waits_for_them_to_be_removed() {
     assert_eq!(removed.status.as_u16(), 200, "{}", removed.body);
     assert_eq!(f.get(&path).await.status.as_u16(), 404);
 }
+
+/// Gives draft `name` an ownerReference to `owner` (a served object).
+async fn own(f: &Fixture, name: &str, owner: &serde_json::Value) {
+    let mut pr = f.get(&format!("{PRS}/{name}")).await.body;
+    pr["metadata"]["ownerReferences"] = json!([{
+        "apiVersion": "porch.kpt.dev/v1alpha1",
+        "kind": "PackageRevision",
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+    }]);
+    let answer = update(f, name, &pr).await;
+    assert_eq!(answer.status.as_u16(), 200, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn dependents_of_a_deleted_owner_are_collected_unless_orphaned() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    let owner = f.create_draft("blue", "owner", "ws").await.body;
+    f.create_draft("blue", "child", "ws").await;
+    f.create_draft("blue", "grandchild", "ws").await;
+    own(&f, "blue.child.ws", &owner).await;
+    let child = f.get(&format!("{PRS}/blue.child.ws")).await.body;
+    own(&f, "blue.grandchild.ws", &child).await;
+    let kept_owner = f.create_draft("blue", "keeper", "ws").await.body;
+    f.create_draft("blue", "orphan", "ws").await;
+    own(&f, "blue.orphan.ws", &kept_owner).await;
+
+    let deleted =
+        f.send(axum::http::Method::DELETE, &format!("{PRS}/blue.owner.ws"), &[], "").await;
+    assert_eq!(deleted.status.as_u16(), 200, "{}", deleted.body);
+    let orphaning = f
+        .send(
+            axum::http::Method::DELETE,
+            &format!("{PRS}/blue.keeper.ws"),
+            &[(axum::http::header::CONTENT_TYPE, "application/json")],
+            r#"{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Orphan"}"#,
+        )
+        .await;
+    assert_eq!(orphaning.status.as_u16(), 200, "{}", orphaning.body);
+    // Background propagation: wait for the chain to go.
+    let mut left = Vec::new();
+    for _ in 0..100 {
+        let list = f.get(PRS).await.body;
+        left = super::names(&list).into_iter().map(str::to_owned).collect();
+        if !left.iter().any(|n| n.contains("child")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(left, ["blue.orphan.ws"], "the chain is collected, the orphan stays");
+}
