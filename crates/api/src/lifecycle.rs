@@ -75,6 +75,10 @@ impl Lifecycle {
         );
         if !allowed {
             let hint = match self {
+                // Porch's text (porchctl's propose-delete).
+                L::Draft | L::Proposed if to == L::DeletionProposed => {
+                    "; can only propose published packages for deletion"
+                }
                 L::DeletionProposed => "; a revision proposed for deletion can only be deleted",
                 L::Published => {
                     "; a published revision can only be proposed for deletion (DeletionProposed)"

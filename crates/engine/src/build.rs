@@ -71,14 +71,11 @@ fn spec(p: &Parts<'_>) -> PackageRevisionSpec {
         .and_then(|t| serde_json::from_value::<Task>(t.clone()).ok())
         .into_iter()
         .collect();
-    let package_metadata = if p.kptfile.labels.is_empty() && p.kptfile.annotations.is_empty() {
-        None
-    } else {
-        Some(PackageMetadata {
-            labels: Some(p.kptfile.labels.clone()),
-            annotations: Some(p.kptfile.annotations.clone()),
-        })
-    };
+    // Always shown, `{}` when the Kptfile has neither, as Porch's.
+    let package_metadata = Some(PackageMetadata {
+        labels: Some(p.kptfile.labels.clone()),
+        annotations: Some(p.kptfile.annotations.clone()),
+    });
     PackageRevisionSpec {
         package_name: d.package.clone(),
         repository: p.repository.to_string(),

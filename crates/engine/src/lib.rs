@@ -13,6 +13,7 @@ mod build;
 mod context;
 mod cron;
 mod error;
+mod gc;
 pub mod metrics;
 mod packages;
 mod reconcile;

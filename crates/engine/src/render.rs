@@ -33,14 +33,11 @@ pub(crate) fn render(
         Vec::new(),
         started.elapsed().as_secs_f64(),
     );
-    let has_items =
-        outcome.results.get("items").and_then(|i| i.as_array()).is_some_and(|i| !i.is_empty());
     match outcome.error {
         None => {
-            let status = RenderStatus {
-                result: has_items.then(|| outcome.results.clone()),
-                error: String::new(),
-            };
+            // Always a FunctionResultList, empty when nothing ran (clients read `result`).
+            let status =
+                RenderStatus { result: Some(outcome.results.clone()), error: String::new() };
             Ok((outcome.files, status))
         }
         Some(error) => Err(RenderFailure {

@@ -161,10 +161,22 @@ impl Engine {
         if !spec_changed && !metadata_changed {
             return Ok(current);
         }
+        let deleting = current.metadata.deletion_timestamp.is_some();
+        if deleting
+            && repo.metadata.finalizers.iter().any(|f| !current.metadata.finalizers.contains(f))
+        {
+            return Err(Error::invalid(
+                Kind::Repository,
+                name,
+                "metadata.finalizers",
+                "Forbidden: no new finalizers can be added if the object is being deleted",
+            ));
+        }
         let metadata = &mut repo.metadata;
         metadata.namespace = namespace.to_string();
         metadata.uid = current.metadata.uid.clone();
         metadata.creation_timestamp = current.metadata.creation_timestamp.clone();
+        metadata.deletion_timestamp = current.metadata.deletion_timestamp.clone();
         metadata.generation = current.metadata.generation + i64::from(spec_changed);
         repo.status = current.status.clone();
         let stored = self.persist_repository(repo).await?;
@@ -178,6 +190,10 @@ impl Engine {
             }
         }
         self.publish_repository(EventType::Modified, &stored);
+        if deleting && stored.metadata.finalizers.is_empty() {
+            // The last finalizer is gone: the deletion that waited for it happens now.
+            return self.unregister(key).await;
+        }
         if spec_changed {
             let engine = self.clone();
             let key2 = key.clone();
@@ -199,9 +215,28 @@ impl Engine {
         let _busy = self.try_lock(format!("repository/{namespace}/{name}"), || {
             format!("another request is already in progress on repository \"{namespace}/{name}\"")
         })?;
-        if !self.read().repos.contains_key(&key) {
-            return Err(Error::not_found(Kind::Repository, name));
+        let current = self.get_repository(namespace, name)?;
+        if !current.metadata.finalizers.is_empty() {
+            // Kept, marked for deletion, until its finalizers are removed (Kubernetes' rule).
+            if current.metadata.deletion_timestamp.is_some() {
+                return Ok(current);
+            }
+            let mut marked = current;
+            marked.metadata.deletion_timestamp = Some(time::now());
+            let stored = self.persist_repository(marked).await?;
+            if let Some(entry) = self.write().repos.get_mut(&key) {
+                entry.object = stored.clone();
+            }
+            self.publish_repository(EventType::Modified, &stored);
+            return self.get_repository(namespace, name);
         }
+        self.unregister(key).await
+    }
+
+    /// Removes a registered repository from the API and retires its work (see
+    /// [`Engine::delete_repository`]); the caller holds the repository's request lock.
+    async fn unregister(&self, key: RepoKey) -> Result<Repository, Error> {
+        let name = key.1.clone();
         let (ns, n) = key.clone();
         self.store.delete_object(ObjectTable::Repositories, ns, n).await?;
         let gate = Arc::new(tokio::sync::Mutex::new(()));
@@ -211,7 +246,7 @@ impl Engine {
         let entry = {
             let mut state = self.write();
             let Some(entry) = state.repos.remove(&key) else {
-                return Err(Error::not_found(Kind::Repository, name));
+                return Err(Error::not_found(Kind::Repository, &name));
             };
             state.retiring.insert(key.clone(), gate);
             entry
@@ -662,6 +697,10 @@ fn validate_repository(name: &str, repo: &mut Repository) -> Result<(), Error> {
             "spec.content",
             "The 'content' field is deprecated, its only valid value is 'Package'".into(),
         ));
+    }
+    // Porch's CRD defaults it.
+    if repo.spec.content.is_empty() {
+        repo.spec.content = "Package".into();
     }
     let Some(git) = repo.spec.git.as_mut() else {
         return Err(invalid(

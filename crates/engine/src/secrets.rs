@@ -41,11 +41,9 @@ impl Vault {
 
     /// One Secret, or None.
     pub(crate) fn get(&self, namespace: &str, name: &str) -> Result<Option<Secret>, Error> {
-        let rows = self.store.list_objects(ObjectTable::Secrets).map_err(store_error)?;
-        rows.iter()
-            .find(|row| row.namespace == namespace && row.name == name)
-            .map(|row| self.open(row))
-            .transpose()
+        let row =
+            self.store.get_object(ObjectTable::Secrets, namespace, name).map_err(store_error)?;
+        row.as_ref().map(|row| self.open(row)).transpose()
     }
 
     fn put(&self, namespace: &str, name: &str, mut secret: Secret) -> Result<Secret, Error> {

@@ -60,6 +60,7 @@ impl ApiError {
 
     /// Maps an engine error about object `name` of `resource` (e.g. `packagerevisions.porch.kpt.dev`).
     pub(crate) fn engine(e: Error, resource: &str, name: &str) -> ApiError {
+        const PRR_GROUP_RESOURCE: &str = "packagerevisionresources.porch.kpt.dev";
         let describe = |kind: veranda_engine::Kind| kind.to_string();
         // `Secret` for the core group, `Repository.config.porch.kpt.dev` otherwise.
         let kind_name = |kind: veranda_engine::Kind| match kind.group() {
@@ -77,6 +78,23 @@ impl ApiError {
                     Some(json!({"name": name, "group": kind.group(), "kind": kind.resource()})),
                 ),
             ),
+            // A PackageRevisionResources request names its own resource, as Porch's does.
+            Error::NotFound { kind, name }
+                if kind == veranda_engine::Kind::PackageRevision
+                    && resource == PRR_GROUP_RESOURCE =>
+            {
+                ApiError::from_body(
+                    404,
+                    status::status(
+                        404,
+                        "NotFound",
+                        &format!("{resource} {name:?} not found"),
+                        Some(
+                            json!({"name": name, "group": kind.group(), "kind": "packagerevisionresources"}),
+                        ),
+                    ),
+                )
+            }
             Error::NotFound { kind, name } => ApiError::from_body(
                 404,
                 status::status(

@@ -49,6 +49,7 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: Request) -> ApiResult {
         Verb::Create => create(state, &req).await,
         Verb::Update | Verb::Patch => update(state, &req).await,
         Verb::Delete => delete(state, &req).await,
+        Verb::DeleteCollection if req.subresource.is_none() => delete_collection(state, &req).await,
         Verb::DeleteCollection | Verb::Unsupported => {
             Err(ApiError::method_not_allowed(req.resource.plural(), verb.as_str()))
         }
@@ -311,7 +312,57 @@ async fn delete(state: &AppState, req: &Request) -> ApiResult {
         }
     };
     let deleted = deleted.map_err(req.engine_error(name))?;
+    let gone = deleted.pointer("/metadata/deletionTimestamp").is_none();
+    if gone && req.resource != Resource::Secrets && !orphans(req) {
+        let uid = deleted.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+        state.engine.collect_dependents(uid.to_owned());
+    }
     codec::respond(req, StatusCode::OK, deleted)
+}
+
+/// Whether a deletion asks to orphan dependents: `propagationPolicy=Orphan` in the query or in a
+/// DeleteOptions body (or the older `orphanDependents: true`).
+fn orphans(req: &Request) -> bool {
+    if req.query.get("propagationPolicy").is_some_and(|p| p == "Orphan")
+        || req.query.get("orphanDependents").is_some_and(|o| o == "true")
+    {
+        return true;
+    }
+    let Ok(options) = serde_json::from_slice::<Value>(&req.body) else { return false };
+    options.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan")
+        || options.get("orphanDependents").and_then(Value::as_bool) == Some(true)
+}
+
+/// Deletes every object of the namespace that passes the request's selectors (Repositories and
+/// Secrets; discovery lists the verb for those only) and answers the list of what was deleted,
+/// as kube-apiserver does. Each deletion is the single-object delete; the first failure stops
+/// the collection and is the answer.
+async fn delete_collection(state: &AppState, req: &Request) -> ApiResult {
+    let Some(ns) = req.namespace.as_deref() else {
+        return Err(ApiError::bad_request("namespace must be specified"));
+    };
+    let selectors = Selectors::parse(req)?;
+    let items = collect(state, req, &selectors).await?;
+    let engine = &state.engine;
+    let mut deleted = Vec::new();
+    for item in items {
+        let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let gone = match req.resource {
+            Resource::Repositories => {
+                engine.delete_repository(ns, name).await.map(|r| to_value(&r))
+            }
+            Resource::Secrets => engine.delete_secret(ns, name).await.map(|s| to_value(&s)),
+            _ => {
+                return Err(ApiError::method_not_allowed(
+                    req.resource.plural(),
+                    "deletecollection",
+                ));
+            }
+        };
+        deleted.push(gone.map_err(req.engine_error(name))?);
+    }
+    let resource_version = engine.current_resource_version().map_err(req.engine_error(""))?;
+    codec::respond_list(req, deleted, json!({"resourceVersion": resource_version.to_string()}))
 }
 
 /// Runs an engine call that reads the store on the blocking pool, never on the async reactor.

@@ -111,6 +111,10 @@ pub fn store(store: &dyn Store) {
         .map(|r| r.name)
         .collect();
     assert_eq!(names, ["a", "b"], "ordered by name, one table only");
+    let b = store.get_object(ObjectTable::Packages, "ns", "b").expect("get").expect("b is there");
+    assert_eq!((b.name.as_str(), b.resource_version), ("b", start + 4));
+    assert!(store.get_object(ObjectTable::Repositories, "ns", "b").expect("get").is_none());
+    assert!(store.get_object(ObjectTable::Packages, "other", "b").expect("get").is_none());
     assert!(store.delete_object(ObjectTable::Packages, "ns", "a").expect("delete"));
     assert!(!store.delete_object(ObjectTable::Packages, "ns", "a").expect("delete"));
 

@@ -377,6 +377,16 @@ impl Store for MemoryStore {
         Ok(state.objects.iter().filter(|(k, _)| k.0 == table).map(|(_, row)| row.clone()).collect())
     }
 
+    fn get_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ObjectRow>, Error> {
+        let state = self.state("get_object")?;
+        Ok(state.objects.get(&(table, namespace.to_owned(), name.to_owned())).cloned())
+    }
+
     fn put_object(
         &self,
         table: ObjectTable,

@@ -72,6 +72,14 @@ pub trait Store: Send + Sync {
     /// All rows of `table`, ordered by namespace and name.
     fn list_objects(&self, table: ObjectTable) -> Result<Vec<ObjectRow>, Error>;
 
+    /// One row of `table`, `None` when there is none.
+    fn get_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ObjectRow>, Error>;
+
     /// Inserts or replaces an object; `make` builds it from the assigned resourceVersion.
     fn put_object(
         &self,

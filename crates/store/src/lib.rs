@@ -318,6 +318,15 @@ impl veranda_storage::Store for Store {
         Ok(Store::list_objects(self, table)?)
     }
 
+    fn get_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ObjectRow>, veranda_storage::Error> {
+        Ok(Store::get_object(self, table, namespace, name)?)
+    }
+
     fn put_object(
         &self,
         table: ObjectTable,

@@ -56,3 +56,11 @@ fn parse_round_trip() {
     assert_eq!(Lifecycle::parse(""), Some(Lifecycle::Draft));
     assert_eq!(Lifecycle::parse("Final"), None);
 }
+
+#[test]
+fn proposing_an_unpublished_revision_for_deletion_says_so_as_porch() {
+    let err = Lifecycle::Draft
+        .check_transition(Lifecycle::DeletionProposed, Endpoint::Update)
+        .expect_err("refused");
+    assert!(err.ends_with("; can only propose published packages for deletion"), "{err}");
+}

@@ -7,6 +7,7 @@ mod fn_runner;
 mod hardening;
 mod hostile_yaml;
 mod lifecycle;
+mod parity;
 mod private_git;
 mod python_client;
 mod python_venv;

@@ -70,7 +70,7 @@ fn resource_lists() {
             "singularName": "repository",
             "namespaced": true,
             "kind": "Repository",
-            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
             "shortNames": ["repo"],
         })
     );

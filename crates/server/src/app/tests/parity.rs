@@ -188,3 +188,173 @@ async fn the_spec_of_a_published_revision_cannot_change() {
     typed["spec"].as_object_mut().expect("a spec").remove("tasks");
     assert_eq!(update(&f, &name, &typed).await.status.as_u16(), 200);
 }
+
+#[tokio::test]
+async fn package_revision_resources_not_found_names_its_resource() {
+    let f = Fixture::new().await;
+    let answer = f.get(&format!("{}/nope", super::PRRS)).await;
+    super::check_status(
+        &answer,
+        404,
+        "NotFound",
+        "packagerevisionresources.porch.kpt.dev \"nope\" not found",
+    );
+    assert_eq!(answer.body["details"]["kind"], "packagerevisionresources", "{}", answer.body);
+}
+
+#[tokio::test]
+async fn repositories_support_deletecollection() {
+    let f = Fixture::new().await;
+    for name in ["a", "b", "c"] {
+        f.register(name).await;
+    }
+    let mut c = f.get(&format!("{}/c", super::REPOS)).await.body;
+    c["metadata"]["labels"] = json!({"keep": "yes"});
+    assert_eq!(f.put(&format!("{}/c", super::REPOS), &c).await.status.as_u16(), 200);
+    let answer = f
+        .send(
+            axum::http::Method::DELETE,
+            &format!("{}?labelSelector=keep!%3Dyes", super::REPOS),
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(answer.status.as_u16(), 200, "{}", answer.body);
+    assert_eq!(answer.body["kind"], "RepositoryList", "{}", answer.body);
+    assert_eq!(super::names(&answer.body), ["a", "b"], "{}", answer.body);
+    let left = f.get(super::REPOS).await.body;
+    assert_eq!(super::names(&left), ["c"], "{left}");
+}
+
+#[tokio::test]
+async fn repository_content_defaults_to_package() {
+    let f = Fixture::new().await;
+    let path = f.bare("plain");
+    let body = json!({
+        "apiVersion": "config.porch.kpt.dev/v1alpha1",
+        "kind": "Repository",
+        "metadata": {"name": "plain", "namespace": "default"},
+        "spec": {"type": "git", "git": {"repo": path.display().to_string(), "branch": "main", "createBranch": true}},
+    });
+    let created = f.post(super::REPOS, &body).await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    assert_eq!(created.body["spec"]["content"], "Package", "{}", created.body);
+    assert_eq!(f.get(&format!("{}/plain", super::REPOS)).await.body["spec"]["content"], "Package");
+}
+
+#[tokio::test]
+async fn a_resources_update_always_reports_its_render() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    f.create_draft("blue", "app", "ws").await;
+    let mut prr = f.get(&format!("{}/blue.app.ws", super::PRRS)).await.body;
+    prr["spec"]["resources"]["cm.yaml"] =
+        json!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n");
+    let answer = f.put(&format!("{}/blue.app.ws", super::PRRS), &prr).await;
+    assert_eq!(answer.status.as_u16(), 200, "{}", answer.body);
+    let render = &answer.body["status"]["renderStatus"];
+    assert_eq!(render["result"]["kind"], "FunctionResultList", "{}", answer.body);
+    assert_eq!(render["error"], "", "{}", answer.body);
+}
+
+#[tokio::test]
+async fn package_metadata_is_always_shown() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    let pr = f.create_draft("blue", "app", "ws").await.body;
+    assert!(pr["spec"]["packageMetadata"].is_object(), "{pr}");
+    let mut cleared = pr.clone();
+    cleared["spec"]["packageMetadata"] = json!({"labels": {}, "annotations": {}});
+    let cleared = update(&f, "blue.app.ws", &cleared).await;
+    assert_eq!(cleared.status.as_u16(), 200, "{}", cleared.body);
+    let metadata = &cleared.body["spec"]["packageMetadata"];
+    // The Kptfile keeps its own local-config annotation; nothing else is left.
+    let left: Vec<&String> =
+        metadata["annotations"].as_object().map(|m| m.keys().collect()).unwrap_or_default();
+    assert!(
+        metadata.get("labels").is_none()
+            && left.iter().all(|k| *k == "config.kubernetes.io/local-config"),
+        "{metadata}"
+    );
+}
+
+#[tokio::test]
+async fn a_repository_with_finalizers_waits_for_them_to_be_removed() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    let path = format!("{}/blue", super::REPOS);
+    let mut repo = f.get(&path).await.body;
+    repo["metadata"]["finalizers"] = json!(["example.com/cleanup"]);
+    let held = f.put(&path, &repo).await;
+    assert_eq!(held.status.as_u16(), 200, "{}", held.body);
+
+    let deleting = f.send(axum::http::Method::DELETE, &path, &[], "").await;
+    assert_eq!(deleting.status.as_u16(), 200, "{}", deleting.body);
+    assert!(deleting.body["metadata"]["deletionTimestamp"].is_string(), "{}", deleting.body);
+    let still = f.get(&path).await;
+    assert_eq!(still.status.as_u16(), 200, "{}", still.body);
+    assert!(still.body["metadata"]["deletionTimestamp"].is_string(), "{}", still.body);
+
+    let mut more = still.body.clone();
+    more["metadata"]["finalizers"] = json!(["example.com/cleanup", "example.com/other"]);
+    let refused = f.put(&path, &more).await;
+    assert_eq!(refused.status.as_u16(), 422, "{}", refused.body);
+
+    let mut done = still.body.clone();
+    done["metadata"]["finalizers"] = json!([]);
+    let removed = f.put(&path, &done).await;
+    assert_eq!(removed.status.as_u16(), 200, "{}", removed.body);
+    assert_eq!(f.get(&path).await.status.as_u16(), 404);
+}
+
+/// Gives draft `name` an ownerReference to `owner` (a served object).
+async fn own(f: &Fixture, name: &str, owner: &serde_json::Value) {
+    let mut pr = f.get(&format!("{PRS}/{name}")).await.body;
+    pr["metadata"]["ownerReferences"] = json!([{
+        "apiVersion": "porch.kpt.dev/v1alpha1",
+        "kind": "PackageRevision",
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+    }]);
+    let answer = update(f, name, &pr).await;
+    assert_eq!(answer.status.as_u16(), 200, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn dependents_of_a_deleted_owner_are_collected_unless_orphaned() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    let owner = f.create_draft("blue", "owner", "ws").await.body;
+    f.create_draft("blue", "child", "ws").await;
+    f.create_draft("blue", "grandchild", "ws").await;
+    own(&f, "blue.child.ws", &owner).await;
+    let child = f.get(&format!("{PRS}/blue.child.ws")).await.body;
+    own(&f, "blue.grandchild.ws", &child).await;
+    let kept_owner = f.create_draft("blue", "keeper", "ws").await.body;
+    f.create_draft("blue", "orphan", "ws").await;
+    own(&f, "blue.orphan.ws", &kept_owner).await;
+
+    let deleted =
+        f.send(axum::http::Method::DELETE, &format!("{PRS}/blue.owner.ws"), &[], "").await;
+    assert_eq!(deleted.status.as_u16(), 200, "{}", deleted.body);
+    let orphaning = f
+        .send(
+            axum::http::Method::DELETE,
+            &format!("{PRS}/blue.keeper.ws"),
+            &[(axum::http::header::CONTENT_TYPE, "application/json")],
+            r#"{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Orphan"}"#,
+        )
+        .await;
+    assert_eq!(orphaning.status.as_u16(), 200, "{}", orphaning.body);
+    // Background propagation: wait for the chain to go.
+    let mut left = Vec::new();
+    for _ in 0..100 {
+        let list = f.get(PRS).await.body;
+        left = super::names(&list).into_iter().map(str::to_owned).collect();
+        if !left.iter().any(|n| n.contains("child")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(left, ["blue.orphan.ws"], "the chain is collected, the orphan stays");
+}
