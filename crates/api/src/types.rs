@@ -133,8 +133,9 @@ pub struct GitPackage {
     pub r#ref: String,
     #[serde(default)]
     pub directory: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_ref: Option<NameRef>,
+    /// Always shown, `{"name": ""}` for none, as Porch's (a struct field in Go).
+    #[serde(default)]
+    pub secret_ref: NameRef,
 }
 
 /// `edit` (copy) task parameters.

@@ -63,7 +63,7 @@ impl Engine {
                 format!("upstream package revision {source_name:?} not found"),
             )
         })?;
-        check_usable_source(&source_key, &source, "upstream revision", source_name, self)?;
+        check_usable_source(&source_key, &source, "upstream revision", source_name, false, self)?;
         let (source_repo, _) = self.repo_handles(&source_key)?;
         let d = &source.discovered;
         let lock = veranda_kpt::GitLock {
@@ -96,9 +96,9 @@ impl Engine {
             Error::invalid(Kind::PackageRevision, shown, &format!("{field}.repo"), e)
         })?;
         // porchctl always sends `secretRef: {name: ""}`: an empty name means none.
-        let credentials = match git.secret_ref.as_ref().map(|r| r.name.as_str()) {
-            None | Some("") => None,
-            Some(secret) => Some(
+        let credentials = match git.secret_ref.name.as_str() {
+            "" => None,
+            secret => Some(
                 self.secret_credentials(namespace, secret)
                     .resolve()
                     .map_err(|e| invalid(format!("failed to obtain git credentials: {e}")))?,

@@ -94,7 +94,7 @@ impl Engine {
                 format!("source revision must be from same package {}/{}", new.key.1, new.package),
             )
         })?;
-        check_usable_source(&new.key, &source, "source revision", &source_name, self)?;
+        check_usable_source(&new.key, &source, "source revision", &source_name, true, self)?;
         let (repo, _) = self.repo_handles(&new.key)?;
         repo.read_files(&source.discovered).await
     }
@@ -123,11 +123,14 @@ fn init_files(new: &NewRevision) -> Result<(Files, Modes), Error> {
 }
 
 /// A source of a task must be a published revision, and not the placeholder of the branch.
+/// Refuses a placeholder as the source of a new revision, and (when `published` says so, as
+/// Porch's edit task does; its clone does not) a source that is not published.
 pub(super) fn check_usable_source(
     key: &RepoKey,
     source: &Rev,
     what: &str,
     source_name: &str,
+    published: bool,
     engine: &Engine,
 ) -> Result<(), Error> {
     let branch = {
@@ -147,7 +150,7 @@ pub(super) fn check_usable_source(
             format!("{what} may not be the placeholder package revision {}/{source_name}", key.1),
         ));
     }
-    if !build::lifecycle(d).is_published() {
+    if published && !build::lifecycle(d).is_published() {
         return Err(Error::invalid(
             Kind::PackageRevision,
             source_name,

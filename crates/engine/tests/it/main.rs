@@ -575,7 +575,7 @@ async fn clone_from_a_git_url_into_a_deployment_repository() {
                     repo: upstream.display().to_string(),
                     r#ref: reference.into(),
                     directory: directory.into(),
-                    secret_ref: None,
+                    secret_ref: Default::default(),
                 }),
                 ..Default::default()
             },

@@ -358,3 +358,40 @@ async fn dependents_of_a_deleted_owner_are_collected_unless_orphaned() {
     }
     assert_eq!(left, ["blue.orphan.ws"], "the chain is collected, the orphan stays");
 }
+
+#[tokio::test]
+async fn clone_takes_an_unpublished_upstream_and_shows_secret_ref_as_porch() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    f.register("red").await;
+    f.create_draft("blue", "base", "ws").await;
+    let clone = |source: serde_json::Value, package: &str| {
+        json!({
+            "apiVersion": "porch.kpt.dev/v1alpha1",
+            "kind": "PackageRevision",
+            "metadata": {"namespace": "default"},
+            "spec": {
+                "repository": "red", "packageName": package, "workspaceName": "ws", "lifecycle": "Draft",
+                "tasks": [{"type": "clone", "clone": {"upstreamRef": source}}],
+            },
+        })
+    };
+    // A Draft upstream: Porch refuses placeholders only.
+    let from_draft =
+        f.post(PRS, &clone(json!({"upstreamRef": {"name": "blue.base.ws"}}), "a")).await;
+    assert_eq!(from_draft.status.as_u16(), 201, "{}", from_draft.body);
+
+    f.publish("blue.base.ws").await;
+    let repo = format!("{}/blue.git", f.dir.path().display());
+    let git = json!({"git": {"repo": repo, "ref": "base/v1", "directory": "base"}});
+    let from_git = f.post(PRS, &clone(git, "b")).await;
+    assert_eq!(from_git.status.as_u16(), 201, "{}", from_git.body);
+    let task = &from_git.body["spec"]["tasks"][0]["clone"]["upstreamRef"]["git"];
+    assert_eq!(task["secretRef"], json!({"name": ""}), "{}", from_git.body);
+    let read_back = f.get(&format!("{PRS}/red.b.ws")).await.body;
+    assert_eq!(
+        read_back["spec"]["tasks"][0]["clone"]["upstreamRef"]["git"]["secretRef"],
+        json!({"name": ""}),
+        "{read_back}"
+    );
+}
