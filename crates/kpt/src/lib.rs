@@ -5,9 +5,9 @@
 //! upstream identifiers), [`upgrade`] (`kpt pkg update` strategies) with the three-way merge in
 //! `merge3`, and comment healing ([`heal_comments`]), all on veranda-yaml's go-yaml nodes and
 //! [`veranda_yaml::stream`] documents, as kpt works on kyaml's yaml.v3 nodes.
-//! `set_upstream` and `set_upstream_ref` edit the Kptfile on veranda-yaml's nodes and keep its
-//! comments; `set_package_metadata` still rewrites it through a value tree (comments are lost
-//! only when it changes).
+//! Every Kptfile read ([`read_kptfile`]) and edit (`set_upstream`, `set_upstream_ref`,
+//! `set_package_metadata`, `set_status_conditions`) works on veranda-yaml's nodes, within its
+//! parsing limits, and keeps the file's comments and layout.
 
 mod heal;
 pub mod kptfile;
@@ -21,7 +21,6 @@ pub use upgrade::{Error as UpgradeError, Strategy, upgrade};
 
 use std::collections::BTreeMap;
 
-use serde_yaml::{Mapping, Value};
 use veranda_yaml::{Node, stream};
 
 /// A package's files: path relative to the package root → content.
@@ -33,8 +32,6 @@ pub const KPTFILE: &str = "Kptfile";
 /// Errors reading or editing a Kptfile.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid Kptfile: {0}")]
-    Yaml(#[from] serde_yaml::Error),
     #[error("invalid Kptfile: {0}")]
     Shape(String),
 }
@@ -108,34 +105,27 @@ pub struct GitLock {
 
 /// Reads the interesting parts of a Kptfile.
 pub fn read_kptfile(content: &[u8]) -> Result<KptfileInfo, Error> {
-    check_yaml_limits(content)?;
-    let value: Value = serde_yaml::from_slice(content)?;
-    let mut info = KptfileInfo::default();
-    let get = |v: &Value, path: &[&str]| -> Option<Value> {
-        let mut cur = v;
-        for key in path {
-            cur = cur.get(*key)?;
-        }
-        Some(cur.clone())
+    let root = parse_root(content)?;
+    let mut info = KptfileInfo {
+        name: root.get_str(&["metadata", "name"]).unwrap_or_default().to_owned(),
+        labels: string_map(root.lookup(&["metadata", "labels"])),
+        annotations: string_map(root.lookup(&["metadata", "annotations"])),
+        ..KptfileInfo::default()
     };
-    info.name = get(&value, &["metadata", "name"])
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
-    info.labels = string_map(get(&value, &["metadata", "labels"]));
-    info.annotations = string_map(get(&value, &["metadata", "annotations"]));
-    if let Some(Value::Sequence(gates)) = get(&value, &["info", "readinessGates"]) {
+    if let Some(gates) = root.lookup(&["info", "readinessGates"]) {
         info.readiness_gates = gates
+            .content
             .iter()
-            .filter_map(|g| g.get("conditionType").and_then(Value::as_str).map(String::from))
+            .filter_map(|g| g.get_str(&["conditionType"]).map(String::from))
             .collect();
     }
-    if let Some(Value::Sequence(conditions)) = get(&value, &["status", "conditions"]) {
-        info.conditions = conditions.iter().filter_map(|c| serde_json::to_value(c).ok()).collect();
+    if let Some(conditions) = root.lookup(&["status", "conditions"]) {
+        info.conditions = conditions.content.iter().map(Node::to_json).collect();
     }
-    if get(&value, &["upstream", "git"]).is_some()
-        && let Some(lock) = get(&value, &["upstreamLock", "git"])
+    if root.lookup(&["upstream", "git"]).is_some()
+        && let Some(lock) = root.lookup(&["upstreamLock", "git"])
     {
-        let field = |k: &str| lock.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let field = |k: &str| lock.get_str(&[k]).unwrap_or_default().to_owned();
         info.upstream_lock = Some(GitLock {
             repo: field("repo"),
             directory: field("directory"),
@@ -144,6 +134,22 @@ pub fn read_kptfile(content: &[u8]) -> Result<KptfileInfo, Error> {
         });
     }
     Ok(info)
+}
+
+/// The root mapping of a Kptfile's first non-empty document, aliases expanded, within
+/// veranda-yaml's parsing limits.
+fn parse_root(content: &[u8]) -> Result<Node, Error> {
+    let text = std::str::from_utf8(content).map_err(|_| Error::Shape("not utf-8".into()))?;
+    let docs = stream::parse_stream(text).map_err(|e| Error::Shape(e.to_string()))?;
+    let mut root = docs
+        .iter()
+        .find_map(|d| d.root().filter(|r| !r.is_null()).cloned())
+        .ok_or_else(|| Error::Shape("empty file".into()))?;
+    if !root.is_mapping() {
+        return Err(Error::Shape("top level must be a mapping".into()));
+    }
+    root.expand_aliases().map_err(|e| Error::Shape(e.to_string()))?;
+    Ok(root)
 }
 
 /// Sets `upstream` and `upstreamLock` (type git) the way Porch does on clone and upgrade
@@ -384,83 +390,53 @@ pub fn set_package_metadata(
     if new_labels == before.labels && new_annotations == before.annotations && !gates_change {
         return Ok(None);
     }
-    let mut doc = parse_mapping(content)?;
-    let metadata = entry_mapping(&mut doc, "metadata");
-    set_string_map(metadata, "labels", &new_labels);
-    set_string_map(metadata, "annotations", &new_annotations);
-    if let Some(gates) = readiness_gates.filter(|_| gates_change) {
-        let info = entry_mapping(&mut doc, "info");
-        if gates.is_empty() {
-            info.remove("readinessGates");
-        } else {
-            let seq = gates
-                .iter()
-                .map(|g| {
-                    let mut m = Mapping::new();
-                    m.insert("conditionType".into(), g.clone().into());
-                    Value::Mapping(m)
-                })
-                .collect();
-            info.insert("readinessGates".into(), Value::Sequence(seq));
+    let edited = edit_kptfile(content, |root| {
+        let metadata = mapping_at(root, "metadata");
+        set_string_map(metadata, "labels", &new_labels);
+        set_string_map(metadata, "annotations", &new_annotations);
+        if let Some(gates) = readiness_gates.filter(|_| gates_change) {
+            let info = mapping_at(root, "info");
+            if gates.is_empty() {
+                info.remove("readinessGates");
+            } else {
+                let mut seq = Node::sequence();
+                seq.content = gates
+                    .iter()
+                    .map(|g| {
+                        let mut gate = Node::mapping();
+                        gate.set("conditionType", string(g));
+                        gate
+                    })
+                    .collect();
+                info.set("readinessGates", seq);
+            }
         }
-    }
-    Ok(Some(serde_yaml::to_string(&Value::Mapping(doc))?.into_bytes()))
+    })?;
+    Ok(Some(edited))
 }
 
-/// Nesting and alias expansion limits ([`veranda_yaml::check_limits`]) before `serde_yaml` sees a
-/// file.
-fn check_yaml_limits(content: &[u8]) -> Result<(), Error> {
-    match std::str::from_utf8(content) {
-        Ok(text) => veranda_yaml::check_limits(text).map_err(|e| Error::Shape(e.to_string())),
-        // serde_yaml reports the encoding error itself.
-        Err(_) => Ok(()),
-    }
-}
-
-fn parse_mapping(content: &[u8]) -> Result<Mapping, Error> {
-    check_yaml_limits(content)?;
-    match serde_yaml::from_slice::<Value>(content)? {
-        Value::Mapping(m) => Ok(m),
-        _ => Err(Error::Shape("top level must be a mapping".into())),
-    }
-}
-
-fn entry_mapping<'a>(doc: &'a mut Mapping, key: &str) -> &'a mut Mapping {
-    let slot = doc.entry(key.into()).or_insert_with(|| Value::Mapping(Mapping::new()));
-    if !slot.is_mapping() {
-        *slot = Value::Mapping(Mapping::new());
-    }
-    match slot {
-        Value::Mapping(m) => m,
-        _ => unreachable!("slot was just made a mapping"),
-    }
-}
-
-fn set_string_map(parent: &mut Mapping, key: &str, map: &BTreeMap<String, String>) {
+/// Replaces the string map `key` of `parent` (keys in order); an empty map removes it.
+fn set_string_map(parent: &mut Node, key: &str, map: &BTreeMap<String, String>) {
     if map.is_empty() {
         parent.remove(key);
         return;
     }
-    let mut m = Mapping::new();
-    for (k, v) in map {
-        m.insert(k.clone().into(), v.clone().into());
+    if string_map(parent.get(key)) == *map {
+        return;
     }
-    parent.insert(key.into(), Value::Mapping(m));
+    let mut node = Node::mapping();
+    for (k, v) in map {
+        node.set(k, string(v));
+    }
+    parent.set(key, node);
 }
 
-fn string_map(value: Option<Value>) -> BTreeMap<String, String> {
-    let Some(Value::Mapping(m)) = value else { return BTreeMap::new() };
-    m.iter()
-        .filter_map(|(k, v)| {
-            let k = k.as_str()?.to_string();
-            let v = match v {
-                Value::String(s) => s.clone(),
-                Value::Bool(b) => b.to_string(),
-                Value::Number(n) => n.to_string(),
-                _ => return None,
-            };
-            Some((k, v))
-        })
+/// The scalar entries of a mapping node, as text.
+fn string_map(node: Option<&Node>) -> BTreeMap<String, String> {
+    let Some(node) = node.filter(|n| n.is_mapping()) else { return BTreeMap::new() };
+    node.entries()
+        .filter(|(_, v)| v.as_str().is_some() && !v.reads_as_null())
+        .map(|(k, v)| (k.value.clone(), v.value.clone()))
         .collect()
 }
 
@@ -472,7 +448,7 @@ fn yaml_scalar(s: &str) -> String {
         && !s.contains(" #")
         && !s.ends_with(':')
         && !s.ends_with(' ')
-        && serde_yaml::from_str::<Value>(s).map(|v| v.is_string()).unwrap_or(false);
+        && Node::scalar(s).reads_as_string();
     if plain_ok { s.to_string() } else { serde_json::to_string(s).unwrap_or_default() }
 }
 

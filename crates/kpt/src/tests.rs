@@ -103,3 +103,40 @@ fn scalars_are_quoted_when_needed() {
     assert_eq!(yaml_scalar("a: b"), "\"a: b\"");
     assert_eq!(yaml_scalar("123"), "\"123\"");
 }
+
+#[test]
+fn package_metadata_edits_keep_the_kptfile_layout() {
+    let kptfile = b"apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: p # the package\n  labels:\n    old: x\ninfo:\n  # who to ask\n  description: d\n";
+    let labels = BTreeMap::from([("team".to_string(), "true".to_string())]);
+    let out = set_package_metadata(
+        kptfile,
+        &labels,
+        &BTreeMap::new(),
+        Some(&["ready".to_string()]),
+        MetadataMode::Replace,
+    )
+    .unwrap()
+    .expect("changed");
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(text.contains("name: p # the package"), "{text}");
+    assert!(text.contains("  # who to ask\n  description: d"), "{text}");
+    assert!(
+        text.contains("  labels:\n    team: \"true\"\n"),
+        "a string that reads as a bool is quoted: {text}"
+    );
+    let info = read_kptfile(&out).unwrap();
+    assert_eq!(info.labels, labels);
+    assert_eq!(info.readiness_gates, ["ready"]);
+    // Nothing to change: None.
+    assert_eq!(
+        set_package_metadata(
+            &out,
+            &labels,
+            &BTreeMap::new(),
+            Some(&["ready".to_string()]),
+            MetadataMode::Replace
+        )
+        .unwrap(),
+        None
+    );
+}
