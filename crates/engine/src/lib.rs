@@ -115,7 +115,7 @@ pub struct Engine {
     state: RwLock<State>,
     hub: watch::Hub,
     // Names of objects with a mutating request in flight (try-locks, Porch's 409 semantics).
-    busy: Mutex<HashSet<String>>,
+    busy: Mutex<HashSet<LockKey>>,
     // Built-in functions, then the configured executables, then the function runner.
     functions: veranda_fn::MultiRuntime,
     // Bounds the repositories syncing at once (`max_concurrent_syncs`).
@@ -272,7 +272,7 @@ impl Engine {
     /// Takes a try-lock on `key`; a second request gets 409 with `message`.
     fn try_lock(
         &self,
-        key: String,
+        key: LockKey,
         message: impl FnOnce() -> String,
     ) -> Result<BusyGuard<'_>, Error> {
         let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
@@ -283,10 +283,42 @@ impl Engine {
     }
 }
 
+/// What one request at a time may work on; a second request on the same key gets a 409.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum LockKey {
+    /// One package revision (namespace, name): updates, approvals, resources, deletion.
+    Revision(String, String),
+    /// The creation of a package in a repository (namespace, repository, package), whether
+    /// through a first revision or a PorchPackage.
+    Creation(String, String, String),
+    /// One Repository (namespace, name).
+    Repository(String, String),
+    /// One Secret (namespace, name).
+    Secret(String, String),
+}
+
+impl LockKey {
+    fn revision(namespace: &str, name: &str) -> LockKey {
+        LockKey::Revision(namespace.to_owned(), name.to_owned())
+    }
+
+    fn creation(namespace: &str, repository: &str, package: &str) -> LockKey {
+        LockKey::Creation(namespace.to_owned(), repository.to_owned(), package.to_owned())
+    }
+
+    fn repository(namespace: &str, name: &str) -> LockKey {
+        LockKey::Repository(namespace.to_owned(), name.to_owned())
+    }
+
+    fn secret(namespace: &str, name: &str) -> LockKey {
+        LockKey::Secret(namespace.to_owned(), name.to_owned())
+    }
+}
+
 /// Releases a try-lock on drop.
 struct BusyGuard<'a> {
     engine: &'a Engine,
-    key: String,
+    key: LockKey,
 }
 
 impl Drop for BusyGuard<'_> {

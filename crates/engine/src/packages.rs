@@ -101,7 +101,7 @@ impl Engine {
         }
         self.get_repository(namespace, &spec.repository)?;
         let _busy = self.try_lock(
-            format!("create/{namespace}/{}/{}", spec.repository, spec.package_name),
+            crate::LockKey::creation(namespace, &spec.repository, &spec.package_name),
             || format!("another request is already in progress to create package {name:?}"),
         )?;
         if self.get_package(namespace, &name).is_ok() {
@@ -135,7 +135,7 @@ impl Engine {
         let package = self.get_package(namespace, name)?;
         let key = (namespace.to_string(), package.spec.repository.clone());
         let _busy = self.try_lock(
-            format!("create/{namespace}/{}/{}", key.1, package.spec.package_name),
+            crate::LockKey::creation(namespace, &key.1, &package.spec.package_name),
             || format!("another request is already in progress on package {name:?}"),
         )?;
         let revisions: Vec<_> = {
@@ -157,7 +157,7 @@ impl Engine {
             .iter()
             .map(|r| {
                 let n = r.object.metadata.name.clone();
-                self.try_lock(format!("pr/{namespace}/{n}"), || {
+                self.try_lock(crate::LockKey::revision(namespace, &n), || {
                     format!("another request is already in progress on package revision \"{namespace}/{n}\"")
                 })
             })

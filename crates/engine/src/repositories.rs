@@ -61,7 +61,7 @@ impl Engine {
         let name = repo.metadata.name.clone();
         validate_repository(&name, &mut repo)?;
         let key = (namespace.to_string(), name.clone());
-        let _busy = self.try_lock(format!("repository/{namespace}/{name}"), || {
+        let _busy = self.try_lock(crate::LockKey::repository(namespace, &name), || {
             format!("another request is already in progress on repository \"{namespace}/{name}\"")
         })?;
         if self.read().repos.contains_key(&key) {
@@ -114,7 +114,7 @@ impl Engine {
         mut repo: Repository,
     ) -> Result<Repository, Error> {
         let key = (namespace.to_string(), name.to_string());
-        let _busy = self.try_lock(format!("repository/{namespace}/{name}"), || {
+        let _busy = self.try_lock(crate::LockKey::repository(namespace, name), || {
             format!("another request is already in progress on repository \"{namespace}/{name}\"")
         })?;
         let current = self.get_repository(namespace, name)?;
@@ -212,7 +212,7 @@ impl Engine {
         name: &str,
     ) -> Result<Repository, Error> {
         let key = (namespace.to_string(), name.to_string());
-        let _busy = self.try_lock(format!("repository/{namespace}/{name}"), || {
+        let _busy = self.try_lock(crate::LockKey::repository(namespace, name), || {
             format!("another request is already in progress on repository \"{namespace}/{name}\"")
         })?;
         let current = self.get_repository(namespace, name)?;

@@ -166,7 +166,7 @@ impl Engine {
         let name = secret.metadata.name.clone();
         secret.normalize();
         secret.validate().map_err(|e| invalid(&name, e))?;
-        let _busy = self.try_lock(format!("secret/{namespace}/{name}"), || {
+        let _busy = self.try_lock(crate::LockKey::secret(namespace, &name), || {
             format!("another request is already in progress on secret \"{namespace}/{name}\"")
         })?;
         let metadata = &mut secret.metadata;
@@ -199,7 +199,7 @@ impl Engine {
             return Err(Error::invalid(Kind::Secret, name, "metadata.name", "field is immutable"));
         }
         secret.normalize();
-        let _busy = self.try_lock(format!("secret/{namespace}/{name}"), || {
+        let _busy = self.try_lock(crate::LockKey::secret(namespace, name), || {
             format!("another request is already in progress on secret \"{namespace}/{name}\"")
         })?;
         let (ns, n) = (namespace.to_string(), name.to_string());
@@ -224,7 +224,7 @@ impl Engine {
 
     /// Deletes a Secret; returns it as it was.
     pub async fn delete_secret(&self, namespace: &str, name: &str) -> Result<Secret, Error> {
-        let _busy = self.try_lock(format!("secret/{namespace}/{name}"), || {
+        let _busy = self.try_lock(crate::LockKey::secret(namespace, name), || {
             format!("another request is already in progress on secret \"{namespace}/{name}\"")
         })?;
         let (ns, n) = (namespace.to_string(), name.to_string());

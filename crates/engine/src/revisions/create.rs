@@ -55,7 +55,7 @@ impl Engine {
     ) -> Result<Arc<PackageRevision>, Error> {
         let new = validate(namespace, &pr)?;
         let (repo_handle, write) = self.repo_handles(&new.key)?;
-        let _busy = self.try_lock(format!("create/{namespace}/{}/{}", new.key.1, new.package), || {
+        let _busy = self.try_lock(crate::LockKey::creation(namespace, &new.key.1, &new.package), || {
             format!(
                 "another request is already in progress to create package revision with details namespace={namespace:?}, repository={:?}, package={:?},workspace={:?}",
                 new.key.1, new.package, new.workspace

@@ -15,7 +15,7 @@ impl Engine {
         namespace: &str,
         name: &str,
     ) -> Result<Arc<PackageRevision>, Error> {
-        let _busy = self.try_lock(format!("pr/{namespace}/{name}"), || {
+        let _busy = self.try_lock(crate::LockKey::revision(namespace, name), || {
             format!(
                 "another request is already in progress on package revision \"{namespace}/{name}\""
             )

@@ -52,7 +52,7 @@ impl Engine {
         name: &str,
         prr: PackageRevisionResources,
     ) -> Result<PackageRevisionResources, Error> {
-        let _busy = self.try_lock(format!("pr/{namespace}/{name}"), || {
+        let _busy = self.try_lock(crate::LockKey::revision(namespace, name), || {
             format!("another request is already in progress on package revision resources \"{namespace}/{name}\"")
         })?;
         let invalid = |field: &str, message: String| {
