@@ -175,28 +175,43 @@ fn handshake(
             format!("TLS certificate verification failed for {}: {reason}", endpoint.host),
         )))
     };
-    let stream = match config.connect(&endpoint.host, tcp) {
-        Ok(stream) => stream,
-        Err(openssl::ssl::HandshakeError::Failure(mid)) => {
-            let verify = mid.ssl().verify_result();
-            if verify != openssl::x509::X509VerifyResult::OK {
-                return Err(refused(verify.error_string().to_owned()));
-            }
-            if deadline.expired() || mid.error().io_error().is_some_and(is_timeout) {
+    let interrupted = |mid: &openssl::ssl::MidHandshakeSslStream<TcpStream>| {
+        mid.error().io_error().is_some_and(|e| e.kind() == io::ErrorKind::Interrupted)
+    };
+    let mut attempt = config.connect(&endpoint.host, tcp);
+    let stream = loop {
+        match attempt {
+            Ok(stream) => break stream,
+            // A signal (EINTR) interrupted the handshake: go on with it.
+            Err(
+                openssl::ssl::HandshakeError::Failure(mid)
+                | openssl::ssl::HandshakeError::WouldBlock(mid),
+            ) if interrupted(&mid) => attempt = mid.handshake(),
+            // The socket's read timeout (the stall limit) or the deadline ran out.
+            Err(openssl::ssl::HandshakeError::WouldBlock(_)) => {
                 return Err(Failure::Failed(deadline.timeout()));
             }
-            return Err(Failure::Failed(Error::Git(git2::Error::new(
-                git2::ErrorCode::GenericError,
-                git2::ErrorClass::Ssl,
-                format!("TLS handshake with {} failed: {}", endpoint.authority(), mid.error()),
-            ))));
-        }
-        Err(err) => {
-            return Err(Failure::Failed(Error::Git(git2::Error::new(
-                git2::ErrorCode::GenericError,
-                git2::ErrorClass::Ssl,
-                format!("TLS handshake with {} failed: {err}", endpoint.authority()),
-            ))));
+            Err(openssl::ssl::HandshakeError::Failure(mid)) => {
+                let verify = mid.ssl().verify_result();
+                if verify != openssl::x509::X509VerifyResult::OK {
+                    return Err(refused(verify.error_string().to_owned()));
+                }
+                if deadline.expired() || mid.error().io_error().is_some_and(is_timeout) {
+                    return Err(Failure::Failed(deadline.timeout()));
+                }
+                return Err(Failure::Failed(Error::Git(git2::Error::new(
+                    git2::ErrorCode::GenericError,
+                    git2::ErrorClass::Ssl,
+                    format!("TLS handshake with {} failed: {}", endpoint.authority(), mid.error()),
+                ))));
+            }
+            Err(err) => {
+                return Err(Failure::Failed(Error::Git(git2::Error::new(
+                    git2::ErrorCode::GenericError,
+                    git2::ErrorClass::Ssl,
+                    format!("TLS handshake with {} failed: {err}", endpoint.authority()),
+                ))));
+            }
         }
     };
     if let Some(bundle) = auth.ca_bundle {
@@ -472,17 +487,29 @@ impl<S: Socket> Timed<S> {
     }
 }
 
+// A signal delivered to the thread (EINTR) interrupts a read or write without failing it:
+// both are retried, as std's `read_exact` and `write_all` do.
 impl<S: Socket> Read for Timed<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.arm()?;
-        self.stream.read(buf)
+        loop {
+            self.arm()?;
+            match self.stream.read(buf) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                done => return done,
+            }
+        }
     }
 }
 
 impl<S: Socket> Write for Timed<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.arm()?;
-        self.stream.write(buf)
+        loop {
+            self.arm()?;
+            match self.stream.write(buf) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                done => return done,
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
