@@ -59,7 +59,7 @@ pub fn prepare(path: &Path) -> Result<DataDir, DataDirError> {
         .create(path)
         .map_err(io("create data directory", path))?;
     let path = std::fs::canonicalize(path).map_err(io("resolve data directory", path))?;
-    make_private(&path, 0o700)?;
+    make_private(&path, 0o700, false)?;
     let lock_path = path.join(LOCK_FILE);
     let mut lock = OpenOptions::new()
         .read(true)
@@ -105,7 +105,7 @@ impl DataDir {
                     .map_err(io("write secret key", &current))?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                make_private(&current, 0o600)?;
+                make_private(&current, 0o600, false)?;
             }
             Err(e) => return Err(io("create secret key", &current)(e)),
         }
@@ -126,16 +126,18 @@ impl DataDir {
 
     /// Makes what the engine keeps in the directory private: the database files 0600, the Git
     /// cache directories 0700 (their contents are then out of reach whatever their own modes).
-    pub fn tighten(&self) -> Result<(), DataDirError> {
+    /// `created_now` tells that the server itself just created what it finds open (logged at
+    /// debug); otherwise an open file was left that way before this start (a warning).
+    pub fn tighten(&self, created_now: bool) -> Result<(), DataDirError> {
         let entries =
             std::fs::read_dir(&self.path).map_err(io("read data directory", &self.path))?;
         for entry in entries {
             let entry = entry.map_err(io("read data directory", &self.path))?;
             let file_type = entry.file_type().map_err(io("stat", &entry.path()))?;
             if file_type.is_dir() {
-                make_private(&entry.path(), 0o700)?;
+                make_private(&entry.path(), 0o700, created_now)?;
             } else if file_type.is_file() {
-                make_private(&entry.path(), 0o600)?;
+                make_private(&entry.path(), 0o600, created_now)?;
             }
         }
         Ok(())
@@ -143,10 +145,15 @@ impl DataDir {
 }
 
 /// Clears group and other permission bits of `path`, setting `mode` when any was set.
-fn make_private(path: &Path, mode: u32) -> Result<(), DataDirError> {
+fn make_private(path: &Path, mode: u32, created_now: bool) -> Result<(), DataDirError> {
     let meta = std::fs::symlink_metadata(path).map_err(io("stat", path))?;
     if meta.permissions().mode() & 0o077 != 0 {
-        tracing::warn!(path = %path.display(), mode = format!("{:o}", meta.permissions().mode() & 0o777), "making private");
+        let old = format!("{:o}", meta.permissions().mode() & 0o777);
+        if created_now {
+            tracing::debug!(path = %path.display(), mode = old, "making private");
+        } else {
+            tracing::warn!(path = %path.display(), mode = old, "making private");
+        }
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
             .map_err(io("change mode of", path))?;
     }
@@ -187,7 +194,7 @@ mod tests {
         std::fs::create_dir(dir.join("git")).unwrap();
         std::fs::set_permissions(dir.join("git"), std::fs::Permissions::from_mode(0o755)).unwrap();
         let data = prepare(&dir).unwrap();
-        data.tighten().unwrap();
+        data.tighten(false).unwrap();
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("veranda.db")), 0o600);
         assert_eq!(mode(&dir.join("git")), 0o700);

@@ -84,6 +84,9 @@ pub fn backends(
 pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let data = datadir::prepare(&config.data_dir).map_err(ServeError::DataDir)?;
     let data_dir = data.path().to_path_buf();
+    // What a user left open before this start is worth a warning; what the store and the
+    // engine create below is tightened after them.
+    data.tighten(false).map_err(ServeError::DataDir)?;
     let backends = backends(&data_dir).map_err(ServeError::Engine)?;
     veranda_repo::set_network_timeouts(veranda_repo::NetworkTimeouts::from_total(
         config.git_timeout,
@@ -106,7 +109,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     )
     .await
     .map_err(ServeError::Engine)?;
-    data.tighten().map_err(ServeError::DataDir)?;
+    data.tighten(true).map_err(ServeError::DataDir)?;
     let (tokens, admin_token) =
         auth::Tokens::load_or_create(&data_dir).map_err(|e| ServeError::Io("load tokens", e))?;
     let app = app::app(Arc::new(app::AppState { engine: engine.clone(), tokens }));
