@@ -281,6 +281,15 @@ impl Engine {
         }
         Ok(BusyGuard { engine: self, key })
     }
+
+    /// [`Engine::try_lock`] on one package revision, with the message every verb on it gives.
+    fn lock_revision(&self, namespace: &str, name: &str) -> Result<BusyGuard<'_>, Error> {
+        self.try_lock(LockKey::revision(namespace, name), || {
+            format!(
+                "another request is already in progress on package revision \"{namespace}/{name}\""
+            )
+        })
+    }
 }
 
 /// What one request at a time may work on; a second request on the same key gets a 409.

@@ -155,12 +155,7 @@ impl Engine {
         self.check_package_deletable(namespace, name, &revisions)?;
         let busy: Vec<_> = revisions
             .iter()
-            .map(|r| {
-                let n = r.object.metadata.name.clone();
-                self.try_lock(crate::LockKey::revision(namespace, &n), || {
-                    format!("another request is already in progress on package revision \"{namespace}/{n}\"")
-                })
-            })
+            .map(|r| self.lock_revision(namespace, &r.object.metadata.name))
             .collect::<Result<_, _>>()?;
         if !revisions.is_empty() {
             let (repo, write) = self.repo_handles(&key)?;

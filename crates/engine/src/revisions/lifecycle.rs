@@ -23,11 +23,7 @@ impl Engine {
         new: PackageRevision,
         endpoint: Endpoint,
     ) -> Result<Arc<PackageRevision>, Error> {
-        let _busy = self.try_lock(crate::LockKey::revision(namespace, name), || {
-            format!(
-                "another request is already in progress on package revision \"{namespace}/{name}\""
-            )
-        })?;
+        let _busy = self.lock_revision(namespace, name)?;
         let (key, _) = self.find(namespace, name)?;
         let (repo, write) = self.repo_handles(&key)?;
         let _write = write.lock().await;
