@@ -134,7 +134,13 @@ impl Engine {
                 }
             }
             let previous = Before { indexed: prev, stored };
-            plan(git, store, &namespace, &repository, deployment, discovered, previous, updates)
+            let scope = Scope {
+                namespace: &namespace,
+                repository: &repository,
+                deployment,
+                origin_url: git.origin_url(),
+            };
+            plan(git, store, &scope, &discovered, &previous, updates)
         })
         .await;
         let (revisions, events) = match planned {
@@ -210,173 +216,234 @@ impl Engine {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where a reconcile pass writes: the repository and what every object built for it shares.
+struct Scope<'a> {
+    namespace: &'a str,
+    repository: &'a str,
+    deployment: bool,
+    origin_url: String,
+}
+
+/// A revision whose object must be (re)built in this pass.
+struct Next {
+    name: String,
+    discovered: Arc<Discovered>,
+    kptfile: KptfileInfo,
+    latest: bool,
+    fingerprint: String,
+    meta: ObjectMeta,
+    existed: bool,
+    /// The resourceVersion to keep; `-1` when the store assigns a new one.
+    resource_version: i64,
+}
+
+/// What changed between the previous index and Git.
+struct Diff {
+    /// Revisions kept as they were (object and JSON included).
+    kept: BTreeMap<String, Arc<Rev>>,
+    next: Vec<Next>,
+    changes: Vec<Change>,
+    gone: Vec<String>,
+}
+
+/// Plans one pass: compares Git with what was known, writes the changes to the store and
+/// builds the new index with the events that describe it.
 fn plan(
     git: &dyn PackageRepository,
     store: &dyn Store,
-    namespace: &str,
-    repository: &str,
-    deployment: bool,
-    discovered: Vec<Arc<Discovered>>,
-    previous: Before,
-    mut updates: Updates,
+    scope: &Scope<'_>,
+    discovered: &[Arc<Discovered>],
+    previous: &Before,
+    updates: Updates,
 ) -> Result<Plan, Error> {
-    // Highest published revision per package: that one carries the latest label.
+    let mut diff = scope.diff(git, discovered, previous, updates);
+    let changes = std::mem::take(&mut diff.changes);
+    let written = crate::metrics::store("apply", || store.apply(changes)).map_err(store_error)?;
+    let assigned: HashMap<String, i64> =
+        written.into_iter().map(|row| (row.name, row.resource_version)).collect();
+    let first_deleted = if diff.gone.is_empty() {
+        0
+    } else {
+        store.reserve_resource_versions(diff.gone.len() as i64).map_err(store_error)?
+    };
+    Ok(scope.materialize(diff, assigned, first_deleted, previous))
+}
+
+/// The highest published revision number per package: that one carries the latest label.
+fn latest_published(discovered: &[Arc<Discovered>]) -> HashMap<&str, i64> {
     let mut latest: HashMap<&str, i64> = HashMap::new();
-    for d in &discovered {
+    for d in discovered {
         if build::lifecycle(d).is_published() && d.revision > 0 {
             let slot = latest.entry(d.package.as_str()).or_insert(0);
             *slot = (*slot).max(d.revision);
         }
     }
-    let origin_url = git.origin_url();
-    struct Next {
-        name: String,
-        discovered: Arc<Discovered>,
-        kptfile: KptfileInfo,
-        latest: bool,
-        fingerprint: String,
-        meta: ObjectMeta,
-        existed: bool,
-        resource_version: i64,
-    }
-    let mut next: Vec<Next> = Vec::new();
-    let mut revisions = BTreeMap::new();
-    // Names of revisions that changed; unchanged ones are already in `revisions`.
-    let mut rebuilt = std::collections::HashSet::new();
-    let mut changes = Vec::new();
-    for d in &discovered {
-        let name = names::package_revision_name(repository, &d.package, &d.workspace);
-        if revisions.contains_key(&name) || !rebuilt.insert(name.clone()) {
-            tracing::warn!(%name, git_ref = %d.ref_name, "two git refs map to one package revision name; ignoring the second");
-            continue;
-        }
-        let is_latest = d.revision > 0
-            && latest.get(d.package.as_str()) == Some(&d.revision)
-            && build::lifecycle(d).is_published();
-        let prev = previous.get(&name);
-        let new_meta = updates.meta.remove(&name);
-        if new_meta.is_none()
-            && !updates.force
-            && let Some(rev) = prev.and_then(Previous::rev)
-            && Arc::ptr_eq(&rev.discovered, d)
-            && rev.latest == is_latest
-            && rev.object.status.deployment == deployment
-        {
-            // The ref did not move (discovery hands out the same `Arc`): nothing to recompute.
-            revisions.insert(name, rev.clone());
-            continue;
-        }
-        let fp = fingerprint(d, is_latest, deployment);
-        let changed =
-            new_meta.is_some() || updates.force || prev.is_none_or(|p| p.fingerprint() != fp);
-        if !changed && let Some(rev) = prev.and_then(Previous::rev) {
-            // Same commit, ref, lifecycle, revision and latest label, same metadata: the object
-            // and its JSON are still right. This keeps a write O(changed revisions).
-            revisions.insert(name, rev.clone());
-            continue;
-        }
-        let kptfile = match prev.and_then(Previous::rev) {
-            Some(rev)
-                if rev.discovered.commit == d.commit && rev.discovered.package == d.package =>
-            {
-                rev.kptfile.clone()
-            }
-            _ => read_kptfile(git, d),
-        };
-        let meta = match (&new_meta, prev) {
-            (Some(meta), _) => meta.clone(),
-            (None, Some(p)) => p.meta().clone(),
-            (None, None) => {
-                ObjectMeta { creation_timestamp: Some(time::now()), ..ObjectMeta::default() }
-            }
-        };
-        if changed {
-            changes.push(Change::PutRevision(RevisionRow {
-                namespace: namespace.to_string(),
-                name: name.clone(),
-                repository: repository.to_string(),
-                meta: serde_json::to_string(&meta).unwrap_or_else(|_| "{}".into()),
-                resource_version: 0,
-                fingerprint: fp.clone(),
-            }));
-        }
-        next.push(Next {
-            name,
-            discovered: d.clone(),
-            kptfile,
-            latest: is_latest,
-            fingerprint: fp,
-            meta,
-            existed: prev.is_some(),
-            resource_version: if changed {
-                -1
-            } else {
-                prev.map(Previous::resource_version).unwrap_or(0)
-            },
-        });
-    }
-    let gone: Vec<String> = previous
-        .names()
-        .filter(|n| !revisions.contains_key(*n) && !rebuilt.contains(*n))
-        .cloned()
-        .collect();
-    for name in &gone {
-        changes
-            .push(Change::DeleteRevision { namespace: namespace.to_string(), name: name.clone() });
-    }
-    let written = crate::metrics::store("apply", || store.apply(changes)).map_err(store_error)?;
-    let mut assigned: HashMap<String, i64> =
-        written.into_iter().map(|row| (row.name, row.resource_version)).collect();
-    let first_deleted = if gone.is_empty() {
-        0
-    } else {
-        store.reserve_resource_versions(gone.len() as i64).map_err(store_error)?
-    };
+    latest
+}
 
-    let mut events = Vec::new();
-    for n in next {
-        let new_rv = assigned.remove(&n.name);
-        let rv = new_rv.unwrap_or(n.resource_version);
-        let object = Arc::new(build::package_revision(Parts {
-            namespace,
-            repository,
-            origin_url: &origin_url,
-            deployment,
-            discovered: &n.discovered,
-            kptfile: &n.kptfile,
-            meta: &n.meta,
-            resource_version: rv,
-            latest: n.latest,
-        }));
-        let json: Arc<str> = serde_json::to_string(&*object).unwrap_or_default().into();
-        if let Some(rv) = new_rv {
-            events.push(Event {
-                resource_version: rv,
-                event_type: if n.existed { EventType::Modified } else { EventType::Added },
-                topic: Topic::PackageRevisions,
-                namespace: namespace.to_string(),
-                json: json.clone(),
+impl Scope<'_> {
+    /// Sorts every discovered revision into kept or to rebuild, and lists the store changes.
+    fn diff(
+        &self,
+        git: &dyn PackageRepository,
+        discovered: &[Arc<Discovered>],
+        previous: &Before,
+        mut updates: Updates,
+    ) -> Diff {
+        let latest = latest_published(discovered);
+        let mut diff =
+            Diff { kept: BTreeMap::new(), next: Vec::new(), changes: Vec::new(), gone: Vec::new() };
+        // Names of revisions that changed; unchanged ones are already in `kept`.
+        let mut rebuilt = std::collections::HashSet::new();
+        for d in discovered {
+            let name = names::package_revision_name(self.repository, &d.package, &d.workspace);
+            if diff.kept.contains_key(&name) || !rebuilt.insert(name.clone()) {
+                tracing::warn!(%name, git_ref = %d.ref_name, "two git refs map to one package revision name; ignoring the second");
+                continue;
+            }
+            let is_latest = d.revision > 0
+                && latest.get(d.package.as_str()) == Some(&d.revision)
+                && build::lifecycle(d).is_published();
+            let prev = previous.get(&name);
+            let new_meta = updates.meta.remove(&name);
+            if let Some(rev) = self.unchanged(d, is_latest, prev, new_meta.is_some(), &updates) {
+                diff.kept.insert(name, rev.clone());
+                continue;
+            }
+            let fingerprint = fingerprint(d, is_latest, self.deployment);
+            let changed = new_meta.is_some()
+                || updates.force
+                || prev.is_none_or(|p| p.fingerprint() != fingerprint);
+            let kptfile = match prev.and_then(Previous::rev) {
+                Some(rev)
+                    if rev.discovered.commit == d.commit && rev.discovered.package == d.package =>
+                {
+                    rev.kptfile.clone()
+                }
+                _ => read_kptfile(git, d),
+            };
+            let meta = match (new_meta, prev) {
+                (Some(meta), _) => meta,
+                (None, Some(p)) => p.meta().clone(),
+                (None, None) => {
+                    ObjectMeta { creation_timestamp: Some(time::now()), ..ObjectMeta::default() }
+                }
+            };
+            if changed {
+                diff.changes.push(Change::PutRevision(RevisionRow {
+                    namespace: self.namespace.to_string(),
+                    name: name.clone(),
+                    repository: self.repository.to_string(),
+                    meta: serde_json::to_string(&meta).unwrap_or_else(|_| "{}".into()),
+                    resource_version: 0,
+                    fingerprint: fingerprint.clone(),
+                }));
+            }
+            let resource_version =
+                if changed { -1 } else { prev.map(Previous::resource_version).unwrap_or(0) };
+            diff.next.push(Next {
+                name,
+                discovered: d.clone(),
+                kptfile,
+                latest: is_latest,
+                fingerprint,
+                meta,
+                existed: prev.is_some(),
+                resource_version,
             });
         }
-        let rev = Rev {
-            discovered: n.discovered,
-            meta: n.meta,
-            kptfile: n.kptfile,
-            latest: n.latest,
-            fingerprint: n.fingerprint,
-            object,
-            json,
-        };
-        revisions.insert(n.name, Arc::new(rev));
-    }
-    for (i, name) in gone.iter().enumerate() {
-        if let Some(Previous::Indexed(rev)) = previous.get(name) {
-            events.push(deleted_event(rev, first_deleted + i as i64));
+        diff.gone = previous
+            .names()
+            .filter(|n| !diff.kept.contains_key(*n) && !rebuilt.contains(*n))
+            .cloned()
+            .collect();
+        for name in &diff.gone {
+            diff.changes.push(Change::DeleteRevision {
+                namespace: self.namespace.to_string(),
+                name: name.clone(),
+            });
         }
+        diff
     }
-    events.sort_by_key(|e| e.resource_version);
-    Ok((revisions, events))
+
+    /// The indexed revision to keep as it is, when nothing it was built from changed.
+    fn unchanged<'p>(
+        &self,
+        d: &Arc<Discovered>,
+        is_latest: bool,
+        prev: Option<Previous<'p>>,
+        new_meta: bool,
+        updates: &Updates,
+    ) -> Option<&'p Arc<Rev>> {
+        let rev = prev.and_then(Previous::rev)?;
+        if new_meta || updates.force {
+            return None;
+        }
+        if Arc::ptr_eq(&rev.discovered, d)
+            && rev.latest == is_latest
+            && rev.object.status.deployment == self.deployment
+        {
+            // The ref did not move (discovery hands out the same `Arc`): nothing to recompute.
+            return Some(rev);
+        }
+        // Same commit, ref, lifecycle, revision and latest label, same metadata: the object
+        // and its JSON are still right. This keeps a write O(changed revisions).
+        (rev.fingerprint == fingerprint(d, is_latest, self.deployment)).then_some(rev)
+    }
+
+    /// Builds the objects of the rebuilt revisions and the events of the pass, in order.
+    fn materialize(
+        &self,
+        diff: Diff,
+        mut assigned: HashMap<String, i64>,
+        first_deleted: i64,
+        previous: &Before,
+    ) -> Plan {
+        let Diff { kept: mut revisions, next, gone, .. } = diff;
+        let mut events = Vec::new();
+        for n in next {
+            let new_rv = assigned.remove(&n.name);
+            let rv = new_rv.unwrap_or(n.resource_version);
+            let object = Arc::new(build::package_revision(Parts {
+                namespace: self.namespace,
+                repository: self.repository,
+                origin_url: &self.origin_url,
+                deployment: self.deployment,
+                discovered: &n.discovered,
+                kptfile: &n.kptfile,
+                meta: &n.meta,
+                resource_version: rv,
+                latest: n.latest,
+            }));
+            let json: Arc<str> = serde_json::to_string(&*object).unwrap_or_default().into();
+            if let Some(rv) = new_rv {
+                events.push(Event {
+                    resource_version: rv,
+                    event_type: if n.existed { EventType::Modified } else { EventType::Added },
+                    topic: Topic::PackageRevisions,
+                    namespace: self.namespace.to_string(),
+                    json: json.clone(),
+                });
+            }
+            let rev = Rev {
+                discovered: n.discovered,
+                meta: n.meta,
+                kptfile: n.kptfile,
+                latest: n.latest,
+                fingerprint: n.fingerprint,
+                object,
+                json,
+            };
+            revisions.insert(n.name, Arc::new(rev));
+        }
+        for (i, name) in gone.iter().enumerate() {
+            if let Some(Previous::Indexed(rev)) = previous.get(name) {
+                events.push(deleted_event(rev, first_deleted + i as i64));
+            }
+        }
+        events.sort_by_key(|e| e.resource_version);
+        (revisions, events)
+    }
 }
 
 pub(crate) fn deleted_event(rev: &Rev, resource_version: i64) -> Event {
