@@ -1,6 +1,8 @@
 //! The engine's async face of its backends: every call of a (blocking) storage trait method
 //! runs on the blocking pool and is timed, here and nowhere else.
 //!
+//! Writes are made for the user of the request being served ([`requester::current`]).
+//!
 //! The one exception is reconcile's planning pass, which lists Git, reads Kptfiles and writes
 //! the store in one blocking task (`Repo::blocking`, `Db::blocking`), since hopping to the
 //! blocking pool per revision would cost more than the work.
@@ -12,7 +14,7 @@ use veranda_storage::{
     ObjectTable, PackageRepository, RepositoryConfig, Store, Upstream,
 };
 
-use crate::{Error, metrics};
+use crate::{Error, metrics, requester};
 
 /// The backends an engine runs on: where package revisions live and where what Git cannot hold
 /// is stored.
@@ -70,7 +72,8 @@ impl Repo {
         draft: NewDraft,
         content: Content,
     ) -> Result<(), Error> {
-        self.run("create_draft", move |r| r.create_draft(&draft, &content)).await
+        let by = requester::current();
+        self.run("create_draft", move |r| r.create_draft(&draft, &content, by.as_ref())).await
     }
 
     pub(crate) async fn discard_draft(&self, draft: NewDraft) -> Result<(), Error> {
@@ -83,7 +86,11 @@ impl Repo {
         content: Content,
     ) -> Result<Arc<Discovered>, Error> {
         let revision = revision.clone();
-        self.run("commit_draft", move |r| r.commit_draft(&revision, &content).map(Arc::new)).await
+        let by = requester::current();
+        self.run("commit_draft", move |r| {
+            r.commit_draft(&revision, &content, by.as_ref()).map(Arc::new)
+        })
+        .await
     }
 
     pub(crate) async fn propose(&self, revision: &Arc<Discovered>) -> Result<(), Error> {
@@ -102,7 +109,8 @@ impl Repo {
         number: i64,
     ) -> Result<(), Error> {
         let revision = revision.clone();
-        self.run("approve", move |r| r.approve(&revision, number)).await
+        let by = requester::current();
+        self.run("approve", move |r| r.approve(&revision, number, by.as_ref())).await
     }
 
     pub(crate) async fn propose_delete(&self, revision: &Arc<Discovered>) -> Result<(), Error> {
@@ -112,7 +120,8 @@ impl Repo {
 
     pub(crate) async fn delete(&self, revision: &Arc<Discovered>) -> Result<(), Error> {
         let revision = revision.clone();
-        self.run("delete", move |r| r.delete(&revision)).await
+        let by = requester::current();
+        self.run("delete", move |r| r.delete(&revision, by.as_ref())).await
     }
 
     pub(crate) async fn delete_package(
@@ -120,7 +129,9 @@ impl Repo {
         package: String,
         revisions: Vec<Arc<Discovered>>,
     ) -> Result<(), Error> {
-        self.run("delete_package", move |r| r.delete_package(&package, &revisions)).await
+        let by = requester::current();
+        self.run("delete_package", move |r| r.delete_package(&package, &revisions, by.as_ref()))
+            .await
     }
 
     pub(crate) async fn fetch(&self) -> Result<(), Error> {

@@ -15,9 +15,10 @@ pub enum Error {
     /// 405.
     #[error("{0}")]
     MethodNotAllowed(String),
-    /// 409: an object with that name exists.
+    /// 409: an object with that name exists; `message` replaces kube-apiserver's text where
+    /// Porch has one of its own.
     #[error("{kind} {name:?} already exists")]
-    AlreadyExists { kind: Kind, name: String },
+    AlreadyExists { kind: Kind, name: String, message: Option<String> },
     /// 409: stale resourceVersion or a concurrent request on the same object.
     #[error("{0}")]
     Conflict(String),

@@ -19,6 +19,7 @@ mod packages;
 mod reconcile;
 mod render;
 mod repositories;
+pub mod requester;
 mod revisions;
 mod schedule;
 mod secrets;

@@ -105,7 +105,7 @@ impl Engine {
             || format!("another request is already in progress to create package {name:?}"),
         )?;
         if self.get_package(namespace, &name).is_ok() {
-            return Err(Error::AlreadyExists { kind: Kind::Package, name });
+            return Err(Error::AlreadyExists { kind: Kind::Package, name, message: None });
         }
         package.api_version = veranda_api::PORCH_API_VERSION.into();
         package.kind = "PorchPackage".into();

@@ -65,7 +65,7 @@ impl Engine {
             format!("another request is already in progress on repository \"{namespace}/{name}\"")
         })?;
         if self.read().repos.contains_key(&key) {
-            return Err(Error::AlreadyExists { kind: Kind::Repository, name });
+            return Err(Error::AlreadyExists { kind: Kind::Repository, name, message: None });
         }
         // A repository of that name deleted a moment ago may still be cleaning up.
         let retiring = self.read().retiring.get(&key).cloned();

@@ -178,7 +178,7 @@ impl Engine {
         let (ns, n) = (namespace.to_string(), name.clone());
         self.vault(move |v| {
             if v.get(&ns, &n)?.is_some() {
-                return Err(Error::AlreadyExists { kind: Kind::Secret, name: n });
+                return Err(Error::AlreadyExists { kind: Kind::Secret, name: n, message: None });
             }
             v.put(&ns, &n, secret)
         })

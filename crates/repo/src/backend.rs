@@ -28,10 +28,7 @@ impl veranda_storage::Backend for GitBackend {
             credentials: None,
             credential_source: config.credentials.clone(),
             ca_bundle: config.ca_bundle.clone(),
-            author: config
-                .author
-                .as_ref()
-                .map(|a| Signature { name: a.name.clone(), email: a.email.clone() }),
+            author: config.author.clone(),
         };
         Ok(Arc::new(GitRepo::open(config)?))
     }
@@ -109,15 +106,21 @@ impl PackageRepository for GitRepo {
         Ok(GitRepo::read_file(self, &revision.commit, &revision.package, file)?)
     }
 
-    fn create_draft(&self, draft: &NewDraft, content: &Content) -> Result<()> {
+    fn create_draft(
+        &self,
+        draft: &NewDraft,
+        content: &Content,
+        by: Option<&Signature>,
+    ) -> Result<()> {
         let annotation = self.draft_annotation(&draft.package, &draft.workspace, content);
-        let commit = self.commit_package_with_modes(
+        let commit = self.commit_package_by(
             &draft.package,
             None,
             &content.files,
             &content.modes,
             &content.headline,
             &annotation,
+            by,
         )?;
         Ok(self.push(&[RefUpdate::set(self.new_draft_ref(draft), commit).expecting(ABSENT)])?)
     }
@@ -126,15 +129,21 @@ impl PackageRepository for GitRepo {
         Ok(self.push(&[RefUpdate::delete(self.new_draft_ref(draft))])?)
     }
 
-    fn commit_draft(&self, revision: &Discovered, content: &Content) -> Result<Discovered> {
+    fn commit_draft(
+        &self,
+        revision: &Discovered,
+        content: &Content,
+        by: Option<&Signature>,
+    ) -> Result<Discovered> {
         let annotation = self.draft_annotation(&revision.package, &revision.workspace, content);
-        let commit = self.commit_package_with_modes(
+        let commit = self.commit_package_by(
             &revision.package,
             Some(&revision.commit),
             &content.files,
             &content.modes,
             &content.headline,
             &annotation,
+            by,
         )?;
         self.push(&[RefUpdate::set(format!("refs/heads/{}", revision.ref_name), &commit)
             .expecting(&revision.commit)])?;
@@ -149,15 +158,15 @@ impl PackageRepository for GitRepo {
         self.move_branch(revision, self.draft_ref(&revision.package, &revision.workspace))
     }
 
-    fn approve(&self, revision: &Discovered, number: i64) -> Result<()> {
+    fn approve(&self, revision: &Discovered, number: i64, by: Option<&Signature>) -> Result<()> {
         let current = format!("refs/heads/{}", revision.ref_name);
-        GitRepo::approve(
-            self,
+        self.approve_by(
             &revision.package,
             &revision.workspace,
             &revision.commit,
             number,
             &current,
+            by,
         )?;
         Ok(())
     }
@@ -166,7 +175,7 @@ impl PackageRepository for GitRepo {
         Ok(self.push(&[RefUpdate::set(self.deletion_proposal(revision), &revision.commit)])?)
     }
 
-    fn delete(&self, revision: &Discovered) -> Result<()> {
+    fn delete(&self, revision: &Discovered, by: Option<&Signature>) -> Result<()> {
         match revision.kind {
             RefKind::Draft | RefKind::Proposed => {
                 self.push(&[RefUpdate::delete(format!("refs/heads/{}", revision.ref_name))])?;
@@ -178,14 +187,19 @@ impl PackageRepository for GitRepo {
                 ])?;
             }
             RefKind::Branch => {
-                self.remove_package_from_branch(&revision.package)?;
+                self.remove_package_from_branch_by(&revision.package, by)?;
                 self.push(&[RefUpdate::delete(self.deletion_proposal(revision))])?;
             }
         }
         Ok(())
     }
 
-    fn delete_package(&self, package: &str, revisions: &[Arc<Discovered>]) -> Result<()> {
+    fn delete_package(
+        &self,
+        package: &str,
+        revisions: &[Arc<Discovered>],
+        by: Option<&Signature>,
+    ) -> Result<()> {
         let mut updates = Vec::new();
         let mut on_branch = false;
         for revision in revisions {
@@ -205,7 +219,7 @@ impl PackageRepository for GitRepo {
             self.push(&updates)?;
         }
         if on_branch {
-            self.remove_package_from_branch(package)?;
+            self.remove_package_from_branch_by(package, by)?;
         }
         Ok(())
     }

@@ -4,14 +4,8 @@ use std::{path::PathBuf, sync::Arc};
 
 pub use veranda_storage::Credentials;
 
-/// A commit author.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Signature {
-    /// Display name.
-    pub name: String,
-    /// Email address.
-    pub email: String,
-}
+/// A commit author: the storage layer's [`Author`](veranda_storage::Author), under git's name.
+pub use veranda_storage::Author as Signature;
 
 /// Everything needed to open one registered repository.
 #[derive(Clone, Debug)]

@@ -12,7 +12,7 @@ use std::{
 use git2::{Commit, ErrorCode, ObjectType, Oid, Repository};
 
 use crate::{
-    ABSENT, Discovered, Error, Files, GitConfig, Modes, RefUpdate,
+    ABSENT, Discovered, Error, Files, GitConfig, Modes, RefUpdate, Signature,
     annotation::{Annotation, annotate_message, format_message},
     auth::Auth,
     discover::{self, Discovery, Scope},
@@ -347,6 +347,22 @@ impl GitRepo {
         headline: &str,
         annotation: &Annotation,
     ) -> Result<String, Error> {
+        self.commit_package_by(package, parent, files, modes, headline, annotation, None)
+    }
+
+    /// [`GitRepo::commit_package_with_modes`] for the user `by` (the commit's author unless the
+    /// repository is configured with one).
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit_package_by(
+        &self,
+        package: &str,
+        parent: Option<&str>,
+        files: &Files,
+        modes: &Modes,
+        headline: &str,
+        annotation: &Annotation,
+        by: Option<&Signature>,
+    ) -> Result<String, Error> {
         let full = self.full_path(package);
         let components = tree::split_path(&full)?;
         if !files.is_empty() && !files.contains_key("Kptfile") {
@@ -366,7 +382,7 @@ impl GitRepo {
                 None => tree::empty_tree(stage)?,
             };
             let message = format_message(headline, annotation);
-            self.write_commit(stage, root, &message, parent.as_slice())
+            self.write_commit(stage, root, &message, parent.as_slice(), by)
         })?;
         Ok(id.to_string())
     }
@@ -389,6 +405,20 @@ impl GitRepo {
         draft_commit: &str,
         revision: i64,
         delete_ref: &str,
+    ) -> Result<String, Error> {
+        self.approve_by(package, workspace, draft_commit, revision, delete_ref, None)
+    }
+
+    /// [`GitRepo::approve`] for the user `by`, who authors the approval commit (and so is its
+    /// `publishedBy`) unless the repository is configured with an author.
+    pub fn approve_by(
+        &self,
+        package: &str,
+        workspace: &str,
+        draft_commit: &str,
+        revision: i64,
+        delete_ref: &str,
+        by: Option<&Signature>,
     ) -> Result<String, Error> {
         let full = self.full_path(package);
         let components = tree::split_path(&full)?;
@@ -423,7 +453,7 @@ impl GitRepo {
                     tree::replace_dir(stage, base.as_ref(), &components, Some(package_tree))?
                         .expect("a tree holding the package is never empty");
                 let parents: Vec<Oid> = head.into_iter().chain(iter::once(draft)).collect();
-                self.write_commit(stage, root, &message, &parents)
+                self.write_commit(stage, root, &message, &parents, by)
             })?;
             let old_head = head.map_or_else(|| ABSENT.to_owned(), |head| head.to_string());
             // Tag, branch, then the draft's deletion: a crash leaves a prefix of these, which
@@ -451,6 +481,15 @@ impl GitRepo {
     /// Removes the package directory from the registered branch with a `Delete <full>` commit and
     /// pushes it; does nothing if the branch or the directory does not exist.
     pub fn remove_package_from_branch(&self, package: &str) -> Result<(), Error> {
+        self.remove_package_from_branch_by(package, None)
+    }
+
+    /// [`GitRepo::remove_package_from_branch`] for the user `by`.
+    pub fn remove_package_from_branch_by(
+        &self,
+        package: &str,
+        by: Option<&Signature>,
+    ) -> Result<(), Error> {
         let full = self.full_path(package);
         let components = tree::split_path(&full)?;
         let message = format!("Delete {full}");
@@ -470,7 +509,7 @@ impl GitRepo {
                     Some(root) => root,
                     None => tree::empty_tree(stage)?,
                 };
-                self.write_commit(stage, root, &message, &[head]).map(Some)
+                self.write_commit(stage, root, &message, &[head], by).map(Some)
             })?;
             let Some(id) = id else { return Ok(()) };
             let update = RefUpdate::set(&branch_ref, id.to_string()).expecting(head.to_string());
@@ -539,15 +578,20 @@ impl GitRepo {
         }
     }
 
+    /// Writes a commit authored by the repository's configured author, else by `by`, else by
+    /// the service identity (which always commits).
     fn write_commit(
         &self,
         stage: &Stage<'_>,
         tree: Oid,
         message: &str,
         parents: &[Oid],
+        by: Option<&Signature>,
     ) -> Result<Oid, Error> {
         let committer = git2::Signature::now(PORCH_NAME, PORCH_EMAIL)?;
-        let author = match &self.cfg.author {
+        let configured =
+            self.cfg.author.as_ref().filter(|a| !a.name.is_empty() || !a.email.is_empty());
+        let author = match configured.or(by) {
             // Porch fills in a missing name or email from the other one.
             Some(author) if !author.name.is_empty() || !author.email.is_empty() => {
                 let name = if author.name.is_empty() { &author.email } else { &author.name };

@@ -105,12 +105,13 @@ impl ApiError {
                 ),
             ),
             Error::MethodNotAllowed(m) => ApiError::new(405, "MethodNotAllowed", m),
-            Error::AlreadyExists { kind, name } => ApiError::from_body(
+            Error::AlreadyExists { kind, name, message } => ApiError::from_body(
                 409,
                 status::status(
                     409,
                     "AlreadyExists",
-                    &format!("{} {name:?} already exists", describe(kind)),
+                    &message
+                        .unwrap_or_else(|| format!("{} {name:?} already exists", describe(kind))),
                     Some(json!({"name": name, "group": kind.group(), "kind": kind.resource()})),
                 ),
             ),

@@ -15,6 +15,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use veranda_api::names;
+use veranda_engine::requester::{self, Author};
 
 use crate::{
     app::AppState,
@@ -102,8 +103,10 @@ async fn route(state: &Arc<AppState>, request: axum::extract::Request) -> ApiRes
             parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or(""),
         ),
         Target::Resource(path) => {
+            // As Porch: what the request writes is authored by (and published by) its user.
+            let by = (!user.name.is_empty()).then(|| Author::for_user(&user.name));
             let request = resource_request(path, parts, body, user)?;
-            handlers::handle(state, request).await
+            requester::as_user(by, handlers::handle(state, request)).await
         }
         Target::NotFound => Err(ApiError::not_found_path()),
     }

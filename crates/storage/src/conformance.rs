@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use crate::{
-    Change, Content, Discovered, ErrorKind, Files, Lifecycle, Modes, NewDraft, ObjectTable,
+    Author, Change, Content, Discovered, ErrorKind, Files, Lifecycle, Modes, NewDraft, ObjectTable,
     PackageRepository, RefKind, RevisionRow, Store,
 };
 
@@ -23,8 +23,8 @@ pub fn repository(repo: &dyn PackageRepository) {
 
     // Create, and refuse a second create of the same workspace.
     let draft = NewDraft { package: "a/p".into(), workspace: "ws".into(), proposed: false };
-    repo.create_draft(&draft, &content("v1")).expect("create a draft");
-    let again = repo.create_draft(&draft, &content("v1")).expect_err("a second create");
+    repo.create_draft(&draft, &content("v1"), None).expect("create a draft");
+    let again = repo.create_draft(&draft, &content("v1"), None).expect_err("a second create");
     assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");
     let created = only(repo, RefKind::Draft);
     assert_eq!((created.package.as_str(), created.workspace.as_str()), ("a/p", "ws"));
@@ -35,10 +35,10 @@ pub fn repository(repo: &dyn PackageRepository) {
     assert_eq!(repo.read_file(&created, "absent.yaml").expect("read"), None);
 
     // Commit; a write on the revision as it was before is a conflict.
-    let committed = repo.commit_draft(&created, &content("v2")).expect("commit");
+    let committed = repo.commit_draft(&created, &content("v2"), None).expect("commit");
     assert_ne!(committed.commit, created.commit);
     assert_eq!(repo.read_files(&committed).expect("read").0, content("v2").files);
-    let stale = repo.commit_draft(&created, &content("v3")).expect_err("a stale commit");
+    let stale = repo.commit_draft(&created, &content("v3"), None).expect_err("a stale commit");
     assert_eq!(stale.kind(), ErrorKind::Conflict, "{stale}");
     let listed = only(repo, RefKind::Draft);
     assert_eq!(listed.commit, committed.commit, "the list shows the commit");
@@ -49,7 +49,9 @@ pub fn repository(repo: &dyn PackageRepository) {
     assert_eq!(proposed.lifecycle, Lifecycle::Proposed);
     repo.reject(&proposed).expect("reject");
     repo.propose(&only(repo, RefKind::Draft)).expect("propose");
-    repo.approve(&only(repo, RefKind::Proposed), 1).expect("approve");
+    // The user the approval is made for is who published it.
+    let carol = Author { name: "carol".into(), email: "carol@example.com".into() };
+    repo.approve(&only(repo, RefKind::Proposed), 1, Some(&carol)).expect("approve");
     let listed = repo.list().expect("list");
     assert_eq!(listed.len(), 2, "{listed:?}");
     let tag = find(&listed, RefKind::Tag);
@@ -57,6 +59,7 @@ pub fn repository(repo: &dyn PackageRepository) {
         (tag.revision, tag.lifecycle, tag.workspace.as_str()),
         (1, Lifecycle::Published, "ws")
     );
+    assert_eq!(tag.published_by.as_deref(), Some("carol@example.com"));
     let placeholder = find(&listed, RefKind::Branch);
     assert_eq!((placeholder.revision, placeholder.workspace.as_str()), (-1, "main"));
     assert_eq!(repo.read_files(&tag).expect("read").0, content("v2").files);
@@ -68,8 +71,9 @@ pub fn repository(repo: &dyn PackageRepository) {
 
     // A second revision of the package cannot take a published number again.
     let second = NewDraft { package: "a/p".into(), workspace: "ws2".into(), proposed: true };
-    repo.create_draft(&second, &content("v4")).expect("create a proposed revision");
-    let again = repo.approve(&only(repo, RefKind::Proposed), 1).expect_err("revision 1 exists");
+    repo.create_draft(&second, &content("v4"), None).expect("create a proposed revision");
+    let again =
+        repo.approve(&only(repo, RefKind::Proposed), 1, None).expect_err("revision 1 exists");
     assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");
     repo.discard_draft(&second).expect("discard");
     assert!(repo.list().expect("list").iter().all(|d| d.workspace != "ws2"));
@@ -78,15 +82,15 @@ pub fn repository(repo: &dyn PackageRepository) {
     repo.propose_delete(&tag).expect("propose deletion");
     let tag = find(&repo.list().expect("list"), RefKind::Tag);
     assert_eq!(tag.lifecycle, Lifecycle::DeletionProposed);
-    repo.delete(&tag).expect("delete");
+    repo.delete(&tag, None).expect("delete");
     let listed = repo.list().expect("list");
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].kind, RefKind::Branch);
 
     // Deleting the package removes what is left, the placeholder and a draft.
-    repo.create_draft(&draft, &content("v5")).expect("create a draft");
+    repo.create_draft(&draft, &content("v5"), None).expect("create a draft");
     let listed = repo.list().expect("list");
-    repo.delete_package("a/p", &listed).expect("delete the package");
+    repo.delete_package("a/p", &listed, None).expect("delete the package");
     assert!(repo.list().expect("list").is_empty());
 }
 

@@ -20,9 +20,9 @@ use std::{
 };
 
 use crate::{
-    Backend, Change, Content, Discovered, Error, ErrorKind, FetchedPackage, Files, Lifecycle,
-    Modes, NewDraft, ObjectRow, ObjectTable, PackageRepository, RefKind, RepositoryConfig,
-    RevisionRow, Store, Upstream,
+    Author, Backend, Change, Content, Discovered, Error, ErrorKind, FetchedPackage, Files,
+    Lifecycle, Modes, NewDraft, ObjectRow, ObjectTable, PackageRepository, RefKind,
+    RepositoryConfig, RevisionRow, Store, Upstream,
 };
 
 /// Armed faults: per method name, the number of calls that are still to fail, and a delay for
@@ -200,7 +200,12 @@ impl PackageRepository for MemoryRepository {
         Ok(state.commits.get(&revision.commit).and_then(|(files, _)| files.get(file).cloned()))
     }
 
-    fn create_draft(&self, draft: &NewDraft, content: &Content) -> Result<(), Error> {
+    fn create_draft(
+        &self,
+        draft: &NewDraft,
+        content: &Content,
+        _by: Option<&Author>,
+    ) -> Result<(), Error> {
         let mut state = self.state("create_draft")?;
         let (kind, lifecycle, prefix) = match draft.proposed {
             true => (RefKind::Proposed, Lifecycle::Proposed, "proposed"),
@@ -236,7 +241,12 @@ impl PackageRepository for MemoryRepository {
         Ok(())
     }
 
-    fn commit_draft(&self, revision: &Discovered, content: &Content) -> Result<Discovered, Error> {
+    fn commit_draft(
+        &self,
+        revision: &Discovered,
+        content: &Content,
+        _by: Option<&Author>,
+    ) -> Result<Discovered, Error> {
         let mut state = self.state("commit_draft")?;
         let (key, current) = state.current(revision)?;
         let commit = state.commit(content.files.clone(), content.modes.clone());
@@ -255,7 +265,12 @@ impl PackageRepository for MemoryRepository {
         self.moved(&mut state, revision, RefKind::Draft)
     }
 
-    fn approve(&self, revision: &Discovered, number: i64) -> Result<(), Error> {
+    fn approve(
+        &self,
+        revision: &Discovered,
+        number: i64,
+        by: Option<&Author>,
+    ) -> Result<(), Error> {
         let mut state = self.state("approve")?;
         let (draft_key, current) = state.current(revision)?;
         let version = format!("v{number}");
@@ -272,7 +287,9 @@ impl PackageRepository for MemoryRepository {
             tree: commit.clone(),
             commit: commit.clone(),
             ref_name: format!("{}/{version}", current.package),
-            published_by: Some("memory@veranda.dev".into()),
+            published_by: Some(
+                by.map_or_else(|| "memory@veranda.dev".into(), |by| by.email.clone()),
+            ),
             published_at: Some(number),
             ..(*current).clone()
         };
@@ -304,13 +321,18 @@ impl PackageRepository for MemoryRepository {
         Ok(())
     }
 
-    fn delete(&self, revision: &Discovered) -> Result<(), Error> {
+    fn delete(&self, revision: &Discovered, _by: Option<&Author>) -> Result<(), Error> {
         let mut state = self.state("delete")?;
         state.revisions.remove(&key_of(revision));
         Ok(())
     }
 
-    fn delete_package(&self, package: &str, revisions: &[Arc<Discovered>]) -> Result<(), Error> {
+    fn delete_package(
+        &self,
+        package: &str,
+        revisions: &[Arc<Discovered>],
+        _by: Option<&Author>,
+    ) -> Result<(), Error> {
         let mut state = self.state("delete_package")?;
         for revision in revisions {
             state.revisions.remove(&key_of(revision));

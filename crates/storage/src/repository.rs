@@ -103,13 +103,22 @@ pub struct NewDraft {
     pub proposed: bool,
 }
 
-/// The author of the commits a repository writes.
+/// The author of the commits a repository writes: a repository's configured author, or the
+/// user a write is made for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Author {
     /// Display name.
     pub name: String,
     /// Email address.
     pub email: String,
+}
+
+impl Author {
+    /// The author of a Kubernetes user, who has one name: as Porch, it is both the name and
+    /// the email.
+    pub fn for_user(name: &str) -> Author {
+        Author { name: name.to_string(), email: name.to_string() }
+    }
 }
 
 /// Everything needed to open one registered repository.
@@ -125,7 +134,8 @@ pub struct RepositoryConfig {
     pub create_branch: bool,
     /// Directory for this registration's cache, created if absent.
     pub cache_dir: PathBuf,
-    /// Author of the commits written; the service identity if `None`.
+    /// Author of every commit written, whoever asked for it (Porch's `spec.git.author` and
+    /// `email`); if `None`, the user a write is made for, else the service identity.
     pub author: Option<Author>,
     /// Credentials for the remote, asked before each network operation; `None`: anonymous.
     pub credentials: Option<Arc<dyn crate::CredentialSource>>,
@@ -188,14 +198,28 @@ pub trait PackageRepository: Send + Sync {
 
     /// Creates a Draft (or Proposed) revision; [`ErrorKind::Conflict`](crate::ErrorKind) when
     /// one of that package and workspace exists.
-    fn create_draft(&self, draft: &NewDraft, content: &Content) -> Result<(), Error>;
+    ///
+    /// `by` (here and in every write below) is the user the write is made for: the author of
+    /// the commits it makes, unless the repository is configured with an author of its own
+    /// ([`RepositoryConfig::author`]); `None` writes as the service identity.
+    fn create_draft(
+        &self,
+        draft: &NewDraft,
+        content: &Content,
+        by: Option<&Author>,
+    ) -> Result<(), Error>;
 
     /// Deletes the revision [`PackageRepository::create_draft`] created for `draft`, whatever
     /// it holds now (the rollback of a create); deleting one that is gone is no error.
     fn discard_draft(&self, draft: &NewDraft) -> Result<(), Error>;
 
     /// Replaces the content of a Draft revision; returns the revision as it now is.
-    fn commit_draft(&self, revision: &Discovered, content: &Content) -> Result<Discovered, Error>;
+    fn commit_draft(
+        &self,
+        revision: &Discovered,
+        content: &Content,
+        by: Option<&Author>,
+    ) -> Result<Discovered, Error>;
 
     /// Moves a Draft to Proposed.
     fn propose(&self, revision: &Discovered) -> Result<(), Error>;
@@ -204,18 +228,24 @@ pub trait PackageRepository: Send + Sync {
     fn reject(&self, revision: &Discovered) -> Result<(), Error>;
 
     /// Publishes a Draft or Proposed revision as revision `number` of its package.
-    fn approve(&self, revision: &Discovered, number: i64) -> Result<(), Error>;
+    fn approve(&self, revision: &Discovered, number: i64, by: Option<&Author>)
+    -> Result<(), Error>;
 
     /// Proposes a Published revision for deletion.
     fn propose_delete(&self, revision: &Discovered) -> Result<(), Error>;
 
     /// Deletes one revision: a Draft or Proposed one entirely; a published one with its
     /// deletion proposal (a placeholder by removing its package from the registered branch).
-    fn delete(&self, revision: &Discovered) -> Result<(), Error>;
+    fn delete(&self, revision: &Discovered, by: Option<&Author>) -> Result<(), Error>;
 
     /// Deletes every revision of `package` in `revisions` (all of them, as listed) and the
     /// package on the registered branch.
-    fn delete_package(&self, package: &str, revisions: &[Arc<Discovered>]) -> Result<(), Error>;
+    fn delete_package(
+        &self,
+        package: &str,
+        revisions: &[Arc<Discovered>],
+        by: Option<&Author>,
+    ) -> Result<(), Error>;
 
     /// Brings the repository up to date with its remote; after a
     /// [`download`](PackageRepository::download), with what the download saw.

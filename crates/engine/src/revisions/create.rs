@@ -98,6 +98,10 @@ impl Engine {
             return Err(Error::AlreadyExists {
                 kind: Kind::PackageRevision,
                 name: new.name.clone(),
+                message: Some(format!(
+                    "package revision workspaceNames must be unique; package revision with name {} in repo {} with workspaceName {} already exists",
+                    new.package, new.key.1, new.workspace
+                )),
             });
         }
         let repo = &new.key.1;

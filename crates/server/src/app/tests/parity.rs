@@ -395,3 +395,61 @@ async fn clone_takes_an_unpublished_upstream_and_shows_secret_ref_as_porch() {
         "{read_back}"
     );
 }
+
+/// `git log -1 --format=FORMAT REF` in the bare repository of Repository `repo`.
+fn git_log(f: &Fixture, repo: &str, format: &str, reference: &str) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(f.dir.path().join(format!("{repo}.git")))
+        .args(["log", "-1", &format!("--format={format}"), reference])
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git log: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn the_requesting_user_authors_commits_and_is_published_by() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    f.create_draft("blue", "app", "ws").await;
+    // The fixture's token is the admin's (user `admin`); as Porch, a Kubernetes user's one
+    // name is both the name and the email; the service stays the committer.
+    assert_eq!(
+        git_log(&f, "blue", "%an <%ae> / %cn <%ce>", "drafts/app/ws"),
+        "admin <admin> / Package Orchestration Service <porch@kpt.dev>"
+    );
+    let published = f.publish("blue.app.ws").await;
+    assert_eq!(published["status"]["publishedBy"], "admin", "{published}");
+    assert_eq!(git_log(&f, "blue", "%an <%ae>", "app/v1"), "admin <admin>");
+    assert_eq!(git_log(&f, "blue", "%an <%ae>", "main"), "admin <admin>");
+}
+
+#[tokio::test]
+async fn a_repository_author_takes_precedence_over_the_user() {
+    let f = Fixture::new().await;
+    let mut repository = super::repository("blue", &f.bare("blue"));
+    repository["spec"]["git"]["author"] = json!("Platform Bot");
+    repository["spec"]["git"]["email"] = json!("bot@example.com");
+    let answer = f.post(super::REPOS, &repository).await;
+    assert_eq!(answer.status.as_u16(), 201, "{}", answer.body);
+    f.create_draft("blue", "app", "ws").await;
+    assert_eq!(git_log(&f, "blue", "%an <%ae>", "drafts/app/ws"), "Platform Bot <bot@example.com>");
+    let published = f.publish("blue.app.ws").await;
+    assert_eq!(published["status"]["publishedBy"], "bot@example.com", "{published}");
+}
+
+#[tokio::test]
+async fn a_second_revision_of_one_workspace_answers_porchs_text() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    f.create_draft("blue", "app", "ws").await;
+    let again = f.post(PRS, &super::draft("blue", "app", "ws")).await;
+    super::check_status(
+        &again,
+        409,
+        "AlreadyExists",
+        "package revision workspaceNames must be unique; package revision with name app in repo blue with workspaceName ws already exists",
+    );
+    assert_eq!(again.body["details"]["name"], "blue.app.ws", "{}", again.body);
+}
