@@ -57,6 +57,10 @@ enum Command {
         function_timeout_seconds: u64,
         #[command(flatten)]
         sandbox: SandboxArgs,
+        #[command(flatten)]
+        remotes: RemoteArgs,
+        #[command(flatten)]
+        audit: AuditArgs,
     },
     /// Run a function runner: serve KRM functions over Porch's gRPC protocol
     /// (`evaluator.FunctionEvaluator`).
@@ -93,6 +97,60 @@ enum Command {
 type FunctionEnv = Vec<(String, String)>;
 
 /// What functions may see and use: by default nothing of the server's environment.
+/// The audit log.
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// Write one JSON line per request (Kubernetes' audit Event at level Metadata: user, verb,
+    /// object, code, latency; never bodies or credentials) to PATH.
+    #[arg(long = "audit-log", alias = "audit-log-path", value_name = "PATH")]
+    audit_log: Option<PathBuf>,
+    /// Rotate the audit log when it reaches this many MiB.
+    #[arg(long = "audit-log-maxsize", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    audit_log_maxsize: u64,
+    /// Rotated audit logs kept (`PATH.1` is the newest).
+    #[arg(long = "audit-log-maxbackup", default_value_t = 10)]
+    audit_log_maxbackup: usize,
+}
+
+impl AuditArgs {
+    fn config(&self) -> Option<veranda_server::AuditConfig> {
+        self.audit_log.as_ref().map(|path| veranda_server::AuditConfig {
+            path: path.clone(),
+            max_bytes: self.audit_log_maxsize.saturating_mul(1024 * 1024),
+            max_backups: self.audit_log_maxbackup,
+        })
+    }
+}
+
+/// Which Git remotes requests may make the server touch.
+#[derive(clap::Args)]
+struct RemoteArgs {
+    /// Let every user register (and clone from) local repositories under DIR; without it only
+    /// cluster administrators (group `system:masters`) may use local paths and `file://` URLs.
+    /// Repeatable. DIR must exist.
+    #[arg(long = "allow-local-repositories", value_name = "DIR")]
+    allow_local_repositories: Vec<PathBuf>,
+    /// Restrict network remotes (http, https, ssh) to hosts matching PATTERN (`git.example.com`,
+    /// `*.example.com`, `host:PORT` for one port). Repeatable; without it any host is allowed.
+    #[arg(long = "allow-remote-hosts", value_name = "PATTERN")]
+    allow_remote_hosts: Vec<String>,
+}
+
+impl RemoteArgs {
+    fn policy(&self) -> anyhow::Result<veranda_server::RemotePolicy> {
+        let mut policy = veranda_server::RemotePolicy::default();
+        for dir in &self.allow_local_repositories {
+            policy = policy.allow_local(dir).map_err(|e| {
+                anyhow::anyhow!("--allow-local-repositories {}: {e}", dir.display())
+            })?;
+        }
+        for pattern in &self.allow_remote_hosts {
+            policy = policy.allow_remote_host(pattern);
+        }
+        Ok(policy)
+    }
+}
+
 #[derive(clap::Args)]
 struct SandboxArgs {
     /// Pass an environment variable to functions (exec functions and starlark's
@@ -161,8 +219,11 @@ fn main() -> ExitCode {
             function_runner,
             function_timeout_seconds,
             sandbox,
+            remotes,
+            audit,
         } => parse_exec_functions(&exec_functions).and_then(|functions| {
             let (function_env, function_memory) = sandbox.apply()?;
+            let remotes = remotes.policy()?;
             runtime
                 .block_on(veranda_server::serve(veranda_server::ServeConfig {
                     data_dir,
@@ -176,6 +237,8 @@ fn main() -> ExitCode {
                     function_env,
                     function_memory,
                     builtin_child: std::env::current_exe().ok(),
+                    remotes,
+                    audit: audit.config(),
                 }))
                 .map_err(anyhow::Error::from)
         }),

@@ -72,7 +72,7 @@ impl Repo {
         draft: NewDraft,
         content: Content,
     ) -> Result<(), Error> {
-        let by = requester::current();
+        let by = requester::author();
         self.run("create_draft", move |r| r.create_draft(&draft, &content, by.as_ref())).await
     }
 
@@ -86,7 +86,7 @@ impl Repo {
         content: Content,
     ) -> Result<Arc<Discovered>, Error> {
         let revision = revision.clone();
-        let by = requester::current();
+        let by = requester::author();
         self.run("commit_draft", move |r| {
             r.commit_draft(&revision, &content, by.as_ref()).map(Arc::new)
         })
@@ -109,7 +109,7 @@ impl Repo {
         number: i64,
     ) -> Result<(), Error> {
         let revision = revision.clone();
-        let by = requester::current();
+        let by = requester::author();
         self.run("approve", move |r| r.approve(&revision, number, by.as_ref())).await
     }
 
@@ -120,7 +120,7 @@ impl Repo {
 
     pub(crate) async fn delete(&self, revision: &Arc<Discovered>) -> Result<(), Error> {
         let revision = revision.clone();
-        let by = requester::current();
+        let by = requester::author();
         self.run("delete", move |r| r.delete(&revision, by.as_ref())).await
     }
 
@@ -129,7 +129,7 @@ impl Repo {
         package: String,
         revisions: Vec<Arc<Discovered>>,
     ) -> Result<(), Error> {
-        let by = requester::current();
+        let by = requester::author();
         self.run("delete_package", move |r| r.delete_package(&package, &revisions, by.as_ref()))
             .await
     }

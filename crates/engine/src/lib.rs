@@ -17,6 +17,7 @@ mod gc;
 pub mod metrics;
 mod packages;
 mod reconcile;
+mod remotes;
 mod render;
 mod repositories;
 pub mod requester;
@@ -41,6 +42,7 @@ use crate::backends::{Db, Repo};
 
 pub use backends::Backends;
 pub use error::{Error, Kind};
+pub use remotes::RemotePolicy;
 pub use revisions::RevisionFilter;
 pub use secrets::SecretKeys;
 pub use watch::{Event, EventType, Subscription, Topic, WatchError};
@@ -72,6 +74,9 @@ pub struct EngineConfig {
     /// The keys Secrets are sealed with at rest; `None`: an ephemeral key (tests only: Secrets
     /// do not survive a restart).
     pub secret_keys: Option<SecretKeys>,
+    /// Which remotes requests may make the server touch (local paths for admins only, any
+    /// network host, by default).
+    pub remotes: RemotePolicy,
 }
 
 impl EngineConfig {
@@ -90,6 +95,7 @@ impl EngineConfig {
             builtin_child: None,
             max_concurrent_syncs: 10,
             secret_keys: None,
+            remotes: RemotePolicy::default(),
         }
     }
 }

@@ -60,6 +60,11 @@ impl Engine {
     ) -> Result<Repository, Error> {
         let name = repo.metadata.name.clone();
         validate_repository(&name, &mut repo)?;
+        if let Some(git) = &repo.spec.git {
+            self.config.remotes.check(&git.repo).map_err(|message| {
+                Error::invalid(Kind::Repository, &name, "spec.git.repo", message)
+            })?;
+        }
         let key = (namespace.to_string(), name.clone());
         let _busy = self.try_lock(crate::LockKey::repository(namespace, &name), || {
             format!("another request is already in progress on repository \"{namespace}/{name}\"")

@@ -2,7 +2,7 @@
 //! served by [`crate::serve`] and tested in process alike.
 //!
 //! The health probes answer before any middleware (no token, not counted). Every other path
-//! goes through authentication, the body limit, the request metrics and, for writes, a task of
+//! goes through the audit log, authentication, the body limit, the request metrics and, for writes, a task of
 //! its own (see [`crate::middleware`]) before [`routing::dispatch`] parses it.
 
 use std::sync::Arc;
@@ -14,12 +14,18 @@ use axum::{
 };
 use veranda_engine::Engine;
 
-use crate::{auth::Tokens, middleware, routing};
+use crate::{
+    audit::{self, AuditLog},
+    auth::Tokens,
+    middleware, routing,
+};
 
 /// Shared state of every handler.
 pub(crate) struct AppState {
     pub(crate) engine: Arc<Engine>,
     pub(crate) tokens: Tokens,
+    /// Where audit events go; `None`: no audit log.
+    pub(crate) audit: Option<AuditLog>,
 }
 
 /// The whole HTTP application.
@@ -31,6 +37,7 @@ pub(crate) fn app(state: Arc<AppState>) -> Router {
         .layer(from_fn(middleware::record_metrics))
         .layer(from_fn(middleware::limit_body))
         .layer(from_fn_with_state(state.clone(), middleware::authenticate))
+        .layer(from_fn_with_state(state.audit.clone(), audit::record))
         .with_state(state);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -2,6 +2,7 @@
 //! Table output, bearer-token authentication) in front of the engine.
 
 mod app;
+mod audit;
 mod auth;
 mod codec;
 mod datadir;
@@ -18,6 +19,9 @@ mod watch;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use veranda_engine::{Engine, EngineConfig};
+
+pub use audit::AuditConfig;
+pub use veranda_engine::RemotePolicy;
 
 /// Settings of `veranda serve`.
 #[derive(Clone, Debug)]
@@ -41,6 +45,10 @@ pub struct ServeConfig {
     pub function_memory: Option<u64>,
     /// The server's binary, to run starlark in a child process (see `EngineConfig`).
     pub builtin_child: Option<PathBuf>,
+    /// Which remotes requests may make the server touch.
+    pub remotes: veranda_engine::RemotePolicy,
+    /// The audit log, if any.
+    pub audit: Option<AuditConfig>,
 }
 
 /// Errors that stop the server.
@@ -104,6 +112,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             builtin_child: config.builtin_child.clone(),
             max_concurrent_syncs: config.max_concurrent_syncs,
             secret_keys: Some(secret_keys),
+            remotes: config.remotes.clone(),
         },
         backends,
     )
@@ -112,7 +121,15 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     data.tighten(true).map_err(ServeError::DataDir)?;
     let (tokens, admin_token) =
         auth::Tokens::load_or_create(&data_dir).map_err(|e| ServeError::Io("load tokens", e))?;
-    let app = app::app(Arc::new(app::AppState { engine: engine.clone(), tokens }));
+    let audit = match config.audit.clone() {
+        Some(audit) => {
+            tracing::info!(path = %audit.path.display(), "writing the audit log");
+            let log = audit::AuditLog::open(audit);
+            Some(log.map_err(|e| ServeError::Io("open the audit log", e))?)
+        }
+        None => None,
+    };
+    let app = app::app(Arc::new(app::AppState { engine: engine.clone(), tokens, audit }));
     let identity = tls::ensure_identity(&data_dir, config.listen.ip()).map_err(ServeError::Tls)?;
     let tls_config =
         axum_server::tls_openssl::OpenSSLConfig::from_pem(&identity.cert_pem, &identity.key_pem)
@@ -150,7 +167,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         tracing::info!("shutting down");
         handle.graceful_shutdown(Some(Duration::from_secs(5)));
     });
-    server.serve(app.into_make_service()).await.map_err(|e| ServeError::Io("serve", e))?;
+    server
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .map_err(|e| ServeError::Io("serve", e))?;
     tracing::info!("shut down");
     drop(data);
     Ok(())

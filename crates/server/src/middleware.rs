@@ -15,7 +15,7 @@ use axum::{
 };
 use veranda_k8s::resources;
 
-use crate::{app::AppState, auth::User, error::ApiError};
+use crate::{app::AppState, audit::AuditUser, auth::User, error::ApiError};
 
 /// Largest accepted request body (as Porch: 6 MiB).
 pub(crate) const MAX_BODY: usize = 6 * 1024 * 1024;
@@ -36,6 +36,9 @@ pub(crate) async fn authenticate(
         }
         None => return ApiError::unauthorized().into_response(),
     };
+    if let Some(audit) = request.extensions().get::<AuditUser>() {
+        audit.set(&user);
+    }
     request.extensions_mut().insert(user);
     next.run(request).await
 }

@@ -15,7 +15,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use veranda_api::names;
-use veranda_engine::requester::{self, Author};
+use veranda_engine::requester;
 
 use crate::{
     app::AppState,
@@ -103,10 +103,12 @@ async fn route(state: &Arc<AppState>, request: axum::extract::Request) -> ApiRes
             parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or(""),
         ),
         Target::Resource(path) => {
-            // As Porch: what the request writes is authored by (and published by) its user.
-            let by = (!user.name.is_empty()).then(|| Author::for_user(&user.name));
+            // The engine acts for the user: commits are theirs (and approvals published by
+            // them, as Porch), and what a request may touch depends on who they are.
+            let on_behalf =
+                requester::User { name: user.name.clone(), groups: user.groups.clone() };
             let request = resource_request(path, parts, body, user)?;
-            requester::as_user(by, handlers::handle(state, request)).await
+            requester::as_user(Some(on_behalf), handlers::handle(state, request)).await
         }
         Target::NotFound => Err(ApiError::not_found_path()),
     }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the release `veranda` binary driven by the real `kubectl`, the Python
 //! Kubernetes client and `git`, against real Git repositories on disk.
 
+mod audit;
 mod bad_input;
 mod crash;
 mod fn_runner;
@@ -11,6 +12,7 @@ mod parity;
 mod private_git;
 mod python_client;
 mod python_venv;
+mod remotes;
 mod schedule;
 mod secrets;
 mod tarpit;

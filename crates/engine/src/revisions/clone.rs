@@ -92,9 +92,11 @@ impl Engine {
         if git.r#ref.trim().is_empty() {
             return Err(invalid("Required value: ref".into()));
         }
-        crate::secrets::check_url_has_no_credentials(&git.repo).map_err(|e| {
-            Error::invalid(Kind::PackageRevision, shown, &format!("{field}.repo"), e)
-        })?;
+        crate::secrets::check_url_has_no_credentials(&git.repo)
+            .and_then(|()| self.config.remotes.check(&git.repo))
+            .map_err(|e| {
+                Error::invalid(Kind::PackageRevision, shown, &format!("{field}.repo"), e)
+            })?;
         // porchctl always sends `secretRef: {name: ""}`: an empty name means none.
         let credentials = match git.secret_ref.name.as_str() {
             "" => None,

@@ -58,7 +58,7 @@ impl Fixture {
         .await
         .expect("open the engine");
         let (tokens, token) = Tokens::load_or_create(dir.path()).expect("create the token file");
-        let app = app(Arc::new(AppState { engine, tokens }));
+        let app = app(Arc::new(AppState { engine, tokens, audit: None }));
         Fixture { dir, app, token }
     }
 
