@@ -45,6 +45,16 @@ const HELP: &[(&str, &str, &str)] = &[
         "The most repository syncs that ran at once since the server started.",
     ),
     ("veranda_watch_events_total", "counter", "Events published to watchers, by type."),
+    (
+        "veranda_authentication_failures_total",
+        "counter",
+        "Requests refused with 401, by reason (missing or invalid credentials).",
+    ),
+    (
+        "veranda_authentication_lockouts_total",
+        "counter",
+        "Source addresses refused for a while after too many failed authentications.",
+    ),
 ];
 
 /// Every metric's current value. The process has one ([`registry`]); tests make their own so

@@ -16,14 +16,16 @@ use veranda_engine::Engine;
 
 use crate::{
     audit::{self, AuditLog},
-    auth::Tokens,
+    auth::{TokenFile, lockout::Lockout},
     middleware, routing,
 };
 
 /// Shared state of every handler.
 pub(crate) struct AppState {
     pub(crate) engine: Arc<Engine>,
-    pub(crate) tokens: Tokens,
+    pub(crate) tokens: TokenFile,
+    /// Failed authentications per source address.
+    pub(crate) lockout: Lockout,
     /// Where audit events go; `None`: no audit log.
     pub(crate) audit: Option<AuditLog>,
 }

@@ -2,12 +2,17 @@
 //! kubeconfig written next to the data.
 //!
 //! Token file format (one per line): `token,user,uid,"group1,group2"`. On first start the server
-//! creates the file with one admin token.
+//! creates the file with one admin token; the server re-reads it when it changes
+//! ([`TokenFile`]), and [`lockout`] limits failed attempts per source address.
+
+pub(crate) mod lockout;
 
 use std::{
     collections::HashMap,
     io::Write,
     path::{Path, PathBuf},
+    sync::{Arc, Mutex, RwLock},
+    time::Duration,
 };
 
 /// An authenticated user.
@@ -35,11 +40,27 @@ impl Tokens {
             writeln!(file, "{token},admin,admin,\"system:masters\"")?;
         }
         let text = std::fs::read_to_string(&path)?;
+        let (tokens, first) = Tokens::parse(&text);
+        let admin = first.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} holds no token", path.display()),
+            )
+        })?;
+        Ok((tokens, admin))
+    }
+
+    /// Parses a token file; also returns its first token (the admin's).
+    fn parse(text: &str) -> (Tokens, Option<String>) {
         let mut tokens = Tokens::default();
         let mut first = None;
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             let mut fields = line.splitn(4, ',');
             let (Some(token), Some(user)) = (fields.next(), fields.next()) else { continue };
+            let (token, user) = (token.trim(), user.trim());
+            if token.is_empty() || user.is_empty() {
+                continue;
+            }
             let _uid = fields.next();
             let groups = fields
                 .next()
@@ -54,13 +75,7 @@ impl Tokens {
             first.get_or_insert_with(|| token.to_string());
             tokens.by_token.insert(token.to_string(), User { name: user.to_string(), groups });
         }
-        let admin = first.ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{} holds no token", path.display()),
-            )
-        })?;
-        Ok((tokens, admin))
+        (tokens, first)
     }
 
     /// The user of an `Authorization` header value, if the token is known.
@@ -72,6 +87,93 @@ impl Tokens {
             .find(|(known, _)| constant_time_eq(known.as_bytes(), token.as_bytes()))
             .map(|(_, u)| u)
     }
+
+    /// How many tokens there are.
+    pub fn len(&self) -> usize {
+        self.by_token.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.by_token.is_empty()
+    }
+}
+
+/// The token file as the server uses it: re-read when it changes, so a token added works and a
+/// token removed stops working within [`RELOAD_INTERVAL`], without a restart.
+pub(crate) struct TokenFile {
+    path: Option<PathBuf>,
+    current: RwLock<Arc<Tokens>>,
+    /// What the file looked like when last read (modification time, length, inode).
+    seen: Mutex<Option<Stamp>>,
+}
+
+/// How often the server looks at the token file.
+pub(crate) const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+type Stamp = (Option<std::time::SystemTime>, u64, u64);
+
+impl TokenFile {
+    /// Tokens that never change (tests).
+    #[cfg(test)]
+    pub(crate) fn fixed(tokens: Tokens) -> TokenFile {
+        TokenFile { path: None, current: RwLock::new(Arc::new(tokens)), seen: Mutex::new(None) }
+    }
+
+    /// The tokens of `DIR/tokens.csv`, as just loaded.
+    pub(crate) fn watching(data_dir: &Path, tokens: Tokens) -> TokenFile {
+        let path = token_file(data_dir);
+        let seen = stamp(&path);
+        TokenFile {
+            path: Some(path),
+            current: RwLock::new(Arc::new(tokens)),
+            seen: Mutex::new(seen),
+        }
+    }
+
+    /// The user of an `Authorization` header value, if the token is known now.
+    pub(crate) fn authenticate(&self, authorization: Option<&str>) -> Option<User> {
+        let tokens = self.current.read().unwrap_or_else(|e| e.into_inner()).clone();
+        tokens.authenticate(authorization).cloned()
+    }
+
+    /// Re-reads the file if it changed. A file that cannot be read or holds no token keeps
+    /// the tokens in force (a half-written file must not lock everyone out); it is logged.
+    /// Blocks (file I/O).
+    pub(crate) fn reload_if_changed(&self) {
+        let Some(path) = &self.path else { return };
+        let now = stamp(path);
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if *seen == now {
+                return;
+            }
+            *seen = now;
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "cannot read the token file; keeping the tokens in force: {e}");
+                return;
+            }
+        };
+        let (tokens, _) = Tokens::parse(&text);
+        if tokens.is_empty() {
+            tracing::warn!(path = %path.display(), "the token file holds no token; keeping the tokens in force");
+            return;
+        }
+        tracing::info!(path = %path.display(), tokens = tokens.len(), "token file reloaded");
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(tokens);
+    }
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((meta.modified().ok(), meta.len(), inode))
 }
 
 /// Writes `DIR/kubeconfig` for the admin token, the server's URL and its CA.

@@ -129,7 +129,25 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         }
         None => None,
     };
-    let app = app::app(Arc::new(app::AppState { engine: engine.clone(), tokens, audit }));
+    let tokens = auth::TokenFile::watching(&data_dir, tokens);
+    let state = Arc::new(app::AppState {
+        engine: engine.clone(),
+        tokens,
+        lockout: Default::default(),
+        audit,
+    });
+    // Tokens added to or removed from the file take effect without a restart.
+    let watched = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(auth::RELOAD_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let state = watched.clone();
+            let _ = tokio::task::spawn_blocking(move || state.tokens.reload_if_changed()).await;
+        }
+    });
+    let app = app::app(state);
     let identity = tls::ensure_identity(&data_dir, config.listen.ip()).map_err(ServeError::Tls)?;
     let tls_config =
         axum_server::tls_openssl::OpenSSLConfig::from_pem(&identity.cert_pem, &identity.key_pem)

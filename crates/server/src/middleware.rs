@@ -15,32 +15,77 @@ use axum::{
 };
 use veranda_k8s::resources;
 
-use crate::{app::AppState, audit::AuditUser, auth::User, error::ApiError};
+use crate::{
+    app::AppState,
+    audit::AuditUser,
+    auth::{User, lockout},
+    error::ApiError,
+};
 
 /// Largest accepted request body (as Porch: 6 MiB).
 pub(crate) const MAX_BODY: usize = 6 * 1024 * 1024;
 
 /// Authenticates the bearer token and puts the [`User`] into the request's extensions.
+///
+/// A failure is logged (without the credential) and counted; a source address with too many
+/// failures is refused for a while (see [`crate::auth::lockout`]).
 pub(crate) async fn authenticate(
     State(state): State<Arc<AppState>>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let source = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let now = Instant::now();
+    if let Some(wait) = source.and_then(|ip| state.lockout.locked(ip, now)) {
+        return too_many_attempts(wait);
+    }
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let user = match state.tokens.authenticate(authorization) {
-        Some(user) => user.clone(),
+        Some(user) => user,
         // The version is public, as in the kube-apiserver: kubectl wrappers pick a client
         // version from it before they authenticate.
         None if request.uri().path() == "/version" => {
             User { name: "system:anonymous".into(), groups: Vec::new() }
         }
-        None => return ApiError::unauthorized().into_response(),
+        None => {
+            let reason = if authorization.is_some() { "invalid" } else { "missing" };
+            veranda_engine::metrics::inc(
+                "veranda_authentication_failures_total",
+                vec![("reason", reason.to_string())],
+            );
+            let shown = source.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+            tracing::warn!(source = %shown, path = %request.uri().path(), reason, "authentication failed");
+            if let Some(ip) = source
+                && state.lockout.fail(ip, now)
+            {
+                veranda_engine::metrics::inc("veranda_authentication_lockouts_total", vec![]);
+                tracing::warn!(source = %ip, "too many failed authentications; refusing the address for {} s", lockout::WINDOW.as_secs());
+            }
+            return ApiError::unauthorized().into_response();
+        }
     };
     if let Some(audit) = request.extensions().get::<AuditUser>() {
         audit.set(&user);
     }
     request.extensions_mut().insert(user);
     next.run(request).await
+}
+
+/// The 429 of a locked-out source address.
+fn too_many_attempts(wait: u64) -> Response {
+    let mut response = ApiError::new(
+        429,
+        "TooManyRequests",
+        format!("too many failed authentication attempts from this address; retry in {wait} s"),
+    )
+    .into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&wait.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// Reads the whole body, of at most [`MAX_BODY`] bytes (413 otherwise), before any handler runs.

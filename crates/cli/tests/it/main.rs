@@ -7,6 +7,7 @@ mod crash;
 mod fn_runner;
 mod hardening;
 mod hostile_yaml;
+mod identities;
 mod lifecycle;
 mod parity;
 mod private_git;

@@ -58,7 +58,9 @@ impl Fixture {
         .await
         .expect("open the engine");
         let (tokens, token) = Tokens::load_or_create(dir.path()).expect("create the token file");
-        let app = app(Arc::new(AppState { engine, tokens, audit: None }));
+        let tokens = crate::auth::TokenFile::fixed(tokens);
+        let state = AppState { engine, tokens, lockout: Default::default(), audit: None };
+        let app = app(Arc::new(state));
         Fixture { dir, app, token }
     }
 
