@@ -61,6 +61,13 @@ enum Command {
         remotes: RemoteArgs,
         #[command(flatten)]
         audit: AuditArgs,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
+    /// Manage the users of a server.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// Run a function runner: serve KRM functions over Porch's gRPC protocol
     /// (`evaluator.FunctionEvaluator`).
@@ -97,6 +104,51 @@ enum Command {
 type FunctionEnv = Vec<(String, String)>;
 
 /// What functions may see and use: by default nothing of the server's environment.
+/// What a user command does.
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Print on stdout a kubeconfig for a new user: a client certificate signed by the
+    /// server's CA (the common name NAME, the organizations its groups), or with `--token` a
+    /// token added to `tokens.csv`. The server may be running: both take effect at once.
+    Add {
+        /// The user name.
+        name: String,
+        /// A group of the user (repeatable).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+        /// The server's data directory.
+        #[arg(long, default_value = "./veranda-data", env = "VERANDA_DATA_DIR")]
+        data_dir: PathBuf,
+        /// A bearer token instead of a client certificate (revoked by removing its line).
+        #[arg(long)]
+        token: bool,
+    },
+}
+
+/// The serving certificate.
+#[derive(clap::Args)]
+struct TlsArgs {
+    /// Serve this certificate (PEM, leaf first, then its chain) instead of a generated one;
+    /// re-read when it changes. Needs `--tls-private-key-file`.
+    #[arg(long, value_name = "FILE", requires = "tls_private_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// The key of `--tls-cert-file` (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    tls_private_key_file: Option<PathBuf>,
+    /// An extra name (DNS name or IP address) of the generated certificate (repeatable).
+    #[arg(long = "tls-san", value_name = "NAME", conflicts_with = "tls_cert_file")]
+    tls_sans: Vec<String>,
+}
+
+impl TlsArgs {
+    fn config(&self) -> veranda_server::TlsConfig {
+        veranda_server::TlsConfig {
+            cert_files: self.tls_cert_file.clone().zip(self.tls_private_key_file.clone()),
+            sans: self.tls_sans.clone(),
+        }
+    }
+}
+
 /// The audit log.
 #[derive(clap::Args)]
 struct AuditArgs {
@@ -221,6 +273,7 @@ fn main() -> ExitCode {
             sandbox,
             remotes,
             audit,
+            tls,
         } => parse_exec_functions(&exec_functions).and_then(|functions| {
             let (function_env, function_memory) = sandbox.apply()?;
             let remotes = remotes.policy()?;
@@ -239,10 +292,16 @@ fn main() -> ExitCode {
                     builtin_child: std::env::current_exe().ok(),
                     remotes,
                     audit: audit.config(),
+                    tls: tls.config(),
                 }))
                 .map_err(anyhow::Error::from)
         }),
         Command::BuiltinFunction { .. } => Ok(()),
+        Command::User { command: UserCommand::Add { name, groups, data_dir, token } } => {
+            veranda_server::add_user(&data_dir, &name, &groups, token)
+                .map(|kubeconfig| print!("{kubeconfig}"))
+                .map_err(anyhow::Error::msg)
+        }
         Command::FnRunner {
             listen,
             exec_functions,

@@ -176,18 +176,47 @@ fn stamp(path: &Path) -> Option<Stamp> {
     Some((meta.modified().ok(), meta.len(), inode))
 }
 
-/// Writes `DIR/kubeconfig` for the admin token, the server's URL and its CA.
+/// How a kubeconfig's user authenticates.
+pub enum Credential<'a> {
+    /// A bearer token.
+    Token(&'a str),
+    /// A client certificate and its key (PEM).
+    Certificate { cert_pem: &'a [u8], key_pem: &'a [u8] },
+}
+
+/// A kubeconfig for `user` at `server`, trusting `ca_pem` (`None`: the system's roots).
+pub fn kubeconfig(
+    server: &str,
+    ca_pem: Option<&[u8]>,
+    user: &str,
+    credential: &Credential<'_>,
+) -> String {
+    let trust = match ca_pem {
+        Some(ca) => format!("    certificate-authority-data: {}\n", base64(ca)),
+        None => String::new(),
+    };
+    let secret = match credential {
+        Credential::Token(token) => format!("    token: {token}\n"),
+        Credential::Certificate { cert_pem, key_pem } => format!(
+            "    client-certificate-data: {}\n    client-key-data: {}\n",
+            base64(cert_pem),
+            base64(key_pem)
+        ),
+    };
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: veranda\n  cluster:\n    server: {server}\n{trust}contexts:\n- name: veranda\n  context:\n    cluster: veranda\n    namespace: default\n    user: {user}\ncurrent-context: veranda\npreferences: {{}}\nusers:\n- name: {user}\n  user:\n{secret}"
+    )
+}
+
+/// Writes `DIR/kubeconfig` for the admin, the server's URL and its CA.
 pub fn write_kubeconfig(
     data_dir: &Path,
     server: &str,
-    ca_pem: &[u8],
-    token: &str,
+    ca_pem: Option<&[u8]>,
+    credential: &Credential<'_>,
 ) -> std::io::Result<PathBuf> {
     let path = data_dir.join("kubeconfig");
-    let ca = base64(ca_pem);
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: veranda\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\ncontexts:\n- name: veranda\n  context:\n    cluster: veranda\n    namespace: default\n    user: veranda-admin\ncurrent-context: veranda\npreferences: {{}}\nusers:\n- name: veranda-admin\n  user:\n    token: {token}\n"
-    );
+    let text = kubeconfig(server, ca_pem, "veranda-admin", credential);
     let tmp = data_dir.join(".kubeconfig.tmp");
     write_private(&tmp, text.as_bytes())?;
     std::fs::rename(&tmp, &path)?;
@@ -220,7 +249,7 @@ fn token_file(data_dir: &Path) -> PathBuf {
     data_dir.join("tokens.csv")
 }
 
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

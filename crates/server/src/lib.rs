@@ -14,6 +14,7 @@ mod request;
 mod routing;
 mod select;
 mod tls;
+mod users;
 mod watch;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -21,6 +22,8 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use veranda_engine::{Engine, EngineConfig};
 
 pub use audit::AuditConfig;
+pub use tls::TlsConfig;
+pub use users::add_user;
 pub use veranda_engine::RemotePolicy;
 
 /// Settings of `veranda serve`.
@@ -49,6 +52,8 @@ pub struct ServeConfig {
     pub remotes: veranda_engine::RemotePolicy,
     /// The audit log, if any.
     pub audit: Option<AuditConfig>,
+    /// The serving certificate: generated (with extra names) or the operator's.
+    pub tls: TlsConfig,
 }
 
 /// Errors that stop the server.
@@ -148,10 +153,23 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         }
     });
     let app = app::app(state);
-    let identity = tls::ensure_identity(&data_dir, config.listen.ip()).map_err(ServeError::Tls)?;
-    let tls_config =
-        axum_server::tls_openssl::OpenSSLConfig::from_pem(&identity.cert_pem, &identity.key_pem)
-            .map_err(|e| ServeError::Tls(format!("load serving certificate: {e}")))?;
+    let identity = tls::ensure_identity(&data_dir, config.listen.ip(), &config.tls)
+        .map_err(ServeError::Tls)?;
+    let acceptor = tls::acceptor(&identity.cert_pem, &identity.key_pem, &identity.ca_pem)
+        .map_err(ServeError::Tls)?;
+    let tls_config = axum_server::tls_openssl::OpenSSLConfig::from_acceptor(Arc::new(acceptor));
+    // An operator's files are looked at every minute, a generated certificate every hour.
+    let every = match config.tls.cert_files {
+        Some(_) => Duration::from_secs(60),
+        None => Duration::from_secs(3600),
+    };
+    tokio::spawn(tls::keep_fresh(
+        data_dir.clone(),
+        config.listen.ip(),
+        config.tls.clone(),
+        tls_config.clone(),
+        every,
+    ));
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| ServeError::Io("bind listen address", e))?;
     let addr = listener.local_addr().map_err(|e| ServeError::Io("read listen address", e))?;
@@ -161,22 +179,24 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let handle = axum_server::Handle::new();
     let server = axum_server::from_tcp(listener)
         .map_err(|e| ServeError::Io("listen", e))?
-        .acceptor(
+        .acceptor(tls::ClientCerts(
             axum_server::tls_openssl::OpenSSLAcceptor::new(tls_config)
                 // Without TCP_NODELAY small responses wait ~40 ms for delayed ACKs.
                 .acceptor(axum_server::accept::NoDelayAcceptor::new()),
-        )
+        ))
         .handle(handle.clone());
     let host = match addr.ip() {
         ip if ip.is_unspecified() => "127.0.0.1".to_string(),
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         ip => ip.to_string(),
     };
+    // An operator's certificate is trusted the way its clients already trust it.
+    let ca = (!identity.operator_cert).then_some(identity.ca_pem.as_slice());
     let kubeconfig = auth::write_kubeconfig(
         &data_dir,
         &format!("https://{host}:{}", addr.port()),
-        &identity.ca_pem,
-        &admin_token,
+        ca,
+        &auth::Credential::Token(&admin_token),
     )
     .map_err(|e| ServeError::Io("write kubeconfig", e))?;
     tracing::info!(%addr, kubeconfig = %kubeconfig.display(), "veranda is serving");

@@ -43,7 +43,10 @@ pub(crate) async fn authenticate(
         return too_many_attempts(wait);
     }
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let user = match state.tokens.authenticate(authorization) {
+    // A client certificate (verified against the CA in the handshake) first, as kube-apiserver.
+    let user =
+        client_certificate_user(&request).or_else(|| state.tokens.authenticate(authorization));
+    let user = match user {
         Some(user) => user,
         // The version is public, as in the kube-apiserver: kubectl wrappers pick a client
         // version from it before they authenticate.
@@ -72,6 +75,11 @@ pub(crate) async fn authenticate(
     }
     request.extensions_mut().insert(user);
     next.run(request).await
+}
+
+/// The user of the client certificate the connection presented, if any.
+fn client_certificate_user(request: &Request) -> Option<User> {
+    request.extensions().get::<crate::tls::PeerUser>()?.0.clone()
 }
 
 /// The 429 of a locked-out source address.

@@ -76,3 +76,148 @@ fn tokens_are_reloaded_and_failed_logins_limited() {
     assert_eq!(code, 429, "{head}");
     assert!(head.to_ascii_lowercase().contains("retry-after:"), "{head}");
 }
+
+/// `veranda user add ...` on the server's data directory: its kubeconfig.
+fn user_add(server: &Server, args: &[&str]) -> std::path::PathBuf {
+    let out = Command::new(env!("CARGO_BIN_EXE_veranda"))
+        .args(["user", "add"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(server.dir.path().join("data"))
+        .output()
+        .expect("run veranda user add");
+    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    let path = server.dir.path().join(format!("kubeconfig-{}", args[0]));
+    std::fs::write(&path, &out.stdout).expect("write the kubeconfig");
+    path
+}
+
+#[test]
+fn user_add_makes_working_kubeconfigs_while_the_server_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("audit.log");
+    let log_arg = log.display().to_string();
+    let server = Server::start_with(dir, &["--audit-log", &log_arg]);
+    let with = |kubeconfig: &std::path::Path, args: &[&str]| {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .env("KUBECACHEDIR", server.dir.path().join("kube-cache"))
+            .output()
+            .expect("kubectl");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // A client certificate: the common name is the user, the organizations its groups.
+    let alice = user_add(&server, &["alice", "--group", "team-a", "--group", "dev"]);
+    let text = std::fs::read_to_string(&alice).expect("read");
+    assert!(
+        text.contains("client-certificate-data:") && text.contains("client-key-data:"),
+        "{text}"
+    );
+    assert!(!text.contains("token:"), "{text}");
+    let (ok, err) = with(&alice, &["get", "repositories"]);
+    assert!(ok, "{err}");
+    // A token: added to tokens.csv, picked up without a restart.
+    let bob = user_add(&server, &["bob", "--token"]);
+    let mut last = String::new();
+    server.eventually("bob's token works", || {
+        let (ok, err) = with(&bob, &["get", "repositories"]);
+        last = err;
+        ok
+    });
+    // The audit log names them.
+    server.eventually("the audit log names alice and bob", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("\"username\":\"alice\",\"groups\":[\"team-a\",\"dev\"]")
+            || text.contains("\"groups\":[\"team-a\",\"dev\"],\"username\":\"alice\"")
+    });
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("\"username\":\"bob\""), "{text}");
+
+    // A certificate from another CA is refused at the handshake.
+    let other = tempfile::tempdir().expect("temp dir");
+    let stranger = Server::start_in(other);
+    let foreign = user_add(&stranger, &["mallory", "--group", "system:masters"]);
+    let foreign_text =
+        std::fs::read_to_string(&foreign).expect("read").replace(&stranger.url(), &server.url());
+    let foreign_ca = std::fs::read_to_string(&server.kubeconfig)
+        .expect("read")
+        .lines()
+        .find(|l| l.contains("certificate-authority-data"))
+        .map(str::to_owned)
+        .expect("ca line");
+    let foreign_text = foreign_text
+        .lines()
+        .map(|l| if l.contains("certificate-authority-data") { foreign_ca.as_str() } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&foreign, foreign_text).expect("write");
+    let (ok, err) = with(&foreign, &["get", "repositories"]);
+    assert!(!ok, "a certificate of another CA was accepted");
+    assert!(!err.is_empty());
+    // Bad names are refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_veranda"))
+        .args(["user", "add", "a,b", "--data-dir"])
+        .arg(server.dir.path().join("data"))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid user name"));
+}
+
+/// curl's exit code for `GET https://HOST:PORT/version`, `HOST` resolved to 127.0.0.1.
+fn curl_version(url: &str, host: &str, ca: &std::path::Path) -> (bool, String) {
+    let port = url.rsplit(':').next().unwrap_or_default();
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .args(["--resolve", &format!("{host}:{port}:127.0.0.1")])
+        .arg(format!("https://{host}:{port}/version"))
+        .output()
+        .expect("curl");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn serving_certificates_name_what_they_are_asked_to() {
+    // Generated, with an extra name.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_with(dir, &["--tls-san", "veranda.test"]);
+    let ca = server.dir.path().join("data/ca.crt");
+    assert_eq!(curl_version(&server.url(), "veranda.test", &ca), (true, String::new()));
+    let (ok, _) = curl_version(&server.url(), "other.test", &ca);
+    assert!(!ok, "a name the certificate does not have was accepted");
+    drop(server);
+
+    // The operator's own certificate: served, and the kubeconfig trusts the system's roots.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = (dir.path().join("own.crt"), dir.path().join("own.key"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+        ])
+        .args(["-subj", "/CN=own.test", "-addext", "subjectAltName=DNS:own.test", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let server = Server::start_with(
+        dir,
+        &["--tls-cert-file", &cert_arg, "--tls-private-key-file", &key_arg],
+    );
+    assert_eq!(curl_version(&server.url(), "own.test", &cert), (true, String::new()));
+    let kubeconfig = std::fs::read_to_string(&server.kubeconfig).expect("read");
+    assert!(!kubeconfig.contains("certificate-authority-data"), "{kubeconfig}");
+}
