@@ -202,13 +202,20 @@ fn issue_serving(
     Ok((cert.build().to_pem()?, key.private_key_to_pem_pkcs8()?))
 }
 
+/// A client certificate, its key and the CA that signed it, as PEM.
+pub(crate) struct ClientCertificate {
+    pub(crate) cert_pem: Vec<u8>,
+    pub(crate) key_pem: Vec<u8>,
+    pub(crate) ca_pem: Vec<u8>,
+}
+
 /// A client certificate for `user` in `groups`, signed by the data directory's CA (the server
-/// must have run once there). Returns the certificate, its key and the CA, as PEM.
+/// must have run once there).
 pub(crate) fn issue_client(
     data_dir: &Path,
     user: &str,
     groups: &[String],
-) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), String> {
+) -> Result<ClientCertificate, String> {
     let read = |name: &str| {
         std::fs::read(data_dir.join(name)).map_err(|e| {
             format!(
@@ -231,8 +238,8 @@ pub(crate) fn issue_client(
         cert.sign(&ca_key, MessageDigest::sha256())?;
         Ok((cert.build().to_pem()?, key.private_key_to_pem_pkcs8()?))
     };
-    let (cert, key) = issue().map_err(|e| format!("issue the client certificate: {e}"))?;
-    Ok((cert, key, ca_pem))
+    let (cert_pem, key_pem) = issue().map_err(|e| format!("issue the client certificate: {e}"))?;
+    Ok(ClientCertificate { cert_pem, key_pem, ca_pem })
 }
 
 /// The user a verified client certificate names: its common name, its organizations as groups.
@@ -404,10 +411,10 @@ mod tests {
             Duration::from_secs(u64::from(SERVING_DAYS) * 86_400 + 86_400)
         ));
         // A client certificate names the user and groups.
-        let (client, _, ca) =
+        let client =
             issue_client(dir.path(), "alice", &["team-a".into(), "dev".into()]).expect("client");
-        assert_eq!(ca, first.ca_pem);
-        let client = X509::from_pem(&client).expect("parse");
+        assert_eq!(client.ca_pem, first.ca_pem);
+        let client = X509::from_pem(&client.cert_pem).expect("parse");
         assert_eq!(
             certificate_user(&client),
             Some(User { name: "alice".into(), groups: vec!["team-a".into(), "dev".into()] })

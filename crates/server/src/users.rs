@@ -42,7 +42,8 @@ pub fn add_user(
             &auth::Credential::Token(&secret),
         ));
     }
-    let (cert_pem, key_pem, ca_pem) = tls::issue_client(data_dir, name, groups)?;
+    let tls::ClientCertificate { cert_pem, key_pem, ca_pem } =
+        tls::issue_client(data_dir, name, groups)?;
     let ca = trusts_ca.then_some(ca_pem.as_slice());
     Ok(auth::kubeconfig(
         &server,
