@@ -65,6 +65,11 @@ enum Command {
         audit: AuditArgs,
         #[command(flatten)]
         tls: TlsArgs,
+        /// Separation of duties: a revision is published only through Proposed, and not by a
+        /// user who created or changed its content (403 otherwise). Without it, only in
+        /// Repositories annotated `veranda.dev/require-review: "true"`.
+        #[arg(long)]
+        require_review: bool,
     },
     /// Manage the users of a server.
     User {
@@ -276,6 +281,7 @@ fn main() -> ExitCode {
             remotes,
             audit,
             tls,
+            require_review,
         } => parse_exec_functions(&exec_functions).and_then(|functions| {
             let (function_env, function_memory) = sandbox.apply()?;
             let remotes = remotes.policy()?;
@@ -295,6 +301,7 @@ fn main() -> ExitCode {
                     remotes,
                     audit: audit.config(),
                     tls: tls.config(),
+                    require_review,
                 }))
                 .map_err(anyhow::Error::from)
         }),

@@ -43,7 +43,7 @@ use crate::backends::{Db, Repo};
 pub use backends::Backends;
 pub use error::{Error, Kind};
 pub use remotes::RemotePolicy;
-pub use revisions::RevisionFilter;
+pub use revisions::{RevisionFilter, review};
 pub use secrets::SecretKeys;
 pub use watch::{Event, EventType, Subscription, Topic, WatchError};
 
@@ -77,6 +77,9 @@ pub struct EngineConfig {
     /// Which remotes requests may make the server touch (local paths for admins only, any
     /// network host, by default).
     pub remotes: RemotePolicy,
+    /// Separation of duties everywhere (see [`review`]); without it, only in Repositories
+    /// annotated [`review::REQUIRE_REVIEW`].
+    pub require_review: bool,
 }
 
 impl EngineConfig {
@@ -96,6 +99,7 @@ impl EngineConfig {
             max_concurrent_syncs: 10,
             secret_keys: None,
             remotes: RemotePolicy::default(),
+            require_review: false,
         }
     }
 }

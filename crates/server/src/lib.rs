@@ -54,6 +54,8 @@ pub struct ServeConfig {
     pub audit: Option<AuditConfig>,
     /// The serving certificate: generated (with extra names) or the operator's.
     pub tls: TlsConfig,
+    /// Separation of duties in every repository (see `veranda_engine::review`).
+    pub require_review: bool,
 }
 
 /// Errors that stop the server.
@@ -118,6 +120,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             max_concurrent_syncs: config.max_concurrent_syncs,
             secret_keys: Some(secret_keys),
             remotes: config.remotes.clone(),
+            require_review: config.require_review,
         },
         backends,
     )

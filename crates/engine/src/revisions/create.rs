@@ -64,10 +64,12 @@ impl Engine {
         let _write = write.lock().await;
         let same_package = self.check_against_existing(&new)?;
         let (files, modes) = self.creation_files(&new, &pr, &same_package).await?;
-        let meta = ObjectMeta {
+        let mut meta = ObjectMeta {
             creation_timestamp: Some(time::now()),
             ..build::stored_meta(&pr.metadata)
         };
+        super::review::keep_changed_by(&mut meta, None);
+        super::review::note_change(&mut meta);
         self.write_new(&new, &repo_handle, files, modes, meta).await?;
         self.get_package_revision(namespace, &new.name)
     }

@@ -7,7 +7,7 @@ use veranda_api::{Lifecycle, lifecycle::Endpoint, types::PackageRevision};
 
 use veranda_storage::Discovered;
 
-use super::{kptfile_edit::KptfileEdit, render_content, resources::keep_hidden};
+use super::{kptfile_edit::KptfileEdit, render_content, resources::keep_hidden, review};
 
 use crate::{
     Engine, Error, Kind, RepoKey, Rev, backends::Repo, blocking, build, reconcile::Updates,
@@ -34,6 +34,14 @@ impl Engine {
         let mut meta = build::stored_meta(&new.metadata);
         meta.creation_timestamp = rev.meta.creation_timestamp.clone();
         meta.deletion_timestamp = rev.meta.deletion_timestamp.clone();
+        review::keep_changed_by(&mut meta, Some(&rev.meta));
+        if kptfile_change {
+            review::note_change(&mut meta);
+        }
+        if to == Lifecycle::Published && from != Lifecycle::Published && self.review_required(&key)
+        {
+            review::check_publish(name, from == Lifecycle::Draft, &meta)?;
+        }
         let head = match edit {
             Some(edit) => self.commit_kptfile_edit(&repo, &rev.discovered, edit, name).await?,
             None => rev.discovered.clone(),
@@ -103,6 +111,19 @@ impl Engine {
         })
         .await?;
         repo.commit_draft(head, content).await
+    }
+
+    /// Whether publishing in this repository needs review (see [`review`]).
+    fn review_required(&self, key: &RepoKey) -> bool {
+        self.config.require_review
+            || self.read().repos.get(key).is_some_and(|entry| {
+                entry
+                    .object
+                    .metadata
+                    .annotations
+                    .get(review::REQUIRE_REVIEW)
+                    .is_some_and(|v| v == "true")
+            })
     }
 
     async fn move_lifecycle(

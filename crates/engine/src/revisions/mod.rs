@@ -11,6 +11,7 @@ mod delete;
 mod kptfile_edit;
 mod lifecycle;
 mod resources;
+pub mod review;
 mod tasks;
 mod upgrade;
 

@@ -104,7 +104,10 @@ impl Engine {
         let (content, render_status, failure) =
             self.render_update(name, previous, previous_modes, files, push_on_failure).await?;
         repo.commit_draft(&rev.discovered, content).await?;
-        self.index_after_write(&key, Updates::default()).await;
+        let mut meta = rev.meta.clone();
+        super::review::note_change(&mut meta);
+        let updates = Updates { meta: [(name.to_string(), meta)].into(), force: false };
+        self.index_after_write(&key, updates).await;
         if let Some(failure) = failure {
             return Err(failure);
         }
