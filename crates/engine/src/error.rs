@@ -43,6 +43,10 @@ pub enum Kind {
     Package,
     Repository,
     Secret,
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
 }
 
 impl Kind {
@@ -54,6 +58,10 @@ impl Kind {
             Kind::Package => "packages",
             Kind::Repository => "repositories",
             Kind::Secret => "secrets",
+            Kind::Role => "roles",
+            Kind::ClusterRole => "clusterroles",
+            Kind::RoleBinding => "rolebindings",
+            Kind::ClusterRoleBinding => "clusterrolebindings",
         }
     }
 
@@ -65,6 +73,10 @@ impl Kind {
             Kind::Package => "PorchPackage",
             Kind::Repository => "Repository",
             Kind::Secret => "Secret",
+            Kind::Role => "Role",
+            Kind::ClusterRole => "ClusterRole",
+            Kind::RoleBinding => "RoleBinding",
+            Kind::ClusterRoleBinding => "ClusterRoleBinding",
         }
     }
 
@@ -73,6 +85,9 @@ impl Kind {
         match self {
             Kind::Repository => veranda_api::CONFIG_GROUP,
             Kind::Secret => "",
+            Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
+                veranda_api::rbac::GROUP
+            }
             _ => veranda_api::PORCH_GROUP,
         }
     }

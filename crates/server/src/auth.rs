@@ -13,7 +13,9 @@ use std::{
 /// An authenticated user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
+    /// The user name, as RBAC subjects of kind `User` name it.
     pub name: String,
+    /// The user's groups, `system:authenticated` included.
     pub groups: Vec<String>,
 }
 
@@ -41,7 +43,7 @@ impl Tokens {
             let mut fields = line.splitn(4, ',');
             let (Some(token), Some(user)) = (fields.next(), fields.next()) else { continue };
             let _uid = fields.next();
-            let groups = fields
+            let mut groups: Vec<String> = fields
                 .next()
                 .map(|g| {
                     g.trim_matches('"')
@@ -51,6 +53,10 @@ impl Tokens {
                         .collect()
                 })
                 .unwrap_or_default();
+            // Every authenticated user is in `system:authenticated`, as in the kube-apiserver.
+            if !groups.iter().any(|g| g == veranda_api::rbac::SYSTEM_AUTHENTICATED) {
+                groups.push(veranda_api::rbac::SYSTEM_AUTHENTICATED.into());
+            }
             first.get_or_insert_with(|| token.to_string());
             tokens.by_token.insert(token.to_string(), User { name: user.to_string(), groups });
         }

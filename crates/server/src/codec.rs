@@ -112,7 +112,10 @@ pub(crate) fn decode_value(req: &Request) -> ApiResult<Value> {
     let content_type = req.header(header::CONTENT_TYPE);
     let value: Value = if veranda_k8s::protobuf::is_protobuf(content_type) {
         // client-go's typed clients (`kubectl create secret`) send core kinds in protobuf.
-        if req.resource != crate::request::Resource::Secrets {
+        let typed_client_kind = req.resource == crate::request::Resource::Secrets
+            || req.resource.rbac_kind().is_some()
+            || crate::authz::Review::of(req.resource).is_some();
+        if !typed_client_kind {
             return Err(ApiError::from_body(
                 415,
                 veranda_k8s::status::unsupported_media_type(&[

@@ -3,6 +3,7 @@
 
 mod app;
 mod auth;
+mod authz;
 mod codec;
 mod datadir;
 mod error;

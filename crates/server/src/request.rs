@@ -13,6 +13,8 @@ use axum::{
 };
 use veranda_k8s::resources::{self, ApiResource};
 
+use veranda_api::rbac::RbacKind;
+
 use crate::{auth::User, error::ApiError};
 
 /// A served resource (a plural name under `/apis/{group}/{version}/namespaces/{ns}/`, or
@@ -25,6 +27,20 @@ pub(crate) enum Resource {
     Repositories,
     /// Core v1 `secrets`.
     Secrets,
+    /// `rbac.authorization.k8s.io/v1` `roles`.
+    Roles,
+    /// `clusterroles` (cluster-scoped).
+    ClusterRoles,
+    /// `rolebindings`.
+    RoleBindings,
+    /// `clusterrolebindings` (cluster-scoped).
+    ClusterRoleBindings,
+    /// `authorization.k8s.io/v1` `selfsubjectaccessreviews` (create only).
+    SelfSubjectAccessReviews,
+    /// `selfsubjectrulesreviews` (create only).
+    SelfSubjectRulesReviews,
+    /// `subjectaccessreviews` (create only).
+    SubjectAccessReviews,
 }
 
 /// A subresource of a [`Resource`] (`packagerevisions/approval`, `repositories/status`).
@@ -59,7 +75,8 @@ pub(crate) struct Request {
     pub(crate) query: HashMap<String, String>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
-    #[allow(dead_code)]
+    /// Who asks: authorization ([`crate::authz`]) checks every request against the user's and
+    /// groups' RBAC rules.
     pub(crate) user: User,
 }
 
@@ -73,6 +90,13 @@ impl Resource {
             "packages" => Some(Resource::Packages),
             "repositories" => Some(Resource::Repositories),
             "secrets" => Some(Resource::Secrets),
+            "roles" => Some(Resource::Roles),
+            "clusterroles" => Some(Resource::ClusterRoles),
+            "rolebindings" => Some(Resource::RoleBindings),
+            "clusterrolebindings" => Some(Resource::ClusterRoleBindings),
+            "selfsubjectaccessreviews" => Some(Resource::SelfSubjectAccessReviews),
+            "selfsubjectrulesreviews" => Some(Resource::SelfSubjectRulesReviews),
+            "subjectaccessreviews" => Some(Resource::SubjectAccessReviews),
             _ => None,
         }
     }
@@ -85,7 +109,30 @@ impl Resource {
             Resource::Packages => &resources::PACKAGES,
             Resource::Repositories => &resources::REPOSITORIES,
             Resource::Secrets => &resources::SECRETS,
+            Resource::Roles => &resources::ROLES,
+            Resource::ClusterRoles => &resources::CLUSTER_ROLES,
+            Resource::RoleBindings => &resources::ROLE_BINDINGS,
+            Resource::ClusterRoleBindings => &resources::CLUSTER_ROLE_BINDINGS,
+            Resource::SelfSubjectAccessReviews => &resources::SELF_SUBJECT_ACCESS_REVIEWS,
+            Resource::SelfSubjectRulesReviews => &resources::SELF_SUBJECT_RULES_REVIEWS,
+            Resource::SubjectAccessReviews => &resources::SUBJECT_ACCESS_REVIEWS,
         }
+    }
+
+    /// The RBAC kind of the resource, if it is one of the four.
+    pub(crate) fn rbac_kind(self) -> Option<RbacKind> {
+        match self {
+            Resource::Roles => Some(RbacKind::Role),
+            Resource::ClusterRoles => Some(RbacKind::ClusterRole),
+            Resource::RoleBindings => Some(RbacKind::RoleBinding),
+            Resource::ClusterRoleBindings => Some(RbacKind::ClusterRoleBinding),
+            _ => None,
+        }
+    }
+
+    /// Whether objects of the resource live in a namespace.
+    pub(crate) fn namespaced(self) -> bool {
+        self.api().namespaced
     }
 
     /// The plural name, as in URLs and messages: `packagerevisions`.
@@ -105,6 +152,16 @@ impl Resource {
             "approval" => Some(Subresource::Approval),
             "status" => Some(Subresource::Status),
             _ => None,
+        }
+    }
+}
+
+impl Subresource {
+    /// The subresource's name in URLs and RBAC rules.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Subresource::Approval => "approval",
+            Subresource::Status => "status",
         }
     }
 }
@@ -148,9 +205,10 @@ impl Request {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
-    /// Namespace and name of the object the request names.
+    /// Namespace (`""` for a cluster-scoped resource) and name of the object the request names.
     pub(crate) fn object_key(&self) -> Result<(&str, &str), ApiError> {
         match (self.namespace.as_deref(), self.name.as_deref()) {
+            (_, Some(name)) if !self.resource.namespaced() => Ok(("", name)),
             (Some(ns), Some(name)) => Ok((ns, name)),
             _ => Err(ApiError::bad_request("namespace and name must be specified")),
         }
@@ -158,6 +216,9 @@ impl Request {
 
     /// The namespace a create goes to: the request's, which the body may repeat but not contradict.
     pub(crate) fn namespace_for_create(&self, in_body: &str) -> Result<String, ApiError> {
+        if !self.resource.namespaced() {
+            return Ok(String::new());
+        }
         let ns = self
             .namespace
             .clone()

@@ -39,7 +39,16 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
     let topic = match req.resource {
         Resource::PackageRevisions => Topic::PackageRevisions,
         Resource::Repositories => Topic::Repositories,
-        Resource::PackageRevisionResources | Resource::Packages | Resource::Secrets => {
+        Resource::PackageRevisionResources
+        | Resource::Packages
+        | Resource::Secrets
+        | Resource::Roles
+        | Resource::ClusterRoles
+        | Resource::RoleBindings
+        | Resource::ClusterRoleBindings
+        | Resource::SelfSubjectAccessReviews
+        | Resource::SelfSubjectRulesReviews
+        | Resource::SubjectAccessReviews => {
             return Err(ApiError::method_not_allowed(req.resource.plural(), Verb::Watch.as_str()));
         }
     };

@@ -11,6 +11,7 @@ mod parity;
 mod private_git;
 mod python_client;
 mod python_venv;
+mod rbac;
 mod schedule;
 mod secrets;
 mod tarpit;
