@@ -2,7 +2,7 @@
 //! by user and groups, verb, API group, resource, subresource, namespace and name (resource
 //! requests) or by path (documents), with kube-apiserver's 403 when no rule allows it; and the
 //! access reviews `kubectl auth can-i` asks (SelfSubjectAccessReview, SelfSubjectRulesReview,
-//! SubjectAccessReview).
+//! SubjectAccessReview), and impersonation (`kubectl --as`).
 //!
 //! The rule semantics and the index live in `veranda_api::rbac` (pure); the engine keeps the
 //! index current, so a check is one `Arc` clone, a hash lookup per user and group, and the rules
@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use serde_json::{Map, Value, json};
 use veranda_api::rbac::{self, Attributes, Index, PolicyRule, ResourceAttributes, UserInfo};
 use veranda_k8s::status;
@@ -82,6 +82,50 @@ pub(crate) fn authorize_path(
         _ => "unsupported",
     };
     check(&state.engine.rbac_index(), user, &Attributes::NonResource { verb, path })
+}
+
+/// The user a request acts as: `user`, or the one its `Impersonate-User` (and
+/// `Impersonate-Group`) headers name when `user` may `impersonate` that user and those groups
+/// (kube-apiserver's impersonation; `kubectl --as alice --as-group team`). The impersonated user
+/// is in `system:authenticated` too.
+pub(crate) fn impersonate(
+    state: &AppState,
+    user: User,
+    headers: &HeaderMap,
+) -> Result<User, ApiError> {
+    let values = |name: &str| -> Vec<String> {
+        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(String::from).collect()
+    };
+    let target = values("impersonate-user").into_iter().next();
+    let groups = values("impersonate-group");
+    let Some(name) = target else {
+        return match groups.is_empty() {
+            true => Ok(user),
+            false => Err(ApiError::bad_request("requested impersonation of groups without a user")),
+        };
+    };
+    let index = state.engine.rbac_index();
+    let may = |resource: &str, name: &str| {
+        check(
+            &index,
+            &user,
+            &Attributes::Resource(ResourceAttributes {
+                verb: "impersonate",
+                resource,
+                name,
+                ..Default::default()
+            }),
+        )
+    };
+    may("users", &name)?;
+    for group in &groups {
+        may("groups", group)?;
+    }
+    let mut groups = groups;
+    if !groups.iter().any(|g| g == rbac::SYSTEM_AUTHENTICATED) {
+        groups.push(rbac::SYSTEM_AUTHENTICATED.into());
+    }
+    Ok(User { name, groups })
 }
 
 /// Answers an access review (`201 Created` with its `status`, as kube-apiserver does).

@@ -101,6 +101,7 @@ async fn route(state: &Arc<AppState>, request: axum::extract::Request) -> ApiRes
         .await
         .map_err(|_| middleware::too_large())?;
     let uri = parts.uri.clone();
+    let user = authz::impersonate(state, user, &parts.headers)?;
     match target(uri.path()) {
         Target::Document(document) => {
             // The version is public (see `middleware::authenticate`).

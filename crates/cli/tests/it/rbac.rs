@@ -280,7 +280,9 @@ fn two_teams_with_editor_and_approver() {
     assert_eq!(published["spec"]["lifecycle"], "Published");
 
     // kubectl auth can-i: yes/no and exit codes, and the lists of rights.
-    let can_i = ["auth", "can-i", "update", "packagerevisions/approval", "-n", "team-a"];
+    // kubectl reads `TYPE/NAME` as an object name: the subresource is `--subresource`.
+    let can_i =
+        ["auth", "can-i", "update", "packagerevisions", "--subresource=approval", "-n", "team-a"];
     let (out, _) = alice.fails(&can_i, None);
     assert_eq!(out.trim(), "no");
     assert_eq!(carol.ok(&can_i, None).trim(), "yes");
@@ -301,6 +303,21 @@ fn two_teams_with_editor_and_approver() {
     assert!(line.contains("create") && line.contains("delete") && line.contains("list"), "{line}");
     let carol_rights = carol.ok(&["auth", "can-i", "--list", "-n", "team-a"], None);
     assert!(carol_rights.contains("packagerevisions.porch.kpt.dev/approval"), "{carol_rights}");
+    // The admin asks on alice's behalf (impersonation).
+    let (out, _) = admin.fails(
+        &["auth", "can-i", "list", "packagerevisions", "-n", "team-b", "--as", "alice"],
+        None,
+    );
+    assert_eq!(out.trim(), "no");
+    assert_eq!(
+        admin
+            .ok(
+                &["auth", "can-i", "list", "packagerevisions", "-n", "team-a", "--as", "alice"],
+                None
+            )
+            .trim(),
+        "yes"
+    );
     let carol_b = carol.ok(&["auth", "can-i", "--list", "-n", "team-b"], None);
     assert!(!carol_b.contains("packagerevisions.porch.kpt.dev/approval"), "{carol_b}");
 }

@@ -325,4 +325,40 @@ async fn access_reviews_answer_for_the_caller_and_for_others() {
     assert_eq!(answer.body["status"]["allowed"], true, "{}", answer.body);
     let denied = f.send_as("alice-token", Method::POST, sar_path, Some(&sar)).await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN, "{}", denied.body);
+
+    // Impersonation: the admin acts as alice (`kubectl --as alice`); alice may not act as carol.
+    let as_alice = f
+        .send(
+            Method::GET,
+            &prs("team-b"),
+            &[(header::HeaderName::from_static("impersonate-user"), "alice")],
+            Body::empty(),
+        )
+        .await;
+    check_status(
+        &as_alice,
+        403,
+        "Forbidden",
+        r#"packagerevisions.porch.kpt.dev is forbidden: User "alice" cannot list resource "packagerevisions" in API group "porch.kpt.dev" in the namespace "team-b""#,
+    );
+    let as_alice = f
+        .send(
+            Method::GET,
+            &prs("team-a"),
+            &[(header::HeaderName::from_static("impersonate-user"), "alice")],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(as_alice.status, StatusCode::OK, "{}", as_alice.body);
+    let impersonate = [
+        (header::AUTHORIZATION, "Bearer alice-token"),
+        (header::HeaderName::from_static("impersonate-user"), "carol"),
+    ];
+    let refused = f.send_raw(Method::GET, &prs("team-a"), &impersonate, Body::empty()).await;
+    check_status(
+        &refused,
+        403,
+        "Forbidden",
+        r#"users "carol" is forbidden: User "alice" cannot impersonate resource "users" in API group "" at the cluster scope"#,
+    );
 }
