@@ -127,6 +127,11 @@ async fn rbac_objects_crud_validation_and_built_in_roles() {
         f.get(&format!("{RBAC}/namespaces/team-a/clusterroles/veranda:editor")).await.status,
         StatusCode::NOT_FOUND
     );
+    let collection = format!("{RBAC}/namespaces/team-b/rolebindings");
+    let all_gone = f.send(Method::DELETE, &collection, &[], Body::empty()).await;
+    assert_eq!(all_gone.status, StatusCode::OK, "{}", all_gone.body);
+    assert_eq!(names(&all_gone.body), ["x"]);
+    assert_eq!(names(&f.get(&format!("{RBAC}/rolebindings")).await.body), Vec::<&str>::new());
     let gone = f
         .send(Method::DELETE, &format!("{RBAC}/clusterroles/veranda:viewer"), &[], Body::empty())
         .await;
