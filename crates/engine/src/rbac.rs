@@ -6,7 +6,7 @@
 //! Writes are rare and serialised by one async lock (`Engine::rbac_write`), so the store and the
 //! in-memory copy change together. At start the built-in ClusterRoles and ClusterRoleBindings
 //! are created when missing (kube's auto-reconcile of its bootstrap policy); an edited one is
-//! left as it is. RBAC objects publish no watch events.
+//! left as it is. Every write publishes its watch event (`Topic::Rbac`).
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -18,7 +18,7 @@ use veranda_api::{
 };
 use veranda_storage::ObjectTable;
 
-use crate::{Engine, Error, Kind, secrets::random_uid, time};
+use crate::{Engine, Error, EventType, Kind, Topic, secrets::random_uid, time};
 
 /// Roles and bindings in memory, by (kind, namespace, name), and the index built from them
 /// (opaque outside the engine).
@@ -151,7 +151,7 @@ impl Engine {
         metadata.creation_timestamp = Some(time::now());
         metadata.generation = 0;
         metadata.deletion_timestamp = None;
-        self.put_rbac(key, object).await
+        self.put_rbac(key, object, EventType::Added).await
     }
 
     /// Replaces an object of `kind` (the resourceVersion, when given, must be current; a
@@ -191,7 +191,7 @@ impl Engine {
         if object == current {
             return Ok(current);
         }
-        self.put_rbac(key, object).await
+        self.put_rbac(key, object, EventType::Modified).await
     }
 
     /// Deletes an object of `kind`; returns it as it was.
@@ -203,11 +203,17 @@ impl Engine {
     ) -> Result<T, Error> {
         let _write = self.rbac_write.lock().await;
         let key = key(kind, namespace, name);
-        let current: T = self.get_rbac(kind, namespace, name)?;
+        let mut current: T = self.get_rbac(kind, namespace, name)?;
         self.store.delete_object(table(kind), key.1.clone(), key.2.clone()).await?;
-        let mut state = self.rbac_mut();
-        T::map_mut(&mut state).remove(&key);
-        reindex(&mut state);
+        {
+            let mut state = self.rbac_mut();
+            T::map_mut(&mut state).remove(&key);
+            reindex(&mut state);
+        }
+        // A deletion is an event with a fresh resourceVersion, as in kube-apiserver.
+        let rv = self.store.reserve_resource_versions(1).await?;
+        current.meta_mut().resource_version = rv.to_string();
+        self.publish_event(rv, EventType::Deleted, Topic::Rbac(kind), &current);
         Ok(current)
     }
 
@@ -239,7 +245,12 @@ impl Engine {
         Ok(())
     }
 
-    async fn put_rbac<T: RbacObject>(&self, key: Key, mut object: T) -> Result<T, Error> {
+    async fn put_rbac<T: RbacObject>(
+        &self,
+        key: Key,
+        mut object: T,
+        event_type: EventType,
+    ) -> Result<T, Error> {
         object.meta_mut().resource_version.clear();
         let stored = object.clone();
         let row = self
@@ -251,9 +262,13 @@ impl Engine {
             })
             .await?;
         object.meta_mut().resource_version = row.resource_version.to_string();
-        let mut state = self.rbac_mut();
-        T::map_mut(&mut state).insert(key, object.clone());
-        reindex(&mut state);
+        let kind = key.0;
+        {
+            let mut state = self.rbac_mut();
+            T::map_mut(&mut state).insert(key, object.clone());
+            reindex(&mut state);
+        }
+        self.publish_event(row.resource_version, event_type, Topic::Rbac(kind), &object);
         Ok(object)
     }
 

@@ -131,7 +131,7 @@ pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 pub const AUTHORIZATION_GROUP: &str = "authorization.k8s.io";
 
 const RBAC_VERBS: &[&str] =
-    &["create", "delete", "deletecollection", "get", "list", "patch", "update"];
+    &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
 /// `roles.rbac.authorization.k8s.io`.
 pub const ROLES: ApiResource = rbac("roles", "role", "Role", "RoleList", true);

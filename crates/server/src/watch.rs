@@ -39,13 +39,16 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
     let topic = match req.resource {
         Resource::PackageRevisions => Topic::PackageRevisions,
         Resource::Repositories => Topic::Repositories,
+        Resource::Roles
+        | Resource::ClusterRoles
+        | Resource::RoleBindings
+        | Resource::ClusterRoleBindings => match req.resource.rbac_kind() {
+            Some(kind) => Topic::Rbac(kind),
+            None => return Err(ApiError::method_not_allowed(req.resource.plural(), "watch")),
+        },
         Resource::PackageRevisionResources
         | Resource::Packages
         | Resource::Secrets
-        | Resource::Roles
-        | Resource::ClusterRoles
-        | Resource::RoleBindings
-        | Resource::ClusterRoleBindings
         | Resource::SelfSubjectAccessReviews
         | Resource::SelfSubjectRulesReviews
         | Resource::SubjectAccessReviews => {

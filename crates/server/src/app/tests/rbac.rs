@@ -127,11 +127,31 @@ async fn rbac_objects_crud_validation_and_built_in_roles() {
         f.get(&format!("{RBAC}/namespaces/team-a/clusterroles/veranda:editor")).await.status,
         StatusCode::NOT_FOUND
     );
+    // A watch from before the bindings of team-b sees them come and (below) go.
+    let since = rv.to_string();
     let collection = format!("{RBAC}/namespaces/team-b/rolebindings");
     let all_gone = f.send(Method::DELETE, &collection, &[], Body::empty()).await;
     assert_eq!(all_gone.status, StatusCode::OK, "{}", all_gone.body);
     assert_eq!(names(&all_gone.body), ["x"]);
     assert_eq!(names(&f.get(&format!("{RBAC}/rolebindings")).await.body), Vec::<&str>::new());
+    let watch = f
+        .get(&format!("{RBAC}/namespaces/team-b/rolebindings?watch=true&resourceVersion={since}&timeoutSeconds=1"))
+        .await;
+    assert_eq!(watch.status, StatusCode::OK);
+    let events: Vec<(String, String)> = watch
+        .body
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap_or("").into(),
+                e["object"]["metadata"]["name"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert_eq!(events, [("ADDED".to_string(), "x".to_string()), ("DELETED".into(), "x".into())]);
     let gone = f
         .send(Method::DELETE, &format!("{RBAC}/clusterroles/veranda:viewer"), &[], Body::empty())
         .await;
