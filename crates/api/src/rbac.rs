@@ -506,9 +506,9 @@ impl Index {
     }
 }
 
-/// The ClusterRoles veranda creates on start when they are missing: `veranda:viewer`,
-/// `veranda:editor`, `veranda:approver`, `veranda:repository-admin`, `system:discovery` and
-/// `system:basic-user`.
+/// The ClusterRoles veranda creates on start when they are missing: `cluster-admin` (everything,
+/// as in Kubernetes), `veranda:viewer`, `veranda:editor`, `veranda:approver`,
+/// `veranda:repository-admin`, `system:discovery` and `system:basic-user`.
 pub fn bootstrap_cluster_roles() -> Vec<Role> {
     let porch = [crate::PORCH_GROUP, crate::CONFIG_GROUP];
     let read = ["get", "list", "watch"];
@@ -557,7 +557,14 @@ pub fn bootstrap_cluster_roles() -> Vec<Role> {
         &["authorization.k8s.io"],
         &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
     );
+    let everything = rule(&["*"], &["*"], &["*"]);
+    let every_path = PolicyRule {
+        verbs: vec!["*".into()],
+        non_resource_urls: vec!["*".into()],
+        ..Default::default()
+    };
     [
+        ("cluster-admin", vec![everything, every_path]),
         ("veranda:viewer", vec![viewer.clone()]),
         ("veranda:editor", vec![viewer.clone(), edit]),
         ("veranda:approver", vec![viewer.clone(), approve]),

@@ -239,6 +239,18 @@ fn builtin_roles_give_each_persona_its_rights() {
         ..Default::default()
     });
     assert!(!index.allows(&user("alice"), &create_repo));
+    bindings.push(binding(
+        RbacKind::ClusterRoleBinding,
+        "",
+        "root",
+        ("ClusterRole", "cluster-admin"),
+        &[("User", "root", "")],
+    ));
+    let index = Index::build(&roles, &bindings);
+    assert!(index.allows(&user("root"), &approve));
+    assert!(
+        index.allows(&user("root"), &Attributes::NonResource { verb: "get", path: "/metrics" })
+    );
     let path = |path| Attributes::NonResource { verb: "get", path };
     assert!(index.allows(&user("nobody"), &path("/apis/porch.kpt.dev/v1alpha1")));
     assert!(index.allows(&user("nobody"), &path("/openapi/v3")));
