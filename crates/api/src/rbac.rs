@@ -391,6 +391,75 @@ pub fn forbidden_message(user: &str, attributes: &Attributes<'_>) -> String {
     }
 }
 
+/// The atomic rules of `servant` that no rule of `owner` covers (kube's `validation.Covers`):
+/// each rule is broken down into one verb on one group, resource and name (or one path), and a
+/// `*` is covered only by a `*`. Empty when `owner` covers all of `servant`.
+pub fn uncovered(owner: &[PolicyRule], servant: &[PolicyRule]) -> Vec<PolicyRule> {
+    let one = |s: &str| vec![s.to_string()];
+    let mut res = Vec::new();
+    for rule in servant {
+        for verb in &rule.verbs {
+            let verb_ok = |o: &PolicyRule| verb_matches(o, verb);
+            for url in &rule.non_resource_urls {
+                if !owner.iter().any(|o| verb_ok(o) && non_resource_url_matches(o, url)) {
+                    res.push(PolicyRule {
+                        verbs: one(verb),
+                        non_resource_urls: one(url),
+                        ..Default::default()
+                    });
+                }
+            }
+            for group in &rule.api_groups {
+                for resource in &rule.resources {
+                    let names: Vec<Option<&str>> = match rule.resource_names.is_empty() {
+                        true => vec![None],
+                        false => rule.resource_names.iter().map(|n| Some(n.as_str())).collect(),
+                    };
+                    for name in names {
+                        let covers = |o: &PolicyRule| {
+                            verb_ok(o)
+                                && api_group_matches(o, group)
+                                && resource_covers(o, resource)
+                                && (o.resource_names.is_empty()
+                                    || name
+                                        .is_some_and(|n| o.resource_names.iter().any(|m| m == n)))
+                        };
+                        if !owner.iter().any(covers) {
+                            res.push(PolicyRule {
+                                verbs: one(verb),
+                                api_groups: one(group),
+                                resources: one(resource),
+                                resource_names: name.map(one).unwrap_or_default(),
+                                ..Default::default()
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    res
+}
+
+/// A rule as kube's `CompactString` writes it in escalation messages:
+/// `{APIGroups:["porch.kpt.dev"], Resources:["packagerevisions"], Verbs:["delete"]}`.
+pub fn compact_string(rule: &PolicyRule) -> String {
+    let mut parts = Vec::new();
+    for (name, values) in [
+        ("APIGroups", &rule.api_groups),
+        ("Resources", &rule.resources),
+        ("ResourceNames", &rule.resource_names),
+        ("NonResourceURLs", &rule.non_resource_urls),
+        ("Verbs", &rule.verbs),
+    ] {
+        if !values.is_empty() {
+            let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+            parts.push(format!("{name}:[{}]", quoted.join(" ")));
+        }
+    }
+    format!("{{{}}}", parts.join(", "))
+}
+
 /// The user name of service account `name` in `namespace`.
 pub fn service_account_user(namespace: &str, name: &str) -> String {
     format!("system:serviceaccount:{namespace}:{name}")
@@ -737,6 +806,16 @@ fn resource_matches(rule: &PolicyRule, resource: &str, subresource: &str) -> boo
 
 /// Rules with `resourceNames` only match requests that name one of them: never a list, watch,
 /// create or deletecollection.
+/// kube's `resourceCoversAll` for one resource: `*`, the resource itself, or `*/sub` for a
+/// subresource.
+fn resource_covers(owner: &PolicyRule, resource: &str) -> bool {
+    owner.resources.iter().any(|r| {
+        r == "*"
+            || r == resource
+            || resource.split_once('/').is_some_and(|(_, sub)| r.strip_prefix("*/") == Some(sub))
+    })
+}
+
 fn resource_name_matches(rule: &PolicyRule, name: &str) -> bool {
     rule.resource_names.is_empty() || rule.resource_names.iter().any(|n| n == name)
 }

@@ -281,7 +281,7 @@ async fn update(state: &Arc<AppState>, req: &Request) -> ApiResult {
             engine.update_secret(ns, name, secret).await.map(|s| to_value(&s))
         }
         (resource, None) if resource.rbac_kind().is_some() => match resource.rbac_kind() {
-            Some(kind) => rbac::update(engine, kind, (ns, name), desired).await?,
+            Some(kind) => rbac::update(engine, req, kind, (ns, name), desired).await?,
             None => return Err(ApiError::method_not_allowed(resource.plural(), "update")),
         },
         (
@@ -348,6 +348,8 @@ async fn create_on_apply(state: &Arc<AppState>, req: &Request, name: &str) -> Ap
         body: Bytes::from(serde_json::to_vec(&intent).unwrap_or_default()),
         user: req.user.clone(),
     };
+    // An apply that creates needs the `create` verb too, as in kube-apiserver.
+    authz::authorize(state, &create)?;
     Box::pin(handle(state, create)).await
 }
 

@@ -359,3 +359,32 @@ fn validation_follows_kube_apiserver() {
     subjects_changed.subjects.clear();
     subjects_changed.validate_update(&good, RbacKind::RoleBinding).expect("subjects may change");
 }
+
+#[test]
+fn coverage_breaks_rules_down_like_kubernetes() {
+    let owner = [
+        rule(&["get", "list"], &["porch.kpt.dev"], &["packagerevisions", "*/status"], &[]),
+        rule(&["update"], &["porch.kpt.dev"], &["packages"], &["a"]),
+    ];
+    let covered = [
+        rule(&["get"], &["porch.kpt.dev"], &["packagerevisions", "repositories/status"], &[]),
+        rule(&["update"], &["porch.kpt.dev"], &["packages"], &["a"]),
+    ];
+    assert!(uncovered(&owner, &covered).is_empty());
+    let wider = [
+        rule(&["get", "delete"], &["porch.kpt.dev"], &["packagerevisions"], &[]),
+        rule(&["update"], &["porch.kpt.dev"], &["packages"], &[]),
+        rule(&["get"], &["*"], &["packagerevisions"], &[]),
+    ];
+    let missing: Vec<String> = uncovered(&owner, &wider).iter().map(compact_string).collect();
+    assert_eq!(
+        missing,
+        [
+            r#"{APIGroups:["porch.kpt.dev"], Resources:["packagerevisions"], Verbs:["delete"]}"#,
+            r#"{APIGroups:["porch.kpt.dev"], Resources:["packages"], Verbs:["update"]}"#,
+            r#"{APIGroups:["*"], Resources:["packagerevisions"], Verbs:["get"]}"#,
+        ]
+    );
+    let all = [rule(&["*"], &["*"], &["*"], &[])];
+    assert!(uncovered(&all, &wider).is_empty());
+}

@@ -220,6 +220,38 @@ async fn requests_are_authorized_per_namespace_subresource_and_name() {
         .await;
     assert_eq!(carol_update.status, StatusCode::FORBIDDEN, "{}", carol_update.body);
 
+    // A server-side apply that would create needs `create` too: bob may only patch.
+    let patcher = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "patcher"},
+        "rules": [{"apiGroups": ["porch.kpt.dev"], "resources": ["packagerevisions"], "verbs": ["patch"]}],
+    });
+    assert_eq!(
+        f.post(&format!("{RBAC}/namespaces/team-a/roles"), &patcher).await.status,
+        StatusCode::CREATED
+    );
+    let mut bob_patch = binding("team-a", "bob-patch", "patcher", "bob");
+    bob_patch["roleRef"]["kind"] = json!("Role");
+    assert_eq!(f.post(&rb("team-a"), &bob_patch).await.status, StatusCode::CREATED);
+    let apply = json!({"apiVersion": "porch.kpt.dev/v1alpha1", "kind": "PackageRevision", "metadata": {"name": "r.q.ws"}});
+    let applied = f
+        .send_raw(
+            Method::PATCH,
+            &format!("{}/r.q.ws?fieldManager=t", prs("team-a")),
+            &[
+                (header::AUTHORIZATION, "Bearer bob-token"),
+                (header::CONTENT_TYPE, "application/apply-patch+yaml"),
+            ],
+            apply.to_string(),
+        )
+        .await;
+    check_status(
+        &applied,
+        403,
+        "Forbidden",
+        r#"packagerevisions.porch.kpt.dev is forbidden: User "bob" cannot create resource "packagerevisions" in API group "porch.kpt.dev" in the namespace "team-a""#,
+    );
+
     // Repositories and Secrets are not an editor's.
     let repo = json!({"apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository", "metadata": {"name": "r"}});
     let denied = f
@@ -386,4 +418,59 @@ async fn access_reviews_answer_for_the_caller_and_for_others() {
         "Forbidden",
         r#"users "carol" is forbidden: User "alice" cannot impersonate resource "users" in API group "" at the cluster scope"#,
     );
+}
+
+#[tokio::test]
+async fn writes_of_roles_and_bindings_cannot_escalate() {
+    let f = Fixture::with_tokens(&[ALICE]).await;
+    let rb = format!("{RBAC}/namespaces/team-a/rolebindings");
+    f.post(&rb, &binding("team-a", "alice-edit", "veranda:editor", "alice")).await;
+    // alice may manage roles and bindings in team-a, but holds only an editor's rules.
+    let manager = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "rbac-manager"},
+        "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["create", "update", "patch"]}],
+    });
+    assert_eq!(f.post(&format!("{RBAC}/clusterroles"), &manager).await.status, StatusCode::CREATED);
+    f.post(&rb, &binding("team-a", "alice-manage", "rbac-manager", "alice")).await;
+
+    let fixture = &f;
+    let as_alice = move |body: Value, path: String| async move {
+        fixture.send_as("alice-token", Method::POST, &path, Some(&body)).await
+    };
+    // Binding a role whose rules she holds: allowed; one she does not: refused.
+    let ok = as_alice(binding("team-a", "bob-view", "veranda:viewer", "bob"), rb.clone()).await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+    let refused =
+        as_alice(binding("team-a", "self-admin", "veranda:repository-admin", "alice"), rb.clone())
+            .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    let message = refused.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(r#"rolebindings.rbac.authorization.k8s.io "self-admin" is forbidden: user "alice" (groups=["team-a" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:"#),
+        "{message}"
+    );
+    assert!(
+        message.contains(r#"{APIGroups:[""], Resources:["secrets"], Verbs:["*"]}"#),
+        "{message}"
+    );
+    // The same for the rules of a Role.
+    let role = |verb: &str| {
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": format!("r-{verb}")},
+            "rules": [{"apiGroups": ["porch.kpt.dev"], "resources": ["packagerevisions"], "verbs": [verb]}],
+        })
+    };
+    let roles = format!("{RBAC}/namespaces/team-a/roles");
+    assert_eq!(as_alice(role("delete"), roles.clone()).await.status, StatusCode::CREATED);
+    let refused = as_alice(role("deletecollection"), roles.clone()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    // Her rights end at team-a.
+    let other = as_alice(
+        binding("team-b", "bob-view", "veranda:viewer", "bob"),
+        format!("{RBAC}/namespaces/team-b/rolebindings"),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN, "{}", other.body);
 }
