@@ -20,7 +20,7 @@ use crate::{
     auth::User,
     codec,
     error::{ApiError, ApiResult},
-    request::{Request, Resource, Verb},
+    request::{Request, Verb},
 };
 
 /// The three access reviews, all `create` only.
@@ -32,18 +32,6 @@ pub(crate) enum Review {
     SelfRules,
     /// May the user in the review do this?
     Access,
-}
-
-impl Review {
-    /// The review a resource is, if it is one.
-    pub(crate) fn of(resource: Resource) -> Option<Review> {
-        match resource {
-            Resource::SelfSubjectAccessReviews => Some(Review::SelfAccess),
-            Resource::SelfSubjectRulesReviews => Some(Review::SelfRules),
-            Resource::SubjectAccessReviews => Some(Review::Access),
-            _ => None,
-        }
-    }
 }
 
 /// Authorizes a resource request (403 when no rule allows it). A method the path does not take

@@ -112,9 +112,9 @@ pub(crate) fn decode_value(req: &Request) -> ApiResult<Value> {
     let content_type = req.header(header::CONTENT_TYPE);
     let value: Value = if veranda_k8s::protobuf::is_protobuf(content_type) {
         // client-go's typed clients (`kubectl create secret`) send core kinds in protobuf.
-        let typed_client_kind = req.resource == crate::request::Resource::Secrets
-            || req.resource.rbac_kind().is_some()
-            || crate::authz::Review::of(req.resource).is_some();
+        use crate::request::Resource;
+        let typed_client_kind =
+            matches!(req.resource, Resource::Secrets | Resource::Rbac(_) | Resource::Review(_));
         if !typed_client_kind {
             return Err(ApiError::from_body(
                 415,

@@ -47,7 +47,7 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: Request) -> ApiResult {
     {
         return Err(ApiError::bad_request("namespace must be specified"));
     }
-    if let Some(review) = authz::Review::of(req.resource) {
+    if let Resource::Review(review) = req.resource {
         return authz::review(state, &req, review);
     }
     match verb {
@@ -101,16 +101,8 @@ pub(crate) async fn collect(
             .iter()
             .map(to_value)
             .collect(),
-        Resource::Roles
-        | Resource::ClusterRoles
-        | Resource::RoleBindings
-        | Resource::ClusterRoleBindings => match req.resource.rbac_kind() {
-            Some(kind) => rbac::list(engine, kind, ns),
-            None => Vec::new(),
-        },
-        Resource::SelfSubjectAccessReviews
-        | Resource::SelfSubjectRulesReviews
-        | Resource::SubjectAccessReviews => {
+        Resource::Rbac(kind) => rbac::list(engine, kind, ns),
+        Resource::Review(_) => {
             return Err(ApiError::method_not_allowed(req.resource.plural(), "list"));
         }
     };
@@ -169,16 +161,10 @@ async fn current(state: &AppState, req: &Request) -> ApiResult<Value> {
         }
         Resource::Repositories => engine.get_repository(ns, name).map(|r| to_value(&r)),
         Resource::Secrets => engine.get_secret(ns, name).await.map(|s| to_value(&s)),
-        Resource::Roles
-        | Resource::ClusterRoles
-        | Resource::RoleBindings
-        | Resource::ClusterRoleBindings
-        | Resource::SelfSubjectAccessReviews
-        | Resource::SelfSubjectRulesReviews
-        | Resource::SubjectAccessReviews => match req.resource.rbac_kind() {
-            Some(kind) => rbac::get(engine, kind, ns, name),
-            None => return Err(ApiError::method_not_allowed(req.resource.plural(), "get")),
-        },
+        Resource::Rbac(kind) => rbac::get(engine, kind, ns, name),
+        Resource::Review(_) => {
+            return Err(ApiError::method_not_allowed(req.resource.plural(), "get"));
+        }
     };
     value.map_err(req.engine_error(name))
 }
@@ -210,17 +196,8 @@ async fn create(state: &AppState, req: &Request) -> ApiResult {
             let name = secret.metadata.name.clone();
             (name, engine.create_secret(&ns, secret).await.map(|s| to_value(&s)))
         }
-        Resource::Roles
-        | Resource::ClusterRoles
-        | Resource::RoleBindings
-        | Resource::ClusterRoleBindings => match req.resource.rbac_kind() {
-            Some(kind) => rbac::create(engine, kind, req).await?,
-            None => return Err(ApiError::method_not_allowed(req.resource.plural(), "create")),
-        },
-        Resource::PackageRevisionResources
-        | Resource::SelfSubjectAccessReviews
-        | Resource::SelfSubjectRulesReviews
-        | Resource::SubjectAccessReviews => {
+        Resource::Rbac(kind) => rbac::create(engine, kind, req).await?,
+        Resource::PackageRevisionResources | Resource::Review(_) => {
             return Err(ApiError::method_not_allowed(req.resource.plural(), Verb::Create.as_str()));
         }
     };
@@ -280,20 +257,12 @@ async fn update(state: &Arc<AppState>, req: &Request) -> ApiResult {
             let secret: Secret = codec::from_value(desired)?;
             engine.update_secret(ns, name, secret).await.map(|s| to_value(&s))
         }
-        (resource, None) if resource.rbac_kind().is_some() => match resource.rbac_kind() {
-            Some(kind) => rbac::update(engine, req, kind, (ns, name), desired).await?,
-            None => return Err(ApiError::method_not_allowed(resource.plural(), "update")),
-        },
-        (
-            Resource::Roles
-            | Resource::ClusterRoles
-            | Resource::RoleBindings
-            | Resource::ClusterRoleBindings
-            | Resource::SelfSubjectAccessReviews
-            | Resource::SelfSubjectRulesReviews
-            | Resource::SubjectAccessReviews,
-            None,
-        ) => return Err(ApiError::method_not_allowed(req.resource.plural(), "update")),
+        (Resource::Rbac(kind), None) => {
+            rbac::update(engine, req, kind, (ns, name), desired).await?
+        }
+        (Resource::Review(_), None) => {
+            return Err(ApiError::method_not_allowed(req.resource.plural(), "update"));
+        }
         (resource, Some(_)) => {
             return Err(ApiError::method_not_allowed(resource.plural(), req.verb().as_str()));
         }
@@ -363,24 +332,14 @@ async fn delete(state: &AppState, req: &Request) -> ApiResult {
         Resource::Packages => engine.delete_package(ns, name).await.map(|p| to_value(&p)),
         Resource::Repositories => engine.delete_repository(ns, name).await.map(|r| to_value(&r)),
         Resource::Secrets => engine.delete_secret(ns, name).await.map(|s| to_value(&s)),
-        Resource::Roles
-        | Resource::ClusterRoles
-        | Resource::RoleBindings
-        | Resource::ClusterRoleBindings => match req.resource.rbac_kind() {
-            Some(kind) => rbac::delete(engine, kind, ns, name).await,
-            None => return Err(ApiError::method_not_allowed(req.resource.plural(), "delete")),
-        },
-        Resource::PackageRevisionResources
-        | Resource::SelfSubjectAccessReviews
-        | Resource::SelfSubjectRulesReviews
-        | Resource::SubjectAccessReviews => {
+        Resource::Rbac(kind) => rbac::delete(engine, kind, ns, name).await,
+        Resource::PackageRevisionResources | Resource::Review(_) => {
             return Err(ApiError::method_not_allowed(req.resource.plural(), Verb::Delete.as_str()));
         }
     };
     let deleted = deleted.map_err(req.engine_error(name))?;
     let gone = deleted.pointer("/metadata/deletionTimestamp").is_none();
-    let owns_dependents =
-        !matches!(req.resource, Resource::Secrets) && req.resource.rbac_kind().is_none();
+    let owns_dependents = !matches!(req.resource, Resource::Secrets | Resource::Rbac(_));
     if gone && owns_dependents && !orphans(req) {
         let uid = deleted.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
         state.engine.collect_dependents(uid.to_owned());
@@ -422,10 +381,7 @@ async fn delete_collection(state: &AppState, req: &Request) -> ApiResult {
                 engine.delete_repository(ns, name).await.map(|r| to_value(&r))
             }
             Resource::Secrets => engine.delete_secret(ns, name).await.map(|s| to_value(&s)),
-            resource if resource.rbac_kind().is_some() => match resource.rbac_kind() {
-                Some(kind) => rbac::delete(engine, kind, ns, name).await,
-                None => continue,
-            },
+            Resource::Rbac(kind) => rbac::delete(engine, kind, ns, name).await,
             _ => {
                 return Err(ApiError::method_not_allowed(
                     req.resource.plural(),

@@ -15,7 +15,7 @@ use veranda_k8s::resources::{self, ApiResource};
 
 use veranda_api::rbac::RbacKind;
 
-use crate::{auth::User, error::ApiError};
+use crate::{auth::User, authz::Review, error::ApiError};
 
 /// A served resource (a plural name under `/apis/{group}/{version}/namespaces/{ns}/`, or
 /// `/api/v1/namespaces/{ns}/` for the core group).
@@ -27,20 +27,11 @@ pub(crate) enum Resource {
     Repositories,
     /// Core v1 `secrets`.
     Secrets,
-    /// `rbac.authorization.k8s.io/v1` `roles`.
-    Roles,
-    /// `clusterroles` (cluster-scoped).
-    ClusterRoles,
-    /// `rolebindings`.
-    RoleBindings,
-    /// `clusterrolebindings` (cluster-scoped).
-    ClusterRoleBindings,
-    /// `authorization.k8s.io/v1` `selfsubjectaccessreviews` (create only).
-    SelfSubjectAccessReviews,
-    /// `selfsubjectrulesreviews` (create only).
-    SelfSubjectRulesReviews,
-    /// `subjectaccessreviews` (create only).
-    SubjectAccessReviews,
+    /// `rbac.authorization.k8s.io/v1` `roles`, `clusterroles`, `rolebindings`,
+    /// `clusterrolebindings`.
+    Rbac(RbacKind),
+    /// `authorization.k8s.io/v1` access reviews (create only).
+    Review(Review),
 }
 
 /// A subresource of a [`Resource`] (`packagerevisions/approval`, `repositories/status`).
@@ -90,13 +81,13 @@ impl Resource {
             "packages" => Some(Resource::Packages),
             "repositories" => Some(Resource::Repositories),
             "secrets" => Some(Resource::Secrets),
-            "roles" => Some(Resource::Roles),
-            "clusterroles" => Some(Resource::ClusterRoles),
-            "rolebindings" => Some(Resource::RoleBindings),
-            "clusterrolebindings" => Some(Resource::ClusterRoleBindings),
-            "selfsubjectaccessreviews" => Some(Resource::SelfSubjectAccessReviews),
-            "selfsubjectrulesreviews" => Some(Resource::SelfSubjectRulesReviews),
-            "subjectaccessreviews" => Some(Resource::SubjectAccessReviews),
+            "roles" => Some(Resource::Rbac(RbacKind::Role)),
+            "clusterroles" => Some(Resource::Rbac(RbacKind::ClusterRole)),
+            "rolebindings" => Some(Resource::Rbac(RbacKind::RoleBinding)),
+            "clusterrolebindings" => Some(Resource::Rbac(RbacKind::ClusterRoleBinding)),
+            "selfsubjectaccessreviews" => Some(Resource::Review(Review::SelfAccess)),
+            "selfsubjectrulesreviews" => Some(Resource::Review(Review::SelfRules)),
+            "subjectaccessreviews" => Some(Resource::Review(Review::Access)),
             _ => None,
         }
     }
@@ -109,24 +100,13 @@ impl Resource {
             Resource::Packages => &resources::PACKAGES,
             Resource::Repositories => &resources::REPOSITORIES,
             Resource::Secrets => &resources::SECRETS,
-            Resource::Roles => &resources::ROLES,
-            Resource::ClusterRoles => &resources::CLUSTER_ROLES,
-            Resource::RoleBindings => &resources::ROLE_BINDINGS,
-            Resource::ClusterRoleBindings => &resources::CLUSTER_ROLE_BINDINGS,
-            Resource::SelfSubjectAccessReviews => &resources::SELF_SUBJECT_ACCESS_REVIEWS,
-            Resource::SelfSubjectRulesReviews => &resources::SELF_SUBJECT_RULES_REVIEWS,
-            Resource::SubjectAccessReviews => &resources::SUBJECT_ACCESS_REVIEWS,
-        }
-    }
-
-    /// The RBAC kind of the resource, if it is one of the four.
-    pub(crate) fn rbac_kind(self) -> Option<RbacKind> {
-        match self {
-            Resource::Roles => Some(RbacKind::Role),
-            Resource::ClusterRoles => Some(RbacKind::ClusterRole),
-            Resource::RoleBindings => Some(RbacKind::RoleBinding),
-            Resource::ClusterRoleBindings => Some(RbacKind::ClusterRoleBinding),
-            _ => None,
+            Resource::Rbac(RbacKind::Role) => &resources::ROLES,
+            Resource::Rbac(RbacKind::ClusterRole) => &resources::CLUSTER_ROLES,
+            Resource::Rbac(RbacKind::RoleBinding) => &resources::ROLE_BINDINGS,
+            Resource::Rbac(RbacKind::ClusterRoleBinding) => &resources::CLUSTER_ROLE_BINDINGS,
+            Resource::Review(Review::SelfAccess) => &resources::SELF_SUBJECT_ACCESS_REVIEWS,
+            Resource::Review(Review::SelfRules) => &resources::SELF_SUBJECT_RULES_REVIEWS,
+            Resource::Review(Review::Access) => &resources::SUBJECT_ACCESS_REVIEWS,
         }
     }
 

@@ -39,19 +39,11 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
     let topic = match req.resource {
         Resource::PackageRevisions => Topic::PackageRevisions,
         Resource::Repositories => Topic::Repositories,
-        Resource::Roles
-        | Resource::ClusterRoles
-        | Resource::RoleBindings
-        | Resource::ClusterRoleBindings => match req.resource.rbac_kind() {
-            Some(kind) => Topic::Rbac(kind),
-            None => return Err(ApiError::method_not_allowed(req.resource.plural(), "watch")),
-        },
+        Resource::Rbac(kind) => Topic::Rbac(kind),
         Resource::PackageRevisionResources
         | Resource::Packages
         | Resource::Secrets
-        | Resource::SelfSubjectAccessReviews
-        | Resource::SelfSubjectRulesReviews
-        | Resource::SubjectAccessReviews => {
+        | Resource::Review(_) => {
             return Err(ApiError::method_not_allowed(req.resource.plural(), Verb::Watch.as_str()));
         }
     };
