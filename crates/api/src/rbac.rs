@@ -626,6 +626,7 @@ pub fn bootstrap_cluster_roles() -> Vec<Role> {
         &["authorization.k8s.io"],
         &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
     );
+    let whoami = rule(&["create"], &["authentication.k8s.io"], &["selfsubjectreviews"]);
     let everything = rule(&["*"], &["*"], &["*"]);
     let every_path = PolicyRule {
         verbs: vec!["*".into()],
@@ -639,7 +640,7 @@ pub fn bootstrap_cluster_roles() -> Vec<Role> {
         ("veranda:approver", vec![viewer.clone(), approve]),
         ("veranda:repository-admin", vec![viewer, repositories, secrets]),
         ("system:discovery", vec![discovery]),
-        ("system:basic-user", vec![basic_user]),
+        ("system:basic-user", vec![basic_user, whoami]),
     ]
     .into_iter()
     .map(|(name, rules)| Role {

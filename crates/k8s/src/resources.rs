@@ -129,6 +129,8 @@ pub const SECRETS: ApiResource = ApiResource {
 pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 /// API group of the access reviews.
 pub const AUTHORIZATION_GROUP: &str = "authorization.k8s.io";
+/// API group of `selfsubjectreviews` (`kubectl auth whoami`).
+pub const AUTHENTICATION_GROUP: &str = "authentication.k8s.io";
 
 const RBAC_VERBS: &[&str] =
     &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
@@ -158,6 +160,11 @@ pub const SELF_SUBJECT_RULES_REVIEWS: ApiResource =
 /// `subjectaccessreviews.authorization.k8s.io`: may a given user do X.
 pub const SUBJECT_ACCESS_REVIEWS: ApiResource =
     review("subjectaccessreviews", "subjectaccessreview", "SubjectAccessReview");
+/// `selfsubjectreviews.authentication.k8s.io`: who is the caller (`kubectl auth whoami`).
+pub const SELF_SUBJECT_REVIEWS: ApiResource = ApiResource {
+    group: AUTHENTICATION_GROUP,
+    ..review("selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview")
+};
 
 /// The access-control resources: served and in discovery, but not in the OpenAPI documents
 /// (kubectl knows these kinds itself).
@@ -169,10 +176,12 @@ pub const ACCESS_RESOURCES: &[ApiResource] = &[
     SELF_SUBJECT_ACCESS_REVIEWS,
     SELF_SUBJECT_RULES_REVIEWS,
     SUBJECT_ACCESS_REVIEWS,
+    SELF_SUBJECT_REVIEWS,
 ];
 
 /// Every API group in `/apis` discovery, in discovery order.
-pub const DISCOVERY_GROUPS: &[&str] = &[PORCH_GROUP, CONFIG_GROUP, RBAC_GROUP, AUTHORIZATION_GROUP];
+pub const DISCOVERY_GROUPS: &[&str] =
+    &[PORCH_GROUP, CONFIG_GROUP, RBAC_GROUP, AUTHORIZATION_GROUP, AUTHENTICATION_GROUP];
 
 const fn rbac(
     resource: &'static str,

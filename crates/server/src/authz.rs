@@ -32,6 +32,8 @@ pub(crate) enum Review {
     SelfRules,
     /// May the user in the review do this?
     Access,
+    /// Who is the caller (`authentication.k8s.io` SelfSubjectReview, `kubectl auth whoami`)?
+    WhoAmI,
 }
 
 /// Authorizes a resource request (403 when no rule allows it). A method the path does not take
@@ -126,6 +128,9 @@ pub(crate) fn review(state: &Arc<AppState>, req: &Request, review: Review) -> Ap
         value.get(key).and_then(Value::as_str).unwrap_or("").to_string()
     };
     let status = match review {
+        Review::WhoAmI => {
+            json!({"userInfo": {"username": req.user.name, "groups": req.user.groups}})
+        }
         Review::SelfRules => {
             let namespace = text(&spec, "namespace");
             rules_status(&index.rules_for(&user_info(&req.user), &namespace))
@@ -148,7 +153,7 @@ pub(crate) fn review(state: &Arc<AppState>, req: &Request, review: Review) -> Ap
                     }
                     User { name, groups }
                 }
-                _ => req.user.clone(),
+                Review::SelfAccess | Review::SelfRules | Review::WhoAmI => req.user.clone(),
             };
             let resource = spec.get("resourceAttributes");
             let non_resource = spec.get("nonResourceAttributes");

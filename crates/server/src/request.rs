@@ -88,6 +88,7 @@ impl Resource {
             "selfsubjectaccessreviews" => Some(Resource::Review(Review::SelfAccess)),
             "selfsubjectrulesreviews" => Some(Resource::Review(Review::SelfRules)),
             "subjectaccessreviews" => Some(Resource::Review(Review::Access)),
+            "selfsubjectreviews" => Some(Resource::Review(Review::WhoAmI)),
             _ => None,
         }
     }
@@ -107,6 +108,7 @@ impl Resource {
             Resource::Review(Review::SelfAccess) => &resources::SELF_SUBJECT_ACCESS_REVIEWS,
             Resource::Review(Review::SelfRules) => &resources::SELF_SUBJECT_RULES_REVIEWS,
             Resource::Review(Review::Access) => &resources::SUBJECT_ACCESS_REVIEWS,
+            Resource::Review(Review::WhoAmI) => &resources::SELF_SUBJECT_REVIEWS,
         }
     }
 

@@ -303,6 +303,13 @@ fn two_teams_with_editor_and_approver() {
     assert!(line.contains("create") && line.contains("delete") && line.contains("list"), "{line}");
     let carol_rights = carol.ok(&["auth", "can-i", "--list", "-n", "team-a"], None);
     assert!(carol_rights.contains("packagerevisions.porch.kpt.dev/approval"), "{carol_rights}");
+    let whoami = alice.ok(&["auth", "whoami"], None);
+    assert!(
+        whoami.contains("alice")
+            && whoami.contains("team-a-devs")
+            && whoami.contains("system:authenticated"),
+        "{whoami}"
+    );
     // The admin asks on alice's behalf (impersonation).
     let (out, _) = admin.fails(
         &["auth", "can-i", "list", "packagerevisions", "-n", "team-b", "--as", "alice"],

@@ -431,6 +431,7 @@ fn api_resources_lists_every_resource() {
         "\
 NAME                       SHORTNAMES   APIVERSION                      NAMESPACED   KIND
 secrets                                 v1                              true         Secret
+selfsubjectreviews                      authentication.k8s.io/v1        false        SelfSubjectReview
 selfsubjectaccessreviews                authorization.k8s.io/v1         false        SelfSubjectAccessReview
 selfsubjectrulesreviews                 authorization.k8s.io/v1         false        SelfSubjectRulesReview
 subjectaccessreviews                    authorization.k8s.io/v1         false        SubjectAccessReview
