@@ -181,6 +181,19 @@ fn two_teams_with_editor_and_approver() {
     // A second apply of the same manifest (an update through kubectl's patch) is unchanged.
     let again = admin.ok(&["apply", "-f", "-"], Some(RBAC_YAML));
     assert!(again.contains("unchanged"), "{again}");
+    // A changed manifest is patched (kubectl sends a strategic merge patch for RBAC kinds).
+    let changed =
+        RBAC_YAML.replace(r#"verbs: ["get", "list"]"#, r#"verbs: ["get", "list", "watch"]"#);
+    let configured = admin.ok(&["apply", "-f", "-"], Some(&changed));
+    assert!(
+        configured.contains("clusterrole.rbac.authorization.k8s.io/package-reader configured"),
+        "{configured}"
+    );
+    let reader: Value = serde_json::from_str(
+        &admin.ok(&["get", "clusterrole", "package-reader", "-o", "json"], None),
+    )
+    .expect("JSON");
+    assert_eq!(reader["rules"][0]["verbs"], json!(["get", "list", "watch"]));
     let roles = admin.ok(&["get", "roles", "-A"], None);
     assert!(roles.contains("team-a") && roles.contains("secret-reader"), "{roles}");
     let cluster_roles = admin.ok(&["get", "clusterroles"], None);
