@@ -2,7 +2,8 @@
 //! by user and groups, verb, API group, resource, subresource, namespace and name (resource
 //! requests) or by path (documents), with kube-apiserver's 403 when no rule allows it; and the
 //! access reviews `kubectl auth can-i` asks (SelfSubjectAccessReview, SelfSubjectRulesReview,
-//! SubjectAccessReview), and impersonation (`kubectl --as`).
+//! SubjectAccessReview, and `kubectl auth whoami`'s SelfSubjectReview), and impersonation
+//! (`kubectl --as`).
 //!
 //! The rule semantics and the index live in `veranda_api::rbac` (pure); the engine keeps the
 //! index current, so a check is one `Arc` clone, a hash lookup per user and group, and the rules
@@ -23,7 +24,7 @@ use crate::{
     request::{Request, Verb},
 };
 
-/// The three access reviews, all `create` only.
+/// The access reviews, all `create` only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Review {
     /// May the caller do this?
