@@ -7,6 +7,7 @@ pub mod lifecycle;
 pub mod meta;
 pub mod metadata;
 pub mod names;
+pub mod rbac;
 pub mod secret;
 pub mod types;
 

@@ -44,6 +44,10 @@ pub enum Kind {
     Package,
     Repository,
     Secret,
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
 }
 
 impl Kind {
@@ -55,6 +59,10 @@ impl Kind {
             Kind::Package => "packages",
             Kind::Repository => "repositories",
             Kind::Secret => "secrets",
+            Kind::Role => "roles",
+            Kind::ClusterRole => "clusterroles",
+            Kind::RoleBinding => "rolebindings",
+            Kind::ClusterRoleBinding => "clusterrolebindings",
         }
     }
 
@@ -66,6 +74,10 @@ impl Kind {
             Kind::Package => "PorchPackage",
             Kind::Repository => "Repository",
             Kind::Secret => "Secret",
+            Kind::Role => "Role",
+            Kind::ClusterRole => "ClusterRole",
+            Kind::RoleBinding => "RoleBinding",
+            Kind::ClusterRoleBinding => "ClusterRoleBinding",
         }
     }
 
@@ -74,6 +86,9 @@ impl Kind {
         match self {
             Kind::Repository => veranda_api::CONFIG_GROUP,
             Kind::Secret => "",
+            Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
+                veranda_api::rbac::GROUP
+            }
             _ => veranda_api::PORCH_GROUP,
         }
     }

@@ -16,6 +16,7 @@ mod error;
 mod gc;
 pub mod metrics;
 mod packages;
+mod rbac;
 mod reconcile;
 mod remotes;
 mod render;
@@ -42,6 +43,7 @@ use crate::backends::{Db, Repo};
 
 pub use backends::Backends;
 pub use error::{Error, Kind};
+pub use rbac::{Key as RbacKey, RbacObject, RbacState};
 pub use remotes::RemotePolicy;
 pub use revisions::{RevisionFilter, review};
 pub use secrets::SecretKeys;
@@ -133,6 +135,10 @@ pub struct Engine {
     syncs: Arc<tokio::sync::Semaphore>,
     // One clone from an upstream URL at a time, waited for without holding a thread.
     upstream_locks: Mutex<std::collections::HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    // Roles and bindings, and the index authorization reads (`rbac`).
+    rbac: RwLock<rbac::RbacState>,
+    // One RBAC write at a time, so the store and `rbac` change together.
+    rbac_write: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -232,12 +238,15 @@ impl Engine {
             busy: Mutex::new(HashSet::new()),
             syncs: Arc::new(tokio::sync::Semaphore::new(max_syncs)),
             upstream_locks: Mutex::default(),
+            rbac: RwLock::default(),
+            rbac_write: tokio::sync::Mutex::new(()),
         });
         let vault = engine.vault.clone();
         let resealed = blocking(move || vault.reseal_previous()).await?;
         if resealed > 0 {
             tracing::info!(count = resealed, "secrets re-sealed with the current key");
         }
+        engine.load_rbac().await?;
         engine.load_repositories().await?;
         Ok(engine)
     }

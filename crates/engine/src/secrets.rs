@@ -238,7 +238,7 @@ impl Engine {
 }
 
 /// A random (version 4) UID.
-fn random_uid() -> Result<String, Error> {
+pub(crate) fn random_uid() -> Result<String, Error> {
     let mut b = [0u8; 16];
     openssl::rand::rand_bytes(&mut b).map_err(|e| Error::Internal(format!("random uid: {e}")))?;
     b[6] = (b[6] & 0x0f) | 0x40;

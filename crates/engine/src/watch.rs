@@ -40,6 +40,8 @@ impl EventType {
 pub enum Topic {
     PackageRevisions,
     Repositories,
+    /// Roles, ClusterRoles, RoleBindings or ClusterRoleBindings.
+    Rbac(veranda_api::rbac::RbacKind),
 }
 
 /// One change.

@@ -66,7 +66,7 @@ pub fn core_api_resource_list() -> Value {
 /// `GET /apis` (legacy format): an `APIGroupList` of the served groups.
 pub fn api_group_list() -> Value {
     let groups: Vec<Value> =
-        resources::GROUPS.iter().filter_map(|group| api_group(group)).collect();
+        resources::DISCOVERY_GROUPS.iter().filter_map(|group| api_group(group)).collect();
     json!({
         "kind": "APIGroupList",
         "apiVersion": "v1",
@@ -90,7 +90,7 @@ pub fn api_group(group: &str) -> Option<Value> {
 /// `GET /apis/{group}/{version}`: an `APIResourceList`, or `None` for an unknown group version.
 pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
     let mut entries = Vec::new();
-    for resource in resources::in_group_version(group, version) {
+    for resource in resources::discovered_in_group_version(group, version) {
         entries.push(legacy_resource(resource));
         for subresource in resource.subresources {
             entries.push(json!({
@@ -132,15 +132,16 @@ pub fn aggregated_core(version: AggregatedVersion) -> Value {
 /// `GET /apis` (aggregated format): every group, version and resource in one document.
 /// Answer with `Content-Type: version.content_type()`.
 pub fn aggregated_apis(version: AggregatedVersion) -> Value {
-    let items: Vec<Value> = resources::GROUPS
+    let items: Vec<Value> = resources::DISCOVERY_GROUPS
         .iter()
         .map(|group| {
             let versions: Vec<Value> = served_versions(group)
                 .into_iter()
                 .map(|group_version| {
-                    let entries: Vec<Value> = resources::in_group_version(group, group_version)
-                        .map(aggregated_resource)
-                        .collect();
+                    let entries: Vec<Value> =
+                        resources::discovered_in_group_version(group, group_version)
+                            .map(aggregated_resource)
+                            .collect();
                     json!({"version": group_version, "resources": entries, "freshness": "Current"})
                 })
                 .collect();
@@ -217,7 +218,11 @@ fn group_versions(group: &str) -> Vec<Value> {
 /// Versions of `group`, preferred first, without duplicates.
 fn served_versions(group: &str) -> Vec<&'static str> {
     let mut res: Vec<&'static str> = Vec::new();
-    for resource in resources::RESOURCES.iter().filter(|it| it.group == group) {
+    for resource in resources::RESOURCES
+        .iter()
+        .chain(resources::ACCESS_RESOURCES)
+        .filter(|it| it.group == group)
+    {
         if !res.contains(&resource.version) {
             res.push(resource.version);
         }

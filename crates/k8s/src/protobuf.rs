@@ -1,6 +1,7 @@
 //! Request bodies in Kubernetes' protobuf encoding (`application/vnd.kubernetes.protobuf`), which
 //! client-go's typed clients send for core kinds: `kubectl create secret` posts a `v1.Secret`
-//! that way. Only what veranda serves is decoded (a Secret), into the JSON the rest of the server
+//! that way (and `kubectl create role`, `create rolebinding`, `auth can-i` their RBAC and
+//! authorization kinds). Only what veranda serves is decoded, into the JSON the rest of the server
 //! reads; fields veranda does not keep are skipped.
 //!
 //! The envelope is the magic `k8s\0` and a `runtime.Unknown` (1: typeMeta {1: apiVersion,
@@ -46,10 +47,154 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
             _ => {}
         }
     }
-    match (api_version.as_str(), kind.as_str()) {
-        ("v1", "Secret") => secret(raw),
-        _ => Err(ProtobufError("only v1 Secret bodies are accepted in protobuf")),
+    let mut value = match (api_version.as_str(), kind.as_str()) {
+        ("v1", "Secret") => return secret(raw),
+        (RBAC, "Role" | "ClusterRole") => role(raw)?,
+        (RBAC, "RoleBinding" | "ClusterRoleBinding") => binding(raw)?,
+        (AUTHORIZATION, "SelfSubjectAccessReview" | "SubjectAccessReview") => access_review(raw)?,
+        (AUTHORIZATION, "SelfSubjectRulesReview") => rules_review(raw)?,
+        // The caller is the whole question: nothing in the body is read.
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => json!({}),
+        _ => {
+            return Err(ProtobufError(
+                "only v1 Secret, RBAC and access review bodies are accepted in protobuf",
+            ));
+        }
+    };
+    value["apiVersion"] = json!(api_version);
+    value["kind"] = json!(kind);
+    Ok(value)
+}
+
+const RBAC: &str = "rbac.authorization.k8s.io/v1";
+const AUTHORIZATION: &str = "authorization.k8s.io/v1";
+
+/// `Role` and `ClusterRole`: 1 metadata, 2 rules, 3 aggregationRule (skipped).
+fn role(raw: &[u8]) -> Result<Value, ProtobufError> {
+    let mut out = json!({"rules": []});
+    let mut rules = Vec::new();
+    for field in Fields(raw) {
+        match field? {
+            (1, Wire::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (2, Wire::Bytes(b)) => rules.push(message(
+                b,
+                &[
+                    (1, "verbs"),
+                    (2, "apiGroups"),
+                    (3, "resources"),
+                    (4, "resourceNames"),
+                    (5, "nonResourceURLs"),
+                ],
+                true,
+            )?),
+            _ => {}
+        }
     }
+    out["rules"] = Value::Array(rules);
+    Ok(out)
+}
+
+/// `RoleBinding` and `ClusterRoleBinding`: 1 metadata, 2 subjects, 3 roleRef.
+fn binding(raw: &[u8]) -> Result<Value, ProtobufError> {
+    let mut out = json!({});
+    let mut subjects = Vec::new();
+    for field in Fields(raw) {
+        match field? {
+            (1, Wire::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (2, Wire::Bytes(b)) => subjects.push(message(
+                b,
+                &[(1, "kind"), (2, "apiGroup"), (3, "name"), (4, "namespace")],
+                false,
+            )?),
+            (3, Wire::Bytes(b)) => {
+                out["roleRef"] = message(b, &[(1, "apiGroup"), (2, "kind"), (3, "name")], false)?
+            }
+            _ => {}
+        }
+    }
+    out["subjects"] = Value::Array(subjects);
+    Ok(out)
+}
+
+/// `SelfSubjectAccessReview` and `SubjectAccessReview`: 1 metadata, 2 spec (1
+/// resourceAttributes, 2 nonResourceAttributes, 3 user, 4 groups, 6 uid).
+fn access_review(raw: &[u8]) -> Result<Value, ProtobufError> {
+    let mut out = json!({"spec": {}});
+    for field in Fields(raw) {
+        match field? {
+            (1, Wire::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (2, Wire::Bytes(spec)) => {
+                let mut groups = Vec::new();
+                for f in Fields(spec) {
+                    match f? {
+                        (1, Wire::Bytes(b)) => {
+                            out["spec"]["resourceAttributes"] = message(
+                                b,
+                                &[
+                                    (1, "namespace"),
+                                    (2, "verb"),
+                                    (3, "group"),
+                                    (4, "version"),
+                                    (5, "resource"),
+                                    (6, "subresource"),
+                                    (7, "name"),
+                                ],
+                                false,
+                            )?
+                        }
+                        (2, Wire::Bytes(b)) => {
+                            out["spec"]["nonResourceAttributes"] =
+                                message(b, &[(1, "path"), (2, "verb")], false)?
+                        }
+                        (3, Wire::Bytes(b)) => out["spec"]["user"] = json!(text(b)?),
+                        (4, Wire::Bytes(b)) => groups.push(json!(text(b)?)),
+                        (6, Wire::Bytes(b)) => out["spec"]["uid"] = json!(text(b)?),
+                        _ => {}
+                    }
+                }
+                if !groups.is_empty() {
+                    out["spec"]["groups"] = Value::Array(groups);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// `SelfSubjectRulesReview`: 1 metadata, 2 spec (1 namespace).
+fn rules_review(raw: &[u8]) -> Result<Value, ProtobufError> {
+    let mut out = json!({"spec": {}});
+    for field in Fields(raw) {
+        match field? {
+            (1, Wire::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (2, Wire::Bytes(b)) => out["spec"] = message(b, &[(1, "namespace")], false)?,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// A message of string fields (`repeated` for lists of strings) as a JSON object.
+fn message(raw: &[u8], names: &[(u64, &str)], repeated: bool) -> Result<Value, ProtobufError> {
+    let mut out = Map::new();
+    for field in Fields(raw) {
+        let (number, wire) = field?;
+        let (Wire::Bytes(b), Some((_, name))) = (wire, names.iter().find(|(n, _)| *n == number))
+        else {
+            continue;
+        };
+        let value = json!(text(b)?);
+        if repeated {
+            match out.entry(name.to_string()).or_insert_with(|| json!([])) {
+                Value::Array(items) => items.push(value),
+                _ => return Err(ProtobufError("a repeated field")),
+            }
+        } else {
+            out.insert(name.to_string(), value);
+        }
+    }
+    Ok(Value::Object(out))
 }
 
 /// `v1.Secret`: 1 metadata, 2 data (map<string, bytes>), 3 type, 4 stringData, 5 immutable.
@@ -265,9 +410,73 @@ mod tests {
     }
 
     #[test]
+    fn decodes_rbac_objects_and_reviews_like_kubectl_sends_them() {
+        let meta = [bytes_field(1, b"alice-edit"), bytes_field(3, b"team-a")].concat();
+        let subject = [
+            bytes_field(1, b"User"),
+            bytes_field(2, b"rbac.authorization.k8s.io"),
+            bytes_field(3, b"alice"),
+        ]
+        .concat();
+        let role_ref = [
+            bytes_field(1, b"rbac.authorization.k8s.io"),
+            bytes_field(2, b"ClusterRole"),
+            bytes_field(3, b"veranda:editor"),
+        ]
+        .concat();
+        let raw =
+            [bytes_field(1, &meta), bytes_field(2, &subject), bytes_field(3, &role_ref)].concat();
+        let value = decode(&envelope("rbac.authorization.k8s.io/v1", "RoleBinding", &raw))
+            .expect("decodes");
+        assert_eq!(
+            value,
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "alice-edit", "namespace": "team-a"},
+                "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"}],
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "veranda:editor"},
+            })
+        );
+        let rule = [
+            bytes_field(1, b"get"),
+            bytes_field(1, b"list"),
+            bytes_field(2, b""),
+            bytes_field(3, b"secrets"),
+        ]
+        .concat();
+        let raw = [bytes_field(1, &bytes_field(1, b"r")), bytes_field(2, &rule)].concat();
+        let value =
+            decode(&envelope("rbac.authorization.k8s.io/v1", "Role", &raw)).expect("decodes");
+        assert_eq!(
+            value["rules"],
+            json!([{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["secrets"]}])
+        );
+        let attributes = [
+            bytes_field(1, b"team-a"),
+            bytes_field(2, b"update"),
+            bytes_field(3, b"porch.kpt.dev"),
+            bytes_field(5, b"packagerevisions"),
+            bytes_field(6, b"approval"),
+        ]
+        .concat();
+        let raw = [bytes_field(2, &bytes_field(1, &attributes))].concat();
+        let value = decode(&envelope("authorization.k8s.io/v1", "SelfSubjectAccessReview", &raw))
+            .expect("decodes");
+        assert_eq!(
+            value["spec"],
+            json!({"resourceAttributes": {"namespace": "team-a", "verb": "update", "group": "porch.kpt.dev", "resource": "packagerevisions", "subresource": "approval"}})
+        );
+        let raw = bytes_field(2, &bytes_field(1, b"team-a"));
+        let value = decode(&envelope("authorization.k8s.io/v1", "SelfSubjectRulesReview", &raw))
+            .expect("decodes");
+        assert_eq!(value["spec"], json!({"namespace": "team-a"}));
+    }
+
+    #[test]
     fn refuses_what_it_does_not_read() {
         assert!(decode(b"{}").is_err());
         assert!(decode(&envelope("v1", "ConfigMap", &[])).is_err());
+        assert!(decode(&envelope("rbac.authorization.k8s.io/v1", "Unknown", &[])).is_err());
         let mut truncated = envelope("v1", "Secret", &bytes_field(1, b"abc"));
         truncated.truncate(truncated.len() - 1);
         assert!(decode(&truncated).is_err());

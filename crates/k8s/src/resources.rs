@@ -125,6 +125,100 @@ pub const SECRETS: ApiResource = ApiResource {
     namespaced: true,
 };
 
+/// API group of Roles, ClusterRoles and their bindings.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+/// API group of the access reviews.
+pub const AUTHORIZATION_GROUP: &str = "authorization.k8s.io";
+/// API group of `selfsubjectreviews` (`kubectl auth whoami`).
+pub const AUTHENTICATION_GROUP: &str = "authentication.k8s.io";
+
+const RBAC_VERBS: &[&str] =
+    &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+/// `roles.rbac.authorization.k8s.io`.
+pub const ROLES: ApiResource = rbac("roles", "role", "Role", "RoleList", true);
+/// `clusterroles.rbac.authorization.k8s.io` (cluster-scoped).
+pub const CLUSTER_ROLES: ApiResource =
+    rbac("clusterroles", "clusterrole", "ClusterRole", "ClusterRoleList", false);
+/// `rolebindings.rbac.authorization.k8s.io`.
+pub const ROLE_BINDINGS: ApiResource =
+    rbac("rolebindings", "rolebinding", "RoleBinding", "RoleBindingList", true);
+/// `clusterrolebindings.rbac.authorization.k8s.io` (cluster-scoped).
+pub const CLUSTER_ROLE_BINDINGS: ApiResource = rbac(
+    "clusterrolebindings",
+    "clusterrolebinding",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    false,
+);
+/// `selfsubjectaccessreviews.authorization.k8s.io`: may the caller do X (`kubectl auth can-i`).
+pub const SELF_SUBJECT_ACCESS_REVIEWS: ApiResource =
+    review("selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview");
+/// `selfsubjectrulesreviews.authorization.k8s.io`: what may the caller do in a namespace.
+pub const SELF_SUBJECT_RULES_REVIEWS: ApiResource =
+    review("selfsubjectrulesreviews", "selfsubjectrulesreview", "SelfSubjectRulesReview");
+/// `subjectaccessreviews.authorization.k8s.io`: may a given user do X.
+pub const SUBJECT_ACCESS_REVIEWS: ApiResource =
+    review("subjectaccessreviews", "subjectaccessreview", "SubjectAccessReview");
+/// `selfsubjectreviews.authentication.k8s.io`: who is the caller (`kubectl auth whoami`).
+pub const SELF_SUBJECT_REVIEWS: ApiResource = ApiResource {
+    group: AUTHENTICATION_GROUP,
+    ..review("selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview")
+};
+
+/// The access-control resources: served and in discovery, but not in the OpenAPI documents
+/// (kubectl knows these kinds itself).
+pub const ACCESS_RESOURCES: &[ApiResource] = &[
+    ROLES,
+    CLUSTER_ROLES,
+    ROLE_BINDINGS,
+    CLUSTER_ROLE_BINDINGS,
+    SELF_SUBJECT_ACCESS_REVIEWS,
+    SELF_SUBJECT_RULES_REVIEWS,
+    SUBJECT_ACCESS_REVIEWS,
+    SELF_SUBJECT_REVIEWS,
+];
+
+/// Every API group in `/apis` discovery, in discovery order.
+pub const DISCOVERY_GROUPS: &[&str] =
+    &[PORCH_GROUP, CONFIG_GROUP, RBAC_GROUP, AUTHORIZATION_GROUP, AUTHENTICATION_GROUP];
+
+const fn rbac(
+    resource: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    list_kind: &'static str,
+    namespaced: bool,
+) -> ApiResource {
+    ApiResource {
+        group: RBAC_GROUP,
+        version: "v1",
+        resource,
+        singular,
+        kind,
+        list_kind,
+        verbs: RBAC_VERBS,
+        short_names: &[],
+        subresources: &[],
+        namespaced,
+    }
+}
+
+const fn review(resource: &'static str, singular: &'static str, kind: &'static str) -> ApiResource {
+    ApiResource {
+        group: AUTHORIZATION_GROUP,
+        version: "v1",
+        resource,
+        singular,
+        kind,
+        list_kind: kind,
+        verbs: &["create"],
+        short_names: &[],
+        subresources: &[],
+        namespaced: false,
+    }
+}
+
 /// The served resources of the core group (`/api/v1`). Not in [`RESOURCES`]: the `/apis`
 /// documents and the OpenAPI group documents are generated from that one.
 pub const CORE_RESOURCES: &[ApiResource] = &[SECRETS];
@@ -141,7 +235,19 @@ pub fn find(group: &str, version: &str, resource: &str) -> Option<&'static ApiRe
     RESOURCES
         .iter()
         .chain(CORE_RESOURCES)
+        .chain(ACCESS_RESOURCES)
         .find(|it| it.group == group && it.version == version && it.resource == resource)
+}
+
+/// The resources of one group version in discovery (access-control resources included).
+pub fn discovered_in_group_version<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static ApiResource> + 'a {
+    RESOURCES
+        .iter()
+        .chain(ACCESS_RESOURCES)
+        .filter(move |it| it.group == group && it.version == version)
 }
 
 /// Looks a resource up by `apiVersion` and `kind` (of an object or of a list).

@@ -24,6 +24,10 @@ pub enum TableKind {
     Packages,
     Repositories,
     Secrets,
+    /// Roles and ClusterRoles (kube-apiserver's columns: name, creation time).
+    Roles,
+    /// RoleBindings and ClusterRoleBindings (name, role, age).
+    RoleBindings,
 }
 
 /// The `includeObject` query parameter: what each row's `object` holds.
@@ -157,6 +161,15 @@ pub fn columns(kind: TableKind) -> Vec<Value> {
             ("Data", "string", "Number of keys in the secret."),
             ("Age", "string", "Time since the secret was created."),
         ],
+        TableKind::Roles => &[
+            ("Name", "string", "Name must be unique within a namespace."),
+            ("Created At", "date", "Time the role was created."),
+        ],
+        TableKind::RoleBindings => &[
+            ("Name", "string", "Name must be unique within a namespace."),
+            ("Role", "string", "The role referenced by the binding."),
+            ("Age", "string", "Time since the binding was created."),
+        ],
     };
     specs
         .iter()
@@ -241,6 +254,22 @@ pub fn cells(kind: TableKind, object: &Value) -> Vec<Value> {
                     .unwrap_or_default()
             ),
         ],
+        TableKind::Roles => vec![name, string_at(object, "/metadata/creationTimestamp")],
+        TableKind::RoleBindings => vec![
+            name,
+            json!(format!(
+                "{}/{}",
+                object.pointer("/roleRef/kind").and_then(Value::as_str).unwrap_or(""),
+                object.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("")
+            )),
+            json!(
+                object
+                    .pointer("/metadata/creationTimestamp")
+                    .and_then(Value::as_str)
+                    .map(age)
+                    .unwrap_or_default()
+            ),
+        ],
     }
 }
 
@@ -307,6 +336,8 @@ impl TableKind {
             "packages" => Some(TableKind::Packages),
             "repositories" => Some(TableKind::Repositories),
             "secrets" => Some(TableKind::Secrets),
+            "roles" | "clusterroles" => Some(TableKind::Roles),
+            "rolebindings" | "clusterrolebindings" => Some(TableKind::RoleBindings),
             _ => None,
         }
     }

@@ -18,7 +18,9 @@ use std::{
 /// An authenticated user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
+    /// The user name, as RBAC subjects of kind `User` name it.
     pub name: String,
+    /// The user's groups, `system:authenticated` included.
     pub groups: Vec<String>,
 }
 
@@ -62,7 +64,7 @@ impl Tokens {
                 continue;
             }
             let _uid = fields.next();
-            let groups = fields
+            let mut groups: Vec<String> = fields
                 .next()
                 .map(|g| {
                     g.trim_matches('"')
@@ -72,6 +74,10 @@ impl Tokens {
                         .collect()
                 })
                 .unwrap_or_default();
+            // Every authenticated user is in `system:authenticated`, as in the kube-apiserver.
+            if !groups.iter().any(|g| g == veranda_api::rbac::SYSTEM_AUTHENTICATED) {
+                groups.push(veranda_api::rbac::SYSTEM_AUTHENTICATED.into());
+            }
             first.get_or_insert_with(|| token.to_string());
             tokens.by_token.insert(token.to_string(), User { name: user.to_string(), groups });
         }

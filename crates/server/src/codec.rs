@@ -112,7 +112,10 @@ pub(crate) fn decode_value(req: &Request) -> ApiResult<Value> {
     let content_type = req.header(header::CONTENT_TYPE);
     let value: Value = if veranda_k8s::protobuf::is_protobuf(content_type) {
         // client-go's typed clients (`kubectl create secret`) send core kinds in protobuf.
-        if req.resource != crate::request::Resource::Secrets {
+        use crate::request::Resource;
+        let typed_client_kind =
+            matches!(req.resource, Resource::Secrets | Resource::Rbac(_) | Resource::Review(_));
+        if !typed_client_kind {
             return Err(ApiError::from_body(
                 415,
                 veranda_k8s::status::unsupported_media_type(&[

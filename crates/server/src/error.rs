@@ -32,6 +32,12 @@ impl ApiError {
         }
     }
 
+    /// The Status body.
+    #[cfg(test)]
+    pub(crate) fn body(&self) -> &Value {
+        &self.body
+    }
+
     pub(crate) fn is_not_found(&self) -> bool {
         self.code == StatusCode::NOT_FOUND
     }

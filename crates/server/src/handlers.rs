@@ -4,6 +4,7 @@
 //! [`Request::engine_error`].
 
 pub(crate) mod documents;
+mod rbac;
 mod resources;
 mod revisions;
 
@@ -25,6 +26,7 @@ use veranda_k8s::{
 
 use crate::{
     app::AppState,
+    authz,
     codec::{self, to_value},
     error::{ApiError, ApiResult},
     pagination,
@@ -39,8 +41,14 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: Request) -> ApiResult {
     if !req.resource.api().supports(verb.as_str()) && req.subresource.is_none() {
         return Err(ApiError::method_not_allowed(req.resource.plural(), verb.as_str()));
     }
-    if req.namespace.is_none() && !matches!(verb, Verb::List | Verb::Watch) {
+    if req.resource.namespaced()
+        && req.namespace.is_none()
+        && !matches!(verb, Verb::List | Verb::Watch)
+    {
         return Err(ApiError::bad_request("namespace must be specified"));
+    }
+    if let Resource::Review(review) = req.resource {
+        return authz::review(state, &req, review);
     }
     match verb {
         Verb::List => list(state, &req).await,
@@ -93,6 +101,10 @@ pub(crate) async fn collect(
             .iter()
             .map(to_value)
             .collect(),
+        Resource::Rbac(kind) => rbac::list(engine, kind, ns),
+        Resource::Review(_) => {
+            return Err(ApiError::method_not_allowed(req.resource.plural(), "list"));
+        }
     };
     items.retain(|item| selectors.matches(item));
     items.sort_by_key(pagination::sort_key);
@@ -149,6 +161,10 @@ async fn current(state: &AppState, req: &Request) -> ApiResult<Value> {
         }
         Resource::Repositories => engine.get_repository(ns, name).map(|r| to_value(&r)),
         Resource::Secrets => engine.get_secret(ns, name).await.map(|s| to_value(&s)),
+        Resource::Rbac(kind) => rbac::get(engine, kind, ns, name),
+        Resource::Review(_) => {
+            return Err(ApiError::method_not_allowed(req.resource.plural(), "get"));
+        }
     };
     value.map_err(req.engine_error(name))
 }
@@ -180,7 +196,8 @@ async fn create(state: &AppState, req: &Request) -> ApiResult {
             let name = secret.metadata.name.clone();
             (name, engine.create_secret(&ns, secret).await.map(|s| to_value(&s)))
         }
-        Resource::PackageRevisionResources => {
+        Resource::Rbac(kind) => rbac::create(engine, kind, req).await?,
+        Resource::PackageRevisionResources | Resource::Review(_) => {
             return Err(ApiError::method_not_allowed(req.resource.plural(), Verb::Create.as_str()));
         }
     };
@@ -240,6 +257,12 @@ async fn update(state: &Arc<AppState>, req: &Request) -> ApiResult {
             let secret: Secret = codec::from_value(desired)?;
             engine.update_secret(ns, name, secret).await.map(|s| to_value(&s))
         }
+        (Resource::Rbac(kind), None) => {
+            rbac::update(engine, req, kind, (ns, name), desired).await?
+        }
+        (Resource::Review(_), None) => {
+            return Err(ApiError::method_not_allowed(req.resource.plural(), "update"));
+        }
         (resource, Some(_)) => {
             return Err(ApiError::method_not_allowed(resource.plural(), req.verb().as_str()));
         }
@@ -294,6 +317,8 @@ async fn create_on_apply(state: &Arc<AppState>, req: &Request, name: &str) -> Ap
         body: Bytes::from(serde_json::to_vec(&intent).unwrap_or_default()),
         user: req.user.clone(),
     };
+    // An apply that creates needs the `create` verb too, as in kube-apiserver.
+    authz::authorize(state, &create)?;
     Box::pin(handle(state, create)).await
 }
 
@@ -307,13 +332,15 @@ async fn delete(state: &AppState, req: &Request) -> ApiResult {
         Resource::Packages => engine.delete_package(ns, name).await.map(|p| to_value(&p)),
         Resource::Repositories => engine.delete_repository(ns, name).await.map(|r| to_value(&r)),
         Resource::Secrets => engine.delete_secret(ns, name).await.map(|s| to_value(&s)),
-        Resource::PackageRevisionResources => {
+        Resource::Rbac(kind) => rbac::delete(engine, kind, ns, name).await,
+        Resource::PackageRevisionResources | Resource::Review(_) => {
             return Err(ApiError::method_not_allowed(req.resource.plural(), Verb::Delete.as_str()));
         }
     };
     let deleted = deleted.map_err(req.engine_error(name))?;
     let gone = deleted.pointer("/metadata/deletionTimestamp").is_none();
-    if gone && req.resource != Resource::Secrets && !orphans(req) {
+    let owns_dependents = !matches!(req.resource, Resource::Secrets | Resource::Rbac(_));
+    if gone && owns_dependents && !orphans(req) {
         let uid = deleted.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
         state.engine.collect_dependents(uid.to_owned());
     }
@@ -338,8 +365,10 @@ fn orphans(req: &Request) -> bool {
 /// as kube-apiserver does. Each deletion is the single-object delete; the first failure stops
 /// the collection and is the answer.
 async fn delete_collection(state: &AppState, req: &Request) -> ApiResult {
-    let Some(ns) = req.namespace.as_deref() else {
-        return Err(ApiError::bad_request("namespace must be specified"));
+    let ns = match (req.namespace.as_deref(), req.resource.namespaced()) {
+        (_, false) => "",
+        (Some(ns), true) => ns,
+        (None, true) => return Err(ApiError::bad_request("namespace must be specified")),
     };
     let selectors = Selectors::parse(req)?;
     let items = collect(state, req, &selectors).await?;
@@ -352,6 +381,7 @@ async fn delete_collection(state: &AppState, req: &Request) -> ApiResult {
                 engine.delete_repository(ns, name).await.map(|r| to_value(&r))
             }
             Resource::Secrets => engine.delete_secret(ns, name).await.map(|s| to_value(&s)),
+            Resource::Rbac(kind) => rbac::delete(engine, kind, ns, name).await,
             _ => {
                 return Err(ApiError::method_not_allowed(
                     req.resource.plural(),

@@ -4,6 +4,7 @@
 mod app;
 mod audit;
 mod auth;
+mod authz;
 mod codec;
 mod datadir;
 mod error;

@@ -199,6 +199,10 @@ fn metric_labels(method: &Method, uri: &Uri) -> (&'static str, String) {
         ["apis", group, version, resource] => {
             (resources::find(group, version, resource).map(|r| r.resource), (false, None))
         }
+        // A cluster-scoped object (`clusterroles/NAME`).
+        ["apis", group, version, resource, _] if *resource != "namespaces" => {
+            (resources::find(group, version, resource).map(|r| r.resource), (true, None))
+        }
         ["metrics"] => (Some("metrics"), (false, None)),
         _ => (Some("discovery"), (false, None)),
     };

@@ -13,7 +13,9 @@ use axum::{
 };
 use veranda_k8s::resources::{self, ApiResource};
 
-use crate::{auth::User, error::ApiError};
+use veranda_api::rbac::RbacKind;
+
+use crate::{auth::User, authz::Review, error::ApiError};
 
 /// A served resource (a plural name under `/apis/{group}/{version}/namespaces/{ns}/`, or
 /// `/api/v1/namespaces/{ns}/` for the core group).
@@ -25,6 +27,11 @@ pub(crate) enum Resource {
     Repositories,
     /// Core v1 `secrets`.
     Secrets,
+    /// `rbac.authorization.k8s.io/v1` `roles`, `clusterroles`, `rolebindings`,
+    /// `clusterrolebindings`.
+    Rbac(RbacKind),
+    /// `authorization.k8s.io/v1` access reviews (create only).
+    Review(Review),
 }
 
 /// A subresource of a [`Resource`] (`packagerevisions/approval`, `repositories/status`).
@@ -59,7 +66,8 @@ pub(crate) struct Request {
     pub(crate) query: HashMap<String, String>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
-    #[allow(dead_code)]
+    /// Who asks: authorization ([`crate::authz`]) checks every request against the user's and
+    /// groups' RBAC rules.
     pub(crate) user: User,
 }
 
@@ -73,6 +81,14 @@ impl Resource {
             "packages" => Some(Resource::Packages),
             "repositories" => Some(Resource::Repositories),
             "secrets" => Some(Resource::Secrets),
+            "roles" => Some(Resource::Rbac(RbacKind::Role)),
+            "clusterroles" => Some(Resource::Rbac(RbacKind::ClusterRole)),
+            "rolebindings" => Some(Resource::Rbac(RbacKind::RoleBinding)),
+            "clusterrolebindings" => Some(Resource::Rbac(RbacKind::ClusterRoleBinding)),
+            "selfsubjectaccessreviews" => Some(Resource::Review(Review::SelfAccess)),
+            "selfsubjectrulesreviews" => Some(Resource::Review(Review::SelfRules)),
+            "subjectaccessreviews" => Some(Resource::Review(Review::Access)),
+            "selfsubjectreviews" => Some(Resource::Review(Review::WhoAmI)),
             _ => None,
         }
     }
@@ -85,7 +101,20 @@ impl Resource {
             Resource::Packages => &resources::PACKAGES,
             Resource::Repositories => &resources::REPOSITORIES,
             Resource::Secrets => &resources::SECRETS,
+            Resource::Rbac(RbacKind::Role) => &resources::ROLES,
+            Resource::Rbac(RbacKind::ClusterRole) => &resources::CLUSTER_ROLES,
+            Resource::Rbac(RbacKind::RoleBinding) => &resources::ROLE_BINDINGS,
+            Resource::Rbac(RbacKind::ClusterRoleBinding) => &resources::CLUSTER_ROLE_BINDINGS,
+            Resource::Review(Review::SelfAccess) => &resources::SELF_SUBJECT_ACCESS_REVIEWS,
+            Resource::Review(Review::SelfRules) => &resources::SELF_SUBJECT_RULES_REVIEWS,
+            Resource::Review(Review::Access) => &resources::SUBJECT_ACCESS_REVIEWS,
+            Resource::Review(Review::WhoAmI) => &resources::SELF_SUBJECT_REVIEWS,
         }
+    }
+
+    /// Whether objects of the resource live in a namespace.
+    pub(crate) fn namespaced(self) -> bool {
+        self.api().namespaced
     }
 
     /// The plural name, as in URLs and messages: `packagerevisions`.
@@ -105,6 +134,16 @@ impl Resource {
             "approval" => Some(Subresource::Approval),
             "status" => Some(Subresource::Status),
             _ => None,
+        }
+    }
+}
+
+impl Subresource {
+    /// The subresource's name in URLs and RBAC rules.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Subresource::Approval => "approval",
+            Subresource::Status => "status",
         }
     }
 }
@@ -148,9 +187,10 @@ impl Request {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
-    /// Namespace and name of the object the request names.
+    /// Namespace (`""` for a cluster-scoped resource) and name of the object the request names.
     pub(crate) fn object_key(&self) -> Result<(&str, &str), ApiError> {
         match (self.namespace.as_deref(), self.name.as_deref()) {
+            (_, Some(name)) if !self.resource.namespaced() => Ok(("", name)),
             (Some(ns), Some(name)) => Ok((ns, name)),
             _ => Err(ApiError::bad_request("namespace and name must be specified")),
         }
@@ -158,6 +198,9 @@ impl Request {
 
     /// The namespace a create goes to: the request's, which the body may repeat but not contradict.
     pub(crate) fn namespace_for_create(&self, in_body: &str) -> Result<String, ApiError> {
+        if !self.resource.namespaced() {
+            return Ok(String::new());
+        }
         let ns = self
             .namespace
             .clone()

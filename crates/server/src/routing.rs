@@ -20,6 +20,7 @@ use veranda_engine::requester;
 use crate::{
     app::AppState,
     auth::User,
+    authz,
     error::{ApiError, ApiResult},
     handlers::{self, documents::Document},
     middleware,
@@ -73,6 +74,12 @@ pub(crate) fn target(path: &str) -> Target<'_> {
             Target::Document(Document::OpenApiV3Group(rest.join("/")))
         }
         ["apis", group, version, name] => resource_target(group, version, None, name, &[]),
+        // A cluster-scoped object (`/apis/rbac.authorization.k8s.io/v1/clusterroles/NAME`).
+        ["apis", group, version, resource, ref rest @ ..]
+            if resource != "namespaces" && (1..=2).contains(&rest.len()) =>
+        {
+            resource_target(group, version, None, resource, rest)
+        }
         ["api", "v1", name] => resource_target("", "v1", None, name, &[]),
         ["api", "v1", "namespaces", namespace, name, ref rest @ ..] if rest.len() <= 2 => {
             resource_target("", "v1", Some(namespace), name, rest)
@@ -95,22 +102,34 @@ async fn route(state: &Arc<AppState>, request: axum::extract::Request) -> ApiRes
         .await
         .map_err(|_| middleware::too_large())?;
     let uri = parts.uri.clone();
+    let user = authz::impersonate(state, user, &parts.headers)?;
     match target(uri.path()) {
-        Target::Document(document) => handlers::documents::serve(
-            document,
-            &parts.method,
-            uri.path(),
-            parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or(""),
-        ),
+        Target::Document(document) => {
+            // The version is public (see `middleware::authenticate`).
+            if document != Document::Version {
+                authz::authorize_path(state, &user, &parts.method, uri.path())?;
+            }
+            handlers::documents::serve(
+                document,
+                &parts.method,
+                uri.path(),
+                parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or(""),
+            )
+        }
         Target::Resource(path) => {
             // The engine acts for the user: commits are theirs (and approvals published by
             // them, as Porch), and what a request may touch depends on who they are.
             let on_behalf =
                 requester::User { name: user.name.clone(), groups: user.groups.clone() };
             let request = resource_request(path, parts, body, user)?;
+            // Every resource request is authorized here, once typed, before any handler.
+            authz::authorize(state, &request)?;
             requester::as_user(Some(on_behalf), handlers::handle(state, request)).await
         }
-        Target::NotFound => Err(ApiError::not_found_path()),
+        Target::NotFound => {
+            authz::authorize_path(state, &user, &parts.method, uri.path())?;
+            Err(ApiError::not_found_path())
+        }
     }
 }
 
@@ -124,6 +143,11 @@ fn resource_request(
 ) -> ApiResult<Request> {
     let resource = Resource::find(path.group, path.version, path.resource)
         .ok_or_else(ApiError::not_found_path)?;
+    // A namespaced object has no cluster-scoped path, a cluster-scoped one no namespaced path.
+    match (resource.namespaced(), path.namespace, path.name) {
+        (true, None, Some(_)) | (false, Some(_), _) => return Err(ApiError::not_found_path()),
+        _ => {}
+    }
     if let Some(namespace) = path.namespace {
         names::check_dns1123_label(namespace)
             .map_err(|e| ApiError::bad_request(format!("invalid namespace {namespace:?}: {e}")))?;

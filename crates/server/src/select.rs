@@ -59,7 +59,7 @@ impl Selectors {
         let allowed = match req.resource {
             Resource::PackageRevisions | Resource::PackageRevisionResources => REVISION_FIELDS,
             Resource::Packages => PACKAGE_FIELDS,
-            Resource::Repositories => REPOSITORY_FIELDS,
+            Resource::Repositories | Resource::Rbac(_) | Resource::Review(_) => REPOSITORY_FIELDS,
             Resource::Secrets => SECRET_FIELDS,
         };
         let revisions =

@@ -251,7 +251,12 @@ pub(crate) fn certificate_user(cert: &X509Ref) -> Option<User> {
             .collect::<Vec<_>>()
     };
     let name = text(Nid::COMMONNAME).into_iter().next().filter(|n| !n.is_empty())?;
-    Some(User { name, groups: text(Nid::ORGANIZATIONNAME) })
+    let mut groups = text(Nid::ORGANIZATIONNAME);
+    // Every authenticated user is in `system:authenticated`, as in the kube-apiserver.
+    if !groups.iter().any(|g| g == veranda_api::rbac::SYSTEM_AUTHENTICATED) {
+        groups.push(veranda_api::rbac::SYSTEM_AUTHENTICATED.to_string());
+    }
+    Some(User { name, groups })
 }
 
 /// The TLS acceptor: serves `cert_pem` (leaf, then chain) with `key_pem`, and asks clients for
@@ -417,7 +422,10 @@ mod tests {
         let client = X509::from_pem(&client.cert_pem).expect("parse");
         assert_eq!(
             certificate_user(&client),
-            Some(User { name: "alice".into(), groups: vec!["team-a".into(), "dev".into()] })
+            Some(User {
+                name: "alice".into(),
+                groups: vec!["team-a".into(), "dev".into(), "system:authenticated".into()]
+            })
         );
         let ca = X509::from_pem(&first.ca_pem).expect("ca");
         assert!(client.verify(&ca.public_key().expect("key")).expect("verify"));

@@ -39,7 +39,11 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
     let topic = match req.resource {
         Resource::PackageRevisions => Topic::PackageRevisions,
         Resource::Repositories => Topic::Repositories,
-        Resource::PackageRevisionResources | Resource::Packages | Resource::Secrets => {
+        Resource::Rbac(kind) => Topic::Rbac(kind),
+        Resource::PackageRevisionResources
+        | Resource::Packages
+        | Resource::Secrets
+        | Resource::Review(_) => {
             return Err(ApiError::method_not_allowed(req.resource.plural(), Verb::Watch.as_str()));
         }
     };

@@ -122,6 +122,34 @@ pub fn store(store: &dyn Store) {
     assert!(store.delete_object(ObjectTable::Packages, "ns", "a").expect("delete"));
     assert!(!store.delete_object(ObjectTable::Packages, "ns", "a").expect("delete"));
 
+    // The RBAC tables: one counter for all, cluster-scoped objects under the empty namespace.
+    let tables = [
+        ObjectTable::Roles,
+        ObjectTable::ClusterRoles,
+        ObjectTable::RoleBindings,
+        ObjectTable::ClusterRoleBindings,
+    ];
+    for (i, table) in tables.into_iter().enumerate() {
+        let before = store.current_resource_version().expect("current");
+        let row = store.put_object(table, "", "same-name", &mut |rv| format!("{rv}")).expect("put");
+        assert_eq!(row.resource_version, before + 1, "{table:?} takes the next version");
+        assert_eq!(row.object, (before + 1).to_string());
+        let listed = store.list_objects(table).expect("list");
+        assert_eq!(listed.len(), 1, "{table:?} holds only its own rows: {listed:?}");
+        assert_eq!(store.list_objects(ObjectTable::Packages).expect("list").len(), 1);
+        let got = store.get_object(table, "", "same-name").expect("get").expect("there");
+        assert_eq!(got, row);
+        if i % 2 == 0 {
+            store.put_object(table, "team-a", "same-name", &mut |_| "{}".into()).expect("put");
+            assert_eq!(store.list_objects(table).expect("list").len(), 2);
+            assert!(store.delete_object(table, "team-a", "same-name").expect("delete"));
+        }
+    }
+    for table in tables {
+        assert!(store.delete_object(table, "", "same-name").expect("delete"));
+        assert!(store.list_objects(table).expect("list").is_empty());
+    }
+
     let written = store
         .apply(vec![
             Change::PutRevision(revision("x", "r")),

@@ -57,6 +57,14 @@ pub enum ObjectTable {
     Packages,
     /// Core v1 Secrets; `object` is ciphertext the engine made, opaque to the store.
     Secrets,
+    /// `rbac.authorization.k8s.io/v1` Roles.
+    Roles,
+    /// ClusterRoles (namespace `""`).
+    ClusterRoles,
+    /// RoleBindings.
+    RoleBindings,
+    /// ClusterRoleBindings (namespace `""`).
+    ClusterRoleBindings,
 }
 
 /// The durable store. Every method may block except

@@ -43,6 +43,18 @@ CREATE TABLE IF NOT EXISTS packages (
 CREATE TABLE IF NOT EXISTS secrets (
     namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL,
     resource_version INTEGER NOT NULL, PRIMARY KEY (namespace, name));
+CREATE TABLE IF NOT EXISTS roles (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL,
+    resource_version INTEGER NOT NULL, PRIMARY KEY (namespace, name));
+CREATE TABLE IF NOT EXISTS cluster_roles (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL,
+    resource_version INTEGER NOT NULL, PRIMARY KEY (namespace, name));
+CREATE TABLE IF NOT EXISTS role_bindings (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL,
+    resource_version INTEGER NOT NULL, PRIMARY KEY (namespace, name));
+CREATE TABLE IF NOT EXISTS cluster_role_bindings (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL,
+    resource_version INTEGER NOT NULL, PRIMARY KEY (namespace, name));
 CREATE TABLE IF NOT EXISTS package_revisions (
     namespace TEXT NOT NULL, name TEXT NOT NULL, repository TEXT NOT NULL,
     meta TEXT NOT NULL, resource_version INTEGER NOT NULL, fingerprint TEXT NOT NULL,
@@ -263,6 +275,10 @@ fn table_name(table: ObjectTable) -> &'static str {
         ObjectTable::Repositories => "repositories",
         ObjectTable::Packages => "packages",
         ObjectTable::Secrets => "secrets",
+        ObjectTable::Roles => "roles",
+        ObjectTable::ClusterRoles => "cluster_roles",
+        ObjectTable::RoleBindings => "role_bindings",
+        ObjectTable::ClusterRoleBindings => "cluster_role_bindings",
     }
 }
 

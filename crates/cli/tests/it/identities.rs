@@ -98,6 +98,16 @@ fn user_add_makes_working_kubeconfigs_while_the_server_runs() {
     let log = dir.path().join("audit.log");
     let log_arg = log.display().to_string();
     let server = Server::start_with(dir, &["--audit-log", &log_arg]);
+    server.kubectl(&[
+        "create",
+        "rolebinding",
+        "readers",
+        "--clusterrole=veranda:viewer",
+        "--user=alice",
+        "--user=bob",
+        "-n",
+        "default",
+    ]);
     let with = |kubeconfig: &std::path::Path, args: &[&str]| {
         let out = Command::new("kubectl")
             .arg("--kubeconfig")
@@ -129,8 +139,9 @@ fn user_add_makes_working_kubeconfigs_while_the_server_runs() {
     // The audit log names them.
     server.eventually("the audit log names alice and bob", || {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        text.contains("\"username\":\"alice\",\"groups\":[\"team-a\",\"dev\"]")
-            || text.contains("\"groups\":[\"team-a\",\"dev\"],\"username\":\"alice\"")
+        text.contains(
+            "\"groups\":[\"team-a\",\"dev\",\"system:authenticated\"],\"username\":\"alice\"",
+        )
     });
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(text.contains("\"username\":\"bob\""), "{text}");

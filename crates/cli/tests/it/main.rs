@@ -13,6 +13,7 @@ mod parity;
 mod private_git;
 mod python_client;
 mod python_venv;
+mod rbac;
 mod remotes;
 mod schedule;
 mod secrets;

@@ -48,6 +48,19 @@ fn local_repositories_need_an_admin_or_an_allowed_directory() {
     let allowed_arg = allowed.display().to_string();
     let root = dir.path().to_path_buf();
     let server = Server::start_with(dir, &["--allow-local-repositories", &allowed_arg]);
+    // bob may manage repositories and edit packages in `default` (RBAC); the remote rules
+    // hold whatever RBAC grants.
+    for role in ["repository-admin", "editor"] {
+        server.kubectl(&[
+            "create",
+            "rolebinding",
+            &format!("bob-{role}"),
+            &format!("--clusterrole=veranda:{role}"),
+            "--user=bob",
+            "-n",
+            "default",
+        ]);
+    }
 
     // Outside the allowed directory: one refusal, whether the path exists or not.
     let mut refusals = Vec::new();

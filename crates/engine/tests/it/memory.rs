@@ -227,3 +227,55 @@ async fn a_repository_is_not_ready_before_its_first_index() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// The built-in ClusterRoles are created on first start and re-created at the next start when
+/// deleted (kube's auto-reconcile); an edited one is kept; RBAC objects survive a restart with
+/// their resourceVersions, and the authorization index follows every write.
+#[tokio::test]
+async fn rbac_objects_persist_and_built_in_roles_are_recreated() {
+    use veranda_api::rbac::{
+        Attributes, RbacKind, ResourceAttributes, Role, RoleBinding, RoleRef, Subject, UserInfo,
+    };
+    let m = Memory::new().await;
+    let viewer: Role = m.engine.get_rbac(RbacKind::ClusterRole, "", "veranda:viewer").unwrap();
+    assert_eq!(viewer.metadata.labels["kubernetes.io/bootstrapping"], "rbac-defaults");
+    let deleted: Role =
+        m.engine.delete_rbac(RbacKind::ClusterRole, "", "veranda:viewer").await.unwrap();
+    assert_eq!(deleted.metadata.name, "veranda:viewer");
+    let mut editor: Role = m.engine.get_rbac(RbacKind::ClusterRole, "", "veranda:editor").unwrap();
+    editor.rules.truncate(1);
+    m.engine.update_rbac(RbacKind::ClusterRole, "", "veranda:editor", editor).await.unwrap();
+
+    let binding = RoleBinding {
+        metadata: ObjectMeta { name: "alice-view".into(), ..Default::default() },
+        subjects: vec![Subject { kind: "User".into(), name: "alice".into(), ..Default::default() }],
+        role_ref: RoleRef {
+            kind: "ClusterRole".into(),
+            name: "veranda:viewer".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let created = m.engine.create_rbac(RbacKind::RoleBinding, "team-a", binding).await.unwrap();
+    let list = Attributes::Resource(ResourceAttributes {
+        verb: "list",
+        group: "porch.kpt.dev",
+        resource: "packagerevisions",
+        namespace: "team-a",
+        ..Default::default()
+    });
+    let alice = UserInfo { name: "alice", groups: &[] };
+    assert!(!m.engine.rbac_index().allows(&alice, &list), "the role is gone until a restart");
+
+    let engine = m.restart().await;
+    let viewer: Role = engine.get_rbac(RbacKind::ClusterRole, "", "veranda:viewer").unwrap();
+    assert_eq!(viewer.rules.len(), 1, "re-created");
+    let editor: Role = engine.get_rbac(RbacKind::ClusterRole, "", "veranda:editor").unwrap();
+    assert_eq!(editor.rules.len(), 1, "an edited built-in role is kept");
+    let again: RoleBinding =
+        engine.get_rbac(RbacKind::RoleBinding, "team-a", "alice-view").unwrap();
+    assert_eq!(again.metadata.resource_version, created.metadata.resource_version);
+    assert!(engine.rbac_index().allows(&alice, &list));
+    let listed: Vec<RoleBinding> = engine.list_rbac(RbacKind::RoleBinding, Some("team-b"));
+    assert!(listed.is_empty());
+}

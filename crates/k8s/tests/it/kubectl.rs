@@ -431,10 +431,18 @@ fn api_resources_lists_every_resource() {
         "\
 NAME                       SHORTNAMES   APIVERSION                      NAMESPACED   KIND
 secrets                                 v1                              true         Secret
+selfsubjectreviews                      authentication.k8s.io/v1        false        SelfSubjectReview
+selfsubjectaccessreviews                authorization.k8s.io/v1         false        SelfSubjectAccessReview
+selfsubjectrulesreviews                 authorization.k8s.io/v1         false        SelfSubjectRulesReview
+subjectaccessreviews                    authorization.k8s.io/v1         false        SubjectAccessReview
 repositories               repo         config.porch.kpt.dev/v1alpha1   true         Repository
 packagerevisionresources                porch.kpt.dev/v1alpha1          true         PackageRevisionResources
 packagerevisions                        porch.kpt.dev/v1alpha1          true         PackageRevision
 packages                                porch.kpt.dev/v1alpha1          true         PorchPackage
+clusterrolebindings                     rbac.authorization.k8s.io/v1    false        ClusterRoleBinding
+clusterroles                            rbac.authorization.k8s.io/v1    false        ClusterRole
+rolebindings                            rbac.authorization.k8s.io/v1    true         RoleBinding
+roles                                   rbac.authorization.k8s.io/v1    true         Role
 "
     );
     let output = kubectl.ok(&["api-resources", "-o", "wide", "--api-group=porch.kpt.dev"]);

@@ -8,6 +8,7 @@ mod middleware;
 mod negotiation;
 mod pagination;
 mod parity;
+mod rbac;
 mod secrets;
 mod selectors;
 
@@ -45,7 +46,21 @@ struct Answer {
 
 impl Fixture {
     async fn new() -> Fixture {
+        Fixture::with_tokens(&[]).await
+    }
+
+    /// A fixture whose token file has, after the admin's, the lines `extra`
+    /// (`token,user,uid,"group1,group2"`).
+    async fn with_tokens(extra: &[&str]) -> Fixture {
         let dir = tempfile::tempdir().expect("create a temporary directory");
+        if !extra.is_empty() {
+            let mut text = String::from("admin-token,admin,admin,\"system:masters\"\n");
+            for line in extra {
+                text.push_str(line);
+                text.push('\n');
+            }
+            std::fs::write(dir.path().join("tokens.csv"), text).expect("write the token file");
+        }
         let data_dir = dir.path().join("data");
         let backends = crate::backends(&data_dir).expect("open the backends");
         let engine = Engine::open(
@@ -76,6 +91,23 @@ impl Fixture {
         let mut all = vec![(header::AUTHORIZATION, authorization.as_str())];
         all.extend(headers.iter().cloned());
         self.send_raw(method, path, &all, body).await
+    }
+
+    /// A request with `token` as the bearer token.
+    async fn send_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Answer {
+        let authorization = format!("Bearer {token}");
+        let headers = [
+            (header::AUTHORIZATION, authorization.as_str()),
+            (header::CONTENT_TYPE, "application/json"),
+        ];
+        let body = body.map(Value::to_string).unwrap_or_default();
+        self.send_raw(method, path, &headers, body).await
     }
 
     /// A request with exactly `headers`.

@@ -44,7 +44,20 @@ fn paths() {
     check(&format!("{ns}/r.p.ws/approval"), resource(Some("default"), &["r.p.ws", "approval"]));
     check(&format!("{ns}/r.p.ws/approval/more"), Target::NotFound);
     check("/apis/porch.kpt.dev/v1alpha1/namespaces/default", Target::NotFound);
-    check("/apis/porch.kpt.dev/v1alpha1/packagerevisions/r.p.ws", Target::NotFound);
+    // A cluster-scoped path; `resource_request` answers 404 for a namespaced resource.
+    check("/apis/porch.kpt.dev/v1alpha1/packagerevisions/r.p.ws", resource(None, &["r.p.ws"]));
+    check(
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/veranda:editor",
+        Target::Resource(ResourcePath {
+            group: "rbac.authorization.k8s.io",
+            version: "v1",
+            namespace: None,
+            resource: "clusterroles",
+            name: Some("veranda:editor"),
+            subresource: None,
+        }),
+    );
+    check("/apis/rbac.authorization.k8s.io/v1/clusterroles/a/b/c", Target::NotFound);
     check("/", Target::NotFound);
     check("/healthz/extra", Target::NotFound);
 }
