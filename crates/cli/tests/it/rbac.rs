@@ -14,6 +14,11 @@ use crate::util::{Server, empty_repo};
 
 /// Writes the token file (admin first) before the server's first start, data directory 0700.
 fn start_with_users() -> Server {
+    start_with_users_and(&[])
+}
+
+/// [`start_with_users`] with more arguments for `veranda serve`.
+fn start_with_users_and(extra: &[&str]) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("data directory");
@@ -26,7 +31,7 @@ fn start_with_users() -> Server {
     )
     .expect("token file");
     std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    Server::start_in(dir)
+    Server::start_with(dir, extra)
 }
 
 /// A kubeconfig like the admin's with `token` instead.
@@ -291,6 +296,9 @@ fn two_teams_with_editor_and_approver() {
     )
     .expect("JSON");
     assert_eq!(published["spec"]["lifecycle"], "Published");
+    // As Porch: the approver is who published it, the author of its content is alice.
+    assert_eq!(published["status"]["publishedBy"], "carol", "{published}");
+    assert_eq!(published["metadata"]["annotations"]["veranda.dev/changed-by"], "alice");
 
     // kubectl auth can-i: yes/no and exit codes, and the lists of rights.
     // kubectl reads `TYPE/NAME` as an object name: the subresource is `--subresource`.
@@ -340,4 +348,105 @@ fn two_teams_with_editor_and_approver() {
     );
     let carol_b = carol.ok(&["auth", "can-i", "--list", "-n", "team-b"], None);
     assert!(!carol_b.contains("packagerevisions.porch.kpt.dev/approval"), "{carol_b}");
+}
+
+#[test]
+fn with_review_required_nobody_approves_their_own_change() {
+    let server = start_with_users_and(&["--require-review"]);
+    let admin = As { server: &server, kubeconfig: server.kubeconfig.clone() };
+    let repo = empty_repo(server.dir.path(), "team-a.git");
+    let manifest = format!(
+        "apiVersion: config.porch.kpt.dev/v1alpha1\nkind: Repository\nmetadata: {{name: team-a-repo, namespace: team-a}}\nspec: {{type: git, git: {{repo: '{}', branch: main, createBranch: true}}}}\n",
+        repo.display()
+    );
+    admin.ok(&["create", "-f", "-"], Some(&manifest));
+    // alice may edit and approve; carol may approve.
+    for (name, role, user) in [
+        ("alice-edit", "editor", "alice"),
+        ("alice-approve", "approver", "alice"),
+        ("carol-approve", "approver", "carol"),
+    ] {
+        admin.ok(
+            &[
+                "create",
+                "rolebinding",
+                name,
+                &format!("--clusterrole=veranda:{role}"),
+                &format!("--user={user}"),
+                "-n",
+                "team-a",
+            ],
+            None,
+        );
+    }
+    let alice =
+        As { server: &server, kubeconfig: kubeconfig_for(&server, "alice", "alice-e2e-token") };
+    let carol =
+        As { server: &server, kubeconfig: kubeconfig_for(&server, "carol", "carol-e2e-token") };
+    server.eventually("the repository is ready", || {
+        server.kubectl(&[
+            "get",
+            "repositories",
+            "-n",
+            "team-a",
+            "team-a-repo",
+            "-o",
+            "jsonpath={.status.conditions[0].status}",
+        ]) == "True"
+    });
+    let name = "team-a-repo.app.ws";
+    let draft = json!({"apiVersion": "porch.kpt.dev/v1alpha1", "kind": "PackageRevision",
+        "metadata": {"namespace": "team-a", "annotations": {"veranda.dev/changed-by": "nobody"}},
+        "spec": {"repository": "team-a-repo", "packageName": "app", "workspaceName": "ws",
+            "tasks": [{"type": "init", "init": {"description": "app"}}]}});
+    alice.ok(&["create", "-f", "-"], Some(&draft.to_string()));
+    let approval =
+        format!("/apis/porch.kpt.dev/v1alpha1/namespaces/team-a/packagerevisions/{name}/approval");
+    let get = |who: &As<'_>| -> Value {
+        serde_json::from_str(
+            &who.ok(&["get", "packagerevision", name, "-n", "team-a", "-o", "json"], None),
+        )
+        .expect("JSON")
+    };
+    let mut pr = get(&alice);
+    // What a client sends for the managed annotation is ignored.
+    assert_eq!(pr["metadata"]["annotations"]["veranda.dev/changed-by"], "alice", "{pr}");
+
+    // Draft → Published directly is refused, even to another approver.
+    pr["spec"]["lifecycle"] = json!("Published");
+    let (_, refused) =
+        carol.fails(&["replace", "--raw", &approval, "-f", "-"], Some(&pr.to_string()));
+    assert!(
+        refused
+            .contains("review is required: a Draft cannot be published directly; propose it first"),
+        "{refused}"
+    );
+
+    alice.ok(
+        &[
+            "patch",
+            "packagerevision",
+            name,
+            "-n",
+            "team-a",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"lifecycle":"Proposed"}}"#,
+        ],
+        None,
+    );
+    let mut pr = get(&alice);
+    pr["spec"]["lifecycle"] = json!("Published");
+    // alice holds the approver role, but the change is hers.
+    let (_, refused) =
+        alice.fails(&["replace", "--raw", &approval, "-f", "-"], Some(&pr.to_string()));
+    assert!(
+        refused.contains(r#"user \"alice\" created or changed the content of this revision and cannot approve it; another user must"#)
+            || refused.contains(r#"user "alice" created or changed the content of this revision and cannot approve it; another user must"#),
+        "{refused}"
+    );
+    carol.ok(&["replace", "--raw", &approval, "-f", "-"], Some(&pr.to_string()));
+    let published = get(&carol);
+    assert_eq!(published["spec"]["lifecycle"], "Published", "{published}");
+    assert_eq!(published["status"]["publishedBy"], "carol", "{published}");
 }
