@@ -88,6 +88,11 @@ impl Endpoint {
         Ok(Endpoint { addr, token, connector: builder.build() })
     }
 
+    /// The same server as another user.
+    pub fn with_token(&self, token: &str) -> Endpoint {
+        Endpoint { token: token.to_string(), ..self.clone() }
+    }
+
     pub fn connect(&self) -> Connection {
         Connection { endpoint: self.clone(), stream: None }
     }

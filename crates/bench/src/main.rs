@@ -90,6 +90,11 @@ struct Cli {
     /// Keep the generated repositories and the server data under OUT/work.
     #[arg(long)]
     keep: bool,
+    /// Also compare list and write latency with authorization against without: this many
+    /// RoleBindings of other users, then rounds alternating the admin (`system:masters`, no
+    /// rule evaluated) and a user granted editor and approver by binding (0: skip).
+    #[arg(long, default_value_t = 0)]
+    authz_bindings: usize,
 }
 
 fn main() -> ExitCode {
@@ -149,6 +154,7 @@ fn run(mut cli: Cli) -> Result<()> {
         sync_interval_seconds: cli.sync_interval_seconds,
         out_dir: out_dir.clone(),
         keep: cli.keep,
+        authz_bindings: cli.authz_bindings,
     };
 
     let remote = match opts.remote {

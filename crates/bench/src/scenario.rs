@@ -54,6 +54,8 @@ pub struct Options {
     pub sync_interval_seconds: u64,
     pub out_dir: PathBuf,
     pub keep: bool,
+    /// RoleBindings for the authorization comparison; 0 skips it.
+    pub authz_bindings: usize,
 }
 
 pub struct ScaleResult {
@@ -271,6 +273,15 @@ fn measure(
         metrics.extend(phase_means("read", a, b, read_rounds));
         metrics.extend(phase_means("write", b, c, write_rounds));
     }
+    if opts.authz_bindings > 0 {
+        metrics.extend(
+            measure_authz(&mut conn, &server.endpoint, config.data_dir, opts, repositories)
+                .with_context(|| {
+                    format!("measure authorization; server log:\n{}", server.log_tail())
+                })?,
+        );
+        progress("  authorization measured");
+    }
     for &clients in &opts.clients {
         metrics.extend(measure_throughput(&server.endpoint, opts, clients, repositories)?);
         progress(&format!("  throughput with {clients} clients measured"));
@@ -411,6 +422,100 @@ fn measure_writes(
     op_metrics.push(delivery);
     op_metrics.push(Metric::one("watch_event_before_ack", Unit::Count, before_ack as f64));
     Ok((op_metrics, rounds))
+}
+
+/// List and write latency with and without authorization, in alternating rounds: the admin
+/// (in `system:masters`, which skips rule evaluation) against a user whose rights come from
+/// RoleBindings among `opts.authz_bindings` others.
+fn measure_authz(
+    admin: &mut Connection,
+    endpoint: &Endpoint,
+    data_dir: &Path,
+    opts: &Options,
+    repositories: usize,
+) -> Result<Vec<Metric>> {
+    const TOKEN: &str = "bench-authz-token-0123456789abcdef";
+    let tokens = data_dir.join("tokens.csv");
+    let mut text = std::fs::read_to_string(&tokens).context("read tokens.csv")?;
+    text.push_str(&format!("{TOKEN},bench-user,bench-user,\"bench-team\"\n"));
+    std::fs::write(&tokens, text).context("write tokens.csv")?;
+    let rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings";
+    let binding = |name: &str, role: &str, kind: &str, subject: &str| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": "default"},
+            "subjects": [{"kind": kind, "name": subject, "apiGroup": "rbac.authorization.k8s.io"}],
+            "roleRef": {"kind": "ClusterRole", "name": role, "apiGroup": "rbac.authorization.k8s.io"}})
+    };
+    for i in 0..opts.authz_bindings {
+        let body = binding(&format!("other-{i}"), "veranda:viewer", "User", &format!("user-{i}"));
+        admin.send_json("POST", rbac, &body)?.ok("create a RoleBinding")?;
+    }
+    for role in ["editor", "approver"] {
+        let body =
+            binding(&format!("bench-{role}"), &format!("veranda:{role}"), "Group", "bench-team");
+        admin.send_json("POST", rbac, &body)?.ok("create a RoleBinding")?;
+    }
+    let mut user = endpoint.with_token(TOKEN).connect();
+    // The token file is re-read within about a second.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while user.get(&format!("{PR_PATH}?limit=1"))?.ok("list as the user").is_err() {
+        if Instant::now() > deadline {
+            bail!("the bench user's token was not accepted within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut metrics: Vec<Metric> = ["list", "create", "propose", "approve"]
+        .iter()
+        .flat_map(|op| {
+            [
+                Metric::new(&format!("authz_{op}_admin"), Unit::Millis),
+                Metric::new(&format!("authz_{op}_user"), Unit::Millis),
+            ]
+        })
+        .collect();
+    let started = Instant::now();
+    for iteration in 0..=opts.write_iterations {
+        if iteration > MIN_ROUNDS && started.elapsed() > opts.phase_budget {
+            break;
+        }
+        // Alternate who goes first, so that neither always meets a warmer server.
+        let order: [(&str, &mut Connection); 2] = if iteration % 2 == 0 {
+            [("admin", &mut *admin), ("user", &mut user)]
+        } else {
+            [("user", &mut user), ("admin", &mut *admin)]
+        };
+        for (who, conn) in order {
+            let (took, _) = list(conn, PR_PATH, "application/json")?;
+            let repo = fixture::repo_name(iteration % repositories);
+            let package = format!("authz-{who}-{iteration:03}");
+            let mut times: Vec<(Op, Duration)> = Vec::new();
+            let mut record =
+                |op: Op, took: Duration, _: Option<Duration>, _: bool| times.push((op, took));
+            let mut done = 0;
+            let run =
+                Run { repo: &repo, package: &package, iteration, watch: None, deadline: None };
+            lifecycle(conn, &run, &mut record, &mut done)?;
+            if iteration == 0 {
+                continue;
+            }
+            let mut push = |op: &str, took: Duration| {
+                if let Some(m) = metrics.iter_mut().find(|m| m.name == format!("authz_{op}_{who}"))
+                {
+                    m.push(took);
+                }
+            };
+            push("list", took);
+            for (op, took) in times {
+                match op {
+                    Op::Create => push("create", took),
+                    Op::Propose => push("propose", took),
+                    Op::Approve => push("approve", took),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(metrics)
 }
 
 /// `clients` threads, each on its own connection and repository (round-robin), run lifecycles
