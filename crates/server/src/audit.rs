@@ -42,14 +42,20 @@ pub(crate) struct AuditLog {
     lines: tokio::sync::mpsc::Sender<String>,
 }
 
-/// The user of a request, set by authentication for the audit event (empty when it failed).
+/// The user of a request, set by authentication for the audit event (empty when it failed),
+/// and the user it acts as when it impersonates another.
 #[derive(Clone, Default)]
-pub(crate) struct AuditUser(Arc<OnceLock<User>>);
+pub(crate) struct AuditUser(Arc<(OnceLock<User>, OnceLock<User>)>);
 
 impl AuditUser {
     /// Records who the request was authenticated as.
     pub(crate) fn set(&self, user: &User) {
-        let _ = self.0.set(user.clone());
+        let _ = self.0.0.set(user.clone());
+    }
+
+    /// Records who the request acts as (`Impersonate-User`).
+    pub(crate) fn impersonated(&self, user: &User) {
+        let _ = self.0.1.set(user.clone());
     }
 }
 
@@ -156,7 +162,8 @@ pub(crate) async fn record(
             id: &id,
             method: &method,
             uri: &uri,
-            user: user.0.get(),
+            user: user.0.0.get(),
+            impersonated: user.0.1.get(),
             source: source.as_deref(),
             agent: agent.as_deref(),
             code: response.status().as_u16(),
@@ -175,6 +182,7 @@ struct Event<'a> {
     method: &'a Method,
     uri: &'a axum::http::Uri,
     user: Option<&'a User>,
+    impersonated: Option<&'a User>,
     source: Option<&'a str>,
     agent: Option<&'a str>,
     code: u16,
@@ -237,6 +245,9 @@ impl Event<'_> {
             "stageTimestamp": micro_time(SystemTime::now()),
             "annotations": {"veranda.dev/latency": format!("{}us", self.latency_us)},
         });
+        if let Some(user) = self.impersonated {
+            event["impersonatedUser"] = json!({"username": user.name, "groups": user.groups});
+        }
         if let Some(agent) = self.agent {
             event["userAgent"] = json!(agent);
         }

@@ -102,7 +102,13 @@ async fn route(state: &Arc<AppState>, request: axum::extract::Request) -> ApiRes
         .await
         .map_err(|_| middleware::too_large())?;
     let uri = parts.uri.clone();
+    let authenticated = user.clone();
     let user = authz::impersonate(state, user, &parts.headers)?;
+    if user != authenticated
+        && let Some(audit) = parts.extensions.get::<crate::audit::AuditUser>()
+    {
+        audit.impersonated(&user);
+    }
     match target(uri.path()) {
         Target::Document(document) => {
             // The version is public (see `middleware::authenticate`).

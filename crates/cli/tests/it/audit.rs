@@ -26,6 +26,9 @@ fn every_request_is_audited_without_credentials() {
     );
     server.kubectl_in(&["create", "-f", "-"], Some(&manifest));
     server.kubectl(&["get", "repositories", "blue", "-o", "name"]);
+    // The admin acting as alice (who may do nothing here): both are in the event.
+    let denied = server.kubectl_fails(&["get", "repositories", "--as", "alice"], None);
+    assert!(denied.contains("Forbidden"), "{denied}");
     let refused = server.kubectl_fails(&["get", "repositories", "--token", "wrong-token"], None);
     assert!(refused.contains("Unauthorized") || refused.contains("unauthorized"), "{refused}");
 
@@ -55,6 +58,12 @@ fn every_request_is_audited_without_credentials() {
     assert_eq!(create["objectRef"]["apiGroup"], "config.porch.kpt.dev", "{create}");
     assert_eq!(create["objectRef"]["namespace"], "default", "{create}");
     assert!(create["userAgent"].as_str().is_some_and(|a| a.starts_with("kubectl")), "{create}");
+    let acting = all
+        .iter()
+        .find(|e| e["impersonatedUser"]["username"] == "alice")
+        .unwrap_or_else(|| panic!("no impersonated request in {all:#?}"));
+    assert_eq!(acting["user"]["username"], "admin", "{acting}");
+    assert_eq!(acting["responseStatus"]["code"], 403, "{acting}");
     let denied = all.iter().find(|e| e["responseStatus"]["code"] == 401).expect("the 401");
     assert_eq!(denied["user"]["username"], "system:anonymous", "{denied}");
     assert_eq!(denied["verb"], "list", "{denied}");
