@@ -106,9 +106,13 @@ fn classify(url: &str) -> Remote {
     if let Some((scheme, rest)) = url.split_once("://") {
         let scheme = scheme.to_ascii_lowercase();
         if scheme == "file" {
-            // `file:///path` and `file://localhost/path`.
+            // `file:///path` and `file://localhost/path`, percent-decoded as libgit2 reads
+            // them (else `..%2F` would pass as one harmless component).
             let path = rest.strip_prefix("localhost").unwrap_or(rest);
-            return Remote::Local(PathBuf::from(path));
+            return match percent_decode(path) {
+                Some(path) => Remote::Local(PathBuf::from(path)),
+                None => Remote::Other("invalid percent-encoding in the file URL".into()),
+            };
         }
         if !matches!(scheme.as_str(), "http" | "https" | "ssh" | "git" | "git+ssh" | "ssh+git") {
             return Remote::Other(format!(
@@ -120,6 +124,14 @@ fn classify(url: &str) -> Remote {
         let (host, port) = split_port(host_port);
         if host.is_empty() {
             return Remote::Other("the URL names no host".into());
+        }
+        // Only what a host name or address is made of: an encoded or odd character could read
+        // as another host to the transport than to the patterns.
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
+        {
+            return Remote::Other(format!("invalid host {host:?} in the URL"));
         }
         return Remote::Network { host, port };
     }
@@ -133,6 +145,25 @@ fn classify(url: &str) -> Remote {
         return Remote::Network { host, port: None };
     }
     Remote::Local(PathBuf::from(url))
+}
+
+/// `%XX` sequences decoded; `None` for a malformed one or a result that is not UTF-8 or holds
+/// a NUL.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok().filter(|s| !s.contains('\0'))
 }
 
 /// `host[:port]` or `[v6][:port]`, the host lower-cased.
@@ -227,6 +258,9 @@ mod tests {
         assert_eq!(classify("relative/a.git"), local("relative/a.git"));
         assert_eq!(classify("file:///srv/a"), local("/srv/a"));
         assert_eq!(classify("file://localhost/srv/a"), local("/srv/a"));
+        assert_eq!(classify("file:///srv/a/..%2F..%2Fetc"), local("/srv/a/../../etc"));
+        assert!(other("file:///srv/%zz"));
+        assert!(other("file:///srv/%00"));
         assert_eq!(classify("https://Git.Example.com/a.git"), network("git.example.com", None));
         assert_eq!(classify("http://127.0.0.1:8080/a"), network("127.0.0.1", Some(8080)));
         assert_eq!(classify("ssh://git@host:2222/a"), network("host", Some(2222)));
@@ -235,6 +269,7 @@ mod tests {
         assert!(other("ext::sh -c id"));
         assert!(other("fd::3"));
         assert!(other("ftp://host/a"));
+        assert!(other("https://evil.io%2f.example.com/a"));
         assert!(other("https:///a"));
     }
 
@@ -265,6 +300,7 @@ mod tests {
         let inside = allowed.join("a.git").display().to_string();
         let missing = allowed.join("missing.git").display().to_string();
         let escape = format!("{}/../../etc", allowed.display());
+        let encoded = format!("file://{}/..%2F..%2Fetc", allowed.display());
         #[cfg(unix)]
         std::os::unix::fs::symlink("/etc", allowed.join("link")).expect("symlink");
         let link = allowed.join("link").display().to_string();
@@ -277,6 +313,7 @@ mod tests {
             let etc = check("/etc".into()).expect_err("outside");
             assert_eq!(check("/no/such/dir".into()), Err(etc.clone()));
             assert_eq!(check(escape.clone()), Err(etc.clone()));
+            assert_eq!(check(encoded.clone()), Err(etc.clone()), "percent-encoded dot-dots");
             assert_eq!(check(link.clone()), Err(etc.clone()), "a link out of the directory");
             assert!(etc.starts_with("Forbidden: local repositories"), "{etc}");
         })
