@@ -228,19 +228,25 @@ impl Engine {
         }
         reindex(&mut state);
         *self.rbac_mut() = state;
+        let mut created = Vec::new();
         for role in rbac::bootstrap_cluster_roles() {
             let name = role.metadata.name.clone();
             if self.get_rbac::<Role>(RbacKind::ClusterRole, "", &name).is_err() {
-                tracing::info!(name = %name, "creating built-in ClusterRole");
+                tracing::debug!(name = %name, "creating built-in ClusterRole");
                 self.create_rbac(RbacKind::ClusterRole, "", role).await?;
+                created.push(name);
             }
         }
         for binding in rbac::bootstrap_cluster_role_bindings() {
             let name = binding.metadata.name.clone();
             if self.get_rbac::<RoleBinding>(RbacKind::ClusterRoleBinding, "", &name).is_err() {
-                tracing::info!(name = %name, "creating built-in ClusterRoleBinding");
+                tracing::debug!(name = %name, "creating built-in ClusterRoleBinding");
                 self.create_rbac(RbacKind::ClusterRoleBinding, "", binding).await?;
+                created.push(name);
             }
+        }
+        if !created.is_empty() {
+            tracing::info!(objects = %created.join(", "), "created the built-in RBAC objects that were missing");
         }
         Ok(())
     }
