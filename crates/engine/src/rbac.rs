@@ -105,6 +105,39 @@ impl Engine {
         self.rbac_read().index.clone()
     }
 
+    /// Refuses a request that names a Secret (`secretRef`) its user may not read: the server
+    /// would otherwise hand the Secret's credentials to a remote the user chose. Work outside a
+    /// request (the service itself) may.
+    pub(crate) fn check_secret_use(
+        &self,
+        kind: crate::Kind,
+        object: &str,
+        namespace: &str,
+        secret: &str,
+    ) -> Result<(), Error> {
+        let Some(user) = crate::requester::current() else { return Ok(()) };
+        let attributes = rbac::Attributes::Resource(rbac::ResourceAttributes {
+            verb: "get",
+            group: "",
+            resource: "secrets",
+            subresource: "",
+            namespace,
+            name: secret,
+        });
+        let info = rbac::UserInfo { name: &user.name, groups: &user.groups };
+        if self.rbac_index().allows(&info, &attributes) {
+            return Ok(());
+        }
+        Err(Error::Forbidden {
+            kind,
+            name: object.to_string(),
+            message: format!(
+                "User {:?} cannot get resource \"secrets\" in API group \"\" in the namespace {namespace:?}, and so cannot use Secret {secret:?} for Git credentials",
+                user.name
+            ),
+        })
+    }
+
     /// Objects of `kind` in `namespace` (all namespaces when None), ordered by namespace and
     /// name.
     pub fn list_rbac<T: RbacObject>(&self, kind: RbacKind, namespace: Option<&str>) -> Vec<T> {

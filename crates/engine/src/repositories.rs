@@ -64,6 +64,9 @@ impl Engine {
             self.config.remotes.check(&git.repo).map_err(|message| {
                 Error::invalid(Kind::Repository, &name, "spec.git.repo", message)
             })?;
+            if let Some(secret) = git.secret_ref.as_ref().filter(|s| !s.name.is_empty()) {
+                self.check_secret_use(Kind::Repository, &name, namespace, &secret.name)?;
+            }
         }
         let key = (namespace.to_string(), name.clone());
         let _busy = self.try_lock(crate::LockKey::repository(namespace, &name), || {
@@ -125,6 +128,15 @@ impl Engine {
         let current = self.get_repository(namespace, name)?;
         if repo.metadata.name.is_empty() {
             repo.metadata.name = name.to_string();
+        }
+        // A Secret newly named must be one the user may read (see `check_secret_use`).
+        let secret = |r: &Repository| {
+            r.spec.git.as_ref().and_then(|g| g.secret_ref.as_ref()).map(|s| s.name.clone())
+        };
+        if let Some(new_secret) = secret(&repo).filter(|s| !s.is_empty())
+            && secret(&current).as_ref() != Some(&new_secret)
+        {
+            self.check_secret_use(Kind::Repository, name, namespace, &new_secret)?;
         }
         if repo.metadata.name != name {
             return Err(Error::invalid(

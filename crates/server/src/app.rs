@@ -2,7 +2,7 @@
 //! served by [`crate::serve`] and tested in process alike.
 //!
 //! The health probes answer before any middleware (no token, not counted). Every other path
-//! goes through the audit log, authentication, the body limit, the request metrics and, for writes, a task of
+//! goes, for writes in a task of its own, through the audit log, authentication, the body limit, the request metrics and, for writes, a task of
 //! its own (see [`crate::middleware`]) before [`routing::dispatch`] parses it.
 
 use std::sync::Arc;
@@ -35,11 +35,12 @@ pub(crate) fn app(state: Arc<AppState>) -> Router {
     // Layers wrap what is already there: the last one added runs first.
     let api = Router::new()
         .fallback(routing::dispatch)
-        .layer(from_fn(middleware::spawn_writes))
         .layer(from_fn(middleware::record_metrics))
         .layer(from_fn(middleware::limit_body))
         .layer(from_fn_with_state(state.clone(), middleware::authenticate))
         .layer(from_fn_with_state(state.audit.clone(), audit::record))
+        // Outermost: a write runs to completion, its audit event included, whatever the client.
+        .layer(from_fn(middleware::spawn_writes))
         .with_state(state);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

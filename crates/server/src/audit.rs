@@ -193,10 +193,12 @@ struct Event<'a> {
 impl Event<'_> {
     fn to_json(&self) -> Value {
         let path = self.uri.path();
-        let watch = self
-            .uri
-            .query()
-            .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+        // Decoded as routing decodes it (`watch=%74rue` is a watch there too).
+        let watch =
+            serde_urlencoded::from_str::<Vec<(String, String)>>(self.uri.query().unwrap_or(""))
+                .is_ok_and(|pairs| {
+                    pairs.iter().any(|(k, v)| k == "watch" && (v == "true" || v == "1"))
+                });
         let (verb, object) = match routing::target(path) {
             routing::Target::Resource(r) => {
                 let verb = match (self.method.as_str(), r.name.is_some()) {

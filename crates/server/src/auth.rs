@@ -143,9 +143,9 @@ impl TokenFile {
         tokens.authenticate(authorization).cloned()
     }
 
-    /// Re-reads the file if it changed. A file that cannot be read or holds no token keeps
-    /// the tokens in force (a half-written file must not lock everyone out); it is logged.
-    /// Blocks (file I/O).
+    /// Re-reads the file if it changed. A file emptied or removed revokes every token; one
+    /// that cannot be read for another reason keeps the tokens in force (logged). Blocks
+    /// (file I/O).
     pub(crate) fn reload_if_changed(&self) {
         let Some(path) = &self.path else { return };
         let now = stamp(path);
@@ -158,6 +158,7 @@ impl TokenFile {
         }
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => {
                 tracing::warn!(path = %path.display(), "cannot read the token file; keeping the tokens in force: {e}");
                 return;
@@ -165,10 +166,10 @@ impl TokenFile {
         };
         let (tokens, _) = Tokens::parse(&text);
         if tokens.is_empty() {
-            tracing::warn!(path = %path.display(), "the token file holds no token; keeping the tokens in force");
-            return;
+            tracing::warn!(path = %path.display(), "the token file holds no token: every token is revoked");
+        } else {
+            tracing::info!(path = %path.display(), tokens = tokens.len(), "token file reloaded");
         }
-        tracing::info!(path = %path.display(), tokens = tokens.len(), "token file reloaded");
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(tokens);
     }
 }

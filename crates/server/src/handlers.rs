@@ -38,7 +38,17 @@ use crate::{
 /// Serves a resource request.
 pub(crate) async fn handle(state: &Arc<AppState>, req: Request) -> ApiResult {
     let verb = req.verb();
-    if !req.resource.api().supports(verb.as_str()) && req.subresource.is_none() {
+    let supported = match req.subresource {
+        None => req.resource.api().supports(verb.as_str()),
+        // A subresource takes only its own verbs: a DELETE of `.../approval` is not a
+        // deletion of the object.
+        Some(sub) => req
+            .resource
+            .api()
+            .subresource(sub.as_str())
+            .is_some_and(|s| s.verbs.contains(&verb.as_str())),
+    };
+    if !supported {
         return Err(ApiError::method_not_allowed(req.resource.plural(), verb.as_str()));
     }
     if req.resource.namespaced()

@@ -400,6 +400,19 @@ fn with_review_required_nobody_approves_their_own_change() {
         "spec": {"repository": "team-a-repo", "packageName": "app", "workspaceName": "ws",
             "tasks": [{"type": "init", "init": {"description": "app"}}]}});
     alice.ok(&["create", "-f", "-"], Some(&draft.to_string()));
+    // A Secret alice may not read cannot be handed to a remote she chose.
+    let steal = json!({"apiVersion": "porch.kpt.dev/v1alpha1", "kind": "PackageRevision",
+        "metadata": {"namespace": "team-a"},
+        "spec": {"repository": "team-a-repo", "packageName": "stolen", "workspaceName": "ws",
+            "tasks": [{"type": "clone", "clone": {"upstreamRef": {"type": "git", "git": {
+                "repo": "http://127.0.0.1:1/x.git", "ref": "main", "directory": "/",
+                "secretRef": {"name": "team-a-git-credentials"}}}}}]}});
+    let (_, refused) = alice.fails(&["create", "-f", "-"], Some(&steal.to_string()));
+    assert!(
+        refused.contains(r#"cannot get resource \"secrets\" in API group \"\" in the namespace \"team-a\", and so cannot use Secret \"team-a-git-credentials\""#)
+            || refused.contains(r#"cannot get resource "secrets" in API group "" in the namespace "team-a", and so cannot use Secret "team-a-git-credentials""#),
+        "{refused}"
+    );
     let approval =
         format!("/apis/porch.kpt.dev/v1alpha1/namespaces/team-a/packagerevisions/{name}/approval");
     let get = |who: &As<'_>| -> Value {

@@ -100,11 +100,14 @@ impl Engine {
         // porchctl always sends `secretRef: {name: ""}`: an empty name means none.
         let credentials = match git.secret_ref.name.as_str() {
             "" => None,
-            secret => Some(
-                self.secret_credentials(namespace, secret)
-                    .resolve()
-                    .map_err(|e| invalid(format!("failed to obtain git credentials: {e}")))?,
-            ),
+            secret => {
+                self.check_secret_use(Kind::PackageRevision, shown, namespace, secret)?;
+                Some(
+                    self.secret_credentials(namespace, secret)
+                        .resolve()
+                        .map_err(|e| invalid(format!("failed to obtain git credentials: {e}")))?,
+                )
+            }
         };
         // One cache per upstream URL, reused by later clones from it.
         let cache = crate::upstream_cache::dir(&self.config.data_dir, &git.repo);

@@ -28,6 +28,12 @@ impl Engine {
         let (repo, write) = self.repo_handles(&key)?;
         let _write = write.lock().await;
         let (_, rev) = self.find(namespace, name)?;
+        // The approval subresource moves the lifecycle and nothing else (its permission must
+        // not let a user edit metadata, conditions or finalizers).
+        let new = match endpoint {
+            Endpoint::Approval => approval_only(&rev.object, new),
+            Endpoint::Update => new,
+        };
         let Update { from, to, edit } = check_update(name, &new, &rev, endpoint)?;
         let kptfile_change = edit.is_some();
 
@@ -262,4 +268,13 @@ fn check_published_spec(
         return refused("spec.parent");
     }
     Ok(())
+}
+
+/// What an approval request may change of `current`: the lifecycle, checked against the
+/// resourceVersion it read.
+fn approval_only(current: &PackageRevision, requested: PackageRevision) -> PackageRevision {
+    let mut next = current.clone();
+    next.spec.lifecycle = requested.spec.lifecycle;
+    next.metadata.resource_version = requested.metadata.resource_version;
+    next
 }

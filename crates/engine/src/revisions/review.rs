@@ -58,7 +58,13 @@ pub(crate) fn check_publish(name: &str, from_draft: bool, meta: &ObjectMeta) -> 
             "review is required: a Draft cannot be published directly; propose it first".into(),
         ));
     }
-    if changed_by(meta).contains(&user.name) {
+    let authors = changed_by(meta);
+    if authors.is_empty() && !user.is_admin() {
+        return Err(forbidden(
+            "review is required: no user is recorded as having created or changed this revision (its content came from Git directly), so only an administrator may approve it".into(),
+        ));
+    }
+    if authors.contains(&user.name) {
         return Err(forbidden(format!(
             "review is required: user {:?} created or changed the content of this revision and cannot approve it; another user must",
             user.name

@@ -453,3 +453,34 @@ async fn a_second_revision_of_one_workspace_answers_porchs_text() {
     );
     assert_eq!(again.body["details"]["name"], "blue.app.ws", "{}", again.body);
 }
+
+#[tokio::test]
+async fn the_approval_subresource_moves_the_lifecycle_only() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    let draft = f.create_draft("blue", "app", "ws").await.body;
+    // A DELETE of the subresource is not a deletion of the object.
+    let deleted =
+        f.send(axum::http::Method::DELETE, &format!("{PRS}/blue.app.ws/approval"), &[], "").await;
+    assert_eq!(deleted.status.as_u16(), 405, "{}", deleted.body);
+    assert_eq!(f.get(&format!("{PRS}/blue.app.ws")).await.status.as_u16(), 200);
+    // Labels, annotations and finalizers sent to /approval are not applied.
+    let mut pr = draft.clone();
+    pr["spec"]["lifecycle"] = json!("Proposed");
+    let proposed = update(&f, "blue.app.ws", &pr).await.body;
+    let mut approve = proposed.clone();
+    approve["spec"]["lifecycle"] = json!("Published");
+    approve["metadata"]["labels"] = json!({"sneaky": "yes"});
+    approve["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    let published = f.put(&format!("{PRS}/blue.app.ws/approval"), &approve).await;
+    assert_eq!(published.status.as_u16(), 200, "{}", published.body);
+    assert_eq!(published.body["spec"]["lifecycle"], "Published", "{}", published.body);
+    assert!(published.body["metadata"]["labels"].get("sneaky").is_none(), "{}", published.body);
+    assert!(
+        published.body["metadata"]
+            .get("finalizers")
+            .is_none_or(|f| f.as_array().is_some_and(Vec::is_empty)),
+        "{}",
+        published.body
+    );
+}
