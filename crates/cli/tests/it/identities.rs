@@ -206,32 +206,18 @@ fn serving_certificates_name_what_they_are_asked_to() {
 
     // The operator's own certificate: served, and the kubeconfig trusts the system's roots.
     let dir = tempfile::tempdir().expect("temp dir");
-    let (cert, key) = (dir.path().join("own.crt"), dir.path().join("own.key"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-        ])
-        .args(["-subj", "/CN=own.test", "-addext", "subjectAltName=DNS:own.test", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    // Issued by a CA of the operator's (served with its chain), as the Git server tests do.
+    let ca = crate::http_server::PrivateCa::new(&dir.path().join("own-ca"), "own-ca");
+    let own = ca.issue("own", "DNS:own.test");
+    let trust = dir.path().join("own-ca.pem");
+    std::fs::write(&trust, &ca.cert_pem).expect("write the CA");
+    let (cert_arg, key_arg) =
+        (own.cert_file.display().to_string(), own.key_file.display().to_string());
     let server = Server::start_with(
         dir,
         &["--tls-cert-file", &cert_arg, "--tls-private-key-file", &key_arg],
     );
-    assert_eq!(curl_version(&server.url(), "own.test", &cert), (true, String::new()));
+    assert_eq!(curl_version(&server.url(), "own.test", &trust), (true, String::new()));
     let kubeconfig = std::fs::read_to_string(&server.kubeconfig).expect("read");
     assert!(!kubeconfig.contains("certificate-authority-data"), "{kubeconfig}");
 }

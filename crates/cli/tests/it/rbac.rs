@@ -61,6 +61,24 @@ fn kubectl_with(server: &Server, kubeconfig: &Path, args: &[&str], stdin: Option
     }
 }
 
+/// Proposes package revision `name` of team-a as `who`.
+#[track_caller]
+fn propose(who: &As<'_>, name: &str) {
+    who.ok(
+        &[
+            "patch",
+            "packagerevision",
+            name,
+            "-n",
+            "team-a",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"lifecycle":"Proposed"}}"#,
+        ],
+        None,
+    );
+}
+
 struct As<'a> {
     server: &'a Server,
     kubeconfig: PathBuf,
@@ -244,19 +262,7 @@ fn two_teams_with_editor_and_approver() {
             "tasks": [{"type": "init", "init": {"description": "app"}}]}});
     alice.ok(&["create", "-f", "-"], Some(&draft.to_string()));
     let name = "team-a-repo.app.ws";
-    alice.ok(
-        &[
-            "patch",
-            "packagerevision",
-            name,
-            "-n",
-            "team-a",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"lifecycle":"Proposed"}}"#,
-        ],
-        None,
-    );
+    propose(&alice, name);
     let listed = alice.ok(&["get", "packagerevisions", "-n", "team-a"], None);
     assert!(listed.contains(name) && listed.contains("Proposed"), "{listed}");
 
@@ -435,19 +441,7 @@ fn with_review_required_nobody_approves_their_own_change() {
         "{refused}"
     );
 
-    alice.ok(
-        &[
-            "patch",
-            "packagerevision",
-            name,
-            "-n",
-            "team-a",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"lifecycle":"Proposed"}}"#,
-        ],
-        None,
-    );
+    propose(&alice, name);
     let mut pr = get(&alice);
     pr["spec"]["lifecycle"] = json!("Published");
     // alice holds the approver role, but the change is hers.
