@@ -1,5 +1,9 @@
 //! The `veranda` binary: `veranda serve` runs the package orchestration server, `veranda
-//! fn-runner` a function runner speaking Porch's gRPC protocol.
+//! fn-runner` a function runner speaking Porch's gRPC protocol, `veranda repo|rpkg` porchctl's
+//! commands (the binary answers as `porchctl` under that name).
+
+mod kube;
+mod porchctl;
 
 use std::{
     collections::BTreeMap, net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc,
@@ -17,6 +21,8 @@ use veranda_fn::FunctionRuntime;
     about = "Package orchestration server for kpt packages in Git"
 )]
 struct Cli {
+    #[command(flatten)]
+    global: porchctl::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -71,6 +77,11 @@ enum Command {
         #[arg(long)]
         require_review: bool,
     },
+    /// porchctl's commands: `repo` and `rpkg`.
+    #[command(flatten)]
+    Porchctl(porchctl::Top),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion { shell: clap_complete::Shell },
     /// Manage the users of a server.
     User {
         #[command(subcommand)]
@@ -249,10 +260,20 @@ impl SandboxArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Command::BuiltinFunction { allow, image } = &cli.command {
-        return builtin_function(image, allow);
+    if porchctl::invoked_as_porchctl() {
+        return porchctl::porchctl_main();
     }
+    let cli = Cli::parse();
+    let command = match cli.command {
+        Command::BuiltinFunction { allow, image } => return builtin_function(&image, &allow),
+        Command::Porchctl(top) => return porchctl::run(&cli.global, top),
+        Command::Completion { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "veranda", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        other => other,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VERANDA_LOG")
@@ -267,7 +288,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
+    let result = match command {
         Command::Serve {
             data_dir,
             listen,
@@ -305,7 +326,9 @@ fn main() -> ExitCode {
                 }))
                 .map_err(anyhow::Error::from)
         }),
-        Command::BuiltinFunction { .. } => Ok(()),
+        Command::BuiltinFunction { .. } | Command::Porchctl(_) | Command::Completion { .. } => {
+            Ok(())
+        }
         Command::User { command: UserCommand::Add { name, groups, data_dir, token } } => {
             veranda_server::add_user(&data_dir, &name, &groups, token)
                 .map(|kubeconfig| print!("{kubeconfig}"))

@@ -47,7 +47,7 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// Unix seconds of an RFC 3339 time (`2026-12-02T10:15:00Z`, fractions and offsets such as
 /// `+02:00` allowed); `None` if it is not one.
-pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let b = text.as_bytes();
     if b.len() < 20
         || b.len() > 40

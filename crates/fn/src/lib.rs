@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod isolated;
 pub mod kio;
 pub mod render;
+pub mod resource_list;
 pub mod runtime;
 pub use veranda_yaml as yaml;
 
