@@ -179,7 +179,7 @@ pub fn clone(client: &Client, args: CloneArgs) -> Outcome {
     } else {
         json!({"upstreamRef": {"name": source}})
     };
-    let mut clone = json!({"upstream": upstream});
+    let mut clone = json!({"upstreamRef": upstream});
     if !args.strategy.is_empty() {
         clone["strategy"] = json!(args.strategy);
     }

@@ -107,13 +107,26 @@ pub fn push(client: &Client, args: PushArgs) -> Outcome {
         return Err(Failure::Run("PACKAGE name is a required positional argument".into()));
     };
     let mut files = match args.dir.as_deref() {
-        Some("-") => read_stdin()?,
-        Some(dir) => read_dir(Path::new(dir))?,
-        None => {
-            eprintln!(
-                "Warning: This way of using stdin will be deprecated in Porch release 5.x.x. Please use '-' to provide stdin."
-            );
-            read_stdin()?
+        Some(dir) if dir != "-" => read_dir(Path::new(dir))?,
+        other => {
+            if other.is_none() {
+                eprintln!(
+                    "Warning: This way of using stdin will be deprecated in Porch release 5.x.x. Please use '-' to provide stdin."
+                );
+            }
+            let mut files = read_stdin()?;
+            // A ResourceList cannot carry the files that are not resources (README.md, scripts):
+            // they are kept as the server has them instead of being deleted. The resourceVersion
+            // covers them with the rest, so a concurrent change still makes the push fail.
+            let current = client.get(&resources_path(client, &name))?;
+            if let Some(map) = current["spec"]["resources"].as_object() {
+                for (path, content) in map.iter().filter(|(p, _)| !resource_list::is_listed(p)) {
+                    files
+                        .entry(path.clone())
+                        .or_insert_with(|| content.as_str().unwrap_or("").as_bytes().to_vec());
+                }
+            }
+            files
         }
     };
     let metadata = files.remove(METADATA_FILE).ok_or_else(|| {

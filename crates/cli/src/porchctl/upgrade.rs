@@ -175,7 +175,8 @@ fn upstream_name(
         let task = &current["spec"]["tasks"][0];
         match task["type"].as_str() {
             Some("clone") => {
-                return task["clone"]["upstreamRef"]["name"].as_str().unwrap_or("").to_string();
+                let upstream = &task["clone"]["upstreamRef"]["upstreamRef"]["name"];
+                return upstream.as_str().unwrap_or("").to_string();
             }
             Some("upgrade") => {
                 return task["upgrade"]["newUpstreamRef"]["name"]

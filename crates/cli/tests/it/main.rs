@@ -10,6 +10,7 @@ mod hostile_yaml;
 mod identities;
 mod lifecycle;
 mod parity;
+mod porchctl;
 mod private_git;
 mod python_client;
 mod python_venv;
