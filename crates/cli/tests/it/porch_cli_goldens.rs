@@ -30,7 +30,7 @@ use std::{
 };
 
 use compare::{Actual, Comparison, Expected};
-use config::Case;
+use config::{Case, Step};
 
 use crate::gitea::Gitea;
 use crate::util::{Server, testdata};
@@ -108,36 +108,76 @@ fn run_case(case: &str) {
         eprintln!("{case}: skipped by its config: {}", config.skip);
         return;
     }
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let gitea = Gitea::start(&scratch.path().join("gitea"));
-    let server = Server::start_with(
-        tempfile::tempdir().expect("temp dir"),
-        &["--git-url-rewrite", &gitea.rewrite()],
-    );
-    let tmp = scratch.path().join("porch-e2e");
-    std::fs::create_dir_all(&tmp).expect("create the case's /tmp/porch-e2e");
-    let tmp = tmp.to_str().expect("utf-8 temp path").to_owned();
-    let local = |text: &str| text.replace(PORCH_TMP, &tmp);
+    let run = Run::start();
+    let reports = run.steps(case, &config.commands);
+    if !reports.is_empty() {
+        panic!(
+            "Porch CLI golden {case}: {} of {} steps did not match\n\n{}\n\nserver log tail:\n{}",
+            reports.len(),
+            config.commands.len(),
+            reports.join("\n\n"),
+            tail(&run.server.log(), 40)
+        );
+    }
+}
 
-    let total = config.commands.len();
-    let mut reports = Vec::new();
-    for (index, step) in config.commands.iter().enumerate() {
-        let args: Vec<String> = step.args.iter().map(|arg| local(arg)).collect();
-        let mut porch = Expected::of(step);
-        porch.stdout = local(&porch.stdout);
-        porch.stderr = local(&porch.stderr);
-        let (expected, deviates) = deviations::expected(case, index, porch);
-        let actual = run_step(&args, &local(&step.stdin), &server);
-        let comparison = compare::compare(step, &expected, &actual);
-        if !comparison.differs.is_empty() {
-            reports.push(report(case, index, total, &args, deviates, &comparison));
-        }
-        if args.iter().any(|arg| arg == "register") {
+/// What one case runs against: its own test Gitea, server and `/tmp/porch-e2e`.
+struct Run {
+    server: Server,
+    /// The scratch directory standing for `/tmp/porch-e2e`.
+    tmp: String,
+    _gitea: Gitea,
+    _scratch: tempfile::TempDir,
+}
+
+impl Run {
+    fn start() -> Run {
+        let scratch = tempfile::tempdir().expect("temp dir");
+        let gitea = Gitea::start(&scratch.path().join("gitea"));
+        let server = Server::start_with(
+            tempfile::tempdir().expect("temp dir"),
+            &["--git-url-rewrite", &gitea.rewrite()],
+        );
+        let tmp = scratch.path().join("porch-e2e");
+        std::fs::create_dir_all(&tmp).expect("create the case's /tmp/porch-e2e");
+        let tmp = tmp.to_str().expect("utf-8 temp path").to_owned();
+        Run { server, tmp, _gitea: gitea, _scratch: scratch }
+    }
+
+    /// `text` with the goldens' `/tmp/porch-e2e` made this run's.
+    fn local(&self, text: &str) -> String {
+        text.replace(PORCH_TMP, &self.tmp)
+    }
+
+    /// Runs `steps` of `case` (also the namespace of its Repositories) in order; returns a
+    /// report of each step that did not match, and of the register that stopped the case.
+    fn steps(&self, case: &str, steps: &[Step]) -> Vec<String> {
+        let total = steps.len();
+        let mut reports = Vec::new();
+        for (index, step) in steps.iter().enumerate() {
+            let args: Vec<String> = step.args.iter().map(|arg| self.local(arg)).collect();
+            let mut porch = Expected::of(step);
+            porch.stdout = self.local(&porch.stdout);
+            porch.stderr = self.local(&porch.stderr);
+            let (expected, deviates) = deviations::expected(case, index, porch);
+            let actual = run_step(&args, &self.local(&step.stdin), &self.server);
+            let comparison = compare::compare(step, &expected, &actual);
+            if !comparison.differs.is_empty() {
+                reports.push(report(case, index, total, &args, deviates, &comparison));
+            }
+            if !args.iter().any(|arg| arg == "register") {
+                continue;
+            }
+            // Porch's runner would wait a minute for a Repository that was never made.
+            if actual.exit_code != 0 {
+                reports.push(format!("{case} step {index}: the register failed; stopping here"));
+                break;
+            }
             let Some(name) = args.iter().find_map(|arg| arg.strip_prefix("--name=")) else {
                 reports.push(format!("{case} step {index}: a register without --name="));
                 break;
             };
-            if let Err(state) = wait_ready(&server, case, name) {
+            if let Err(state) = wait_ready(&self.server, case, name) {
                 reports.push(format!(
                     "{case} step {index}: Repository {case}/{name} not Ready within {}s: {state}",
                     READY_TIMEOUT.as_secs()
@@ -145,14 +185,7 @@ fn run_case(case: &str) {
                 break;
             }
         }
-    }
-    if !reports.is_empty() {
-        panic!(
-            "Porch CLI golden {case}: {} of {total} steps did not match\n\n{}\n\nserver log tail:\n{}",
-            reports.len(),
-            reports.join("\n\n"),
-            tail(&server.log(), 40)
-        );
+        reports
     }
 }
 
@@ -315,7 +348,105 @@ fn shell_words(args: &[String]) -> String {
     args.iter().map(quote).collect::<Vec<_>>().join(" ")
 }
 
+/// The last `n` lines of the server's log that are not request lines, without colours.
 fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
+    let plain = strip_ansi(text);
+    let lines: Vec<&str> =
+        plain.lines().filter(|line| !line.contains("veranda_server::middleware")).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+/// The runner itself on a case of its own made of `sh` and `kubectl` steps: a registration
+/// through the test Gitea waited for, `/tmp/porch-e2e` made the run's own, stdin, sorting, YAML,
+/// exit codes, and the report of a step that does not match.
+#[test]
+fn the_runner_runs_a_case_of_its_own() {
+    let marker = format!("runner-self-test-{}", std::process::id());
+    let config = format!(
+        r#"
+commands:
+  - args:
+      - sh
+      - -c
+      - kubectl apply -f - >/dev/null
+      - register
+      - --name=test-blueprints
+    stdin: |
+      apiVersion: v1
+      kind: Secret
+      metadata: {{name: gitea, namespace: runner-self-test}}
+      type: kubernetes.io/basic-auth
+      stringData: {{username: nephio, password: secret}}
+      ---
+      apiVersion: config.porch.kpt.dev/v1alpha1
+      kind: Repository
+      metadata: {{name: test-blueprints, namespace: runner-self-test}}
+      spec:
+        type: git
+        content: Package
+        git:
+          repo: http://gitea.gitea.svc.cluster.local:3000/nephio/test-blueprints.git
+          branch: main
+          directory: /
+          secretRef: {{name: gitea}}
+  - args:
+      - sh
+      - -c
+      - kubectl get packagerevisions -n runner-self-test -o custom-columns=NAME:.metadata.name,REV:.spec.revision | grep -E '^(NAME|test-blueprints.basens)'
+    stdout: |
+      NAME                          REV
+      test-blueprints.basens.main   -1
+      test-blueprints.basens.v1     1
+      test-blueprints.basens.v2     2
+      test-blueprints.basens.v3     3
+      test-blueprints.basens.v4     4
+    ignoreWhitespace: true
+  - args: [sh, -c, "mkdir -p /tmp/porch-e2e/{marker} && cp test_pkgs/nested-packages/parent-pkg/Kptfile /tmp/porch-e2e/{marker}/ && ls /tmp/porch-e2e/{marker} && echo /tmp/porch-e2e"]
+    stdout: "Kptfile\n/tmp/porch-e2e\n"
+  - args: [sh, -c, cat]
+    stdin: "header\nz\na\n"
+    stdout: "header\na\nz\n"
+  - args: [sh, -c, "printf 'b: 1\\na:\\n    - x\\nuid: 1\\n'"]
+    yaml: true
+    stdout: "a:\n  - x\nb: 1\n"
+  - args: [sh, -c, "echo 'Error:\tnot  pushed' >&2; exit 3"]
+    stderr: "not pushed"
+    exitCode: 3
+    containsErrorString: true
+    stdErrTabToWhitespace: true
+    ignoreWhitespace: true
+  - args: [sh, -c, "echo actual"]
+    stdout: "expected\n"
+"#
+    );
+    let case = Case::parse(&config).expect("the self-test case parses");
+    let run = Run::start();
+    let reports = run.steps("runner-self-test", &case.commands);
+    assert!(
+        !std::path::Path::new(PORCH_TMP).join(&marker).exists(),
+        "the real /tmp/porch-e2e was written"
+    );
+    assert_eq!(reports.len(), 1, "only the last step differs:\n{}", reports.join("\n\n"));
+    let last = &reports[0];
+    assert!(last.contains("runner-self-test step 6 (of 7, from 0): sh -c 'echo actual'"), "{last}");
+    assert!(last.contains("differs in: stdout"), "{last}");
+    assert!(last.contains("|expected⏎") && last.contains("|actual⏎"), "{last}");
 }
