@@ -5,7 +5,9 @@
 //! A rewrite changes only where the Git layer connects. The URL a registration or a clone names
 //! stays what the user gave everywhere else: the Repository's spec and status, `origin_url`
 //! (Kptfile `upstreamLock`), cache directories and the remote policy, which judges the URL the
-//! user gave (a rewrite is the operator's decision, not the requester's).
+//! user gave (a rewrite is the operator's decision, not the requester's). One exception: an error
+//! of the transport (libgit2's "failed to connect to HOST", for instance) names where the remote
+//! was really reached, which is what the operator needs to see in a Repository's Ready message.
 //!
 //! Matching is stricter than git's plain string prefix: FROM matches a URL that equals it, or
 //! that starts with it where FROM ends with `/` or `:` or the URL continues with `/`. So

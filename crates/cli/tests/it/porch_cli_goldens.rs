@@ -12,7 +12,8 @@
 //! - the output is compared by Porch's rules ([`compare`]), with veranda's deliberate
 //!   differences declared in [`deviations::DEVIATIONS`];
 //! - after a command with a `register` argument, the Repository named by its `--name=` must
-//!   become Ready in the case's namespace within a minute, else the case stops there.
+//!   become Ready in the case's namespace within a minute, else the case stops there (at once
+//!   when the register itself failed: Porch's runner would wait the minute, then stop).
 //!
 //! Like Porch's runner, a mismatch does not stop the case: every step runs and the test fails
 //! at the end, reporting each mismatched step (case, index, command, expected and actual stdout,
