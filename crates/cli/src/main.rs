@@ -204,6 +204,12 @@ struct RemoteArgs {
     /// `*.example.com`, `host:PORT` for one port). Repeatable; without it any host is allowed.
     #[arg(long = "allow-remote-hosts", value_name = "PATTERN")]
     allow_remote_hosts: Vec<String>,
+    /// Reach a remote whose URL starts with FROM at TO followed by the rest of the URL, like
+    /// git's `url.<TO>.insteadOf <FROM>` (FROM ends at a `/` or `:`, or the URL continues with
+    /// `/`; the longest FROM wins). Repeatable. Only fetches and pushes use the rewritten URL:
+    /// everything shown keeps the URL as given, and the remote rules above judge that URL.
+    #[arg(long = "git-url-rewrite", value_name = "FROM=TO")]
+    git_url_rewrites: Vec<veranda_server::UrlRewrite>,
 }
 
 impl RemoteArgs {
@@ -218,6 +224,11 @@ impl RemoteArgs {
             policy = policy.allow_remote_host(pattern);
         }
         Ok(policy)
+    }
+
+    fn url_rewrites(&self) -> anyhow::Result<veranda_server::UrlRewrites> {
+        veranda_server::UrlRewrites::new(self.git_url_rewrites.clone())
+            .map_err(|e| anyhow::anyhow!("--git-url-rewrite: {e}"))
     }
 }
 
@@ -305,6 +316,7 @@ fn main() -> ExitCode {
             require_review,
         } => parse_exec_functions(&exec_functions).and_then(|functions| {
             let (function_env, function_memory) = sandbox.apply()?;
+            let git_url_rewrites = remotes.url_rewrites()?;
             let remotes = remotes.policy()?;
             runtime
                 .block_on(veranda_server::serve(veranda_server::ServeConfig {
@@ -320,6 +332,7 @@ fn main() -> ExitCode {
                     function_memory,
                     builtin_child: std::env::current_exe().ok(),
                     remotes,
+                    git_url_rewrites,
                     audit: audit.config(),
                     tls: tls.config(),
                     require_review,

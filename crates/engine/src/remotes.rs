@@ -6,6 +6,11 @@
 //! (group `system:masters`) or under the directories the operator allows
 //! (`--allow-local-repositories`); network remotes may be restricted to host patterns
 //! (`--allow-remote-hosts`). A refusal reads the same whether a local path exists or not.
+//!
+//! The policy judges the URL the request names, never its rewritten form: an operator's
+//! `--git-url-rewrite` (applied by the Git backend, `veranda_repo::UrlRewrites`) is the
+//! operator's decision about where that URL is reached, so a rewrite to a local path or a host
+//! outside `--allow-remote-hosts` is allowed to every requester of the URL it rewrites.
 
 use std::path::{Component, Path, PathBuf};
 

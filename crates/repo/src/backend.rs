@@ -11,11 +11,21 @@ use veranda_storage::{
     RepositoryConfig, Upstream,
 };
 
-use crate::{ABSENT, Annotation, Error, GitConfig, GitRepo, RefUpdate, Signature};
+use crate::{ABSENT, Annotation, Error, GitConfig, GitRepo, RefUpdate, Signature, UrlRewrites};
 
-/// Opens [`GitRepo`]s and reads packages from Git URLs.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GitBackend;
+/// Opens [`GitRepo`]s and reads packages from Git URLs, reaching every remote through the
+/// operator's [`UrlRewrites`].
+#[derive(Clone, Debug, Default)]
+pub struct GitBackend {
+    url_rewrites: UrlRewrites,
+}
+
+impl GitBackend {
+    /// A backend that reaches remotes through `url_rewrites`.
+    pub fn with_url_rewrites(url_rewrites: UrlRewrites) -> GitBackend {
+        GitBackend { url_rewrites }
+    }
+}
 
 impl veranda_storage::Backend for GitBackend {
     fn open(&self, config: &RepositoryConfig) -> Result<Arc<dyn PackageRepository>> {
@@ -29,6 +39,7 @@ impl veranda_storage::Backend for GitBackend {
             credential_source: config.credentials.clone(),
             ca_bundle: config.ca_bundle.clone(),
             author: config.author.clone(),
+            url_rewrites: self.url_rewrites.clone(),
         };
         Ok(Arc::new(GitRepo::open(config)?))
     }
@@ -40,6 +51,7 @@ impl veranda_storage::Backend for GitBackend {
             &upstream.directory,
             upstream.credentials.as_ref(),
             upstream.ca_bundle.as_deref(),
+            &self.url_rewrites,
             &upstream.cache_dir,
         )?;
         Ok(FetchedPackage { files: fetched.files, modes: fetched.modes, commit: fetched.commit })

@@ -32,6 +32,10 @@ pub struct GitConfig {
     /// instead of the system's trust store, for fetch, push and reads of upstream packages
     /// (see [`crate::auth`]). Not a secret; `None` uses the system's trust store.
     pub ca_bundle: Option<String>,
+    /// Where remotes are reached ([`UrlRewrites`](crate::UrlRewrites)): `url` is fetched and
+    /// pushed at its rewritten form, while [`GitRepo::origin_url`](crate::GitRepo::origin_url)
+    /// stays `url`.
+    pub url_rewrites: crate::UrlRewrites,
 }
 
 /// What one network operation authenticates with, resolved when it starts.

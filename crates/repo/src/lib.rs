@@ -17,6 +17,8 @@
 //! * A remote that is a bare repository on this machine is written directly (`local`): the pack
 //!   is indexed into it and its refs move in one locked transaction with the same
 //!   compare-and-swap and fast-forward rules as a push.
+//! * Every network operation reaches the remote through the operator's [`UrlRewrites`]
+//!   (`--git-url-rewrite`); the URL a registration names is kept for everything shown.
 //! * libgit2 reports rejected refs of a push only through a callback and returns `Ok`; [`GitRepo::push`]
 //!   turns every rejection into [`Error::PushRejected`].
 #![warn(missing_docs)]
@@ -31,6 +33,7 @@ mod error;
 mod local;
 mod maintain;
 mod repo;
+mod rewrite;
 mod smart;
 mod stage;
 mod transport;
@@ -47,6 +50,7 @@ pub use crate::{
     deadline::{NetworkTimeouts, network_timeouts, set_network_timeouts},
     error::Error,
     repo::GitRepo,
+    rewrite::{UrlRewrite, UrlRewrites},
     tree::{MAX_FILE_BYTES, MAX_PACKAGE_BYTES, MAX_TREE_DEPTH},
     upstream::{FetchedPackage, fetch_package},
 };

@@ -35,7 +35,8 @@ const BRANCH_UPDATE_ATTEMPTS: usize = 3;
 /// operations on its cache with a mutex.
 pub struct GitRepo {
     cfg: GitConfig,
-    /// The remote URL as configured on `origin` (local paths made absolute).
+    /// The remote URL as registered (local paths made absolute); `origin` has its rewritten
+    /// form ([`GitConfig::url_rewrites`]).
     url: String,
     inner: Mutex<Inner>,
     /// Serialises [`GitRepo::download`]s, which run outside `inner`.
@@ -114,8 +115,8 @@ type Repack = JoinHandle<Vec<Result<maintain::Merged, Error>>>;
 const PACK_REFS_AFTER: usize = 256;
 
 impl GitRepo {
-    /// Opens (creating if needed) the bare cache in `cfg.cache_dir`, points `origin` at `cfg.url`,
-    /// fetches, and makes sure the registered branch exists (creating it if `cfg.create_branch`).
+    /// Opens (creating if needed) the bare cache in `cfg.cache_dir`, points `origin` at `cfg.url`
+    /// (as rewritten by `cfg.url_rewrites`), fetches, and makes sure the registered branch exists (creating it if `cfg.create_branch`).
     pub fn open(cfg: GitConfig) -> Result<GitRepo, Error> {
         configure_libgit2();
         fs::create_dir_all(&cfg.cache_dir)
@@ -128,13 +129,18 @@ impl GitRepo {
             Err(err) => return Err(err.into()),
         };
         let url = normalize_url(&cfg.url)?;
-        configure_origin(&repo, &url)?;
+        // Every transfer goes through `origin`, so it alone has the rewritten URL.
+        let remote = normalize_url(&cfg.url_rewrites.apply(&url))?;
+        if remote != url {
+            tracing::debug!(%url, %remote, "the remote is reached at its rewritten URL");
+        }
+        configure_origin(&repo, &remote)?;
         let inner = Inner {
             repo,
             discovery: Discovery::default(),
             loose_refs: Cell::new(0),
             remote_loose_refs: Cell::new(0),
-            local: local::path(&url),
+            local: local::path(&remote),
             unconnected: RefCell::new(HashSet::new()),
             maintenance: RefCell::new(None),
         };
@@ -555,7 +561,8 @@ impl GitRepo {
         format!("refs/heads/{}", self.cfg.branch)
     }
 
-    /// The remote URL (local paths made absolute), for `selfLock.repo`.
+    /// The remote URL as registered (local paths made absolute, never rewritten), for
+    /// `selfLock.repo`.
     pub fn origin_url(&self) -> String {
         self.url.clone()
     }

@@ -8,7 +8,7 @@ use std::{
 
 use git2::{ErrorCode, ObjectType, Oid, Repository};
 
-use crate::{Credentials, Error, Files, Modes, auth::Auth, repo, tree};
+use crate::{Credentials, Error, Files, Modes, UrlRewrites, auth::Auth, repo, tree};
 
 /// A package read from a Git URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,14 +19,14 @@ pub struct FetchedPackage {
     pub modes: Modes,
     /// The commit the ref resolved to (hex).
     pub commit: String,
-    /// The remote URL as used (local paths made absolute).
+    /// The remote URL as given (local paths made absolute), not as rewritten.
     pub url: String,
 }
 
 /// Fetches `url` into the bare cache at `cache_dir` (created if needed; reusable between calls
 /// for the same URL) and reads `directory` at `reference`, authenticating with `credentials` and
-/// trusting `ca_bundle` (PEM) instead of the system's trust store for HTTPS, as
-/// [`GitConfig`](crate::GitConfig) does.
+/// trusting `ca_bundle` (PEM) instead of the system's trust store for HTTPS and reaching it
+/// through `url_rewrites`, as [`GitConfig`](crate::GitConfig) does.
 ///
 /// `reference` is resolved as Porch does: the tag or branch `<directory>/<reference>` first,
 /// then `<reference>` itself, then a full or abbreviated commit id. A leading `/` in `directory`
@@ -37,6 +37,7 @@ pub fn fetch_package(
     directory: &str,
     credentials: Option<&Credentials>,
     ca_bundle: Option<&str>,
+    url_rewrites: &UrlRewrites,
     cache_dir: &Path,
 ) -> Result<FetchedPackage, Error> {
     let directory = directory.trim_matches('/');
@@ -54,7 +55,7 @@ pub fn fetch_package(
         Err(err) => return Err(err.into()),
     };
     let url = repo::normalize_url(url)?;
-    repo::configure_origin(&git, &url)?;
+    repo::configure_origin(&git, &repo::normalize_url(&url_rewrites.apply(&url))?)?;
     repo::fetch_on_big_stack(&git, Auth { credentials, ca_bundle })?;
     let commit = resolve(&git, reference, directory)?;
     let commit = git.find_commit(commit)?;

@@ -26,6 +26,7 @@ pub use audit::AuditConfig;
 pub use tls::TlsConfig;
 pub use users::add_user;
 pub use veranda_engine::RemotePolicy;
+pub use veranda_repo::{UrlRewrite, UrlRewrites};
 
 /// Settings of `veranda serve`.
 #[derive(Clone, Debug)]
@@ -51,6 +52,8 @@ pub struct ServeConfig {
     pub builtin_child: Option<PathBuf>,
     /// Which remotes requests may make the server touch.
     pub remotes: veranda_engine::RemotePolicy,
+    /// Where remotes are reached (`--git-url-rewrite`); the remote policy judges the URL given.
+    pub git_url_rewrites: UrlRewrites,
     /// The audit log, if any.
     pub audit: Option<AuditConfig>,
     /// The serving certificate: generated (with extra names) or the operator's.
@@ -81,17 +84,18 @@ impl std::fmt::Display for ServeError {
 
 impl std::error::Error for ServeError {}
 
-/// The production backends of an engine with its data in `data_dir`: Git repositories and the
-/// SQLite store `veranda.db`.
+/// The production backends of an engine with its data in `data_dir`: Git repositories (reached
+/// through `url_rewrites`) and the SQLite store `veranda.db`.
 pub fn backends(
     data_dir: &std::path::Path,
+    url_rewrites: UrlRewrites,
 ) -> Result<veranda_engine::Backends, veranda_engine::Error> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| veranda_engine::Error::Internal(format!("create data directory: {e}")))?;
     let store = veranda_store::Store::open(&data_dir.join("veranda.db"))
         .map_err(|e| veranda_engine::Error::Internal(e.to_string()))?;
     Ok(veranda_engine::Backends {
-        repositories: Arc::new(veranda_repo::GitBackend),
+        repositories: Arc::new(veranda_repo::GitBackend::with_url_rewrites(url_rewrites)),
         store: Arc::new(store),
     })
 }
@@ -103,7 +107,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // What a user left open before this start is worth a warning; what the store and the
     // engine create below is tightened after them.
     data.tighten(false).map_err(ServeError::DataDir)?;
-    let backends = backends(&data_dir).map_err(ServeError::Engine)?;
+    for rule in config.git_url_rewrites.rules() {
+        tracing::info!(from = %rule.from, to = %rule.to, "rewriting git remote URLs");
+    }
+    let backends =
+        backends(&data_dir, config.git_url_rewrites.clone()).map_err(ServeError::Engine)?;
     veranda_repo::set_network_timeouts(veranda_repo::NetworkTimeouts::from_total(
         config.git_timeout,
     ));

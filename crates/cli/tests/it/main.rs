@@ -5,11 +5,13 @@ mod audit;
 mod bad_input;
 mod crash;
 mod fn_runner;
+mod gitea;
 mod hardening;
 mod hostile_yaml;
 mod identities;
 mod lifecycle;
 mod parity;
+mod porch_cli_goldens;
 mod porchctl;
 mod private_git;
 mod python_client;
@@ -21,6 +23,7 @@ mod secrets;
 mod tarpit;
 mod tidy;
 mod upgrade;
+mod url_rewrite;
 mod util;
 
 // The Git servers of the backend's tests (`git http-backend` over HTTP and HTTPS, a tarpit,

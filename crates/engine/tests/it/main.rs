@@ -40,13 +40,13 @@ fn config(data_dir: &Path) -> EngineConfig {
 fn backends(data_dir: &Path) -> Backends {
     std::fs::create_dir_all(data_dir).unwrap();
     Backends {
-        repositories: Arc::new(veranda_repo::GitBackend),
+        repositories: Arc::new(veranda_repo::GitBackend::default()),
         store: Arc::new(veranda_store::Store::open(&data_dir.join("veranda.db")).unwrap()),
     }
 }
 
 async fn open_with_store(dir: &tempfile::TempDir, store: Arc<MemoryStore>) -> Arc<Engine> {
-    let backends = Backends { repositories: Arc::new(veranda_repo::GitBackend), store };
+    let backends = Backends { repositories: Arc::new(veranda_repo::GitBackend::default()), store };
     Engine::open(config(&dir.path().join("data")), backends).await.unwrap()
 }
 

@@ -18,6 +18,6 @@ fn git_repository_conforms() {
         credentials: None,
         ca_bundle: None,
     };
-    let repo = veranda_repo::GitBackend.open(&config).expect("open");
+    let repo = veranda_repo::GitBackend::default().open(&config).expect("open");
     veranda_storage::conformance::repository(&*repo);
 }

@@ -84,6 +84,7 @@ fn fetch_and_push_with_a_private_ca() {
         "web",
         credentials.as_ref(),
         Some(&ca.cert_pem),
+        &Default::default(),
         &scratch.path("upstream-cache"),
     )
     .expect("read an upstream package over https");
@@ -94,6 +95,7 @@ fn fetch_and_push_with_a_private_ca() {
         "web",
         credentials.as_ref(),
         None,
+        &Default::default(),
         &scratch.path("upstream-cache-2"),
     )
     .expect_err("no bundle, no trust");

@@ -86,3 +86,21 @@ fn fetch_sees_remote_changes_and_prunes() {
     assert!(!lines.contains(&"basens v1 1 Tag Published basens/v1".to_owned()), "{lines:#?}");
     assert!(lines.contains(&"basens ws 0 Draft Draft drafts/basens/ws".to_owned()), "{lines:#?}");
 }
+
+#[test]
+fn a_rewritten_url_is_reached_at_its_rewrite_and_reported_as_registered() {
+    let scratch = Scratch::new();
+    let remote = scratch.bare("empty.git");
+    let root = remote.parent().expect("scratch root").to_str().expect("utf-8");
+    let url = "http://gitea.invalid:3000/nephio/empty.git";
+    let mut cfg = scratch.config(url, "cache");
+    cfg.create_branch = true;
+    cfg.url_rewrites =
+        veranda_repo::UrlRewrites::parse(&[format!("http://gitea.invalid:3000/nephio/={root}/")])
+            .expect("valid rewrite");
+    let repo = GitRepo::open(cfg).expect("open through the rewrite");
+    assert_eq!(repo.origin_url(), url);
+    assert_eq!(repo.config().url, url);
+    // The branch was created in the repository the rewrite names.
+    assert_eq!(repo.branch_head().expect("head"), Some(git(&remote, &["rev-parse", "main"])));
+}

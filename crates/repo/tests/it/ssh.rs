@@ -94,6 +94,7 @@ fn fetch_and_push_over_ssh() {
         "web",
         ssh(&setup.client, Some(hashed)).as_ref(),
         None,
+        &Default::default(),
         &setup.scratch.path("upstream-cache"),
     )
     .expect("read an upstream package over ssh");

@@ -46,6 +46,7 @@ fn a_remote_that_never_answers_times_out() {
         "",
         None,
         None,
+        &Default::default(),
         &scratch.path("upstream"),
     );
     assert!(matches!(fetched, Err(Error::Timeout { .. })), "{:?}", fetched.err());

@@ -96,6 +96,7 @@ impl Scratch {
             credential_source: None,
             ca_bundle: None,
             author: None,
+            url_rewrites: Default::default(),
         }
     }
 }
