@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use crate::kio::{self, Files};
 use crate::runtime::{FunctionRef, FunctionRuntime, NodeRun, RuntimeError};
 use crate::yaml::{self, Kind, Node, Style};
-use veranda_kpt::kptfile::{Function, Pipeline, Selector};
+pub use veranda_kpt::kptfile::Selector;
+use veranda_kpt::kptfile::{Function, Pipeline};
 
 /// The annotation that makes render write partially rendered resources on failure.
 pub const SAVE_ON_RENDER_FAILURE: &str = "kpt.dev/save-on-render-failure";
@@ -88,9 +89,32 @@ pub fn eval(
     function_config: Option<&str>,
     options: &RenderOptions,
 ) -> RenderOutcome {
+    eval_selected(
+        files,
+        runtime,
+        function,
+        function_config,
+        &Selector::default(),
+        &Selector::default(),
+        options,
+    )
+}
+
+/// [`eval()`] on the resources `selector` matches and `exclude` does not (kpt fn eval's
+/// `--match-*` and `--exclude-*` flags; empty selectors select everything). With either, the
+/// progress log shows the number of resources given to the function, as kpt does.
+pub fn eval_selected(
+    files: &Files,
+    runtime: &dyn FunctionRuntime,
+    function: &FunctionRef,
+    function_config: Option<&str>,
+    selector: &Selector,
+    exclude: &Selector,
+    options: &RenderOptions,
+) -> RenderOutcome {
     guard(files, || {
         let mut renderer = Renderer::new(files, runtime, options);
-        let result = renderer.eval(function, function_config);
+        let result = renderer.eval(function, function_config, selector, exclude);
         renderer.outcome(files, result)
     })
 }
@@ -210,6 +234,8 @@ impl<'a> Renderer<'a> {
         &mut self,
         function_ref: &FunctionRef,
         function_config: Option<&str>,
+        selector: &Selector,
+        exclude: &Selector,
     ) -> Result<(), String> {
         let config = match function_config {
             Some(text) => Some(
@@ -253,9 +279,27 @@ impl<'a> Renderer<'a> {
             FunctionRef::Image(image) => Function { image: image.clone(), ..Function::default() },
             FunctionRef::Exec(exec) => Function { exec: exec.clone(), ..Function::default() },
         };
-        match self.run_function("", &function, resources, config, false, false) {
-            Ok(output) => {
+        let scoped = !selector.is_empty() || !exclude.is_empty();
+        let (selected, all) = if scoped {
+            for (i, resource) in resources.iter_mut().enumerate() {
+                resource.set_annotation(RESOURCE_ID, &i.to_string());
+            }
+            let selectors: &[Selector] =
+                if selector.is_empty() { &[] } else { std::slice::from_ref(selector) };
+            (select(&resources, selectors, std::slice::from_ref(exclude)), resources)
+        } else {
+            (resources, Vec::new())
+        };
+        let selected_for_merge = if scoped { selected.clone() } else { Vec::new() };
+        match self.run_function("", &function, selected, config, scoped, false) {
+            Ok(mut output) => {
                 self.executed += 1;
+                if scoped {
+                    output = merge_with_input(output, &selected_for_merge, all);
+                    for resource in output.iter_mut() {
+                        resource.clear_annotation(RESOURCE_ID);
+                    }
+                }
                 let files = self.write(output, true)?;
                 self.output_files = Some(files);
                 Ok(())
