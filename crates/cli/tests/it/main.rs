@@ -9,6 +9,7 @@ mod hardening;
 mod hostile_yaml;
 mod identities;
 mod lifecycle;
+mod local_fn;
 mod parity;
 mod private_git;
 mod python_client;
