@@ -32,6 +32,10 @@ pub struct RenderArgs {
     /// The package directory.
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// Print the rendered resources instead of writing them: `stdout` (a `ResourceList`) or
+    /// `unwrap` (a YAML stream). The package is not changed.
+    #[arg(long, short = 'o', value_name = "stdout|unwrap", value_parser = ["stdout", "unwrap"])]
+    output: Option<String>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -80,7 +84,7 @@ impl CommonArgs {
     }
 }
 
-/// Runs a `veranda fn` command; errors are printed as kpt prints them.
+/// Runs a `veranda fn` command; errors are printed as kpt prints them (`error: …`).
 pub fn run(command: FnCommand) -> ExitCode {
     let result = match command {
         FnCommand::Render(args) => render(&args),
@@ -89,7 +93,7 @@ pub fn run(command: FnCommand) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -97,8 +101,13 @@ pub fn run(command: FnCommand) -> ExitCode {
 
 /// The package directory with symbolic links resolved, and its name as kpt prints it.
 fn package_dir(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
-    let root = std::fs::canonicalize(dir)
-        .with_context(|| format!("cannot read package {}", dir.display()))?;
+    let root = match std::fs::canonicalize(dir) {
+        Ok(root) => root,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!("lstat {}: no such file or directory", dir.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read package {}", dir.display())),
+    };
     if !root.is_dir() {
         anyhow::bail!("{} is not a directory", dir.display());
     }
@@ -122,8 +131,28 @@ fn render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     common.prepare_results_dir()?;
     let runtime = common.runtime(common.allow_exec)?;
     let files = disk::read_package(&root)?;
-    let outcome = veranda_fn::render(&files, &runtime, &options(name, common.allow_exec));
-    finish(&root, &files, &outcome, common, false)
+    let options = RenderOptions {
+        output_resource_list: args.output.is_some(),
+        ..options(name, common.allow_exec)
+    };
+    let outcome = veranda_fn::render(&files, &runtime, &options);
+    let code = finish(&root, &files, &outcome, common, false)?;
+    if let (Some(list), Some(output)) = (&outcome.resource_list, &args.output) {
+        print_resources(list, output)?;
+    }
+    Ok(code)
+}
+
+/// kpt's `-o stdout` (the `ResourceList` as it is) and `-o unwrap` (its items).
+fn print_resources(list: &str, output: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let text = if output == "unwrap" {
+        veranda_fn::unwrap_resource_list(list).map_err(anyhow::Error::msg)?
+    } else {
+        list.to_string()
+    };
+    let mut stdout = std::io::stdout();
+    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).context("write stdout")
 }
 
 /// Writes the outcome back (only on success), prints kpt's progress output, the results line
@@ -152,7 +181,7 @@ fn finish(
         Some(error) => {
             // kpt reports a function that exited non-zero by its output alone.
             if !already_reported(&outcome.log) {
-                eprintln!("Error: {error}");
+                eprintln!("error: {error}");
             }
             Ok(ExitCode::FAILURE)
         }

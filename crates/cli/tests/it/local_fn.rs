@@ -309,7 +309,7 @@ fn local_fn_eval_rejects_include_meta_resources() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        "Error: --include-meta-resources is no longer necessary because meta resources are now \
+        "error: --include-meta-resources is no longer necessary because meta resources are now \
          included by default\n"
     );
 }
@@ -378,10 +378,55 @@ fn local_fn_render_refuses_to_write_through_symlinks() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("Error: refusing to write \"generated/extra-settings.yaml\""),
+        stderr.contains("error: refusing to write \"generated/extra-settings.yaml\""),
         "{stderr}"
     );
     assert!(stderr.contains("is a symbolic link"), "{stderr}");
     assert_eq!(std::fs::read_dir(&outside).expect("read outside").count(), 0);
     assert_eq!(diff_trees(&tree(&pkg), &before), "", "the package is unchanged");
+}
+
+/// `-o stdout` and `-o unwrap` print what kpt printed (recorded in `local_fn_kpt/`) and change
+/// nothing in the package.
+#[test]
+fn local_fn_render_output_matches_kpt() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let pkg = work.path().join("p");
+    std::fs::create_dir_all(pkg.join("sub")).expect("create pkg");
+    let files = [
+        ("Kptfile", "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: p\n"),
+        (
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm   # c\ndata:\n  a: b\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm2\n",
+        ),
+        (
+            "wide.yaml",
+            "apiVersion: v1\nkind: List\nmetadata:\n  name: w\nitems:\n  - a: 1\n  - b: 2\n",
+        ),
+        ("sub/Kptfile", "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: sub\n"),
+        (
+            "sub/s.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n  - port: 80\n",
+        ),
+    ];
+    for (path, content) in files {
+        std::fs::write(pkg.join(path), content).expect("write file");
+    }
+    let before = tree(&pkg);
+    let expected = [
+        ("stdout", include_str!("local_fn_kpt/render-o-stdout.yaml")),
+        ("unwrap", include_str!("local_fn_kpt/render-o-unwrap.yaml")),
+    ];
+    for (output, want) in expected {
+        let result = veranda(&pkg, &["fn", "render", "-o", output]);
+        assert_eq!(result.status.code(), Some(0), "{}", String::from_utf8_lossy(&result.stderr));
+        assert_eq!(String::from_utf8_lossy(&result.stdout), want, "-o {output}");
+        assert_eq!(
+            String::from_utf8_lossy(&result.stderr),
+            "Package \"p/sub\": \nPackage \"p\": \n",
+            "-o {output}"
+        );
+        assert_eq!(diff_trees(&tree(&pkg), &before), "", "-o {output} changed the package");
+    }
 }
