@@ -17,6 +17,8 @@ use veranda_fn::{RenderOptions, RenderOutcome};
 pub use eval::EvalArgs;
 
 /// What a `veranda fn` command does.
+// Parsed once per process: the size of the `eval` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum FnCommand {
     /// Render a package in place: run the Kptfile pipelines of the package and its
