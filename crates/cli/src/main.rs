@@ -10,6 +10,8 @@ use std::{
     time::Duration,
 };
 
+mod local_fn;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use veranda_fn::FunctionRuntime;
@@ -105,6 +107,11 @@ enum Command {
         function_timeout_seconds: u64,
         #[command(flatten)]
         sandbox: SandboxArgs,
+    },
+    /// Run KRM functions on a local package without containers (`kpt fn render`/`eval`).
+    Fn {
+        #[command(subcommand)]
+        command: local_fn::FnCommand,
     },
     /// Run one built-in function on a `ResourceList` from stdin (what the server runs in a
     /// child process for starlark, so that no program can exhaust the server's memory).
@@ -342,6 +349,7 @@ fn main() -> ExitCode {
         Command::BuiltinFunction { .. } | Command::Porchctl(_) | Command::Completion { .. } => {
             Ok(())
         }
+        Command::Fn { command } => return local_fn::run(command),
         Command::User { command: UserCommand::Add { name, groups, data_dir, token } } => {
             veranda_server::add_user(&data_dir, &name, &groups, token)
                 .map(|kubeconfig| print!("{kubeconfig}"))
@@ -402,6 +410,23 @@ fn parse_exec_functions(mappings: &[String]) -> anyhow::Result<BTreeMap<String, 
     Ok(functions)
 }
 
+/// The built-in functions (each in a child process when the program is known), then `exec`.
+fn function_runtime(builtins: bool, exec: veranda_fn::ExecRuntime) -> veranda_fn::MultiRuntime {
+    let mut runtimes: Vec<Arc<dyn FunctionRuntime>> = Vec::new();
+    if builtins {
+        match std::env::current_exe() {
+            Ok(program) => runtimes.push(Arc::new(veranda_fn::IsolatedBuiltins::new(
+                program,
+                exec.limits,
+                exec.env.clone(),
+            ))),
+            Err(_) => runtimes.push(Arc::new(veranda_fn::BuiltinRuntime)),
+        }
+    }
+    runtimes.push(Arc::new(exec));
+    veranda_fn::MultiRuntime { runtimes }
+}
+
 /// Serves the exec functions (and the built-ins) until SIGTERM or Ctrl-C; requests still running
 /// then get a few seconds to finish.
 async fn fn_runner(
@@ -413,19 +438,8 @@ async fn fn_runner(
 ) -> anyhow::Result<()> {
     use std::io::Write;
 
-    let mut runtimes: Vec<Arc<dyn FunctionRuntime>> = Vec::new();
-    if !no_builtins {
-        match std::env::current_exe() {
-            Ok(program) => runtimes.push(Arc::new(veranda_fn::IsolatedBuiltins::new(
-                program,
-                limits,
-                env.clone(),
-            ))),
-            Err(_) => runtimes.push(Arc::new(veranda_fn::BuiltinRuntime)),
-        }
-    }
-    runtimes.push(Arc::new(veranda_fn::ExecRuntime { images, limits, env, ..Default::default() }));
-    let runtime = Arc::new(veranda_fn::MultiRuntime { runtimes });
+    let exec = veranda_fn::ExecRuntime { images, limits, env, ..Default::default() };
+    let runtime = Arc::new(function_runtime(!no_builtins, exec));
     let listener = tokio::net::TcpListener::bind(listen).await.context("bind listen address")?;
     let addr = listener.local_addr().context("read listen address")?;
     tracing::info!(%addr, "function runner listening");

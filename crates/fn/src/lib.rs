@@ -20,7 +20,9 @@ pub use environment::{function_environment, set_function_environment};
 pub use grpc::{GrpcConfig, GrpcRuntime, check_health, serve_function_runner};
 pub use isolated::{IsolatedBuiltins, run_builtin_child};
 pub use kio::Files;
-pub use render::{RenderOptions, RenderOutcome, eval, render};
+pub use render::{
+    RenderOptions, RenderOutcome, Selector, eval, eval_selected, render, unwrap_resource_list,
+};
 pub use runtime::{
     ExecRuntime, FunctionOutput, FunctionRef, FunctionRuntime, Limits, MultiRuntime, NodeOutput,
     NodeRun, RuntimeError,

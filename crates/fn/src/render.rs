@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use crate::kio::{self, Files};
 use crate::runtime::{FunctionRef, FunctionRuntime, NodeRun, RuntimeError};
 use crate::yaml::{self, Kind, Node, Style};
-use veranda_kpt::kptfile::{Function, Pipeline, Selector};
+pub use veranda_kpt::kptfile::Selector;
+use veranda_kpt::kptfile::{Function, Pipeline};
 
 /// The annotation that makes render write partially rendered resources on failure.
 pub const SAVE_ON_RENDER_FAILURE: &str = "kpt.dev/save-on-render-failure";
@@ -37,6 +38,9 @@ pub struct RenderOptions {
     pub default_image_prefix: String,
     /// Name of the root package in the progress log (kpt prints the directory name).
     pub root_display_name: String,
+    /// Render to [`RenderOutcome::resource_list`] instead of files (kpt's `-o stdout`): the
+    /// files stay as they were.
+    pub output_resource_list: bool,
 }
 
 impl Default for RenderOptions {
@@ -46,6 +50,7 @@ impl Default for RenderOptions {
             write_status: true,
             default_image_prefix: "ghcr.io/kptdev/krm-functions-catalog/".into(),
             root_display_name: ".".into(),
+            output_resource_list: false,
         }
     }
 }
@@ -63,6 +68,9 @@ pub struct RenderOutcome {
     pub error: Option<String>,
     /// kpt's progress output (what `kpt fn render` prints on stderr).
     pub log: String,
+    /// With [`RenderOptions::output_resource_list`], the rendered resources as the
+    /// `ResourceList` kpt's `-o stdout` prints (reader annotations kept).
+    pub resource_list: Option<String>,
 }
 
 /// Renders a package (file paths relative to the root package, which has a `Kptfile`).
@@ -88,11 +96,63 @@ pub fn eval(
     function_config: Option<&str>,
     options: &RenderOptions,
 ) -> RenderOutcome {
+    eval_selected(
+        files,
+        runtime,
+        function,
+        function_config,
+        &Selector::default(),
+        &Selector::default(),
+        options,
+    )
+}
+
+/// [`eval()`] on the resources `selector` matches and `exclude` does not (kpt fn eval's
+/// `--match-*` and `--exclude-*` flags; empty selectors select everything). With either, the
+/// progress log shows the number of resources given to the function, as kpt does.
+pub fn eval_selected(
+    files: &Files,
+    runtime: &dyn FunctionRuntime,
+    function: &FunctionRef,
+    function_config: Option<&str>,
+    selector: &Selector,
+    exclude: &Selector,
+    options: &RenderOptions,
+) -> RenderOutcome {
     guard(files, || {
         let mut renderer = Renderer::new(files, runtime, options);
-        let result = renderer.eval(function, function_config);
+        let result = renderer.eval(function, function_config, selector, exclude);
         renderer.outcome(files, result)
     })
+}
+
+/// kpt's `-o unwrap`: the items of a `ResourceList` (as [`RenderOutcome::resource_list`]) as a
+/// YAML stream, without the reader annotations (kyaml's `ByteWriter` with `ClearAnnotations`).
+pub fn unwrap_resource_list(text: &str) -> Result<String, String> {
+    let options =
+        kio::ReadOptions { annotations: Vec::new(), reader_annotations: false, unwrap: true };
+    let (mut nodes, _) = kio::read_stream(text, &options)?;
+    let mut styles = Vec::new();
+    for node in nodes.iter_mut() {
+        styles.push(match node.annotation(kio::SEQ_INDENT) {
+            Some("wide") => yaml::SeqIndent::Wide,
+            _ => yaml::SeqIndent::Compact,
+        });
+        for key in [
+            kio::PATH,
+            kio::LEGACY_PATH,
+            kio::INDEX,
+            kio::LEGACY_INDEX,
+            kio::SEQ_INDENT,
+            kio::ID,
+            kio::LEGACY_ID,
+        ] {
+            node.clear_annotation(key);
+        }
+        node.clear_empty_annotations();
+    }
+    let documents: Vec<&Node> = nodes.iter().collect();
+    yaml::emit_with_styles(&documents, &styles).map_err(|e| e.to_string())
 }
 
 /// Turns a panic (a bug, never expected) into a failed render instead of unwinding into the
@@ -104,6 +164,7 @@ fn guard(files: &Files, f: impl FnOnce() -> RenderOutcome) -> RenderOutcome {
         results_yaml: String::new(),
         error: Some("internal error: render panicked".into()),
         log: String::new(),
+        resource_list: None,
     })
 }
 
@@ -128,6 +189,7 @@ struct Renderer<'a> {
     error_summary: Vec<String>,
     output_files: Option<Files>,
     save_on_failure: bool,
+    resource_list: Option<String>,
 }
 
 impl<'a> Renderer<'a> {
@@ -141,6 +203,7 @@ impl<'a> Renderer<'a> {
             results_yaml,
             error,
             log: std::mem::take(&mut self.log),
+            resource_list: self.resource_list.take(),
         }
     }
 
@@ -164,6 +227,7 @@ impl<'a> Renderer<'a> {
             error_summary: Vec::new(),
             output_files: None,
             save_on_failure: false,
+            resource_list: None,
         }
     }
 
@@ -181,6 +245,11 @@ impl<'a> Renderer<'a> {
         }
         let hydrated = if bfs { self.hydrate_bfs() } else { self.hydrate("") };
         match hydrated {
+            Ok(resources) if self.options.output_resource_list => {
+                self.resource_list = Some(self.resource_list_yaml(resources)?);
+                self.output_files = Some(self.files.clone());
+                Ok(())
+            }
             Ok(resources) => {
                 let files = self.write(resources, true)?;
                 let files = self.with_status(files, None);
@@ -210,6 +279,8 @@ impl<'a> Renderer<'a> {
         &mut self,
         function_ref: &FunctionRef,
         function_config: Option<&str>,
+        selector: &Selector,
+        exclude: &Selector,
     ) -> Result<(), String> {
         let config = match function_config {
             Some(text) => Some(
@@ -253,9 +324,27 @@ impl<'a> Renderer<'a> {
             FunctionRef::Image(image) => Function { image: image.clone(), ..Function::default() },
             FunctionRef::Exec(exec) => Function { exec: exec.clone(), ..Function::default() },
         };
-        match self.run_function("", &function, resources, config, false, false) {
-            Ok(output) => {
+        let scoped = !selector.is_empty() || !exclude.is_empty();
+        let (selected, all) = if scoped {
+            for (i, resource) in resources.iter_mut().enumerate() {
+                resource.set_annotation(RESOURCE_ID, &i.to_string());
+            }
+            let selectors: &[Selector] =
+                if selector.is_empty() { &[] } else { std::slice::from_ref(selector) };
+            (select(&resources, selectors, std::slice::from_ref(exclude)), resources)
+        } else {
+            (resources, Vec::new())
+        };
+        let selected_for_merge = if scoped { selected.clone() } else { Vec::new() };
+        match self.run_function("", &function, selected, config, scoped, false) {
+            Ok(mut output) => {
                 self.executed += 1;
+                if scoped {
+                    output = merge_with_input(output, &selected_for_merge, all);
+                    for resource in output.iter_mut() {
+                        resource.clear_annotation(RESOURCE_ID);
+                    }
+                }
                 let files = self.write(output, true)?;
                 self.output_files = Some(files);
                 Ok(())
@@ -845,8 +934,8 @@ impl<'a> Renderer<'a> {
     }
 
     /// Writes resources back to files (kpt's `adjustRelPath`, package writer and prune).
-    fn write(&self, resources: Vec<Node>, prune: bool) -> Result<Files, String> {
-        let mut resources = resources;
+    /// The resources with their paths relative to the root package, as kpt writes them.
+    fn root_relative(resources: &mut [Node]) {
         for resource in resources.iter_mut() {
             let pkg = resource.annotation(kio::PACKAGE_PATH).unwrap_or("/").to_string();
             let (path, _) = kio::file_annotations(resource);
@@ -856,6 +945,18 @@ impl<'a> Renderer<'a> {
             resource.set_annotation(kio::LEGACY_PATH, &new_path);
             resource.clear_annotation(kio::PACKAGE_PATH);
         }
+    }
+
+    /// kpt's `-o stdout`: a kyaml `ByteWriter` keeping the reader annotations.
+    fn resource_list_yaml(&self, mut resources: Vec<Node>) -> Result<String, String> {
+        Self::root_relative(&mut resources);
+        kio::encode_resource_list(&resources, None)
+            .map_err(|e| format!("failed to write resources: {e}"))
+    }
+
+    fn write(&self, resources: Vec<Node>, prune: bool) -> Result<Files, String> {
+        let mut resources = resources;
+        Self::root_relative(&mut resources);
         let output_files: BTreeSet<String> =
             resources.iter().map(|r| kio::clean_path(&kio::file_annotations(r).0)).collect();
         let written =

@@ -10,6 +10,7 @@ mod hardening;
 mod hostile_yaml;
 mod identities;
 mod lifecycle;
+mod local_fn;
 mod parity;
 mod porch_cli_goldens;
 mod porchctl;

@@ -265,6 +265,7 @@ fn render_options() -> RenderOptions {
         write_status: false,
         default_image_prefix: "gcr.io/kpt-fn/".into(),
         root_display_name: ".".into(),
+        output_resource_list: false,
     }
 }
 

@@ -52,6 +52,7 @@ fn check(case: &str) -> Result<(), String> {
         write_status: false,
         default_image_prefix: "gcr.io/kpt-fn/".into(),
         root_display_name: "pkg".into(),
+        output_resource_list: false,
     };
     let outcome = render(&input, &runtime, &options);
     let case_yaml = std::fs::read_to_string(dir.join("case.yaml")).map_err(|e| e.to_string())?;
