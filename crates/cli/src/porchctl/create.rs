@@ -110,9 +110,18 @@ pub fn init(client: &Client, args: InitArgs) -> Outcome {
     create(client, &revision(client, &package, &args.workspace, &args.repository, task))
 }
 
+/// Where `.git` ends the repository part of a source (followed by `/`, `@` or nothing, so
+/// that a host like `gitea.example` does not count).
+fn git_suffix(source: &str) -> Option<usize> {
+    source
+        .match_indices(".git")
+        .map(|(i, _)| i)
+        .find(|&i| matches!(source.as_bytes().get(i + 4), None | Some(b'/') | Some(b'@')))
+}
+
 /// Splits `REPO.git/DIR@REF` (kpt's `parse.URL`) into the repository, directory and ref.
 fn split_git_source(source: &str) -> (String, String, String) {
-    let Some(index) = source.find(".git") else {
+    let Some(index) = git_suffix(source) else {
         return (source.to_string(), String::new(), String::new());
     };
     let repo = format!("{}.git", &source[..index]);
@@ -145,7 +154,7 @@ pub fn clone(client: &Client, args: CloneArgs) -> Outcome {
     } else if source.contains('/') {
         let (mut repo, mut directory, mut r#ref) =
             (source.clone(), args.directory.clone(), args.r#ref.clone());
-        if source.contains(".git") {
+        if git_suffix(&source).is_some() {
             let (r, dir, rf) = split_git_source(&source);
             if !directory.is_empty() && !dir.is_empty() && directory != dir {
                 return Err(Failure::Run(format!(
@@ -228,5 +237,10 @@ mod tests {
             ("https://h/r.git".into(), String::new(), String::new())
         );
         assert_eq!(split_git_source("https://h/r.git@v1").2, "v1");
+        assert_eq!(
+            split_git_source("http://gitea.gitea.svc:3000/n/b.git/basens@basens/v1").0,
+            "http://gitea.gitea.svc:3000/n/b.git"
+        );
+        assert_eq!(git_suffix("http://gitea.example/x"), None);
     }
 }

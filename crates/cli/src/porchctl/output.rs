@@ -112,8 +112,14 @@ pub struct Printer<'a> {
 impl Printer<'_> {
     /// Formats `objects`; `single` when the user named exactly one object.
     pub fn objects(&self, objects: &[Value], single: bool) -> Result<String, Failure> {
+        // porchctl prints each object it got (a list is flattened), not a List wrapper,
+        // unless kubectl would (`-o yaml|json` of several objects).
         Ok(match self.format {
-            Format::Yaml => yaml(&wrap(objects, single))?,
+            Format::Yaml if single || objects.len() == 1 => yaml(&wrap(objects, true))?,
+            Format::Yaml => {
+                let docs: Result<Vec<String>, Failure> = objects.iter().map(yaml).collect();
+                docs?.join("---\n")
+            }
             Format::Json => json_text(&wrap(objects, single)),
             Format::Name => objects
                 .iter()
@@ -122,7 +128,10 @@ impl Printer<'_> {
                 })
                 .collect(),
             Format::JsonPath(template) => {
-                let mut text = template.render(&wrap(objects, single)).map_err(Failure::Usage)?;
+                let mut text = String::new();
+                for object in objects {
+                    text.push_str(&template.render(object).map_err(Failure::Usage)?);
+                }
                 if !text.is_empty() && !single {
                     text.push('\n');
                 }

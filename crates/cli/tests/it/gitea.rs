@@ -51,7 +51,7 @@ impl Gitea {
             git(&porch_test, &["mktree"], Some(&format!("100644 blob {readme}\tREADME.md\n")));
         let commit = git(&porch_test, &["commit-tree", &tree, "-m", "first commit"], None);
         git(&porch_test, &["update-ref", "refs/heads/main", &commit], None);
-        let auth = Auth::Basic { username: USER.into(), password: PASSWORD.into() };
+        let auth = Auth::PublicRead { username: USER.into(), password: PASSWORD.into() };
         Gitea { root: root.to_owned(), server: GitHttpServer::start(root, auth) }
     }
 

@@ -35,6 +35,9 @@ pub enum Auth {
     Basic { username: String, password: String },
     /// `Authorization: Bearer <token>`.
     Bearer(String),
+    /// A public repository as Gitea serves one: anyone may fetch, pushing needs these basic
+    /// credentials, and credentials that are sent must be right.
+    PublicRead { username: String, password: String },
 }
 
 /// Called with (method, path, query) before a request is served; lets a test change the served
@@ -447,7 +450,9 @@ fn serve<S: Read + Write>(
         return reader.get_mut().write_all(response.as_bytes()).map_err(|e| e.to_string());
     }
 
-    let user = match check_auth(auth, request.header("Authorization")) {
+    let pushing = request.path.ends_with("git-receive-pack")
+        || request.query.contains("service=git-receive-pack");
+    let user = match check_auth(auth, request.header("Authorization"), pushing) {
         Ok(user) => user,
         Err(challenge) => {
             unauthorized.fetch_add(1, Ordering::SeqCst);
@@ -566,9 +571,19 @@ fn read_request(reader: &mut BufReader<impl Read + Write>) -> Result<Option<Requ
 }
 
 /// Returns the authenticated user (if any) or the `WWW-Authenticate` challenge to send.
-fn check_auth(auth: &Auth, header: Option<&str>) -> Result<Option<String>, &'static str> {
+fn check_auth(
+    auth: &Auth,
+    header: Option<&str>,
+    pushing: bool,
+) -> Result<Option<String>, &'static str> {
     match auth {
         Auth::None => Ok(None),
+        Auth::PublicRead { .. } if header.is_none() && !pushing => Ok(None),
+        Auth::PublicRead { username, password } => check_auth(
+            &Auth::Basic { username: username.clone(), password: password.clone() },
+            header,
+            pushing,
+        ),
         Auth::Basic { username, password } => {
             let expected = format!("Basic {}", base64(format!("{username}:{password}").as_bytes()));
             if header == Some(expected.as_str()) {
