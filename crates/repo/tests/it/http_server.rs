@@ -36,7 +36,8 @@ pub enum Auth {
     /// `Authorization: Bearer <token>`.
     Bearer(String),
     /// A public repository as Gitea serves one: anyone may fetch, pushing needs these basic
-    /// credentials, and credentials that are sent must be right.
+    /// credentials, and credentials that are sent must be right (the CLI's test Gitea).
+    #[allow(dead_code)]
     PublicRead { username: String, password: String },
 }
 
