@@ -78,6 +78,11 @@ enum Command {
         /// Repositories annotated `veranda.dev/require-review: "true"`.
         #[arg(long)]
         require_review: bool,
+        /// The store: `sqlite` (embedded, in the data directory) or a PostgreSQL URL,
+        /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=require]` (migrated at
+        /// start). Give a URL with a password through the environment, not the command line.
+        #[arg(long, env = "VERANDA_STORE", default_value = "sqlite", hide_env_values = true)]
+        store: String,
     },
     /// porchctl's commands: `repo` and `rpkg`.
     #[command(flatten)]
@@ -321,10 +326,14 @@ fn main() -> ExitCode {
             audit,
             tls,
             require_review,
+            store,
         } => parse_exec_functions(&exec_functions).and_then(|functions| {
             let (function_env, function_memory) = sandbox.apply()?;
             let git_url_rewrites = remotes.url_rewrites()?;
             let remotes = remotes.policy()?;
+            // Parsed here, not by clap: clap's error would print the URL and its password.
+            let store: veranda_server::StoreLocation =
+                store.parse().map_err(|e| anyhow::anyhow!("--store: {e}"))?;
             runtime
                 .block_on(veranda_server::serve(veranda_server::ServeConfig {
                     data_dir,
@@ -343,6 +352,7 @@ fn main() -> ExitCode {
                     audit: audit.config(),
                     tls: tls.config(),
                     require_review,
+                    store,
                 }))
                 .map_err(anyhow::Error::from)
         }),

@@ -247,13 +247,19 @@ pub(crate) fn git_error(e: veranda_storage::Error) -> Error {
         ErrorKind::Conflict => Error::Conflict(format!(
             "the package was changed concurrently in git; please retry: {e}"
         )),
-        ErrorKind::Locked => Error::Unavailable(format!("git: {e}")),
+        ErrorKind::Locked | ErrorKind::Unavailable => Error::Unavailable(format!("git: {e}")),
         ErrorKind::Timeout => Error::Timeout(format!("git: {e}")),
         ErrorKind::NotFound | ErrorKind::Other => Error::Internal(format!("git: {e}")),
     }
 }
 
-/// A store failure: always a fault of the server.
+/// A store failure: a fault of the server, but for a database that cannot be reached now
+/// (503, retryable) or a statement over its time limit (504).
 pub(crate) fn store_error(e: veranda_storage::Error) -> Error {
-    Error::Internal(e.to_string())
+    match e.kind() {
+        ErrorKind::Unavailable | ErrorKind::Locked => Error::Unavailable(format!("store: {e}")),
+        ErrorKind::Timeout => Error::Timeout(format!("store: {e}")),
+        ErrorKind::Conflict => Error::Conflict(format!("store: {e}")),
+        ErrorKind::NotFound | ErrorKind::Other => Error::Internal(e.to_string()),
+    }
 }

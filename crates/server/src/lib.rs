@@ -60,6 +60,44 @@ pub struct ServeConfig {
     pub tls: TlsConfig,
     /// Separation of duties in every repository (see `veranda_engine::review`).
     pub require_review: bool,
+    /// Where the store is: SQLite in the data directory, or a PostgreSQL database.
+    pub store: StoreLocation,
+}
+
+/// Where the store of `veranda serve` is (`--store`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// SQLite, `veranda.db` in the data directory.
+    #[default]
+    Embedded,
+    /// A PostgreSQL database, by its connection URL (which may hold a password: never shown).
+    Postgres(String),
+}
+
+impl std::str::FromStr for StoreLocation {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<StoreLocation, String> {
+        match s {
+            "" | "sqlite" | "embedded" => Ok(StoreLocation::Embedded),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(StoreLocation::Postgres(url.to_string()))
+            }
+            _ => Err(
+                "the store is `sqlite` (the default) or a `postgres://USER@HOST:PORT/DATABASE` URL"
+                    .to_string(),
+            ),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Embedded => f.write_str("sqlite"),
+            StoreLocation::Postgres(url) => f.write_str(&veranda_store_pg::describe(url)),
+        }
+    }
 }
 
 /// Errors that stop the server.
@@ -85,18 +123,32 @@ impl std::fmt::Display for ServeError {
 impl std::error::Error for ServeError {}
 
 /// The production backends of an engine with its data in `data_dir`: Git repositories (reached
-/// through `url_rewrites`) and the SQLite store `veranda.db`.
+/// through `url_rewrites`) and the store: SQLite `veranda.db` or PostgreSQL. Blocks (connects
+/// and migrates): call it off the async threads.
 pub fn backends(
     data_dir: &std::path::Path,
     url_rewrites: UrlRewrites,
+    store: &StoreLocation,
 ) -> Result<veranda_engine::Backends, veranda_engine::Error> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| veranda_engine::Error::Internal(format!("create data directory: {e}")))?;
-    let store = veranda_store::Store::open(&data_dir.join("veranda.db"))
-        .map_err(|e| veranda_engine::Error::Internal(e.to_string()))?;
+    let store: Arc<dyn veranda_storage::Store> = match store {
+        StoreLocation::Embedded => Arc::new(
+            veranda_store::Store::open(&data_dir.join("veranda.db"))
+                .map_err(|e| veranda_engine::Error::Internal(e.to_string()))?,
+        ),
+        StoreLocation::Postgres(url) => {
+            Arc::new(veranda_store_pg::Store::open(url).map_err(|e| {
+                veranda_engine::Error::Unavailable(format!(
+                    "open the store at {}: {e}",
+                    veranda_store_pg::describe(url)
+                ))
+            })?)
+        }
+    };
     Ok(veranda_engine::Backends {
         repositories: Arc::new(veranda_repo::GitBackend::with_url_rewrites(url_rewrites)),
-        store: Arc::new(store),
+        store,
     })
 }
 
@@ -110,8 +162,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     for rule in config.git_url_rewrites.rules() {
         tracing::info!(from = %rule.from, to = %rule.to, "rewriting git remote URLs");
     }
-    let backends =
-        backends(&data_dir, config.git_url_rewrites.clone()).map_err(ServeError::Engine)?;
+    tracing::info!(store = ?config.store, "opening the store");
+    let (dir, rewrites, store) =
+        (data_dir.clone(), config.git_url_rewrites.clone(), config.store.clone());
+    let backends = tokio::task::spawn_blocking(move || backends(&dir, rewrites, &store))
+        .await
+        .map_err(|e| ServeError::Engine(veranda_engine::Error::Internal(e.to_string())))?
+        .map_err(ServeError::Engine)?;
     veranda_repo::set_network_timeouts(veranda_repo::NetworkTimeouts::from_total(
         config.git_timeout,
     ));

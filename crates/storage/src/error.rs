@@ -23,6 +23,8 @@ pub enum ErrorKind {
     NotFound,
     /// A remote did not answer within the network time limits.
     Timeout,
+    /// The backend cannot be reached now (its database is down or restarting): retryable.
+    Unavailable,
     /// Anything else: a fault of the backend.
     Other,
 }
@@ -49,6 +51,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Locked => "locked",
             ErrorKind::NotFound => "not found",
             ErrorKind::Timeout => "timeout",
+            ErrorKind::Unavailable => "unavailable",
             ErrorKind::Other => "other",
         })
     }

@@ -14,6 +14,7 @@ mod local_fn;
 mod parity;
 mod porch_cli_goldens;
 mod porchctl;
+mod postgres;
 mod private_git;
 mod python_client;
 mod python_venv;

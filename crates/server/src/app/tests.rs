@@ -62,7 +62,8 @@ impl Fixture {
             std::fs::write(dir.path().join("tokens.csv"), text).expect("write the token file");
         }
         let data_dir = dir.path().join("data");
-        let backends = crate::backends(&data_dir, Default::default()).expect("open the backends");
+        let backends = crate::backends(&data_dir, Default::default(), &Default::default())
+            .expect("open the backends");
         let engine = Engine::open(
             EngineConfig {
                 sync_interval: Duration::from_secs(3600),

@@ -1,0 +1,121 @@
+//! `veranda serve --store postgres://…` end to end: a real PostgreSQL, the real `kubectl`.
+//! Package content stays in Git and metadata in the database, so a server started on a fresh
+//! data directory against the same database serves the same revisions with their labels.
+
+use std::process::{Command, Stdio};
+
+use veranda_pgtest::Postgres;
+
+use crate::util::{Server, empty_repo};
+
+fn repository(name: &str, repo: &std::path::Path) -> String {
+    format!(
+        "apiVersion: config.porch.kpt.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: {name}\n  \
+         namespace: default\nspec:\n  type: git\n  git:\n    repo: file://{}\n    branch: main\n    \
+         createBranch: true\n",
+        repo.display()
+    )
+}
+
+fn draft(repository: &str, package: &str) -> String {
+    format!(
+        "apiVersion: porch.kpt.dev/v1alpha1\nkind: PackageRevision\nmetadata:\n  namespace: default\n  \
+         labels:\n    team: blue\nspec:\n  packageName: {package}\n  repository: {repository}\n  \
+         workspaceName: v1\n  lifecycle: Draft\n  tasks:\n  - type: init\n    init:\n      \
+         description: on postgres\n"
+    )
+}
+
+#[test]
+fn a_server_on_postgres_keeps_metadata_in_the_database_and_content_in_git() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = pg.create_database("veranda").expect("create database");
+    let repos = tempfile::tempdir().expect("temp dir");
+    let remote = empty_repo(repos.path(), "deploy.git");
+
+    let first = Server::start_with(tempfile::tempdir().expect("temp dir"), &["--store", &url]);
+    first.kubectl_in(&["apply", "-f", "-"], Some(&repository("deploy", &remote)));
+    first.kubectl(&["wait", "--for=condition=Ready", "repository/deploy", "--timeout=60s"]);
+    let created =
+        first.kubectl_in(&["create", "-f", "-", "-o", "name"], Some(&draft("deploy", "app")));
+    let name = created.trim().trim_start_matches("packagerevision.porch.kpt.dev/").to_string();
+    first.kubectl(&["label", "packagerevision", &name, "stage=first"]);
+    assert!(!first.dir.path().join("data/veranda.db").exists(), "no SQLite file beside postgres");
+    let rows = pg
+        .psql("veranda", "SELECT name FROM package_revisions WHERE repository = 'deploy'")
+        .expect("psql");
+    assert!(rows.lines().any(|l| l == name), "the revision's row is in postgres: {rows:?}");
+    let repositories = pg.psql("veranda", "SELECT name FROM repositories").expect("psql");
+    assert_eq!(repositories.trim(), "deploy");
+    let rv_first: i64 = first.get_json(&["packagerevision", &name])["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("resourceVersion")
+        .parse()
+        .expect("a number");
+    drop(first);
+
+    // Another server, its own empty data directory (its Git cache), the same database.
+    let second = Server::start_with(tempfile::tempdir().expect("temp dir"), &["--store", &url]);
+    second.kubectl(&["wait", "--for=condition=Ready", "repository/deploy", "--timeout=60s"]);
+    let got = second.get_json(&["packagerevision", &name]);
+    assert_eq!(got["metadata"]["labels"]["team"], "blue", "{got}");
+    assert_eq!(got["metadata"]["labels"]["stage"], "first", "{got}");
+    assert_eq!(got["spec"]["lifecycle"], "Draft");
+    // resourceVersions go on from the database's counter.
+    second.kubectl(&["label", "--overwrite", "packagerevision", &name, "stage=second"]);
+    let rv_second: i64 =
+        second.get_json(&["packagerevision", &name])["metadata"]["resourceVersion"]
+            .as_str()
+            .expect("resourceVersion")
+            .parse()
+            .expect("a number");
+    assert!(rv_second > rv_first, "{rv_second} after {rv_first}");
+    let resources = second.get_json(&["packagerevisionresources", &name]);
+    let kptfile = resources["spec"]["resources"]["Kptfile"].as_str().expect("Kptfile");
+    assert!(kptfile.contains("on postgres"), "{kptfile}");
+
+    // The database goes away and comes back: the server answers 503 meanwhile, then serves.
+    pg.stop().expect("stop postgres");
+    let failed = second
+        .kubectl_output(&["label", "--overwrite", "packagerevision", &name, "stage=down"], None);
+    assert!(!failed.status.success(), "a write with the database down failed");
+    let said = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        said.contains("ServiceUnavailable") || said.contains("503") || said.contains("unavailable"),
+        "{said}"
+    );
+    pg.restart().expect("restart postgres");
+    second.eventually("writes work again after the database restart", || {
+        second
+            .kubectl_output(&["label", "--overwrite", "packagerevision", &name, "stage=up"], None)
+            .status
+            .success()
+    });
+    let got = second.get_json(&["packagerevision", &name]);
+    assert_eq!(got["metadata"]["labels"]["stage"], "up", "{got}");
+}
+
+#[test]
+fn an_unreachable_or_malformed_store_stops_the_server_without_showing_the_password() {
+    for store in [
+        "postgres://admin:hunter2-secret@127.0.0.1:1/veranda?connect_timeout=2",
+        "mysql://admin:hunter2-secret@127.0.0.1/veranda",
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = Command::new(env!("CARGO_BIN_EXE_veranda"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env("VERANDA_STORE", store)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run veranda");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{store}: {said}");
+        assert!(!said.contains("hunter2"), "the password was shown: {said}");
+        assert!(said.contains("store"), "the error names the store: {said}");
+    }
+}

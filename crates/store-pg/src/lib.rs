@@ -1,0 +1,555 @@
+//! The PostgreSQL store: what Git cannot hold, shared by every replica on one database.
+//!
+//! The same tables as the embedded SQLite store (`veranda-store`), created and changed by
+//! versioned forward-only [`migrations`]. resourceVersions come from one counter row taken with
+//! `UPDATE … RETURNING` inside each writing transaction: its row lock makes commit order equal
+//! resourceVersion order (see docs/SCALE-OUT.md). Every change also lands in the `changes` feed
+//! and wakes `LISTEN veranda_changes`.
+//!
+//! Calls run on a fixed [`pool`] of connections, one thread each.
+
+pub mod migrations;
+mod pool;
+
+use std::{
+    str::FromStr,
+    sync::atomic::{AtomicI64, Ordering},
+    sync::mpsc,
+    time::Duration,
+};
+
+use postgres::{Client, Config, GenericClient, error::SqlState};
+use postgres_openssl::MakeTlsConnector;
+use veranda_storage::{Change, ErrorKind, ObjectRow, ObjectTable, RevisionRow};
+
+/// Connections per store.
+pub const POOL_SIZE: usize = 8;
+/// Longest a statement may run on the server.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a connection attempt may take, unless the URL says otherwise.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Store errors. None carries the connection URL (it may hold a password).
+#[derive(Debug)]
+pub enum Error {
+    /// The database answered with an error, or the connection failed.
+    Pg(postgres::Error),
+    /// The connection URL could not be read (the reason, never the URL).
+    Url(String),
+    /// The database's schema cannot be used by this binary.
+    Schema(String),
+    /// No answer within the time limit.
+    Timeout(Duration),
+    /// A worker or its caller went away.
+    Gone(&'static str),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Pg(e) => match e.as_db_error() {
+                Some(db) => write!(f, "postgres: {}: {}", db.code().code(), db.message()),
+                None => write!(f, "postgres: {e}"),
+            },
+            Error::Url(e) => write!(f, "postgres connection URL: {e}"),
+            Error::Schema(e) => write!(f, "postgres schema: {e}"),
+            Error::Timeout(d) => write!(f, "postgres: no answer within {} s", d.as_secs()),
+            Error::Gone(e) => write!(f, "postgres: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<postgres::Error> for Error {
+    fn from(e: postgres::Error) -> Error {
+        Error::Pg(e)
+    }
+}
+
+impl Error {
+    /// Whether the connection itself failed (so it is dropped and the call may be retried).
+    fn is_connection(&self) -> bool {
+        match self {
+            Error::Pg(e) => e.is_closed() || e.as_db_error().is_none_or(|db| is_gone(db.code())),
+            Error::Timeout(_) | Error::Gone(_) => true,
+            Error::Url(_) | Error::Schema(_) => false,
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Pg(e) => match e.as_db_error().map(|db| db.code()) {
+                Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE => ErrorKind::Conflict,
+                Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED => ErrorKind::Conflict,
+                Some(c) if *c == SqlState::QUERY_CANCELED => ErrorKind::Timeout,
+                Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => ErrorKind::Timeout,
+                Some(c) if is_gone(c) => ErrorKind::Unavailable,
+                Some(_) => ErrorKind::Other,
+                None => ErrorKind::Unavailable,
+            },
+            Error::Timeout(_) => ErrorKind::Timeout,
+            Error::Gone(_) => ErrorKind::Unavailable,
+            Error::Url(_) | Error::Schema(_) => ErrorKind::Other,
+        }
+    }
+}
+
+/// The server is shutting down, restarting or refusing connections.
+fn is_gone(code: &SqlState) -> bool {
+    [
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CANNOT_CONNECT_NOW,
+        SqlState::CONNECTION_FAILURE,
+        SqlState::CONNECTION_EXCEPTION,
+        SqlState::TOO_MANY_CONNECTIONS,
+    ]
+    .contains(code)
+}
+
+impl From<Error> for veranda_storage::Error {
+    fn from(e: Error) -> veranda_storage::Error {
+        veranda_storage::Error::new(e.kind(), e)
+    }
+}
+
+/// Where a store's database is: the URL's host, port and database, without credentials (for
+/// logs).
+pub fn describe(url: &str) -> String {
+    match Config::from_str(url) {
+        Ok(c) => {
+            let host = c
+                .get_hosts()
+                .first()
+                .map(|h| match h {
+                    postgres::config::Host::Tcp(h) => h.clone(),
+                    postgres::config::Host::Unix(p) => p.display().to_string(),
+                })
+                .unwrap_or_default();
+            let port = c.get_ports().first().copied().unwrap_or(5432);
+            format!("postgres://{host}:{port}/{}", c.get_dbname().unwrap_or(""))
+        }
+        Err(_) => "postgres://(unreadable URL)".to_string(),
+    }
+}
+
+/// The PostgreSQL store.
+pub struct Store {
+    pool: pool::Pool,
+    // The resourceVersion counter as last seen committed.
+    committed_rv: AtomicI64,
+}
+
+impl Store {
+    /// Connects to `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]`),
+    /// applies the migrations the database lacks and opens the pool.
+    pub fn open(url: &str) -> Result<Store, Error> {
+        Self::open_at(url, migrations::latest())
+    }
+
+    /// [`Store::open`], migrating only up to `version` (tests of the migrations).
+    pub fn open_at(url: &str, version: i32) -> Result<Store, Error> {
+        let mut config = Config::from_str(url).map_err(|e| Error::Url(redact(&e.to_string())))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        if config.get_application_name().is_none() {
+            config.application_name("veranda");
+        }
+        let tls = tls()?;
+        let mut client = connect(&config, tls.clone())?;
+        migrations::migrate(&mut client, version)?;
+        let committed = read_counter(&mut client)?;
+        drop(client);
+        Ok(Store {
+            pool: pool::Pool::new(config, tls, POOL_SIZE, STATEMENT_TIMEOUT + CONNECT_TIMEOUT),
+            committed_rv: AtomicI64::new(committed),
+        })
+    }
+
+    fn seen(&self, rv: i64) {
+        self.committed_rv.fetch_max(rv, Ordering::AcqRel);
+    }
+
+    /// The last assigned resourceVersion this store has seen committed.
+    pub fn current_resource_version(&self) -> i64 {
+        self.committed_rv.load(Ordering::Acquire)
+    }
+
+    /// The database's counter now (one read; what a consistent read waits for).
+    pub fn database_resource_version(&self) -> Result<i64, Error> {
+        let rv = self.pool.run(read_counter)?;
+        self.seen(rv);
+        Ok(rv)
+    }
+
+    /// Reserves `n` consecutive resourceVersions and returns the first.
+    pub fn reserve_resource_versions(&self, n: i64) -> Result<i64, Error> {
+        let first = self.pool.run(move |c| {
+            let mut tx = c.transaction()?;
+            let first = next_rv(&mut tx, n)?;
+            tx.commit()?;
+            Ok(first)
+        })?;
+        self.seen(first + n - 1);
+        Ok(first)
+    }
+
+    /// All rows of `table`, ordered by namespace and name.
+    pub fn list_objects(&self, table: ObjectTable) -> Result<Vec<ObjectRow>, Error> {
+        let sql = format!(
+            "SELECT namespace, name, object, resource_version FROM {} ORDER BY namespace, name",
+            table_name(table)
+        );
+        self.pool.run(move |c| Ok(c.query(&sql, &[])?.iter().map(object_row).collect()))
+    }
+
+    /// One row of `table`.
+    pub fn get_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ObjectRow>, Error> {
+        let sql = format!(
+            "SELECT namespace, name, object, resource_version FROM {} \
+             WHERE namespace = $1 AND name = $2",
+            table_name(table)
+        );
+        let (namespace, name) = (namespace.to_string(), name.to_string());
+        self.pool.run(move |c| Ok(c.query_opt(&sql, &[&namespace, &name])?.map(|r| object_row(&r))))
+    }
+
+    /// Inserts or replaces an object; `make` builds it from the assigned resourceVersion.
+    ///
+    /// `make` runs on the caller's thread while the worker holds the transaction open: the
+    /// worker sends the resourceVersion, the caller answers with the object.
+    pub fn put_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+        make: &mut dyn FnMut(i64) -> String,
+    ) -> Result<ObjectRow, Error> {
+        let sql = format!(
+            "INSERT INTO {} (namespace, name, object, resource_version) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (namespace, name) DO UPDATE \
+             SET object = EXCLUDED.object, resource_version = EXCLUDED.resource_version",
+            table_name(table)
+        );
+        let (namespace, name) = (namespace.to_string(), name.to_string());
+        let (rv_tx, rv_rx) = mpsc::sync_channel::<i64>(1);
+        let (object_tx, object_rx) = mpsc::sync_channel::<String>(1);
+        let wait = self.pool.wait();
+        let answer = self.pool.start(move |worker| {
+            worker.with(|c| {
+                let mut tx = c.transaction()?;
+                let rv = next_rv(&mut tx, 1)?;
+                rv_tx.send(rv).map_err(|_| Error::Gone("the caller went away"))?;
+                // Dropped without an object (the caller failed): the transaction rolls back.
+                let object = object_rx.recv_timeout(wait).map_err(|_| Error::Gone("no object"))?;
+                tx.execute(&sql, &[&namespace, &name, &object, &rv])?;
+                tx.commit()?;
+                Ok(ObjectRow { namespace, name, object, resource_version: rv })
+            })
+        })?;
+        let timeout = |e| match e {
+            mpsc::RecvTimeoutError::Timeout => Error::Timeout(wait),
+            mpsc::RecvTimeoutError::Disconnected => Error::Gone("the database worker stopped"),
+        };
+        match rv_rx.recv_timeout(wait) {
+            Ok(rv) => {
+                let _ = object_tx.send(make(rv));
+            }
+            // The worker failed before it had a version: its answer says why.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            Err(e) => return Err(timeout(e)),
+        }
+        let row = answer.recv_timeout(wait).map_err(timeout)??;
+        self.seen(row.resource_version);
+        Ok(row)
+    }
+
+    /// Deletes an object; returns whether it existed.
+    pub fn delete_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, Error> {
+        let sql = format!("DELETE FROM {} WHERE namespace = $1 AND name = $2", table_name(table));
+        let (namespace, name) = (namespace.to_string(), name.to_string());
+        self.pool.run(move |c| {
+            let mut tx = c.transaction()?;
+            lock_counter(&mut tx)?;
+            let n = tx.execute(&sql, &[&namespace, &name])?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Metadata rows of one repository.
+    pub fn list_revisions(
+        &self,
+        namespace: &str,
+        repository: &str,
+    ) -> Result<Vec<RevisionRow>, Error> {
+        let (namespace, repository) = (namespace.to_string(), repository.to_string());
+        self.pool.run(move |c| {
+            let rows = c.query(
+                "SELECT namespace, name, repository, meta, resource_version, fingerprint
+                 FROM package_revisions WHERE namespace = $1 AND repository = $2",
+                &[&namespace, &repository],
+            )?;
+            Ok(rows.iter().map(revision_row).collect())
+        })
+    }
+
+    /// Applies changes in one transaction; each `PutRevision` gets a fresh resourceVersion, in
+    /// order.
+    pub fn apply(&self, changes: Vec<Change>) -> Result<Vec<RevisionRow>, Error> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let written = self.pool.run(move |c| {
+            let mut tx = c.transaction()?;
+            let puts =
+                changes.iter().filter(|ch| matches!(ch, Change::PutRevision(_))).count() as i64;
+            // The counter's lock first, always: it orders every writer (and the feed).
+            let mut rv = if puts > 0 { next_rv(&mut tx, puts)? } else { lock_counter(&mut tx)? };
+            let put = tx.prepare(
+                "INSERT INTO package_revisions
+                 (namespace, name, repository, meta, resource_version, fingerprint)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (namespace, name) DO UPDATE SET repository = EXCLUDED.repository,
+                   meta = EXCLUDED.meta, resource_version = EXCLUDED.resource_version,
+                   fingerprint = EXCLUDED.fingerprint",
+            )?;
+            let delete =
+                tx.prepare("DELETE FROM package_revisions WHERE namespace = $1 AND name = $2")?;
+            let mut written = Vec::new();
+            for change in changes {
+                match change {
+                    Change::PutRevision(mut row) => {
+                        row.resource_version = rv;
+                        rv += 1;
+                        tx.execute(
+                            &put,
+                            &[
+                                &row.namespace,
+                                &row.name,
+                                &row.repository,
+                                &row.meta,
+                                &row.resource_version,
+                                &row.fingerprint,
+                            ],
+                        )?;
+                        written.push(row);
+                    }
+                    Change::DeleteRevision { namespace, name } => {
+                        tx.execute(&delete, &[&namespace, &name])?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(written)
+        })?;
+        if let Some(last) = written.last() {
+            self.seen(last.resource_version);
+        }
+        Ok(written)
+    }
+
+    /// Removes every revision row of a repository.
+    pub fn delete_repository_revisions(
+        &self,
+        namespace: &str,
+        repository: &str,
+    ) -> Result<(), Error> {
+        let (namespace, repository) = (namespace.to_string(), repository.to_string());
+        self.pool.run(move |c| {
+            let mut tx = c.transaction()?;
+            lock_counter(&mut tx)?;
+            tx.execute(
+                "DELETE FROM package_revisions WHERE namespace = $1 AND repository = $2",
+                &[&namespace, &repository],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// The change feed after `seq`, oldest first, at most `limit` entries.
+    pub fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<FeedEntry>, Error> {
+        self.pool.run(move |c| {
+            let rows = c.query(
+                "SELECT seq, resource_version, kind, namespace, name, op FROM changes
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&seq, &limit],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| FeedEntry {
+                    seq: r.get(0),
+                    resource_version: r.get(1),
+                    table: r.get(2),
+                    namespace: r.get(3),
+                    name: r.get(4),
+                    deleted: r.get::<_, String>(5) == "delete",
+                })
+                .collect())
+        })
+    }
+}
+
+/// One entry of the change feed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedEntry {
+    /// Position in the feed (commit order).
+    pub seq: i64,
+    /// The row's resourceVersion (for a delete: the counter when it was deleted).
+    pub resource_version: i64,
+    /// The table changed (`package_revisions`, `repositories`, …).
+    pub table: String,
+    pub namespace: String,
+    pub name: String,
+    pub deleted: bool,
+}
+
+fn tls() -> Result<MakeTlsConnector, Error> {
+    let builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
+        .map_err(|e| Error::Url(format!("TLS setup: {e}")))?;
+    Ok(MakeTlsConnector::new(builder.build()))
+}
+
+/// Opens one connection with the session settings every connection has.
+fn connect(config: &Config, tls: MakeTlsConnector) -> Result<Client, Error> {
+    let mut client = config.connect(tls)?;
+    client.batch_execute(&format!(
+        "SET statement_timeout = {}; SET lock_timeout = {}; \
+         SET idle_in_transaction_session_timeout = {}",
+        STATEMENT_TIMEOUT.as_millis(),
+        STATEMENT_TIMEOUT.as_millis(),
+        (STATEMENT_TIMEOUT * 2).as_millis()
+    ))?;
+    Ok(client)
+}
+
+/// A configuration error's text without anything that looks like the URL's password.
+fn redact(message: &str) -> String {
+    match message.find("://") {
+        Some(_) => "invalid connection URL".to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn table_name(table: ObjectTable) -> &'static str {
+    match table {
+        ObjectTable::Repositories => "repositories",
+        ObjectTable::Packages => "packages",
+        ObjectTable::Secrets => "secrets",
+        ObjectTable::Roles => "roles",
+        ObjectTable::ClusterRoles => "cluster_roles",
+        ObjectTable::RoleBindings => "role_bindings",
+        ObjectTable::ClusterRoleBindings => "cluster_role_bindings",
+    }
+}
+
+fn read_counter(c: &mut impl GenericClient) -> Result<i64, Error> {
+    Ok(c.query_one("SELECT value FROM counters WHERE name = 'resource_version'", &[])?.get(0))
+}
+
+/// Takes the counter row's lock (held to the end of the transaction); returns its value.
+fn lock_counter(c: &mut impl GenericClient) -> Result<i64, Error> {
+    Ok(c.query_one("SELECT value FROM counters WHERE name = 'resource_version' FOR UPDATE", &[])?
+        .get(0))
+}
+
+fn next_rv(c: &mut impl GenericClient, n: i64) -> Result<i64, Error> {
+    let last: i64 = c
+        .query_one(
+            "UPDATE counters SET value = value + $1 WHERE name = 'resource_version' RETURNING value",
+            &[&n],
+        )?
+        .get(0);
+    Ok(last - n + 1)
+}
+
+fn object_row(r: &postgres::Row) -> ObjectRow {
+    ObjectRow { namespace: r.get(0), name: r.get(1), object: r.get(2), resource_version: r.get(3) }
+}
+
+fn revision_row(r: &postgres::Row) -> RevisionRow {
+    RevisionRow {
+        namespace: r.get(0),
+        name: r.get(1),
+        repository: r.get(2),
+        meta: r.get(3),
+        resource_version: r.get(4),
+        fingerprint: r.get(5),
+    }
+}
+
+impl veranda_storage::Store for Store {
+    fn current_resource_version(&self) -> Result<i64, veranda_storage::Error> {
+        Ok(Store::current_resource_version(self))
+    }
+
+    fn reserve_resource_versions(&self, n: i64) -> Result<i64, veranda_storage::Error> {
+        Ok(Store::reserve_resource_versions(self, n)?)
+    }
+
+    fn list_objects(&self, table: ObjectTable) -> Result<Vec<ObjectRow>, veranda_storage::Error> {
+        Ok(Store::list_objects(self, table)?)
+    }
+
+    fn get_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ObjectRow>, veranda_storage::Error> {
+        Ok(Store::get_object(self, table, namespace, name)?)
+    }
+
+    fn put_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+        make: &mut dyn FnMut(i64) -> String,
+    ) -> Result<ObjectRow, veranda_storage::Error> {
+        Ok(Store::put_object(self, table, namespace, name, make)?)
+    }
+
+    fn delete_object(
+        &self,
+        table: ObjectTable,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, veranda_storage::Error> {
+        Ok(Store::delete_object(self, table, namespace, name)?)
+    }
+
+    fn list_revisions(
+        &self,
+        namespace: &str,
+        repository: &str,
+    ) -> Result<Vec<RevisionRow>, veranda_storage::Error> {
+        Ok(Store::list_revisions(self, namespace, repository)?)
+    }
+
+    fn apply(&self, changes: Vec<Change>) -> Result<Vec<RevisionRow>, veranda_storage::Error> {
+        Ok(Store::apply(self, changes)?)
+    }
+
+    fn delete_repository_revisions(
+        &self,
+        namespace: &str,
+        repository: &str,
+    ) -> Result<(), veranda_storage::Error> {
+        Ok(Store::delete_repository_revisions(self, namespace, repository)?)
+    }
+}

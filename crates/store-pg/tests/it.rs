@@ -1,0 +1,217 @@
+//! The PostgreSQL store against a real PostgreSQL started for each test.
+
+use std::sync::{Arc, Barrier};
+
+use veranda_pgtest::Postgres;
+use veranda_storage::{Change, ErrorKind, ObjectTable, RevisionRow};
+use veranda_store_pg::{Store, migrations};
+
+fn database(pg: &Postgres, name: &str) -> String {
+    pg.create_database(name).expect("create database")
+}
+
+fn revision(name: &str) -> RevisionRow {
+    RevisionRow {
+        namespace: "ns".into(),
+        name: name.into(),
+        repository: "repo".into(),
+        meta: "{\"labels\":{\"a\":\"b\"}}".into(),
+        resource_version: 0,
+        fingerprint: "f1".into(),
+    }
+}
+
+#[test]
+fn postgres_store_conforms() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let store = Store::open(&database(&pg, "conformance")).expect("open");
+    veranda_storage::conformance::store(&store);
+}
+
+#[test]
+fn migrations_run_from_an_empty_database_once() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = database(&pg, "fresh");
+    // Replicas starting together: every one opens, the schema is built once.
+    let barrier = Arc::new(Barrier::new(4));
+    let opened: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, barrier) = (url.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                Store::open(&url).map(|_| ())
+            })
+        })
+        .collect();
+    for t in opened {
+        t.join().expect("thread").expect("open");
+    }
+    let versions = pg.psql("fresh", "SELECT version FROM schema_migrations ORDER BY version");
+    let expected: String =
+        migrations::MIGRATIONS.iter().map(|m| format!("{}\n", m.version)).collect();
+    assert_eq!(versions.expect("psql"), expected);
+    // Opening again applies nothing and keeps the counter.
+    let store = Store::open(&url).expect("reopen");
+    assert_eq!(store.current_resource_version(), 0);
+}
+
+#[test]
+fn migrating_from_the_previous_version_keeps_every_row() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = database(&pg, "previous");
+    let previous = migrations::latest() - 1;
+    assert!(previous >= 1, "there is a previous version to migrate from");
+    {
+        let old = Store::open_at(&url, previous).expect("open at the previous version");
+        old.put_object(ObjectTable::Repositories, "ns", "repo", &mut |rv| {
+            format!("{{\"rv\":{rv}}}")
+        })
+        .expect("put");
+        old.put_object(ObjectTable::Secrets, "ns", "s", &mut |_| "sealed".into()).expect("put");
+        old.apply(vec![Change::PutRevision(revision("a")), Change::PutRevision(revision("b"))])
+            .expect("apply");
+    }
+    let store = Store::open(&url).expect("migrate to the latest");
+    assert_eq!(store.current_resource_version(), 4, "the counter is kept");
+    let repo =
+        store.get_object(ObjectTable::Repositories, "ns", "repo").expect("get").expect("row");
+    assert_eq!((repo.object.as_str(), repo.resource_version), ("{\"rv\":1}", 1));
+    let secret = store.get_object(ObjectTable::Secrets, "ns", "s").expect("get").expect("row");
+    assert_eq!(secret.object, "sealed");
+    let mut rows = store.list_revisions("ns", "repo").expect("list");
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(rows.iter().map(|r| r.resource_version).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(rows[0].meta, "{\"labels\":{\"a\":\"b\"}}");
+    // The new version's feed records what is written from now on.
+    let before = store.changes_since(0, 100).expect("feed");
+    store.apply(vec![Change::PutRevision(revision("c"))]).expect("apply");
+    store
+        .apply(vec![Change::DeleteRevision { namespace: "ns".into(), name: "a".into() }])
+        .expect("delete");
+    let after = store.changes_since(before.last().map_or(0, |e| e.seq), 100).expect("feed");
+    let seen: Vec<_> =
+        after.iter().map(|e| (e.name.as_str(), e.resource_version, e.deleted)).collect();
+    assert_eq!(seen, [("c", 5, false), ("a", 5, true)]);
+}
+
+#[test]
+fn a_database_migrated_by_a_newer_binary_is_refused() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = database(&pg, "newer");
+    drop(Store::open(&url).expect("open"));
+    pg.psql("newer", "INSERT INTO schema_migrations (version, description) VALUES (999, 'future')")
+        .expect("psql");
+    let Err(e) = Store::open(&url) else { panic!("a newer schema was accepted") };
+    let text = e.to_string();
+    assert!(text.contains("999") && text.contains(&migrations::latest().to_string()), "{text}");
+}
+
+#[test]
+fn concurrent_writers_get_unique_versions_in_commit_order() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let store = Arc::new(Store::open(&database(&pg, "concurrent")).expect("open"));
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut versions = Vec::new();
+                for i in 0..20 {
+                    if i % 2 == 0 {
+                        let row = store
+                            .put_object(
+                                ObjectTable::Packages,
+                                "ns",
+                                &format!("p{t}-{i}"),
+                                &mut |rv| rv.to_string(),
+                            )
+                            .expect("put");
+                        assert_eq!(row.object, row.resource_version.to_string());
+                        versions.push(row.resource_version);
+                    } else {
+                        let rows = store
+                            .apply(vec![Change::PutRevision(revision(&format!("r{t}-{i}")))])
+                            .expect("apply");
+                        versions.push(rows[0].resource_version);
+                    }
+                }
+                versions
+            })
+        })
+        .collect();
+    let mut all: Vec<i64> = threads.into_iter().flat_map(|t| t.join().expect("thread")).collect();
+    all.sort();
+    assert_eq!(all, (1..=320).collect::<Vec<i64>>(), "every version once, none skipped");
+    // The feed is in commit order, and commit order is resourceVersion order.
+    let feed = store.changes_since(0, 1000).expect("feed");
+    assert_eq!(feed.len(), 320);
+    assert!(feed.windows(2).all(|w| w[0].resource_version < w[1].resource_version), "{feed:?}");
+    assert_eq!(store.current_resource_version(), 320);
+    assert_eq!(store.database_resource_version().expect("counter"), 320);
+}
+
+#[test]
+fn a_failed_object_builder_rolls_back() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let store = Store::open(&database(&pg, "rollback")).expect("open");
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.put_object(ObjectTable::Packages, "ns", "p", &mut |_| panic!("builder failed"))
+    }));
+    assert!(panicked.is_err());
+    assert!(store.get_object(ObjectTable::Packages, "ns", "p").expect("get").is_none());
+    // The worker is free again and the version taken was rolled back with it.
+    let row =
+        store.put_object(ObjectTable::Packages, "ns", "q", &mut |_| "{}".into()).expect("put");
+    assert_eq!(row.resource_version, 1);
+}
+
+#[test]
+fn the_store_survives_a_database_restart() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let store = Store::open(&database(&pg, "restart")).expect("open");
+    store.apply(vec![Change::PutRevision(revision("a"))]).expect("apply");
+    pg.stop().expect("stop");
+    let e = store.apply(vec![Change::PutRevision(revision("b"))]).expect_err("database is down");
+    let e = veranda_storage::Error::from(e);
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    pg.restart().expect("restart");
+    // Every pooled connection broke; each is replaced by the next call that finds it broken.
+    let mut ok = 0;
+    for i in 0..(2 * veranda_store_pg::POOL_SIZE + 2) {
+        if store.apply(vec![Change::PutRevision(revision(&format!("c{i}")))]).is_ok() {
+            ok += 1;
+        }
+    }
+    assert!(ok >= veranda_store_pg::POOL_SIZE + 2, "only {ok} writes after the restart");
+    let rows = store.list_revisions("ns", "repo").expect("list after restart");
+    assert!(rows.iter().any(|r| r.name == "a"), "the acknowledged write survived");
+    assert!(!rows.iter().any(|r| r.name == "b"), "the failed write left nothing");
+}
+
+#[test]
+fn errors_never_show_the_password() {
+    let url = "postgres://someone:hunter2-secret@127.0.0.1:1/db?connect_timeout=2";
+    let Err(e) = Store::open(url) else { panic!("connected to port 1") };
+    let text = format!("{e} {e:?}");
+    assert!(!text.contains("hunter2"), "{text}");
+    let Err(e) = Store::open("postgres://u:hunter2@[bad") else { panic!("bad URL accepted") };
+    assert!(!format!("{e} {e:?}").contains("hunter2"), "{e:?}");
+    assert_eq!(veranda_store_pg::describe(url), "postgres://127.0.0.1:1/db");
+}
+
+#[test]
+fn the_feed_wakes_a_listener() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = database(&pg, "listen");
+    let store = Store::open(&url).expect("open");
+    let mut listener = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    listener.batch_execute("LISTEN veranda_changes").expect("listen");
+    store.apply(vec![Change::PutRevision(revision("a"))]).expect("apply");
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut notifications = listener.notifications();
+    let got = notifications
+        .timeout_iter(std::time::Duration::from_secs(10))
+        .next()
+        .expect("notification")
+        .expect("no notification within 10 s");
+    assert_eq!((got.channel(), got.payload()), ("veranda_changes", "package_revisions"));
+}
