@@ -95,6 +95,17 @@ struct Cli {
     /// rule evaluated) and a user granted editor and approver by binding (0: skip).
     #[arg(long, default_value_t = 0)]
     authz_bindings: usize,
+    /// The server's store: `sqlite` (embedded) or `postgres` (a PostgreSQL the benchmark
+    /// starts on 127.0.0.1 with `initdb`/`pg_ctl`, one fresh database per scale).
+    #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
+    store: StoreKind,
+}
+
+/// Which store the server under test uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StoreKind {
+    Sqlite,
+    Postgres,
 }
 
 fn main() -> ExitCode {
@@ -139,8 +150,16 @@ fn run(mut cli: Cli) -> Result<()> {
     std::fs::create_dir_all(&cli.out).with_context(|| format!("create {}", cli.out.display()))?;
     let out_dir = std::fs::canonicalize(&cli.out)
         .with_context(|| format!("resolve {}", cli.out.display()))?;
+    let postgres = match cli.store {
+        StoreKind::Sqlite => None,
+        StoreKind::Postgres => Some(std::sync::Arc::new(
+            veranda_pgtest::Postgres::start()
+                .map_err(|e| anyhow::anyhow!("start PostgreSQL for the store: {e}"))?,
+        )),
+    };
     let opts = Options {
         server_binary,
+        postgres,
         samples: fixture::load_samples(&cli.testdata.unwrap_or_else(default_testdata))?,
         shape: Shape { packages: cli.packages, revisions: cli.revisions, drafts: cli.drafts },
         layout: cli.layout,
@@ -171,7 +190,8 @@ fn run(mut cli: Cli) -> Result<()> {
             cores()
         ),
         Layout::Single => format!("all revisions in one repository; {} cores", cores()),
-    } + remote;
+    } + remote
+        + if opts.postgres.is_some() { "; store: PostgreSQL" } else { "" };
     let mut results = Vec::new();
     for &scale in &cli.scales {
         let result = scenario::run(&opts, scale).with_context(|| format!("run scale {scale}"))?;

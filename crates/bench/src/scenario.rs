@@ -39,6 +39,8 @@ const MIN_ROUNDS: usize = 3;
 
 pub struct Options {
     pub server_binary: PathBuf,
+    /// The PostgreSQL the server's store is in (a database per scale), or none for SQLite.
+    pub postgres: Option<std::sync::Arc<veranda_pgtest::Postgres>>,
     pub samples: Vec<Sample>,
     pub shape: Shape,
     pub layout: Layout,
@@ -151,11 +153,22 @@ pub fn run(opts: &Options, nominal: usize) -> Result<ScaleResult> {
 
     let data_dir = work.join("data");
     let log = work.join("server.log");
+    let store = match &opts.postgres {
+        Some(pg) => {
+            static DATABASES: std::sync::atomic::AtomicUsize =
+                std::sync::atomic::AtomicUsize::new(0);
+            let n = DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("bench_s{nominal}_{n}");
+            Some(pg.create_database(&name).map_err(|e| anyhow::anyhow!("create {name}: {e}"))?)
+        }
+        None => None,
+    };
     let config = ServerConfig {
         binary: &opts.server_binary,
         data_dir: &data_dir,
         log: &log,
         sync_interval_seconds: opts.sync_interval_seconds,
+        store: store.as_deref(),
     };
     let result = measure(opts, &config, shape, repositories, &repos_dir, &mut metrics);
     // Keep the server log next to the results when the server complained.

@@ -33,6 +33,8 @@ pub struct ServerConfig<'a> {
     pub data_dir: &'a Path,
     pub log: &'a Path,
     pub sync_interval_seconds: u64,
+    /// The store URL (`--store`, given through the environment), or none for SQLite.
+    pub store: Option<&'a str>,
 }
 
 impl ServerProcess {
@@ -50,7 +52,12 @@ impl ServerProcess {
             .open(config.log)
             .with_context(|| format!("open {}", config.log.display()))?;
         let spawned = Instant::now();
-        let child = Command::new(config.binary)
+        let mut command = Command::new(config.binary);
+        match config.store {
+            Some(url) => command.env("VERANDA_STORE", url),
+            None => command.env_remove("VERANDA_STORE"),
+        };
+        let child = command
             .arg("serve")
             .arg("--data-dir")
             .arg(config.data_dir)

@@ -83,6 +83,11 @@ enum Command {
         /// start). Give a URL with a password through the environment, not the command line.
         #[arg(long, env = "VERANDA_STORE", default_value = "sqlite", hide_env_values = true)]
         store: String,
+        /// Seal Secrets with the key in FILE (32 random bytes, base64, mode 0600; `FILE.previous`
+        /// also opens them during a rotation) instead of the data directory's `secrets.key`.
+        /// Give every server on one PostgreSQL store the same file.
+        #[arg(long, value_name = "FILE", env = "VERANDA_SECRET_KEY_FILE")]
+        secret_key_file: Option<PathBuf>,
     },
     /// porchctl's commands: `repo` and `rpkg`.
     #[command(flatten)]
@@ -327,6 +332,7 @@ fn main() -> ExitCode {
             tls,
             require_review,
             store,
+            secret_key_file,
         } => parse_exec_functions(&exec_functions).and_then(|functions| {
             let (function_env, function_memory) = sandbox.apply()?;
             let git_url_rewrites = remotes.url_rewrites()?;
@@ -353,6 +359,7 @@ fn main() -> ExitCode {
                     tls: tls.config(),
                     require_review,
                     store,
+                    secret_key_file,
                 }))
                 .map_err(anyhow::Error::from)
         }),

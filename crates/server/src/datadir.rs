@@ -119,6 +119,38 @@ impl DataDir {
             .map_err(|reason| DataDirError::Key { path: current, reason })
     }
 
+    /// The keys Secrets are sealed with, from `file` (`--secret-key-file`, the one key every
+    /// replica on a shared store is given) and `FILE.previous` if present; or, without `file`,
+    /// [`DataDir::secret_keys`]. The operator's file must exist and be private to its owner.
+    pub fn secret_keys_from(
+        &self,
+        file: Option<&Path>,
+    ) -> Result<veranda_engine::SecretKeys, DataDirError> {
+        let Some(current) = file else { return self.secret_keys() };
+        let read = |path: &Path| -> Result<Vec<u8>, DataDirError> {
+            let meta = std::fs::metadata(path).map_err(io("read secret key", path))?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(DataDirError::Key {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "is readable by others (mode {:o}); `chmod 600` it",
+                        meta.permissions().mode() & 0o777
+                    ),
+                });
+            }
+            std::fs::read(path).map_err(io("read secret key", path))
+        };
+        let mut previous_path = current.as_os_str().to_owned();
+        previous_path.push(".previous");
+        let previous_path = PathBuf::from(previous_path);
+        let previous = match previous_path.exists() {
+            true => Some(read(&previous_path)?),
+            false => None,
+        };
+        veranda_engine::SecretKeys::from_files(&read(current)?, previous.as_deref())
+            .map_err(|reason| DataDirError::Key { path: current.to_path_buf(), reason })
+    }
+
     /// The canonical path of the directory.
     pub fn path(&self) -> &Path {
         &self.path
@@ -166,6 +198,22 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn an_operators_key_file_is_used_and_must_be_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = prepare(&tmp.path().join("data")).unwrap();
+        let file = tmp.path().join("shared.key");
+        std::fs::write(&file, veranda_engine::SecretKeys::generate_key_file().unwrap()).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let Err(e) = data.secret_keys_from(Some(&file)) else { panic!("a readable key was used") };
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        data.secret_keys_from(Some(&file)).expect("the operator's key");
+        assert!(!data.path().join(SECRETS_KEY).exists(), "no key of its own is made");
+        let missing = tmp.path().join("missing.key");
+        assert!(data.secret_keys_from(Some(&missing)).is_err(), "a missing file is an error");
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct ServeConfig {
     pub require_review: bool,
     /// Where the store is: SQLite in the data directory, or a PostgreSQL database.
     pub store: StoreLocation,
+    /// The key Secrets are sealed with, instead of the data directory's `secrets.key` (one
+    /// file given to every server on a shared store).
+    pub secret_key_file: Option<PathBuf>,
 }
 
 /// Where the store of `veranda serve` is (`--store`).
@@ -172,7 +175,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     veranda_repo::set_network_timeouts(veranda_repo::NetworkTimeouts::from_total(
         config.git_timeout,
     ));
-    let secret_keys = data.secret_keys().map_err(ServeError::DataDir)?;
+    let secret_keys =
+        data.secret_keys_from(config.secret_key_file.as_deref()).map_err(ServeError::DataDir)?;
     let engine = Engine::open(
         EngineConfig {
             data_dir: data_dir.clone(),

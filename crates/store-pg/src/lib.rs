@@ -180,7 +180,7 @@ impl Store {
 
     /// The database's counter now (one read; what a consistent read waits for).
     pub fn database_resource_version(&self) -> Result<i64, Error> {
-        let rv = self.pool.run(read_counter)?;
+        let rv = self.pool.run(|c| read_counter(&mut c.client))?;
         self.seen(rv);
         Ok(rv)
     }
@@ -188,7 +188,7 @@ impl Store {
     /// Reserves `n` consecutive resourceVersions and returns the first.
     pub fn reserve_resource_versions(&self, n: i64) -> Result<i64, Error> {
         let first = self.pool.run(move |c| {
-            let mut tx = c.transaction()?;
+            let mut tx = c.client.transaction()?;
             let first = next_rv(&mut tx, n)?;
             tx.commit()?;
             Ok(first)
@@ -203,7 +203,10 @@ impl Store {
             "SELECT namespace, name, object, resource_version FROM {} ORDER BY namespace, name",
             table_name(table)
         );
-        self.pool.run(move |c| Ok(c.query(&sql, &[])?.iter().map(object_row).collect()))
+        self.pool.run(move |c| {
+            let statement = c.prepared(&sql)?;
+            Ok(c.client.query(&statement, &[])?.iter().map(object_row).collect())
+        })
     }
 
     /// One row of `table`.
@@ -219,7 +222,10 @@ impl Store {
             table_name(table)
         );
         let (namespace, name) = (namespace.to_string(), name.to_string());
-        self.pool.run(move |c| Ok(c.query_opt(&sql, &[&namespace, &name])?.map(|r| object_row(&r))))
+        self.pool.run(move |c| {
+            let statement = c.prepared(&sql)?;
+            Ok(c.client.query_opt(&statement, &[&namespace, &name])?.map(|r| object_row(&r)))
+        })
     }
 
     /// Inserts or replaces an object; `make` builds it from the assigned resourceVersion.
@@ -245,12 +251,13 @@ impl Store {
         let wait = self.pool.wait();
         let answer = self.pool.start(move |worker| {
             worker.with(|c| {
-                let mut tx = c.transaction()?;
+                let upsert = c.prepared(&sql)?;
+                let mut tx = c.client.transaction()?;
                 let rv = next_rv(&mut tx, 1)?;
                 rv_tx.send(rv).map_err(|_| Error::Gone("the caller went away"))?;
                 // Dropped without an object (the caller failed): the transaction rolls back.
                 let object = object_rx.recv_timeout(wait).map_err(|_| Error::Gone("no object"))?;
-                tx.execute(&sql, &[&namespace, &name, &object, &rv])?;
+                tx.execute(&upsert, &[&namespace, &name, &object, &rv])?;
                 tx.commit()?;
                 Ok(ObjectRow { namespace, name, object, resource_version: rv })
             })
@@ -282,9 +289,10 @@ impl Store {
         let sql = format!("DELETE FROM {} WHERE namespace = $1 AND name = $2", table_name(table));
         let (namespace, name) = (namespace.to_string(), name.to_string());
         self.pool.run(move |c| {
-            let mut tx = c.transaction()?;
+            let delete = c.prepared(&sql)?;
+            let mut tx = c.client.transaction()?;
             lock_counter(&mut tx)?;
-            let n = tx.execute(&sql, &[&namespace, &name])?;
+            let n = tx.execute(&delete, &[&namespace, &name])?;
             tx.commit()?;
             Ok(n > 0)
         })
@@ -298,11 +306,11 @@ impl Store {
     ) -> Result<Vec<RevisionRow>, Error> {
         let (namespace, repository) = (namespace.to_string(), repository.to_string());
         self.pool.run(move |c| {
-            let rows = c.query(
+            let list = c.prepared(
                 "SELECT namespace, name, repository, meta, resource_version, fingerprint
                  FROM package_revisions WHERE namespace = $1 AND repository = $2",
-                &[&namespace, &repository],
             )?;
+            let rows = c.client.query(&list, &[&namespace, &repository])?;
             Ok(rows.iter().map(revision_row).collect())
         })
     }
@@ -314,12 +322,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let written = self.pool.run(move |c| {
-            let mut tx = c.transaction()?;
-            let puts =
-                changes.iter().filter(|ch| matches!(ch, Change::PutRevision(_))).count() as i64;
-            // The counter's lock first, always: it orders every writer (and the feed).
-            let mut rv = if puts > 0 { next_rv(&mut tx, puts)? } else { lock_counter(&mut tx)? };
-            let put = tx.prepare(
+            let put = c.prepared(
                 "INSERT INTO package_revisions
                  (namespace, name, repository, meta, resource_version, fingerprint)
                  VALUES ($1, $2, $3, $4, $5, $6)
@@ -328,7 +331,12 @@ impl Store {
                    fingerprint = EXCLUDED.fingerprint",
             )?;
             let delete =
-                tx.prepare("DELETE FROM package_revisions WHERE namespace = $1 AND name = $2")?;
+                c.prepared("DELETE FROM package_revisions WHERE namespace = $1 AND name = $2")?;
+            let mut tx = c.client.transaction()?;
+            let puts =
+                changes.iter().filter(|ch| matches!(ch, Change::PutRevision(_))).count() as i64;
+            // The counter's lock first, always: it orders every writer (and the feed).
+            let mut rv = if puts > 0 { next_rv(&mut tx, puts)? } else { lock_counter(&mut tx)? };
             let mut written = Vec::new();
             for change in changes {
                 match change {
@@ -370,7 +378,7 @@ impl Store {
     ) -> Result<(), Error> {
         let (namespace, repository) = (namespace.to_string(), repository.to_string());
         self.pool.run(move |c| {
-            let mut tx = c.transaction()?;
+            let mut tx = c.client.transaction()?;
             lock_counter(&mut tx)?;
             tx.execute(
                 "DELETE FROM package_revisions WHERE namespace = $1 AND repository = $2",
@@ -384,7 +392,7 @@ impl Store {
     /// The change feed after `seq`, oldest first, at most `limit` entries.
     pub fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<FeedEntry>, Error> {
         self.pool.run(move |c| {
-            let rows = c.query(
+            let rows = c.client.query(
                 "SELECT seq, resource_version, kind, namespace, name, op FROM changes
                  WHERE seq > $1 ORDER BY seq LIMIT $2",
                 &[&seq, &limit],

@@ -13,7 +13,9 @@ use std::{
     time::Duration,
 };
 
-use postgres::{Client, Config};
+use std::collections::HashMap;
+
+use postgres::{Client, Config, Statement};
 use postgres_openssl::MakeTlsConnector;
 
 use crate::Error;
@@ -30,25 +32,44 @@ pub(crate) struct Pool {
 pub(crate) struct Worker {
     config: Arc<Config>,
     tls: MakeTlsConnector,
-    client: Option<Client>,
+    conn: Option<Conn>,
+}
+
+/// An open connection and the statements prepared on it.
+pub(crate) struct Conn {
+    pub(crate) client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Conn {
+    /// `sql` prepared once per connection (a write is then one round trip per statement).
+    pub(crate) fn prepared(&mut self, sql: &str) -> Result<Statement, Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
 }
 
 impl Worker {
     /// The open connection, connecting first if there is none.
-    pub(crate) fn client(&mut self) -> Result<&mut Client, Error> {
-        if self.client.as_ref().is_some_and(|c| c.is_closed()) {
-            self.client = None;
+    pub(crate) fn conn(&mut self) -> Result<&mut Conn, Error> {
+        if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            self.conn = None;
         }
-        if self.client.is_none() {
-            self.client = Some(crate::connect(&self.config, self.tls.clone())?);
+        if self.conn.is_none() {
+            let client = crate::connect(&self.config, self.tls.clone())?;
+            self.conn = Some(Conn { client, statements: HashMap::new() });
         }
-        self.client.as_mut().ok_or(Error::Gone("no connection"))
+        self.conn.as_mut().ok_or(Error::Gone("no connection"))
     }
 
     /// Forgets a connection that failed in a way that leaves its state unknown.
     fn check(&mut self, failed: &Error) {
-        if failed.is_connection() || self.client.as_ref().is_some_and(|c| c.is_closed()) {
-            self.client = None;
+        if failed.is_connection() || self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            self.conn = None;
         }
     }
 }
@@ -62,9 +83,12 @@ impl Pool {
         let config = Arc::new(config);
         for i in 0..size.max(1) {
             let queue = queue.clone();
-            let mut worker = Worker { config: config.clone(), tls: tls.clone(), client: None };
+            let mut worker = Worker { config: config.clone(), tls: tls.clone(), conn: None };
             let spawned =
                 std::thread::Builder::new().name(format!("veranda-pg-{i}")).spawn(move || {
+                    // Connected before the first call needs it; a failure here is retried by
+                    // that call.
+                    let _ = worker.conn();
                     loop {
                         let job = {
                             let Ok(queue) = queue.lock() else { return };
@@ -87,7 +111,7 @@ impl Pool {
     /// Runs `f` on a worker's connection and waits for its answer.
     pub(crate) fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, Error> + Send + 'static,
+        f: impl FnOnce(&mut Conn) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
         self.run_worker(move |worker| worker.with(f))
     }
@@ -124,12 +148,12 @@ impl Pool {
 }
 
 impl Worker {
-    /// [`Worker::client`], forgetting the connection if `f` breaks it.
+    /// [`Worker::conn`], forgetting the connection if `f` breaks it.
     pub(crate) fn with<T>(
         &mut self,
-        f: impl FnOnce(&mut Client) -> Result<T, Error>,
+        f: impl FnOnce(&mut Conn) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let result = self.client().and_then(f);
+        let result = self.conn().and_then(f);
         if let Err(e) = &result {
             self.check(e);
         }

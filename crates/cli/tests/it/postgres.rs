@@ -96,6 +96,36 @@ fn a_server_on_postgres_keeps_metadata_in_the_database_and_content_in_git() {
 }
 
 #[test]
+fn servers_given_one_key_file_read_each_others_secrets() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = pg.create_database("secrets").expect("create database");
+    let keys = tempfile::tempdir().expect("temp dir");
+    let key = keys.path().join("secrets.key");
+    let out = Command::new("openssl").args(["rand", "-base64", "32"]).output().expect("openssl");
+    std::fs::write(&key, &out.stdout).expect("write key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let key = key.to_str().expect("utf-8 path");
+    let args = ["--store", url.as_str(), "--secret-key-file", key];
+    let first = Server::start_with(tempfile::tempdir().expect("temp dir"), &args);
+    first.kubectl(&["create", "secret", "generic", "git-creds", "--from-literal=password=s3cret"]);
+    let rows = pg.psql("secrets", "SELECT object FROM secrets").expect("psql");
+    assert!(!rows.contains("s3cret") && !rows.contains("czNjcmV0"), "sealed in the database");
+    drop(first);
+    let second = Server::start_with(tempfile::tempdir().expect("temp dir"), &args);
+    let got = second.get_json(&["secret", "git-creds"]);
+    assert_eq!(got["data"]["password"], "czNjcmV0", "{got}");
+    // Without the shared key a server cannot open it (and says so), and changes nothing.
+    drop(second);
+    let third = Server::start_with(tempfile::tempdir().expect("temp dir"), &["--store", &url]);
+    let refused = third.kubectl_output(&["get", "secret", "git-creds"], None);
+    assert!(!refused.status.success());
+    drop(third);
+    let fourth = Server::start_with(tempfile::tempdir().expect("temp dir"), &args);
+    assert_eq!(fourth.get_json(&["secret", "git-creds"])["data"]["password"], "czNjcmV0");
+}
+
+#[test]
 fn an_unreachable_or_malformed_store_stops_the_server_without_showing_the_password() {
     for store in [
         "postgres://admin:hunter2-secret@127.0.0.1:1/veranda?connect_timeout=2",
