@@ -137,6 +137,8 @@ pub fn describe(url: &str) -> String {
 /// The PostgreSQL store.
 pub struct Store {
     pool: pool::Pool,
+    // The schema version the store was opened at (older ones for the migration tests).
+    schema: i32,
     // The resourceVersion counter as last seen committed.
     committed_rv: AtomicI64,
 }
@@ -161,10 +163,12 @@ impl Store {
         let tls = tls()?;
         let mut client = connect(&config, tls.clone())?;
         migrations::migrate(&mut client, version)?;
+        let schema = migrations::current_version(&mut client)?;
         let committed = read_counter(&mut client)?;
         drop(client);
         Ok(Store {
             pool: pool::Pool::new(config, tls, POOL_SIZE, STATEMENT_TIMEOUT + CONNECT_TIMEOUT),
+            schema,
             committed_rv: AtomicI64::new(committed),
         })
     }
@@ -321,49 +325,10 @@ impl Store {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
-        let written = self.pool.run(move |c| {
-            let put = c.prepared(
-                "INSERT INTO package_revisions
-                 (namespace, name, repository, meta, resource_version, fingerprint)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (namespace, name) DO UPDATE SET repository = EXCLUDED.repository,
-                   meta = EXCLUDED.meta, resource_version = EXCLUDED.resource_version,
-                   fingerprint = EXCLUDED.fingerprint",
-            )?;
-            let delete =
-                c.prepared("DELETE FROM package_revisions WHERE namespace = $1 AND name = $2")?;
-            let mut tx = c.client.transaction()?;
-            let puts =
-                changes.iter().filter(|ch| matches!(ch, Change::PutRevision(_))).count() as i64;
-            // The counter's lock first, always: it orders every writer (and the feed).
-            let mut rv = if puts > 0 { next_rv(&mut tx, puts)? } else { lock_counter(&mut tx)? };
-            let mut written = Vec::new();
-            for change in changes {
-                match change {
-                    Change::PutRevision(mut row) => {
-                        row.resource_version = rv;
-                        rv += 1;
-                        tx.execute(
-                            &put,
-                            &[
-                                &row.namespace,
-                                &row.name,
-                                &row.repository,
-                                &row.meta,
-                                &row.resource_version,
-                                &row.fingerprint,
-                            ],
-                        )?;
-                        written.push(row);
-                    }
-                    Change::DeleteRevision { namespace, name } => {
-                        tx.execute(&delete, &[&namespace, &name])?;
-                    }
-                }
-            }
-            tx.commit()?;
-            Ok(written)
-        })?;
+        let written = match self.schema >= 3 {
+            true => self.pool.run(move |c| apply_in_one_call(c, changes))?,
+            false => self.pool.run(move |c| apply_statements(c, changes))?,
+        };
         if let Some(last) = written.last() {
             self.seen(last.resource_version);
         }
@@ -424,6 +389,95 @@ pub struct FeedEntry {
     pub namespace: String,
     pub name: String,
     pub deleted: bool,
+}
+
+/// [`Store::apply`] as one call of `veranda_apply` (schema 3): one round trip.
+fn apply_in_one_call(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Vec<RevisionRow>, Error> {
+    let call = c.prepared("SELECT veranda_apply($1, $2, $3, $4, $5, $6)")?;
+    let n = changes.len();
+    let (mut ops, mut namespaces, mut names) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut repositories, mut metas, mut fingerprints) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut puts = Vec::new();
+    for change in changes {
+        match change {
+            Change::PutRevision(row) => {
+                ops.push("put");
+                namespaces.push(row.namespace.clone());
+                names.push(row.name.clone());
+                repositories.push(row.repository.clone());
+                metas.push(row.meta.clone());
+                fingerprints.push(row.fingerprint.clone());
+                puts.push(row);
+            }
+            Change::DeleteRevision { namespace, name } => {
+                ops.push("delete");
+                namespaces.push(namespace);
+                names.push(name);
+                repositories.push(String::new());
+                metas.push(String::new());
+                fingerprints.push(String::new());
+            }
+        }
+    }
+    let first: i64 = c
+        .client
+        .query_one(&call, &[&ops, &namespaces, &names, &repositories, &metas, &fingerprints])?
+        .get(0);
+    Ok(puts
+        .into_iter()
+        .zip(first..)
+        .map(|(mut row, rv)| {
+            row.resource_version = rv;
+            row
+        })
+        .collect())
+}
+
+/// [`Store::apply`] statement by statement in a transaction (schemas before 3).
+fn apply_statements(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Vec<RevisionRow>, Error> {
+    let put = c.prepared(
+        "INSERT INTO package_revisions
+         (namespace, name, repository, meta, resource_version, fingerprint)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (namespace, name) DO UPDATE SET repository = EXCLUDED.repository,
+           meta = EXCLUDED.meta, resource_version = EXCLUDED.resource_version,
+           fingerprint = EXCLUDED.fingerprint",
+    )?;
+    let delete =
+        c.prepared("DELETE FROM package_revisions WHERE namespace = $1 AND name = $2")?;
+    let mut tx = c.client.transaction()?;
+    let puts =
+        changes.iter().filter(|ch| matches!(ch, Change::PutRevision(_))).count() as i64;
+    // The counter's lock first, always: it orders every writer (and the feed).
+    let mut rv = if puts > 0 { next_rv(&mut tx, puts)? } else { lock_counter(&mut tx)? };
+    let mut written = Vec::new();
+    for change in changes {
+        match change {
+            Change::PutRevision(mut row) => {
+                row.resource_version = rv;
+                rv += 1;
+                tx.execute(
+                    &put,
+                    &[
+                        &row.namespace,
+                        &row.name,
+                        &row.repository,
+                        &row.meta,
+                        &row.resource_version,
+                        &row.fingerprint,
+                    ],
+                )?;
+                written.push(row);
+            }
+            Change::DeleteRevision { namespace, name } => {
+                tx.execute(&delete, &[&namespace, &name])?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(written)
 }
 
 fn tls() -> Result<MakeTlsConnector, Error> {

@@ -102,6 +102,47 @@ CREATE TRIGGER package_revisions_changes AFTER INSERT OR UPDATE OR DELETE ON pac
     FOR EACH ROW EXECUTE FUNCTION veranda_record_change();
 ",
     },
+    Migration {
+        version: 3,
+        description: "apply in one round trip: the revision rows of a write in one function call",
+        // The same steps as the store's statement-by-statement path: the counter first (its
+        // lock orders every writer), then each change in order.
+        sql: "
+CREATE FUNCTION veranda_apply(ops TEXT[], namespaces TEXT[], names TEXT[], repositories TEXT[],
+                              metas TEXT[], fingerprints TEXT[]) RETURNS BIGINT
+LANGUAGE plpgsql AS $$
+DECLARE
+    puts BIGINT := (SELECT count(*) FROM unnest(ops) AS o WHERE o = 'put');
+    first BIGINT := 0;
+    rv BIGINT;
+BEGIN
+    IF puts > 0 THEN
+        UPDATE counters SET value = value + puts WHERE name = 'resource_version'
+        RETURNING value - puts + 1 INTO first;
+    ELSE
+        PERFORM value FROM counters WHERE name = 'resource_version' FOR UPDATE;
+    END IF;
+    rv := first;
+    FOR i IN 1 .. coalesce(array_length(ops, 1), 0) LOOP
+        IF ops[i] = 'put' THEN
+            INSERT INTO package_revisions
+                (namespace, name, repository, meta, resource_version, fingerprint)
+            VALUES (namespaces[i], names[i], repositories[i], metas[i], rv, fingerprints[i])
+            ON CONFLICT (namespace, name) DO UPDATE SET repository = EXCLUDED.repository,
+                meta = EXCLUDED.meta, resource_version = EXCLUDED.resource_version,
+                fingerprint = EXCLUDED.fingerprint;
+            rv := rv + 1;
+        ELSIF ops[i] = 'delete' THEN
+            DELETE FROM package_revisions WHERE namespace = namespaces[i] AND name = names[i];
+        ELSE
+            RAISE EXCEPTION 'veranda_apply: unknown operation %', ops[i];
+        END IF;
+    END LOOP;
+    RETURN first;
+END
+$$;
+",
+    },
 ];
 
 /// The newest schema version this binary knows.
