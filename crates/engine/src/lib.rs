@@ -167,6 +167,9 @@ struct RepoEntry {
     loaded: bool,
     // Metadata of acknowledged writes whose indexing failed; the next reconcile stores it.
     pending: BTreeMap<String, veranda_api::ObjectMeta>,
+    // The last reconcile failed, so `revisions` may be behind Git: no write may act on them
+    // until a reconcile succeeds (`Engine::ensure_indexed`).
+    behind: bool,
 }
 
 /// One indexed package revision.

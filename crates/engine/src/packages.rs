@@ -160,6 +160,7 @@ impl Engine {
         if !revisions.is_empty() {
             let (repo, write) = self.repo_handles(&key)?;
             let _write = write.lock().await;
+            self.ensure_indexed(&key).await?;
             let discovered = revisions.iter().map(|r| r.discovered.clone()).collect();
             repo.delete_package(package.spec.package_name.clone(), discovered).await?;
             self.index_after_write(&key, Updates::default()).await;

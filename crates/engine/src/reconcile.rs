@@ -146,6 +146,9 @@ impl Engine {
         let (revisions, events) = match planned {
             Ok(planned) => planned,
             Err(e) => {
+                if let Some(entry) = self.write().repos.get_mut(key) {
+                    entry.behind = true;
+                }
                 if !pending.is_empty() {
                     self.keep_pending(key, pending);
                 }
@@ -157,12 +160,31 @@ impl Engine {
             if let Some(entry) = state.repos.get_mut(key) {
                 entry.revisions = Arc::new(revisions);
                 entry.loaded = true;
+                entry.behind = false;
             }
         }
         for event in events {
             self.hub.publish(event);
         }
         Ok(())
+    }
+
+    /// Before a write acts on the index: if the last reconcile failed (the store could not be
+    /// written, so the index may be behind Git), reconciles first, and refuses the write with
+    /// 503 if that fails too. A write on a stale index would move refs that are gone.
+    ///
+    /// The caller holds the repository's write lock.
+    pub(crate) async fn ensure_indexed(&self, key: &RepoKey) -> Result<(), Error> {
+        let behind = self.read().repos.get(key).is_some_and(|e| e.behind);
+        if !behind {
+            return Ok(());
+        }
+        self.reconcile(key, Updates::default()).await.map_err(|e| {
+            Error::Unavailable(format!(
+                "repository {:?} cannot take writes until its index catches up with Git: {e}",
+                key.1
+            ))
+        })
     }
 
     /// Brings the index up to date after a write that Git already holds.

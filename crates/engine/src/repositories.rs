@@ -103,6 +103,7 @@ impl Engine {
                     sync: self.first_sync(&key, &stored),
                     loaded: false,
                     pending: Default::default(),
+                    behind: false,
                 },
             );
         }
@@ -329,6 +330,7 @@ impl Engine {
                         sync,
                         loaded: false,
                         pending: Default::default(),
+                        behind: false,
                     },
                 );
             }

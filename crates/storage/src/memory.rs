@@ -39,6 +39,11 @@ impl Faults {
         *lock(&self.failures).entry(method).or_default() += n;
     }
 
+    /// Disarms the failures left for `method`.
+    pub fn clear(&self, method: &'static str) {
+        lock(&self.failures).remove(method);
+    }
+
     /// Makes the next call of `method` sleep `delay` (on its thread) before it runs.
     pub fn delay_next(&self, method: &'static str, delay: Duration) {
         lock(&self.delays).insert(method, delay);

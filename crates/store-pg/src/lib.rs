@@ -445,11 +445,9 @@ fn apply_statements(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Vec<Revi
            meta = EXCLUDED.meta, resource_version = EXCLUDED.resource_version,
            fingerprint = EXCLUDED.fingerprint",
     )?;
-    let delete =
-        c.prepared("DELETE FROM package_revisions WHERE namespace = $1 AND name = $2")?;
+    let delete = c.prepared("DELETE FROM package_revisions WHERE namespace = $1 AND name = $2")?;
     let mut tx = c.client.transaction()?;
-    let puts =
-        changes.iter().filter(|ch| matches!(ch, Change::PutRevision(_))).count() as i64;
+    let puts = changes.iter().filter(|ch| matches!(ch, Change::PutRevision(_))).count() as i64;
     // The counter's lock first, always: it orders every writer (and the feed).
     let mut rv = if puts > 0 { next_rv(&mut tx, puts)? } else { lock_counter(&mut tx)? };
     let mut written = Vec::new();

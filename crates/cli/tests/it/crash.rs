@@ -4,6 +4,10 @@
 //! acknowledged write is there, no lifecycle move is half-applied, every lifecycle ref in the
 //! remote belongs to a listed revision (and the reverse), and the repository is Ready by itself.
 //!
+//! The same campaign runs on the PostgreSQL store, killing the server, and killing the database
+//! (`pg_ctl stop -m immediate`, then a restart) under the server while it keeps serving: there a
+//! 503 is allowed, and must mean that nothing was applied.
+//!
 //! `RUN_SLOW_TESTS=1` runs 300 rounds instead of 10; `CRASH_SEED=<n>` replays a campaign.
 
 use std::{
@@ -50,9 +54,14 @@ struct Serve {
 }
 
 impl Serve {
-    fn start(data: &Path, port: u16, log: &Path) -> Serve {
+    fn start(data: &Path, port: u16, log: &Path, store: Option<&str>) -> Serve {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_veranda"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_veranda"));
+        match store {
+            Some(url) => command.env("VERANDA_STORE", url),
+            None => command.env_remove("VERANDA_STORE"),
+        };
+        let child = command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--sync-interval-seconds"])
             .arg("1")
             .arg("--data-dir")
@@ -181,6 +190,7 @@ fn client(
     seed: u64,
     stop: Arc<AtomicBool>,
     counter: u64,
+    allow_unavailable: bool,
 ) -> (usize, usize, Vec<String>) {
     let mut rng = Rng(seed | 1);
     let mut acknowledged = 0;
@@ -253,6 +263,7 @@ fn client(
                         let res = api.call("DELETE", &placeholder, None);
                         if let Some((code, body)) = &res
                             && *code >= 500
+                            && !(allow_unavailable && *code == 503)
                         {
                             server_errors
                                 .push(format!("delete placeholder: {code} {}", body["message"]));
@@ -287,9 +298,11 @@ fn client(
                     known.contents = BTreeSet::from([n]);
                 }
             }
-            Some((code, body)) if code >= 500 => {
+            Some((code, body)) if code >= 500 && !(allow_unavailable && code == 503) => {
                 server_errors.push(format!("{name} -> {next:?}: {code} {}", body["message"]));
             }
+            // A 503 (the database was down) claims that nothing was applied: the model keeps
+            // the state as it was, and the checks hold the server to that.
             Some(_) => {}
             None => {
                 unanswered += 1;
@@ -487,7 +500,16 @@ fn check(api: &Api, remote: &Path, model: &Model, figures: &mut Figures, round: 
     }
 }
 
-fn campaign(rounds: usize) {
+/// What a campaign kills.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Victim {
+    /// The server's whole process group, then a restart on the same data directory.
+    Server,
+    /// The database under a running server (PostgreSQL store only), then its restart.
+    Database,
+}
+
+fn campaign(rounds: usize, pg: Option<&veranda_pgtest::Postgres>, victim: Victim) {
     let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
             as u64
@@ -500,7 +522,14 @@ fn campaign(rounds: usize) {
     let log = dir.path().join("server.log");
     let remote = empty_repo(dir.path(), "deploy.git");
     let port = free_port();
-    let mut serve = Serve::start(&data, port, &log);
+    let store = pg.map(|pg| {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!("crash{}", N.fetch_add(1, Ordering::Relaxed));
+        pg.create_database(&name).expect("create database")
+    });
+    let store = store.as_deref();
+    assert!(victim == Victim::Server || pg.is_some(), "killing the database needs one");
+    let mut serve = Serve::start(&data, port, &log, store);
     let mut api = wait_up(&data, port, &mut serve, &log);
     let repository = json!({
         "apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
@@ -534,12 +563,23 @@ fn campaign(rounds: usize) {
                 let (api, model, stop) = (api.clone(), model.clone(), stop.clone());
                 let seed = rng.next();
                 let counter = (round as u64 + 1) * 1_000_000;
-                thread::spawn(move || client(api, model, id, seed, stop, counter))
+                let allow_unavailable = victim == Victim::Database;
+                thread::spawn(move || {
+                    client(api, model, id, seed, stop, counter, allow_unavailable)
+                })
             })
             .collect();
         thread::sleep(Duration::from_millis(300 + rng.below(1700)));
+        if let (Victim::Database, Some(pg)) = (victim, pg) {
+            pg.stop().expect("stop the database");
+            thread::sleep(Duration::from_millis(200 + rng.below(1000)));
+            pg.restart().expect("restart the database");
+            thread::sleep(Duration::from_millis(300 + rng.below(700)));
+        }
         stop.store(true, Ordering::SeqCst);
-        serve.kill();
+        if victim == Victim::Server {
+            serve.kill();
+        }
         let mut answered = (0, 0);
         for handle in handles {
             let (acknowledged, unanswered, errors) = handle.join().expect("client");
@@ -553,9 +593,11 @@ fn campaign(rounds: usize) {
         if std::env::var("CRASH_VERBOSE").is_ok() {
             eprintln!("round {round}: {} acknowledged, {} unanswered", answered.0, answered.1);
         }
-        let _ = std::fs::remove_file(data.join("kubeconfig"));
-        serve = Serve::start(&data, port, &log);
-        api = wait_up(&data, port, &mut serve, &log);
+        if victim == Victim::Server {
+            let _ = std::fs::remove_file(data.join("kubeconfig"));
+            serve = Serve::start(&data, port, &log, store);
+            api = wait_up(&data, port, &mut serve, &log);
+        }
         let before = figures.problems.len();
         check(&api, &remote, &model, &mut figures, round);
         if figures.problems.len() > before {
@@ -609,7 +651,21 @@ fn kills_lose_no_acknowledged_write_and_leave_no_half_applied_move() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(if slow { 300 } else { 10 });
-    campaign(rounds);
+    campaign(rounds, None, Victim::Server);
+}
+
+#[test]
+fn kills_on_the_postgres_store_lose_no_acknowledged_write() {
+    let slow = std::env::var("RUN_SLOW_TESTS").is_ok_and(|v| v == "1");
+    let pg = veranda_pgtest::Postgres::start().expect("start PostgreSQL");
+    campaign(if slow { 100 } else { 6 }, Some(&pg), Victim::Server);
+}
+
+#[test]
+fn database_restarts_under_writes_lose_no_acknowledged_write() {
+    let slow = std::env::var("RUN_SLOW_TESTS").is_ok_and(|v| v == "1");
+    let pg = veranda_pgtest::Postgres::start().expect("start PostgreSQL");
+    campaign(if slow { 100 } else { 6 }, Some(&pg), Victim::Database);
 }
 
 /// A lock file left in the remote: writes answer 503 naming it, the repository's Ready condition
@@ -621,7 +677,7 @@ fn a_stale_lock_in_the_remote_is_503_naming_the_file() {
     let log = dir.path().join("server.log");
     let remote = empty_repo(dir.path(), "deploy.git");
     let port = free_port();
-    let mut serve = Serve::start(&data, port, &log);
+    let mut serve = Serve::start(&data, port, &log, None);
     let api = wait_up(&data, port, &mut serve, &log);
     let repository = json!({
         "apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",

@@ -62,6 +62,7 @@ impl Engine {
             )
         })?;
         let _write = write.lock().await;
+        self.ensure_indexed(&new.key).await?;
         let same_package = self.check_against_existing(&new)?;
         let (files, modes) = self.creation_files(&new, &pr, &same_package).await?;
         let mut meta = ObjectMeta {

@@ -27,6 +27,7 @@ impl Engine {
         let (key, _) = self.find(namespace, name)?;
         let (repo, write) = self.repo_handles(&key)?;
         let _write = write.lock().await;
+        self.ensure_indexed(&key).await?;
         let (_, rev) = self.find(namespace, name)?;
         // The approval subresource moves the lifecycle and nothing else (its permission must
         // not let a user edit metadata, conditions or finalizers).

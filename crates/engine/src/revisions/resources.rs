@@ -72,6 +72,7 @@ impl Engine {
         let (key, _) = self.find(namespace, name)?;
         let (repo, write) = self.repo_handles(&key)?;
         let _write = write.lock().await;
+        self.ensure_indexed(&key).await?;
         let (_, rev) = self.find(namespace, name)?;
         if !prr.metadata.name.is_empty() && prr.metadata.name != name {
             return Err(Error::BadRequest(format!(

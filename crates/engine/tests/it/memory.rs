@@ -202,6 +202,37 @@ async fn a_write_the_repository_holds_is_acknowledged_when_indexing_fails() {
     assert_eq!(pr.metadata.labels.get("team").map(String::as_str), Some("blue"));
 }
 
+/// A write must not act on an index its last reconcile could not bring up to date: the next
+/// write reconciles first, and while the store still fails it is refused (503) and changes
+/// nothing in the repository.
+#[tokio::test]
+async fn no_write_acts_on_an_index_behind_git() {
+    let m = Memory::new().await;
+    let repo = m.register("r").await;
+    m.create("p", "ws").await.unwrap();
+    // The proposal is in the repository, but the store refuses its rows (and the retries).
+    m.store.faults.fail_next("apply", 50);
+    m.move_to("r.p.ws", Lifecycle::Proposed, Endpoint::Update)
+        .await
+        .expect("a write the repository holds is acknowledged");
+    let listed = repo.list().unwrap().len();
+    let Err(e) = m.move_to("r.p.ws", Lifecycle::Published, Endpoint::Approval).await else {
+        panic!("an approval acted on an index behind Git")
+    };
+    assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+    assert!(e.to_string().contains("catches up"), "{e}");
+    assert_eq!(repo.list().unwrap().len(), listed, "the refused write changed nothing");
+    // The store is back: the next write brings the index up first. The client's copy was
+    // read from the stale index, so it is told to re-read (409), and then the approval works.
+    m.store.faults.clear("apply");
+    let stale = m.move_to("r.p.ws", Lifecycle::Published, Endpoint::Approval).await;
+    assert!(matches!(stale, Err(Error::Conflict(_))), "{stale:?}");
+    let pr = m.engine.get_package_revision("default", "r.p.ws").unwrap();
+    assert_eq!(pr.spec.lifecycle, Some(Lifecycle::Proposed), "the index caught up");
+    let approved = m.move_to("r.p.ws", Lifecycle::Published, Endpoint::Approval).await;
+    assert_eq!(approved.expect("approved").spec.lifecycle, Some(Lifecycle::Published));
+}
+
 /// After a restart, a repository whose first index is slower than the sync interval must not
 /// report Ready before that index is in: a sync that finds the repository busy changes nothing.
 #[tokio::test(flavor = "multi_thread")]
