@@ -657,15 +657,17 @@ fn kills_lose_no_acknowledged_write_and_leave_no_half_applied_move() {
 #[test]
 fn kills_on_the_postgres_store_lose_no_acknowledged_write() {
     let slow = std::env::var("RUN_SLOW_TESTS").is_ok_and(|v| v == "1");
+    let rounds = std::env::var("CRASH_ROUNDS").ok().and_then(|s| s.parse().ok());
     let pg = veranda_pgtest::Postgres::start().expect("start PostgreSQL");
-    campaign(if slow { 100 } else { 6 }, Some(&pg), Victim::Server);
+    campaign(rounds.unwrap_or(if slow { 100 } else { 6 }), Some(&pg), Victim::Server);
 }
 
 #[test]
 fn database_restarts_under_writes_lose_no_acknowledged_write() {
     let slow = std::env::var("RUN_SLOW_TESTS").is_ok_and(|v| v == "1");
+    let rounds = std::env::var("CRASH_ROUNDS").ok().and_then(|s| s.parse().ok());
     let pg = veranda_pgtest::Postgres::start().expect("start PostgreSQL");
-    campaign(if slow { 100 } else { 6 }, Some(&pg), Victim::Database);
+    campaign(rounds.unwrap_or(if slow { 100 } else { 6 }), Some(&pg), Victim::Database);
 }
 
 /// A lock file left in the remote: writes answer 503 naming it, the repository's Ready condition
