@@ -83,6 +83,10 @@ enum Command {
         /// start). Give a URL with a password through the environment, not the command line.
         #[arg(long, env = "VERANDA_STORE", default_value = "sqlite", hide_env_values = true)]
         store: String,
+        /// Verify the PostgreSQL store's certificate against the CA certificates in FILE (PEM)
+        /// instead of the system's trust store.
+        #[arg(long, value_name = "FILE", env = "VERANDA_STORE_CA_FILE")]
+        store_ca_file: Option<PathBuf>,
         /// Seal Secrets with the key in FILE (32 random bytes, base64, mode 0600; `FILE.previous`
         /// also opens them during a rotation) instead of the data directory's `secrets.key`.
         /// Give every server on one PostgreSQL store the same file.
@@ -332,14 +336,17 @@ fn main() -> ExitCode {
             tls,
             require_review,
             store,
+            store_ca_file,
             secret_key_file,
         } => parse_exec_functions(&exec_functions).and_then(|functions| {
             let (function_env, function_memory) = sandbox.apply()?;
             let git_url_rewrites = remotes.url_rewrites()?;
             let remotes = remotes.policy()?;
             // Parsed here, not by clap: clap's error would print the URL and its password.
-            let store: veranda_server::StoreLocation =
-                store.parse().map_err(|e| anyhow::anyhow!("--store: {e}"))?;
+            let store = store
+                .parse::<veranda_server::StoreLocation>()
+                .and_then(|store| store.with_ca_file(store_ca_file))
+                .map_err(|e| anyhow::anyhow!("--store: {e}"))?;
             runtime
                 .block_on(veranda_server::serve(veranda_server::ServeConfig {
                     data_dir,

@@ -12,7 +12,10 @@ use std::{
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Command, Output},
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 /// The superuser of a test cluster.
@@ -24,6 +27,8 @@ pub struct Postgres {
     bin: PathBuf,
     run_as: Option<String>,
     port: u16,
+    // Server settings beyond the defaults (`-c NAME=VALUE`), e.g. TLS.
+    settings: Mutex<Vec<String>>,
 }
 
 impl Postgres {
@@ -40,7 +45,7 @@ impl Postgres {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let mut pg = Postgres { dir, bin, run_as, port: 0 };
+        let mut pg = Postgres { dir, bin, run_as, port: 0, settings: Mutex::new(Vec::new()) };
         if let Some(user) = &pg.run_as {
             let out = Command::new("chown")
                 .arg(format!("{user}:"))
@@ -120,12 +125,42 @@ impl Postgres {
         self.pg_ctl_start()
     }
 
+    /// Restarts the server serving TLS with this certificate and key (PEM); plain connections
+    /// are still accepted, as a server's default `pg_hba.conf` does.
+    pub fn enable_tls(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
+        let (cert, key) = (self.dir.join("server.crt"), self.dir.join("server.key"));
+        std::fs::write(&cert, cert_pem).map_err(|e| format!("write certificate: {e}"))?;
+        std::fs::write(&key, key_pem).map_err(|e| format!("write key: {e}"))?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("chmod key: {e}"))?;
+        if let Some(user) = &self.run_as {
+            let out = Command::new("chown")
+                .arg(format!("{user}:"))
+                .args([&cert, &key])
+                .output()
+                .map_err(|e| format!("chown: {e}"))?;
+            check("chown", &out)?;
+        }
+        if let Ok(mut settings) = self.settings.lock() {
+            settings.push("ssl=on".to_string());
+            settings.push(format!("ssl_cert_file={}", cert.display()));
+            settings.push(format!("ssl_key_file={}", key.display()));
+        }
+        self.stop()?;
+        self.pg_ctl_start()
+    }
+
     fn pg_ctl_start(&self) -> Result<(), String> {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             self.port,
             self.dir.display()
         );
+        for setting in self.settings.lock().map(|s| s.clone()).unwrap_or_default() {
+            options.push_str(" -c ");
+            options.push_str(&setting);
+        }
         let out = self
             .command("pg_ctl")
             .arg("-D")

@@ -73,8 +73,25 @@ pub enum StoreLocation {
     /// SQLite, `veranda.db` in the data directory.
     #[default]
     Embedded,
-    /// A PostgreSQL database, by its connection URL (which may hold a password: never shown).
-    Postgres(String),
+    /// A PostgreSQL database, by its connection URL (which may hold a password: never shown),
+    /// and the CA its certificate is verified against (else the system's trust store).
+    Postgres { url: String, ca_file: Option<PathBuf> },
+}
+
+impl StoreLocation {
+    /// The same store, verifying the database's certificate against `ca_file` (PostgreSQL
+    /// only; an error for the embedded store, which has no server).
+    pub fn with_ca_file(self, ca_file: Option<PathBuf>) -> Result<StoreLocation, String> {
+        match (self, ca_file) {
+            (store, None) => Ok(store),
+            (StoreLocation::Postgres { url, .. }, ca_file) => {
+                Ok(StoreLocation::Postgres { url, ca_file })
+            }
+            (StoreLocation::Embedded, Some(_)) => {
+                Err("--store-ca-file needs a PostgreSQL --store".to_string())
+            }
+        }
+    }
 }
 
 impl std::str::FromStr for StoreLocation {
@@ -84,7 +101,7 @@ impl std::str::FromStr for StoreLocation {
         match s {
             "" | "sqlite" | "embedded" => Ok(StoreLocation::Embedded),
             url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(StoreLocation::Postgres(url.to_string()))
+                Ok(StoreLocation::Postgres { url: url.to_string(), ca_file: None })
             }
             _ => Err(
                 "the store is `sqlite` (the default) or a `postgres://USER@HOST:PORT/DATABASE` URL"
@@ -98,7 +115,7 @@ impl std::fmt::Debug for StoreLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreLocation::Embedded => f.write_str("sqlite"),
-            StoreLocation::Postgres(url) => f.write_str(&veranda_store_pg::describe(url)),
+            StoreLocation::Postgres { url, .. } => f.write_str(&veranda_store_pg::describe(url)),
         }
     }
 }
@@ -140,14 +157,14 @@ pub fn backends(
             veranda_store::Store::open(&data_dir.join("veranda.db"))
                 .map_err(|e| veranda_engine::Error::Internal(e.to_string()))?,
         ),
-        StoreLocation::Postgres(url) => {
-            Arc::new(veranda_store_pg::Store::open(url).map_err(|e| {
+        StoreLocation::Postgres { url, ca_file } => Arc::new(
+            veranda_store_pg::Store::open_with_ca(url, ca_file.as_deref()).map_err(|e| {
                 veranda_engine::Error::Unavailable(format!(
                     "open the store at {}: {e}",
                     veranda_store_pg::describe(url)
                 ))
-            })?)
-        }
+            })?,
+        ),
     };
     Ok(veranda_engine::Backends {
         repositories: Arc::new(veranda_repo::GitBackend::with_url_rewrites(url_rewrites)),

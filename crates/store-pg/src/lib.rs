@@ -49,7 +49,26 @@ impl std::fmt::Display for Error {
         match self {
             Error::Pg(e) => match e.as_db_error() {
                 Some(db) => write!(f, "postgres: {}: {}", db.code().code(), db.message()),
-                None => write!(f, "postgres: {e}"),
+                None => {
+                    // The causes say what failed (refused, TLS, timeout); none holds the URL.
+                    let mut text = format!("postgres: {e}");
+                    let mut source = std::error::Error::source(e);
+                    while let Some(cause) = source {
+                        let cause_text = cause.to_string();
+                        if !text.contains(&cause_text) {
+                            text.push_str(": ");
+                            text.push_str(&cause_text);
+                        }
+                        source = cause.source();
+                    }
+                    if text.contains("certificate verify failed") {
+                        text.push_str(
+                            " (the database's certificate is not trusted: give its CA with \
+                             --store-ca-file, or use ?sslmode=disable on a trusted network)",
+                        );
+                    }
+                    f.write_str(&text)
+                }
             },
             Error::Url(e) => write!(f, "postgres connection URL: {e}"),
             Error::Schema(e) => write!(f, "postgres schema: {e}"),
@@ -146,12 +165,28 @@ pub struct Store {
 impl Store {
     /// Connects to `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]`),
     /// applies the migrations the database lacks and opens the pool.
+    ///
+    /// TLS (`sslmode=prefer`, the default, or `require`) verifies the server's certificate and
+    /// name against the system's trust store; [`Store::open_with_ca`] names a private CA.
     pub fn open(url: &str) -> Result<Store, Error> {
-        Self::open_at(url, migrations::latest())
+        Self::open_with(url, None, migrations::latest())
+    }
+
+    /// [`Store::open`], trusting the CA certificates in `ca_file` (PEM) for the server's.
+    pub fn open_with_ca(url: &str, ca_file: Option<&std::path::Path>) -> Result<Store, Error> {
+        Self::open_with(url, ca_file, migrations::latest())
     }
 
     /// [`Store::open`], migrating only up to `version` (tests of the migrations).
     pub fn open_at(url: &str, version: i32) -> Result<Store, Error> {
+        Self::open_with(url, None, version)
+    }
+
+    fn open_with(
+        url: &str,
+        ca_file: Option<&std::path::Path>,
+        version: i32,
+    ) -> Result<Store, Error> {
         let mut config = Config::from_str(url).map_err(|e| Error::Url(redact(&e.to_string())))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -160,7 +195,7 @@ impl Store {
         if config.get_application_name().is_none() {
             config.application_name("veranda");
         }
-        let tls = tls()?;
+        let tls = tls(ca_file)?;
         let mut client = connect(&config, tls.clone())?;
         migrations::migrate(&mut client, version)?;
         let schema = migrations::current_version(&mut client)?;
@@ -478,9 +513,14 @@ fn apply_statements(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Vec<Revi
     Ok(written)
 }
 
-fn tls() -> Result<MakeTlsConnector, Error> {
-    let builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
+fn tls(ca_file: Option<&std::path::Path>) -> Result<MakeTlsConnector, Error> {
+    let mut builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
         .map_err(|e| Error::Url(format!("TLS setup: {e}")))?;
+    if let Some(file) = ca_file {
+        builder
+            .set_ca_file(file)
+            .map_err(|e| Error::Url(format!("read the CA file {}: {e}", file.display())))?;
+    }
     Ok(MakeTlsConnector::new(builder.build()))
 }
 

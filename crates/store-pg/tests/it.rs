@@ -222,3 +222,98 @@ fn the_feed_wakes_a_listener() {
         .expect("no notification within 10 s");
     assert_eq!((got.channel(), got.payload()), ("veranda_changes", "package_revisions"));
 }
+
+/// A CA and a server certificate for 127.0.0.1 made with the `openssl` command: the server's
+/// certificate and key (PEM) and the CA's file.
+fn certificates(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-subj",
+        "/CN=test CA",
+        "-days",
+        "2",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("write ext");
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    let read = |name: &str| std::fs::read(dir.join(name)).expect("read");
+    (read("server.crt"), read("server.key"), dir.join("ca.crt"))
+}
+
+#[test]
+fn tls_verifies_the_server_against_the_given_ca() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = database(&pg, "tls");
+    let dir = tempfile_dir();
+    let (cert, key, ca) = certificates(&dir);
+    pg.enable_tls(&cert, &key).expect("enable TLS");
+    let require = format!("{url}?sslmode=require");
+    // An untrusted certificate is refused, and the error says what to do.
+    let Err(e) = Store::open(&require) else { panic!("an untrusted certificate was accepted") };
+    let text = e.to_string();
+    assert!(text.contains("--store-ca-file"), "{text}");
+    // With its CA the connection is verified and encrypted.
+    let store = Store::open_with_ca(&require, Some(&ca)).expect("open over TLS");
+    store.put_object(ObjectTable::Packages, "ns", "p", &mut |_| "{}".into()).expect("put");
+    let ssl = pg
+        .psql("tls", "SELECT count(*) FROM pg_stat_ssl WHERE ssl AND pid <> pg_backend_pid()")
+        .expect("psql");
+    assert!(ssl.trim().parse::<i64>().expect("a count") >= 1, "no TLS connection: {ssl}");
+    // sslmode=disable on a trusted network connects in plain text.
+    Store::open(&format!("{url}?sslmode=disable")).expect("open without TLS");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "veranda-store-pg-tls-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("create dir");
+    dir
+}
