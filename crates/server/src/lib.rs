@@ -157,14 +157,22 @@ pub fn backends(
             veranda_store::Store::open(&data_dir.join("veranda.db"))
                 .map_err(|e| veranda_engine::Error::Internal(e.to_string()))?,
         ),
-        StoreLocation::Postgres { url, ca_file } => Arc::new(
-            veranda_store_pg::Store::open_with_ca(url, ca_file.as_deref()).map_err(|e| {
+        StoreLocation::Postgres { url, ca_file } => {
+            let fail = |e: veranda_store_pg::Error| {
                 veranda_engine::Error::Unavailable(format!(
                     "open the store at {}: {e}",
                     veranda_store_pg::describe(url)
                 ))
-            })?,
-        ),
+            };
+            let store =
+                veranda_store_pg::Store::open_with_ca(url, ca_file.as_deref()).map_err(fail)?;
+            // One server per database until replicas are built (docs/SCALE-OUT.md); a killed
+            // predecessor's session may take a few seconds to end.
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            let who = format!("veranda pid {} on {}", std::process::id(), host.trim());
+            store.claim(&who, Duration::from_secs(15)).map_err(fail)?;
+            Arc::new(store)
+        }
     };
     Ok(veranda_engine::Backends {
         repositories: Arc::new(veranda_repo::GitBackend::with_url_rewrites(url_rewrites)),

@@ -8,6 +8,7 @@
 //!
 //! Calls run on a fixed [`pool`] of connections, one thread each.
 
+mod claim;
 pub mod migrations;
 mod pool;
 
@@ -42,6 +43,10 @@ pub enum Error {
     Timeout(Duration),
     /// A worker or its caller went away.
     Gone(&'static str),
+    /// Another server holds the database (see `Store::claim`), named as PostgreSQL sees it.
+    InUse(String),
+    /// Another server took the database over after a restart of the database.
+    Lost,
 }
 
 impl std::fmt::Display for Error {
@@ -74,6 +79,15 @@ impl std::fmt::Display for Error {
             Error::Schema(e) => write!(f, "postgres schema: {e}"),
             Error::Timeout(d) => write!(f, "postgres: no answer within {} s", d.as_secs()),
             Error::Gone(e) => write!(f, "postgres: {e}"),
+            Error::InUse(holder) => write!(
+                f,
+                "the database is in use by another veranda server ({holder}); several servers \
+                 on one database are not supported yet (docs/SCALE-OUT.md)"
+            ),
+            Error::Lost => f.write_str(
+                "another veranda server took this database over while it restarted; this \
+                 server takes no more writes: stop one of them",
+            ),
         }
     }
 }
@@ -92,7 +106,7 @@ impl Error {
         match self {
             Error::Pg(e) => e.is_closed() || e.as_db_error().is_none_or(|db| is_gone(db.code())),
             Error::Timeout(_) | Error::Gone(_) => true,
-            Error::Url(_) | Error::Schema(_) => false,
+            Error::Url(_) | Error::Schema(_) | Error::InUse(_) | Error::Lost => false,
         }
     }
 
@@ -108,7 +122,7 @@ impl Error {
                 None => ErrorKind::Unavailable,
             },
             Error::Timeout(_) => ErrorKind::Timeout,
-            Error::Gone(_) => ErrorKind::Unavailable,
+            Error::Gone(_) | Error::InUse(_) | Error::Lost => ErrorKind::Unavailable,
             Error::Url(_) | Error::Schema(_) => ErrorKind::Other,
         }
     }
@@ -160,6 +174,10 @@ pub struct Store {
     schema: i32,
     // The resourceVersion counter as last seen committed.
     committed_rv: AtomicI64,
+    // What a claim connects with, and the claim once taken.
+    config: Config,
+    tls: MakeTlsConnector,
+    claim: std::sync::Mutex<Option<claim::Claim>>,
 }
 
 impl Store {
@@ -202,10 +220,39 @@ impl Store {
         let committed = read_counter(&mut client)?;
         drop(client);
         Ok(Store {
-            pool: pool::Pool::new(config, tls, POOL_SIZE, STATEMENT_TIMEOUT + CONNECT_TIMEOUT),
+            pool: pool::Pool::new(
+                config.clone(),
+                tls.clone(),
+                POOL_SIZE,
+                STATEMENT_TIMEOUT + CONNECT_TIMEOUT,
+            ),
+            config,
+            tls,
+            claim: std::sync::Mutex::new(None),
             schema,
             committed_rv: AtomicI64::new(committed),
         })
+    }
+
+    /// Makes this store the only one of its database: a second store that claims it fails
+    /// with [`Error::InUse`] naming this one (`who`, e.g. `veranda pid 42 on host-a`), after
+    /// waiting up to `wait` for a previous holder's session to end. Held until the store is
+    /// dropped; if another takes it while the database restarts, writes fail with
+    /// [`Error::Lost`].
+    pub fn claim(&self, who: &str, wait: Duration) -> Result<(), Error> {
+        let taken = claim::take(&self.config, &self.tls, who, wait)?;
+        if let Ok(mut slot) = self.claim.lock() {
+            *slot = Some(taken);
+        }
+        Ok(())
+    }
+
+    /// Fails once another server holds the database.
+    fn check_claim(&self) -> Result<(), Error> {
+        match self.claim.lock() {
+            Ok(slot) if slot.as_ref().is_some_and(claim::Claim::is_lost) => Err(Error::Lost),
+            _ => Ok(()),
+        }
     }
 
     fn seen(&self, rv: i64) {
@@ -226,6 +273,7 @@ impl Store {
 
     /// Reserves `n` consecutive resourceVersions and returns the first.
     pub fn reserve_resource_versions(&self, n: i64) -> Result<i64, Error> {
+        self.check_claim()?;
         let first = self.pool.run(move |c| {
             let mut tx = c.client.transaction()?;
             let first = next_rv(&mut tx, n)?;
@@ -278,6 +326,7 @@ impl Store {
         name: &str,
         make: &mut dyn FnMut(i64) -> String,
     ) -> Result<ObjectRow, Error> {
+        self.check_claim()?;
         let sql = format!(
             "INSERT INTO {} (namespace, name, object, resource_version) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (namespace, name) DO UPDATE \
@@ -325,6 +374,7 @@ impl Store {
         namespace: &str,
         name: &str,
     ) -> Result<bool, Error> {
+        self.check_claim()?;
         let sql = format!("DELETE FROM {} WHERE namespace = $1 AND name = $2", table_name(table));
         let (namespace, name) = (namespace.to_string(), name.to_string());
         self.pool.run(move |c| {
@@ -357,6 +407,7 @@ impl Store {
     /// Applies changes in one transaction; each `PutRevision` gets a fresh resourceVersion, in
     /// order.
     pub fn apply(&self, changes: Vec<Change>) -> Result<Vec<RevisionRow>, Error> {
+        self.check_claim()?;
         if changes.is_empty() {
             return Ok(Vec::new());
         }
@@ -376,6 +427,7 @@ impl Store {
         namespace: &str,
         repository: &str,
     ) -> Result<(), Error> {
+        self.check_claim()?;
         let (namespace, repository) = (namespace.to_string(), repository.to_string());
         self.pool.run(move |c| {
             let mut tx = c.client.transaction()?;

@@ -317,3 +317,43 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("create dir");
     dir
 }
+
+#[test]
+fn one_server_claims_a_database_at_a_time() {
+    use std::time::Duration;
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = database(&pg, "claim");
+    let first = Store::open(&url).expect("open");
+    first.claim("veranda pid 1 on host-a", Duration::from_secs(1)).expect("claim");
+    let second = Store::open(&url).expect("open");
+    let Err(e) = second.claim("veranda pid 2", Duration::from_millis(300)) else {
+        panic!("two servers claimed one database")
+    };
+    assert!(e.to_string().contains("veranda pid 1 on host-a"), "{e}");
+    drop(first);
+    second.claim("veranda pid 2", Duration::from_secs(10)).expect("claimed once the first left");
+}
+
+#[test]
+fn a_claim_taken_over_during_a_database_restart_stops_writes() {
+    use std::time::{Duration, Instant};
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = database(&pg, "takeover");
+    let first = Store::open(&url).expect("open");
+    first.claim("first", Duration::from_secs(1)).expect("claim");
+    pg.stop().expect("stop");
+    pg.restart().expect("restart");
+    // Another server gets in before the first one's claim reconnects.
+    let second = Store::open(&url).expect("open");
+    second.claim("second", Duration::from_secs(1)).expect("the lock went with the session");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let write = first.apply(vec![Change::PutRevision(revision("late"))]);
+        if let Err(veranda_store_pg::Error::Lost) = write {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the first server still writes: {write:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    second.apply(vec![Change::PutRevision(revision("mine"))]).expect("the holder writes");
+}
