@@ -98,6 +98,11 @@ enum Command {
     Porchctl(porchctl::Top),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion { shell: clap_complete::Shell },
+    /// Move a server's metadata to another store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Manage the users of a server.
     User {
         #[command(subcommand)]
@@ -143,6 +148,27 @@ enum Command {
 type FunctionEnv = Vec<(String, String)>;
 
 /// What functions may see and use: by default nothing of the server's environment.
+/// What a store command does.
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy the embedded SQLite store of a data directory (its server stopped) into an empty
+    /// PostgreSQL database: labels, annotations and finalizers of revisions, Repositories,
+    /// Secrets (still sealed: start the new server with the same data directory or
+    /// `--secret-key-file`), roles and bindings. Then start `veranda serve --store URL`.
+    Copy {
+        /// The data directory whose `veranda.db` is copied.
+        #[arg(long, default_value = "./veranda-data", env = "VERANDA_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The PostgreSQL URL to copy into (as `serve --store`; give a password through the
+        /// environment).
+        #[arg(long, env = "VERANDA_STORE", hide_env_values = true)]
+        to: String,
+        /// Verify the database's certificate against the CA certificates in FILE.
+        #[arg(long, value_name = "FILE", env = "VERANDA_STORE_CA_FILE")]
+        store_ca_file: Option<PathBuf>,
+    },
+}
+
 /// What a user command does.
 #[derive(Subcommand)]
 enum UserCommand {
@@ -374,6 +400,12 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Fn { command } => return local_fn::run(command),
+        Command::Store { command: StoreCommand::Copy { data_dir, to, store_ca_file } } => to
+            .parse::<veranda_server::StoreLocation>()
+            .and_then(|to| to.with_ca_file(store_ca_file))
+            .and_then(|to| veranda_server::copy_store(&data_dir, &to))
+            .map(|summary| print!("{summary}"))
+            .map_err(|e| anyhow::anyhow!("store copy: {e}")),
         Command::User { command: UserCommand::Add { name, groups, data_dir, token } } => {
             veranda_server::add_user(&data_dir, &name, &groups, token)
                 .map(|kubeconfig| print!("{kubeconfig}"))

@@ -333,3 +333,33 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
 }
+
+/// `veranda store copy`: copies the embedded store of the data directory `data_dir` (whose
+/// server must be stopped) into the empty PostgreSQL store `to`; a summary of what was copied.
+pub fn copy_store(data_dir: &std::path::Path, to: &StoreLocation) -> Result<String, String> {
+    let StoreLocation::Postgres { url, ca_file } = to else {
+        return Err("--to must be a PostgreSQL URL".to_string());
+    };
+    let file = data_dir.join("veranda.db");
+    if !file.is_file() {
+        return Err(format!("no embedded store at {} (wrong --data-dir?)", file.display()));
+    }
+    // The data directory's lock: the server using it must be stopped.
+    let _data = datadir::prepare(data_dir).map_err(|e| e.to_string())?;
+    let from = veranda_store::Store::open(&file).map_err(|e| e.to_string())?;
+    let where_to = veranda_store_pg::describe(url);
+    let fail = |e: veranda_store_pg::Error| format!("{where_to}: {e}");
+    let target = veranda_store_pg::Store::open_with_ca(url, ca_file.as_deref()).map_err(fail)?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let who = format!("veranda store copy, pid {} on {}", std::process::id(), host.trim());
+    target.claim(&who, Duration::from_secs(2)).map_err(fail)?;
+    let copied = veranda_storage::copy::copy(&from, &target)
+        .map_err(|e| format!("copy into {where_to}: {e}"))?;
+    let objects: Vec<String> =
+        copied.objects.iter().map(|(table, n)| format!("{n} {table:?}")).collect();
+    Ok(format!(
+        "copied {} revision rows and {} into {where_to}\n",
+        copied.revisions,
+        objects.join(", ")
+    ))
+}

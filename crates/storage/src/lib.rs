@@ -22,6 +22,7 @@ mod repository;
 mod store;
 
 pub mod conformance;
+pub mod copy;
 pub mod memory;
 
 pub use crate::{

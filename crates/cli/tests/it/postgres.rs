@@ -161,3 +161,55 @@ fn an_unreachable_or_malformed_store_stops_the_server_without_showing_the_passwo
         assert!(said.contains("store"), "the error names the store: {said}");
     }
 }
+
+#[test]
+fn store_copy_moves_a_server_from_sqlite_to_postgres_losing_nothing() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = pg.create_database("moved").expect("create database");
+    let repos = tempfile::tempdir().expect("temp dir");
+    let remote = empty_repo(repos.path(), "deploy.git");
+
+    let mut sqlite = Server::start_with(tempfile::tempdir().expect("temp dir"), &[]);
+    sqlite.kubectl_in(&["apply", "-f", "-"], Some(&repository("deploy", &remote)));
+    sqlite.kubectl(&["wait", "--for=condition=Ready", "repository/deploy", "--timeout=60s"]);
+    let created =
+        sqlite.kubectl_in(&["create", "-f", "-", "-o", "name"], Some(&draft("deploy", "app")));
+    let name = created.trim().trim_start_matches("packagerevision.porch.kpt.dev/").to_string();
+    sqlite.kubectl(&["annotate", "packagerevision", &name, "owner=team-blue"]);
+    sqlite.kubectl(&["create", "secret", "generic", "creds", "--from-literal=token=abc"]);
+    sqlite.kubectl(&["create", "role", "readers", "--verb=get", "--resource=packagerevisions"]);
+    let data = sqlite.dir.path().join("data");
+    let copy = |data: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_veranda"))
+            .args(["store", "copy", "--data-dir"])
+            .arg(data)
+            .env("VERANDA_STORE", &url)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run veranda store copy")
+    };
+    let busy = copy(&data);
+    assert!(!busy.status.success(), "copied from a data directory in use");
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("in use"), "{busy:?}");
+
+    let dir = std::mem::replace(&mut sqlite.dir, tempfile::tempdir().expect("temp dir"));
+    drop(sqlite);
+    let copied = copy(&dir.path().join("data"));
+    let said = String::from_utf8_lossy(&copied.stdout);
+    assert!(copied.status.success(), "{said}{}", String::from_utf8_lossy(&copied.stderr));
+    assert!(said.contains("revision rows") && said.contains("1 Secrets"), "{said}");
+    let again = copy(&dir.path().join("data"));
+    assert!(!again.status.success(), "copied twice into one database");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"), "{again:?}");
+
+    std::fs::remove_file(dir.path().join("data/kubeconfig")).expect("remove the old kubeconfig");
+    let moved = Server::start_with(dir, &["--store", &url]);
+    moved.kubectl(&["wait", "--for=condition=Ready", "repository/deploy", "--timeout=60s"]);
+    let got = moved.get_json(&["packagerevision", &name]);
+    assert_eq!(got["metadata"]["labels"]["team"], "blue", "{got}");
+    assert_eq!(got["metadata"]["annotations"]["owner"], "team-blue", "{got}");
+    let secret = moved.get_json(&["secret", "creds"]);
+    assert_eq!(secret["data"]["token"], "YWJj", "{secret}");
+    let role = moved.get_json(&["role", "readers"]);
+    assert_eq!(role["rules"][0]["verbs"][0], "get", "{role}");
+}
