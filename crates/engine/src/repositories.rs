@@ -148,6 +148,7 @@ impl Engine {
             ));
         }
         check_resource_version(
+            Kind::Repository,
             &repo.metadata.resource_version,
             &current.metadata.resource_version,
         )?;
@@ -753,10 +754,16 @@ fn validate_repository(name: &str, repo: &mut Repository) -> Result<(), Error> {
     Ok(())
 }
 
-pub(crate) fn check_resource_version(requested: &str, current: &str) -> Result<(), Error> {
+/// An update's resourceVersion against the object's: 422 naming `kind` when it is missing (as
+/// kube-apiserver's), 409 when it is stale.
+pub(crate) fn check_resource_version(
+    kind: Kind,
+    requested: &str,
+    current: &str,
+) -> Result<(), Error> {
     if requested.is_empty() {
         return Err(Error::Invalid {
-            kind: Kind::PackageRevision,
+            kind,
             name: String::new(),
             field: "metadata.resourceVersion".into(),
             message: "Invalid value: 0x0: must be specified for an update".into(),

@@ -202,7 +202,11 @@ fn check_update(
             new.metadata.name
         )));
     }
-    check_resource_version(&new.metadata.resource_version, &current.metadata.resource_version)?;
+    check_resource_version(
+        Kind::PackageRevision,
+        &new.metadata.resource_version,
+        &current.metadata.resource_version,
+    )?;
     for (field, old, requested) in [
         ("spec.packageName", &current.spec.package_name, &new.spec.package_name),
         ("spec.repository", &current.spec.repository, &new.spec.repository),

@@ -81,6 +81,7 @@ impl Engine {
             )));
         }
         check_resource_version(
+            Kind::PackageRevisionResources,
             &prr.metadata.resource_version,
             &rev.object.metadata.resource_version,
         )?;

@@ -93,7 +93,7 @@ pub const DEVIATIONS: &[Deviation] = &[
         case: "rpkg-push",
         step: 3,
         stderr: Some(
-            "Error: PackageRevision.porch.kpt.dev \"git.test-package.push\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update \n",
+            "Error: PackageRevisionResources.porch.kpt.dev \"git.test-package.push\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update \n",
         ),
         ..NONE
     },

@@ -75,6 +75,34 @@ async fn invalid() {
     assert_eq!(answer.body["details"]["causes"][0]["field"], "metadata.labels[a]");
 }
 
+/// An update without a resourceVersion is refused naming the kind that was updated.
+#[tokio::test]
+async fn an_update_without_a_resource_version_names_its_kind() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    f.create_draft("blue", "p", "ws").await;
+    let prrs = PRS.replace("packagerevisions", "packagerevisionresources");
+    let mut resources = f.get(&format!("{prrs}/blue.p.ws")).await.body;
+    resources["metadata"].as_object_mut().expect("metadata").remove("resourceVersion");
+    let answer = f.put(&format!("{prrs}/blue.p.ws"), &resources).await;
+    check_status(
+        &answer,
+        422,
+        "Invalid",
+        "PackageRevisionResources.porch.kpt.dev \"blue.p.ws\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
+    );
+    let mut repository = f.get(&format!("{REPOS}/blue")).await.body;
+    repository["metadata"].as_object_mut().expect("metadata").remove("resourceVersion");
+    repository["spec"]["description"] = json!("changed");
+    let answer = f.put(&format!("{REPOS}/blue"), &repository).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.body);
+    let message = answer.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("Repository.config.porch.kpt.dev \"blue\" is invalid"),
+        "{message}"
+    );
+}
+
 #[tokio::test]
 async fn forbidden_to_delete_a_published_revision() {
     let f = Fixture::new().await;
