@@ -576,8 +576,51 @@ fn tls(ca_file: Option<&std::path::Path>) -> Result<MakeTlsConnector, Error> {
     Ok(MakeTlsConnector::new(builder.build()))
 }
 
-/// Opens one connection with the session settings every connection has.
+/// Connection attempts given up on and still waiting on a silent server, at most.
+const MAX_ABANDONED: isize = POOL_SIZE as isize + 2;
+static ABANDONED: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+/// Opens one connection with the session settings every connection has, within the connect
+/// timeout for the whole handshake.
+///
+/// The client's own `connect_timeout` bounds only the TCP connect: a server that accepts and
+/// then says nothing would hold the caller forever. The handshake runs on a thread of its own
+/// and the caller waits for it at most the timeout. A thread given up on ends when its socket
+/// does; while [`MAX_ABANDONED`] of them are still waiting, new attempts fail at once.
 fn connect(config: &Config, tls: MakeTlsConnector) -> Result<Client, Error> {
+    let limit = config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT);
+    if ABANDONED.load(Ordering::Acquire) >= MAX_ABANDONED {
+        return Err(Error::Timeout(limit));
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    // Set first by the caller giving up or by the thread finishing; whichever comes second
+    // finds it set and settles the count of abandoned attempts.
+    let settled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (config, thread_settled) = (config.clone(), settled.clone());
+    let spawned = std::thread::Builder::new().name("veranda-pg-connect".into()).spawn(move || {
+        let opened = open_session(&config, tls);
+        if thread_settled.swap(true, Ordering::AcqRel) {
+            ABANDONED.fetch_sub(1, Ordering::AcqRel);
+        }
+        // A caller that gave up has dropped the receiver: the client is closed here.
+        let _ = tx.send(opened);
+    });
+    if spawned.is_err() {
+        return Err(Error::Gone("could not start a connection thread"));
+    }
+    match rx.recv_timeout(limit) {
+        Ok(opened) => opened,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            if !settled.swap(true, Ordering::AcqRel) {
+                ABANDONED.fetch_add(1, Ordering::AcqRel);
+            }
+            Err(Error::Timeout(limit))
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Gone("the connection thread died")),
+    }
+}
+
+fn open_session(config: &Config, tls: MakeTlsConnector) -> Result<Client, Error> {
     let mut client = config.connect(tls)?;
     client.batch_execute(&format!(
         "SET statement_timeout = {}; SET lock_timeout = {}; \

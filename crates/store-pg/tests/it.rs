@@ -357,3 +357,24 @@ fn a_claim_taken_over_during_a_database_restart_stops_writes() {
     }
     second.apply(vec![Change::PutRevision(revision("mine"))]).expect("the holder writes");
 }
+
+#[test]
+fn a_database_that_accepts_and_never_answers_times_out() {
+    use std::time::{Duration, Instant};
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    // Accepts every connection and never says a word.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let started = Instant::now();
+    let url = format!("postgres://someone:pw@127.0.0.1:{port}/db?connect_timeout=2");
+    let Err(e) = Store::open(&url) else { panic!("a silent server was accepted") };
+    assert!(started.elapsed() < Duration::from_secs(10), "waited {:?}", started.elapsed());
+    let e = veranda_storage::Error::from(e);
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("no answer within 2 s"), "{e}");
+}
