@@ -29,7 +29,7 @@ pub use crate::{
     credentials::{CredentialSource, Credentials},
     error::{Error, ErrorKind},
     repository::{
-        Author, Backend, Content, Discovered, EntryMode, FetchedPackage, Files, Lifecycle, Modes,
+        Author, Backend, Content, Discovered, EntryMode, FetchedPackage, Files, Lifecycle, Listing, Modes,
         NewDraft, PackageRepository, RefKind, RepositoryConfig, Upstream,
     },
     store::{Change, ObjectRow, ObjectTable, RevisionRow, Store},
