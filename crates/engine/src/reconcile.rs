@@ -156,7 +156,8 @@ impl Engine {
                 Listing::Full(discovered) => discovered,
                 Listing::Packages(packages) => {
                     let (discovered, only) = scope.incremental(&prev, packages, &updates);
-                    let previous = Before { indexed: prev, stored: HashMap::new(), only: Some(only) };
+                    let previous =
+                        Before { indexed: prev, stored: HashMap::new(), only: Some(only) };
                     return plan(git, store, &scope, &discovered, &previous, updates);
                 }
             };
@@ -390,7 +391,9 @@ impl Scope<'_> {
         let mut only = Vec::new();
         let mut discovered = Vec::new();
         for (package, revisions) in &packages {
-            only.extend(of_package(indexed, self.repository, package).map(|(name, _)| name.clone()));
+            only.extend(
+                of_package(indexed, self.repository, package).map(|(name, _)| name.clone()),
+            );
             for d in revisions {
                 let name = names::package_revision_name(self.repository, &d.package, &d.workspace);
                 if let Some(other) = indexed.get(&name)

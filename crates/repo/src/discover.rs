@@ -154,7 +154,8 @@ impl Discovery {
     ) -> Result<BTreeMap<String, Vec<Arc<Discovered>>>, Error> {
         self.tasks.update(repo, tips.into_iter())?;
         if branch_moved {
-            let old = self.placeholders.as_ref().map(|(_, found)| found.clone()).unwrap_or_default();
+            let old =
+                self.placeholders.as_ref().map(|(_, found)| found.clone()).unwrap_or_default();
             let new = match refs.branch {
                 Some(head) => self.placeholders(repo, scope, head)?,
                 None => {
@@ -166,7 +167,8 @@ impl Discovery {
                 old.iter().map(|d| (d.package.as_str(), d)).collect();
             let mut after = HashSet::new();
             for found in &new {
-                let same = before.get(found.package.as_str()).is_some_and(|b| Arc::ptr_eq(b, found));
+                let same =
+                    before.get(found.package.as_str()).is_some_and(|b| Arc::ptr_eq(b, found));
                 if !same {
                     touched.insert(full_path(scope.directory, &found.package));
                 }

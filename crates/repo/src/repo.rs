@@ -139,12 +139,19 @@ impl GitRepo {
             tracing::debug!(%url, %remote, "the remote is reached at its rewritten URL");
         }
         configure_origin(&repo, &remote)?;
+        let local = local::path(&remote);
+        let repo = match &local {
+            Some(remote) if local::share_objects(&repo, remote)? => {
+                Repository::open_bare(&cfg.cache_dir)?
+            }
+            _ => repo,
+        };
         let inner = Inner {
             repo,
             discovery: Discovery::default(),
             loose_refs: Cell::new(0),
             remote_loose_refs: Cell::new(0),
-            local: local::path(&remote),
+            local,
             unconnected: RefCell::new(HashSet::new()),
             maintenance: RefCell::new(None),
             moved: RefCell::new(None),
@@ -668,10 +675,14 @@ impl GitRepo {
 
 impl Inner {
     fn fetch(&self, auth: Auth<'_>) -> Result<(), Error> {
-        if let Some(remote) = self.local()?
-            && local::in_sync(&remote, &self.repo)?
-        {
-            return Ok(());
+        if let Some(remote) = self.local()? {
+            if local::in_sync(&remote, &self.repo)? {
+                return Ok(());
+            }
+            if local::copy_refs_into_empty(&remote, &self.repo)? {
+                self.fetched(1);
+                return Ok(());
+            }
         }
         let written = fetch_on_big_stack(&self.repo, auth);
         self.fetched(written.as_ref().map_or(1, |written| *written));
