@@ -10,7 +10,9 @@ use std::{
 
 use veranda_api::{ObjectMeta, names};
 use veranda_kpt::KptfileInfo;
-use veranda_storage::{Change, Discovered, PackageRepository, RefKind, RevisionRow, Store};
+use veranda_storage::{
+    Change, Discovered, Listing, PackageRepository, RefKind, RevisionRow, Store,
+};
 
 use crate::{
     Engine, Error, RepoKey, Rev,
@@ -30,8 +32,15 @@ pub(crate) struct Updates {
     pub(crate) force: bool,
 }
 
-/// The new index of a repository and the events that describe the change.
-type Plan = (BTreeMap<String, Arc<Rev>>, Vec<Event>);
+/// The new index of a repository (or of the packages an incremental pass looked at, with the
+/// names gone from them) and the events that describe the change.
+struct Plan {
+    revisions: BTreeMap<String, Arc<Rev>>,
+    events: Vec<Event>,
+    /// `None`: `revisions` is the whole index. Otherwise it replaces only these packages'
+    /// revisions, and these names are gone.
+    gone: Option<Vec<String>>,
+}
 
 /// A revision known only from the store (first pass after a restart).
 struct Stored {
@@ -82,6 +91,9 @@ impl<'a> Previous<'a> {
 struct Before {
     indexed: Arc<BTreeMap<String, Arc<Rev>>>,
     stored: HashMap<String, Stored>,
+    /// In an incremental pass: the names of the revisions of the packages it looks at, the
+    /// only ones that can be gone.
+    only: Option<Vec<String>>,
 }
 
 impl Before {
@@ -92,10 +104,15 @@ impl Before {
         }
     }
 
-    fn names(&self) -> impl Iterator<Item = &String> {
-        self.indexed
-            .keys()
-            .chain(self.stored.keys().filter(|name| !self.indexed.contains_key(*name)))
+    fn names(&self) -> Box<dyn Iterator<Item = &String> + '_> {
+        match &self.only {
+            Some(names) => Box::new(names.iter()),
+            None => Box::new(
+                self.indexed
+                    .keys()
+                    .chain(self.stored.keys().filter(|name| !self.indexed.contains_key(*name))),
+            ),
+        }
     }
 }
 
@@ -104,13 +121,17 @@ impl Engine {
     ///
     /// The caller holds the repository's write lock.
     pub(crate) async fn reconcile(&self, key: &RepoKey, mut updates: Updates) -> Result<(), Error> {
-        let (git, prev, loaded, deployment, pending) = {
+        let (git, prev, loaded, deployment, pending, behind) = {
             let mut state = self.write();
             let Some(entry) = state.repos.get_mut(key) else { return Ok(()) };
             let Some(repo) = entry.repo.clone() else { return Ok(()) };
             let pending = std::mem::take(&mut entry.pending);
-            (repo, entry.revisions.clone(), entry.loaded, entry.object.spec.deployment, pending)
+            let deployment = entry.object.spec.deployment;
+            (repo, entry.revisions.clone(), entry.loaded, deployment, pending, entry.behind)
         };
+        // Only what changed since the last pass, unless that pass failed (its changes were
+        // handed out and not applied), nothing was indexed yet, or every object is rebuilt.
+        let incremental = loaded && !behind && !updates.force;
         // Metadata of earlier acknowledged writes goes in first; this pass's own is newer.
         for (name, meta) in &pending {
             updates.meta.entry(name.clone()).or_insert_with(|| meta.clone());
@@ -120,7 +141,26 @@ impl Engine {
         // One blocking pass over Git and the store (see `backends`).
         let planned = blocking(move || {
             let (git, store) = (git.blocking(), store.blocking());
-            let discovered = crate::metrics::git("list", || git.list()).map_err(git_error)?;
+            let listing = match incremental {
+                true => crate::metrics::git("list_changes", || git.list_changes()),
+                false => crate::metrics::git("list", || git.list()).map(Listing::Full),
+            }
+            .map_err(git_error)?;
+            let scope = Scope {
+                namespace: &namespace,
+                repository: &repository,
+                deployment,
+                origin_url: git.origin_url(),
+            };
+            let discovered = match listing {
+                Listing::Full(discovered) => discovered,
+                Listing::Packages(packages) => {
+                    let (discovered, only) = scope.incremental(&prev, packages, &updates);
+                    let previous =
+                        Before { indexed: prev, stored: HashMap::new(), only: Some(only) };
+                    return plan(git, store, &scope, &discovered, &previous, updates);
+                }
+            };
             let mut stored = HashMap::new();
             if !loaded {
                 for row in crate::metrics::store("list_revisions", || {
@@ -133,17 +173,11 @@ impl Engine {
                     stored.insert(row.name, Stored { meta, resource_version, fingerprint });
                 }
             }
-            let previous = Before { indexed: prev, stored };
-            let scope = Scope {
-                namespace: &namespace,
-                repository: &repository,
-                deployment,
-                origin_url: git.origin_url(),
-            };
+            let previous = Before { indexed: prev, stored, only: None };
             plan(git, store, &scope, &discovered, &previous, updates)
         })
         .await;
-        let (revisions, events) = match planned {
+        let Plan { revisions, events, gone } = match planned {
             Ok(planned) => planned,
             Err(e) => {
                 if let Some(entry) = self.write().repos.get_mut(key) {
@@ -158,7 +192,17 @@ impl Engine {
         {
             let mut state = self.write();
             if let Some(entry) = state.repos.get_mut(key) {
-                entry.revisions = Arc::new(revisions);
+                match gone {
+                    None => entry.revisions = Arc::new(revisions),
+                    Some(gone) => {
+                        // Copies the map only if a reader still holds the previous one.
+                        let index = Arc::make_mut(&mut entry.revisions);
+                        for name in gone {
+                            index.remove(&name);
+                        }
+                        index.extend(revisions);
+                    }
+                }
                 entry.loaded = true;
                 entry.behind = false;
             }
@@ -280,7 +324,10 @@ fn plan(
 ) -> Result<Plan, Error> {
     let mut diff = scope.diff(git, discovered, previous, updates);
     let changes = std::mem::take(&mut diff.changes);
-    let written = crate::metrics::store("apply", || store.apply(changes)).map_err(store_error)?;
+    let written = match changes.is_empty() {
+        true => Vec::new(),
+        false => crate::metrics::store("apply", || store.apply(changes)).map_err(store_error)?,
+    };
     let assigned: HashMap<String, i64> =
         written.into_iter().map(|row| (row.name, row.resource_version)).collect();
     let first_deleted = if diff.gone.is_empty() {
@@ -288,7 +335,23 @@ fn plan(
     } else {
         store.reserve_resource_versions(diff.gone.len() as i64).map_err(store_error)?
     };
-    Ok(scope.materialize(diff, assigned, first_deleted, previous))
+    let gone = previous.only.is_some().then(|| diff.gone.clone());
+    let (revisions, events) = scope.materialize(diff, assigned, first_deleted, previous);
+    Ok(Plan { revisions, events, gone })
+}
+
+/// The indexed revisions of `package`: a range of the index, since every name of a package's
+/// revisions starts with the package's object name and a dot.
+fn of_package<'a>(
+    indexed: &'a BTreeMap<String, Arc<Rev>>,
+    repository: &str,
+    package: &'a str,
+) -> impl Iterator<Item = (&'a String, &'a Arc<Rev>)> + 'a {
+    let prefix = format!("{}.", names::package_object_name(repository, package));
+    indexed
+        .range(prefix.clone()..)
+        .take_while(move |(name, _)| name.starts_with(&prefix))
+        .filter(move |(_, rev)| rev.discovered.package == package)
 }
 
 /// The highest published revision number per package: that one carries the latest label.
@@ -304,6 +367,47 @@ fn latest_published(discovered: &[Arc<Discovered>]) -> HashMap<&str, i64> {
 }
 
 impl Scope<'_> {
+    /// What an incremental pass compares: the current revisions of the packages that changed
+    /// in Git and of those whose metadata `updates` changes (unchanged in Git: as indexed), and
+    /// the names those packages had in the index. A revision whose name another package's
+    /// revision already has is left out, as a full pass leaves out the second of two.
+    fn incremental(
+        &self,
+        indexed: &BTreeMap<String, Arc<Rev>>,
+        mut packages: BTreeMap<String, Vec<Arc<Discovered>>>,
+        updates: &Updates,
+    ) -> (Vec<Arc<Discovered>>, Vec<String>) {
+        for name in updates.meta.keys() {
+            if let Some(rev) = indexed.get(name)
+                && !packages.contains_key(&rev.discovered.package)
+            {
+                let package = rev.discovered.package.clone();
+                let revisions = of_package(indexed, self.repository, &package)
+                    .map(|(_, rev)| rev.discovered.clone())
+                    .collect();
+                packages.insert(package, revisions);
+            }
+        }
+        let mut only = Vec::new();
+        let mut discovered = Vec::new();
+        for (package, revisions) in &packages {
+            only.extend(
+                of_package(indexed, self.repository, package).map(|(name, _)| name.clone()),
+            );
+            for d in revisions {
+                let name = names::package_revision_name(self.repository, &d.package, &d.workspace);
+                if let Some(other) = indexed.get(&name)
+                    && !packages.contains_key(&other.discovered.package)
+                {
+                    tracing::warn!(%name, git_ref = %d.ref_name, "two git refs map to one package revision name; ignoring the second");
+                    continue;
+                }
+                discovered.push(d.clone());
+            }
+        }
+        (discovered, only)
+    }
+
     /// Sorts every discovered revision into kept or to rebuild, and lists the store changes.
     fn diff(
         &self,
@@ -420,7 +524,7 @@ impl Scope<'_> {
         mut assigned: HashMap<String, i64>,
         first_deleted: i64,
         previous: &Before,
-    ) -> Plan {
+    ) -> (BTreeMap<String, Arc<Rev>>, Vec<Event>) {
         let Diff { kept: mut revisions, next, gone, .. } = diff;
         let mut events = Vec::new();
         for n in next {

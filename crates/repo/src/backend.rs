@@ -110,6 +110,10 @@ impl PackageRepository for GitRepo {
         Ok(GitRepo::list(self)?)
     }
 
+    fn list_changes(&self) -> Result<veranda_storage::Listing> {
+        Ok(GitRepo::list_changes(self)?)
+    }
+
     fn read_files(&self, revision: &Discovered) -> Result<(crate::Files, crate::Modes)> {
         Ok(self.read_files_with_modes(&revision.commit, &revision.package)?)
     }

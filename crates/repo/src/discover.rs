@@ -14,7 +14,7 @@
 mod tests;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     path::Path,
     sync::Arc,
 };
@@ -49,6 +49,9 @@ pub(crate) struct Discovery {
     placeholders: Option<(Oid, Vec<Arc<Discovered>>)>,
     tasks: TaskIndex,
     branch_history: BranchHistory,
+    /// The refs of the last full [`list`](Discovery::list), kept up to date by
+    /// [`changes`](Discovery::changes).
+    known: Option<RefSet>,
 }
 
 impl Discovery {
@@ -70,33 +73,168 @@ impl Discovery {
         }
         if let Some(head) = refs.branch {
             res.extend(self.placeholders(repo, scope, head)?);
+        } else {
+            self.placeholders = None;
         }
-        for (name, target, kind) in &refs.drafts {
+        for (name, (target, kind)) in &refs.drafts {
             let short = &name[TRACKING_PREFIX.len()..];
             let found =
                 self.memo(name, *target, |this| this.draft(repo, scope, short, *kind, *target))?;
             res.extend(found);
         }
-        let live: HashSet<&str> = refs
-            .tags
-            .iter()
-            .map(|(name, _)| name.as_str())
-            .chain(refs.drafts.iter().map(|(name, _, _)| name.as_str()))
-            .collect();
-        self.refs.retain(|name, _| live.contains(name.as_str()));
-
+        self.refs.retain(|name, _| refs.tags.contains_key(name) || refs.drafts.contains_key(name));
         for revision in &mut res {
-            if refs.deletion_proposed.is_empty() {
+            mark_deletion_proposed(revision, scope, &refs.deletion_proposed);
+        }
+        self.known = Some(refs);
+        Ok(res)
+    }
+
+    /// Whether [`changes`](Discovery::changes) can follow refs from here (a full list ran).
+    pub(crate) fn has_listed(&self) -> bool {
+        self.known.is_some()
+    }
+
+    /// Every current revision of each package that one of the `moved` refs (full local names,
+    /// moved or deleted since the last list) may have changed, by package. Reads only those
+    /// refs: the cost follows what moved, not the number of refs. Call after a full
+    /// [`list`](Discovery::list) only.
+    pub(crate) fn changes(
+        &mut self,
+        repo: &Repository,
+        scope: &Scope<'_>,
+        moved: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, Vec<Arc<Discovered>>>, Error> {
+        let Some(mut refs) = self.known.take() else {
+            return Err(Error::Broken {
+                path: repo.path().display().to_string(),
+                reason: "incremental discovery before a full list".into(),
+            });
+        };
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        let mut branch_moved = false;
+        let mut tips = Vec::new();
+        for name in moved {
+            let target = match repo.find_reference(name) {
+                Ok(reference) => reference.target(),
+                Err(err) if err.code() == git2::ErrorCode::NotFound => None,
+                Err(err) => {
+                    self.known = None;
+                    return Err(err.into());
+                }
+            };
+            tips.extend(target);
+            match refs.set(name, target, scope.branch) {
+                Some(Touched::Branch) => branch_moved = true,
+                Some(Touched::Package(full)) => {
+                    touched.insert(full.to_owned());
+                }
+                None => {}
+            }
+            if target.is_none() {
+                self.refs.remove(name);
+            }
+        }
+        let res = self.changes_of(repo, scope, &refs, tips, branch_moved, touched);
+        // On error the memo may be half updated: the next call must list everything.
+        if res.is_ok() {
+            self.known = Some(refs);
+        }
+        res
+    }
+
+    fn changes_of(
+        &mut self,
+        repo: &Repository,
+        scope: &Scope<'_>,
+        refs: &RefSet,
+        tips: Vec<Oid>,
+        branch_moved: bool,
+        mut touched: BTreeSet<String>,
+    ) -> Result<BTreeMap<String, Vec<Arc<Discovered>>>, Error> {
+        self.tasks.update(repo, tips.into_iter())?;
+        if branch_moved {
+            let old =
+                self.placeholders.as_ref().map(|(_, found)| found.clone()).unwrap_or_default();
+            let new = match refs.branch {
+                Some(head) => self.placeholders(repo, scope, head)?,
+                None => {
+                    self.placeholders = None;
+                    Vec::new()
+                }
+            };
+            let before: HashMap<&str, &Arc<Discovered>> =
+                old.iter().map(|d| (d.package.as_str(), d)).collect();
+            let mut after = HashSet::new();
+            for found in &new {
+                let same =
+                    before.get(found.package.as_str()).is_some_and(|b| Arc::ptr_eq(b, found));
+                if !same {
+                    touched.insert(full_path(scope.directory, &found.package));
+                }
+                after.insert(found.package.as_str());
+            }
+            for package in before.keys().filter(|package| !after.contains(*package)) {
+                touched.insert(full_path(scope.directory, package));
+            }
+        }
+        let mut res = BTreeMap::new();
+        for full in &touched {
+            let Some(package) = relative_path(scope.directory, full) else { continue };
+            let found = self.package_revisions(repo, scope, refs, full, package)?;
+            res.insert(package.to_owned(), found);
+        }
+        Ok(res)
+    }
+
+    /// The revisions of the package at `full`, in the order of [`list`](Discovery::list).
+    fn package_revisions(
+        &mut self,
+        repo: &Repository,
+        scope: &Scope<'_>,
+        refs: &RefSet,
+        full: &str,
+        package: &str,
+    ) -> Result<Vec<Arc<Discovered>>, Error> {
+        let mut res = Vec::new();
+        let tags = format!("{TAG_PREFIX}{full}/");
+        for (name, target) in refs.tags.range(tags.clone()..) {
+            if !name.starts_with(&tags) {
                 break;
             }
-            if revision.lifecycle != Lifecycle::Published {
+            let short = &name[TAG_PREFIX.len()..];
+            if short.rsplit_once('/').map(|(path, _)| path) != Some(full) {
                 continue;
             }
-            let full = full_path(scope.directory, &revision.package);
-            let name = deletion_proposed_name(&full, revision.revision, &revision.workspace);
-            if refs.deletion_proposed.contains(&name) {
-                Arc::make_mut(revision).lifecycle = Lifecycle::DeletionProposed;
+            let found = self.memo(name, *target, |this| this.tag(repo, scope, short, *target))?;
+            res.extend(found);
+        }
+        if let Some((_, placeholders)) = &self.placeholders {
+            res.extend(placeholders.iter().filter(|d| d.package == package).cloned());
+        }
+        let mut drafts = Vec::new();
+        for prefix in [DRAFTS, PROPOSED] {
+            let start = format!("{TRACKING_PREFIX}{prefix}{full}/");
+            for (name, (target, kind)) in refs.drafts.range(start.clone()..) {
+                if !name.starts_with(&start) {
+                    break;
+                }
+                let short = &name[TRACKING_PREFIX.len()..];
+                if short[prefix.len()..].rsplit_once('/').map(|(path, _)| path) == Some(full) {
+                    drafts.push((name.clone(), *target, *kind));
+                }
             }
+        }
+        // `list` walks drafts and proposals in ref name order.
+        drafts.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, target, kind) in drafts {
+            let short = &name[TRACKING_PREFIX.len()..];
+            let found =
+                self.memo(&name, target, |this| this.draft(repo, scope, short, kind, target))?;
+            res.extend(found);
+        }
+        for revision in &mut res {
+            mark_deletion_proposed(revision, scope, &refs.deletion_proposed);
         }
         Ok(res)
     }
@@ -146,10 +284,24 @@ impl Discovery {
         }
         self.trees = trees;
 
+        // A placeholder whose package tree and publication did not change is handed out again
+        // as it was (its commit an older head with the same package content), so callers see
+        // that it did not change; an approval then costs only its own package.
+        let before: HashMap<&str, &Arc<Discovered>> = match &self.placeholders {
+            Some((_, found)) => found.iter().map(|d| (d.package.as_str(), d)).collect(),
+            None => HashMap::new(),
+        };
         let mut found = Vec::with_capacity(packages.len());
         for (package, tree) in packages {
             let full = full_path(scope.directory, &package);
             let stamp = self.branch_history.latest.get(&full);
+            if let Some(old) = before.get(package.as_str())
+                && old.tree == tree.to_string()
+                && old.published_commit == stamp.map(|stamp| stamp.commit.to_string())
+            {
+                found.push(Arc::clone(old));
+                continue;
+            }
             found.push(Arc::new(Discovered {
                 workspace: scope.branch.to_owned(),
                 revision: -1,
@@ -165,6 +317,7 @@ impl Discovery {
                 package,
             }));
         }
+        drop(before);
         self.placeholders = Some((head, found.clone()));
         Ok(found)
     }
@@ -361,50 +514,96 @@ fn find_packages(
     Ok(())
 }
 
-/// The refs discovery looks at, read once per list.
+/// The refs discovery looks at, read once per full list and then followed ref by ref.
 struct RefSet {
     branch: Option<Oid>,
-    /// (full local name, target, kind) of `drafts/` and `proposed/` branches.
-    drafts: Vec<(String, Oid, RefKind)>,
-    /// (full name, target) of tags.
-    tags: Vec<(String, Oid)>,
+    /// Full local name -> (target, kind) of `drafts/` and `proposed/` branches.
+    drafts: BTreeMap<String, (Oid, RefKind)>,
+    /// Full name -> target of tags.
+    tags: BTreeMap<String, Oid>,
     /// Names below `deletionProposed/`.
     deletion_proposed: HashSet<String>,
+}
+
+/// What a moved ref changes.
+enum Touched<'a> {
+    /// The registered branch: the placeholders.
+    Branch,
+    /// The revisions of the package at this full path.
+    Package(&'a str),
 }
 
 impl RefSet {
     fn read(repo: &Repository, branch: &str) -> Result<RefSet, Error> {
         let mut refs = RefSet {
             branch: None,
-            drafts: Vec::new(),
-            tags: Vec::new(),
+            drafts: BTreeMap::new(),
+            tags: BTreeMap::new(),
             deletion_proposed: HashSet::new(),
         };
         for reference in repo.references()? {
             let reference = reference?;
             let (Ok(name), Some(target)) = (reference.name(), reference.target()) else { continue };
-            if let Some(short) = name.strip_prefix(TRACKING_PREFIX) {
-                if short == branch {
-                    refs.branch = Some(target);
-                } else if short.starts_with(DRAFTS) {
-                    refs.drafts.push((name.to_owned(), target, RefKind::Draft));
-                } else if short.starts_with(PROPOSED) {
-                    refs.drafts.push((name.to_owned(), target, RefKind::Proposed));
-                } else if let Some(rest) = short.strip_prefix(DELETION_PROPOSED) {
-                    refs.deletion_proposed.insert(rest.to_owned());
-                }
-            } else if name.starts_with(TAG_PREFIX) {
-                refs.tags.push((name.to_owned(), target));
-            }
+            refs.set(name, Some(target), branch);
         }
-        refs.tags.sort();
-        refs.drafts.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(refs)
     }
 
+    /// Records that `name` points at `target` (`None`: deleted); what that touches.
+    fn set<'n>(&mut self, name: &'n str, target: Option<Oid>, branch: &str) -> Option<Touched<'n>> {
+        if let Some(short) = name.strip_prefix(TRACKING_PREFIX) {
+            if short == branch {
+                self.branch = target;
+                return Some(Touched::Branch);
+            }
+            let (kind, rest) = if let Some(rest) = short.strip_prefix(DRAFTS) {
+                (RefKind::Draft, rest)
+            } else if let Some(rest) = short.strip_prefix(PROPOSED) {
+                (RefKind::Proposed, rest)
+            } else if let Some(rest) = short.strip_prefix(DELETION_PROPOSED) {
+                match target {
+                    Some(_) => self.deletion_proposed.insert(rest.to_owned()),
+                    None => self.deletion_proposed.remove(rest),
+                };
+                return rest.rsplit_once('/').map(|(full, _)| Touched::Package(full));
+            } else {
+                return None;
+            };
+            match target {
+                Some(target) => self.drafts.insert(name.to_owned(), (target, kind)),
+                None => self.drafts.remove(name),
+            };
+            rest.rsplit_once('/').map(|(full, _)| Touched::Package(full))
+        } else if let Some(short) = name.strip_prefix(TAG_PREFIX) {
+            match target {
+                Some(target) => self.tags.insert(name.to_owned(), target),
+                None => self.tags.remove(name),
+            };
+            short.rsplit_once('/').map(|(full, _)| Touched::Package(full))
+        } else {
+            None
+        }
+    }
+
     fn tips(&self) -> impl Iterator<Item = Oid> + '_ {
-        let drafts = self.drafts.iter().map(|(_, target, _)| *target);
-        self.branch.into_iter().chain(drafts).chain(self.tags.iter().map(|(_, target)| *target))
+        let drafts = self.drafts.values().map(|(target, _)| *target);
+        self.branch.into_iter().chain(drafts).chain(self.tags.values().copied())
+    }
+}
+
+/// A published revision with a `deletionProposed/` branch is DeletionProposed.
+fn mark_deletion_proposed(
+    revision: &mut Arc<Discovered>,
+    scope: &Scope<'_>,
+    deletion_proposed: &HashSet<String>,
+) {
+    if deletion_proposed.is_empty() || revision.lifecycle != Lifecycle::Published {
+        return;
+    }
+    let full = full_path(scope.directory, &revision.package);
+    let name = deletion_proposed_name(&full, revision.revision, &revision.workspace);
+    if deletion_proposed.contains(&name) {
+        Arc::make_mut(revision).lifecycle = Lifecycle::DeletionProposed;
     }
 }
 

@@ -56,7 +56,7 @@ pub use crate::{
 };
 
 // The types of the storage traits are the types of this crate's API too.
-pub use veranda_storage::{Discovered, EntryMode, Files, Lifecycle, Modes, RefKind};
+pub use veranda_storage::{Discovered, EntryMode, Files, Lifecycle, Listing, Modes, RefKind};
 
 /// One ref update of a [`GitRepo::push`].
 #[derive(Clone, Debug, PartialEq, Eq)]

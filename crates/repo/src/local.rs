@@ -185,3 +185,66 @@ impl Drop for Locks<'_> {
         maintain::clear_journal(self.journal);
     }
 }
+
+/// Lets the cache at `cache` read the objects of the local remote at `remote` (git's
+/// `objects/info/alternates`), so neither the first fetch nor any later one copies objects the
+/// remote already has: registering a large repository costs its refs, not its history.
+/// Only a new cache (no ref, no alternates yet) is set up so; one that fetched before, or
+/// shares another remote's objects (the Repository's URL changed), fetches as before. Returns
+/// whether the file was written (the cache must then be reopened to see it).
+///
+/// The cache then depends on the remote's objects, as a `git clone --shared` does: objects the
+/// remote prunes (after a force push and a `git gc`) are gone from the cache too, which only
+/// matters for refs the next fetch moves away from them.
+pub(crate) fn share_objects(cache: &Repository, remote: &Path) -> Result<bool, Error> {
+    let info = cache.path().join("objects").join("info");
+    let file = info.join("alternates");
+    let line = format!("{}\n", remote.join("objects").display());
+    if file.exists() || cache.references()?.next().is_some() {
+        return Ok(false);
+    }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    fs::create_dir_all(&info).map_err(io(&info))?;
+    let temporary = info.join("alternates.tmp");
+    let mut out = fs::File::create(&temporary).map_err(io(&temporary))?;
+    out.write_all(line.as_bytes()).map_err(io(&temporary))?;
+    out.sync_all().map_err(io(&temporary))?;
+    drop(out);
+    fs::rename(&temporary, &file).map_err(io(&file))?;
+    maintain::sync_dir(&info)?;
+    Ok(true)
+}
+
+/// Gives a cache that has no ref yet the remote's branches and tags as tracking refs, written
+/// as one `packed-refs` file: the first fetch of a remote on this machine, whose objects the
+/// cache shares ([`share_objects`]). Returns whether it did; `false` when the cache has refs
+/// (a regular fetch follows) or lacks an object a ref points at.
+pub(crate) fn copy_refs_into_empty(remote: &Repository, cache: &Repository) -> Result<bool, Error> {
+    if cache.references()?.next().is_some() {
+        return Ok(false);
+    }
+    let odb = cache.odb()?;
+    let mut refs = std::collections::BTreeMap::new();
+    for reference in remote.references()? {
+        let reference = reference?;
+        let (Ok(name), Some(target)) = (reference.name(), reference.target()) else { continue };
+        let Some(tracking) = transport::tracking_ref(name) else { continue };
+        if !odb.exists(target) {
+            return Ok(false);
+        }
+        refs.insert(tracking, target.to_string());
+    }
+    let git_dir = cache.path();
+    let lock = git_dir.join("packed-refs.lock");
+    if !maintain::take_lock(&lock, None)? {
+        return Err(Error::RemoteLocked { file: lock.display().to_string() });
+    }
+    if let Err(err) = maintain::write_packed_refs(git_dir, &lock, &refs) {
+        let _ = fs::remove_file(&lock);
+        return Err(err);
+    }
+    Ok(true)
+}

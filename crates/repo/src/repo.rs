@@ -2,7 +2,7 @@
 
 use std::{
     cell::{Cell, RefCell},
-    collections::HashSet,
+    collections::{BTreeSet, HashSet},
     fs, iter,
     path::{Component, Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
@@ -12,7 +12,7 @@ use std::{
 use git2::{Commit, ErrorCode, ObjectType, Oid, Repository};
 
 use crate::{
-    ABSENT, Discovered, Error, Files, GitConfig, Modes, RefUpdate, Signature,
+    ABSENT, Discovered, Error, Files, GitConfig, Listing, Modes, RefUpdate, Signature,
     annotation::{Annotation, annotate_message, format_message},
     auth::Auth,
     discover::{self, Discovery, Scope},
@@ -69,6 +69,10 @@ struct Inner {
     unconnected: RefCell<HashSet<Oid>>,
     /// A background merge of small packs ([`maintain`]) in the cache and the local remote.
     maintenance: RefCell<Option<Repack>>,
+    /// Local refs this process moved since discovery last looked (full names), so
+    /// [`GitRepo::list_changes`] reads only those; `None` after a fetch moved refs, or before
+    /// the first list: everything must be read.
+    moved: RefCell<Option<BTreeSet<String>>>,
 }
 
 /// Stack of the thread a fetch runs on. libgit2's pack builder (used to fetch from a repository
@@ -135,14 +139,22 @@ impl GitRepo {
             tracing::debug!(%url, %remote, "the remote is reached at its rewritten URL");
         }
         configure_origin(&repo, &remote)?;
+        let local = local::path(&remote);
+        let repo = match &local {
+            Some(remote) if local::share_objects(&repo, remote)? => {
+                Repository::open_bare(&cfg.cache_dir)?
+            }
+            _ => repo,
+        };
         let inner = Inner {
             repo,
             discovery: Discovery::default(),
             loose_refs: Cell::new(0),
             remote_loose_refs: Cell::new(0),
-            local: local::path(&remote),
+            local,
             unconnected: RefCell::new(HashSet::new()),
             maintenance: RefCell::new(None),
+            moved: RefCell::new(None),
         };
         inner.fetch(cfg.resolved()?.auth())?;
         maintain::prune_empty_ref_dirs(inner.repo.path());
@@ -204,7 +216,9 @@ impl GitRepo {
         let inner = self.lock();
         match downloaded {
             Some(Downloaded { before, advertised }) => {
-                let written = transport::apply(&inner.repo, &before, &advertised)?;
+                let written = transport::apply(&inner.repo, &before, &advertised);
+                inner.fetched(written.as_ref().map_or(1, |written| *written));
+                let written = written?;
                 inner.start_maintenance();
                 inner.refs_written(written)
             }
@@ -259,8 +273,31 @@ impl GitRepo {
     /// or push. Results are memoised by object id, so listing unchanged refs is cheap.
     pub fn list(&self) -> Result<Vec<Arc<Discovered>>, Error> {
         let mut inner = self.lock();
-        let Inner { repo, discovery, .. } = &mut *inner;
-        discovery.list(repo, &Scope { branch: &self.cfg.branch, directory: &self.cfg.directory })
+        let Inner { repo, discovery, moved, .. } = &mut *inner;
+        *moved.get_mut() = None;
+        let scope = Scope { branch: &self.cfg.branch, directory: &self.cfg.directory };
+        let found = discovery.list(repo, &scope)?;
+        *moved.get_mut() = Some(BTreeSet::new());
+        Ok(found)
+    }
+
+    /// What changed since the last [`list`](GitRepo::list) or `list_changes`: after this
+    /// process's own pushes, only the refs they moved are read, and the revisions of the
+    /// packages those refs belong to are returned; after a fetch that moved refs (or before
+    /// the first list), everything is listed.
+    pub fn list_changes(&self) -> Result<Listing, Error> {
+        let mut inner = self.lock();
+        let Inner { repo, discovery, moved, .. } = &mut *inner;
+        let scope = Scope { branch: &self.cfg.branch, directory: &self.cfg.directory };
+        let Some(refs) = moved.get_mut().take().filter(|_| discovery.has_listed()) else {
+            let found = discovery.list(repo, &scope)?;
+            *moved.get_mut() = Some(BTreeSet::new());
+            return Ok(Listing::Full(found));
+        };
+        // On an error `moved` stays `None`: the next call lists everything.
+        let changed = discovery.changes(repo, &scope, &refs)?;
+        *moved.get_mut() = Some(BTreeSet::new());
+        Ok(Listing::Packages(changed))
     }
 
     /// All files of `package` (relative to the registered directory) in `commit`.
@@ -638,14 +675,35 @@ impl GitRepo {
 
 impl Inner {
     fn fetch(&self, auth: Auth<'_>) -> Result<(), Error> {
-        if let Some(remote) = self.local()?
-            && local::in_sync(&remote, &self.repo)?
-        {
-            return Ok(());
+        if let Some(remote) = self.local()? {
+            if local::in_sync(&remote, &self.repo)? {
+                return Ok(());
+            }
+            if local::copy_refs_into_empty(&remote, &self.repo)? {
+                self.fetched(1);
+                return Ok(());
+            }
         }
-        let written = fetch_on_big_stack(&self.repo, auth)?;
+        let written = fetch_on_big_stack(&self.repo, auth);
+        self.fetched(written.as_ref().map_or(1, |written| *written));
+        let written = written?;
         self.start_maintenance();
         self.refs_written(written)
+    }
+
+    /// After a fetch that wrote `written` refs (an error counts as some): discovery must read
+    /// every ref again, since it cannot tell which moved.
+    fn fetched(&self, written: usize) {
+        if written > 0 {
+            *self.moved.borrow_mut() = None;
+        }
+    }
+
+    /// Remembers that `updates` may have moved their tracking refs, for [`GitRepo::list_changes`].
+    fn pushed(&self, updates: &[RefUpdate]) {
+        if let Some(moved) = self.moved.borrow_mut().as_mut() {
+            moved.extend(updates.iter().filter_map(|update| transport::tracking_ref(&update.name)));
+        }
     }
 
     /// Starts merging small packs of the cache and the local remote in the background, unless a
@@ -751,6 +809,8 @@ impl Inner {
 
     fn push(&self, auth: Auth<'_>, updates: &[RefUpdate]) -> Result<(), Error> {
         transport::validate(&self.repo, updates)?;
+        // Even a failed push may have moved some of them.
+        self.pushed(updates);
         let res = match self.local()? {
             Some(remote) if self.direct(&remote, updates)? => {
                 let journal = self.repo.path().join(maintain::LOCK_JOURNAL);

@@ -29,8 +29,8 @@ pub use crate::{
     credentials::{CredentialSource, Credentials},
     error::{Error, ErrorKind},
     repository::{
-        Author, Backend, Content, Discovered, EntryMode, FetchedPackage, Files, Lifecycle, Modes,
-        NewDraft, PackageRepository, RefKind, RepositoryConfig, Upstream,
+        Author, Backend, Content, Discovered, EntryMode, FetchedPackage, Files, Lifecycle, Listing,
+        Modes, NewDraft, PackageRepository, RefKind, RepositoryConfig, Upstream,
     },
     store::{Change, ObjectRow, ObjectTable, RevisionRow, Store},
 };

@@ -171,6 +171,16 @@ pub struct FetchedPackage {
     pub commit: String,
 }
 
+/// What [`PackageRepository::list_changes`] found.
+#[derive(Clone, Debug)]
+pub enum Listing {
+    /// Every package revision, as [`PackageRepository::list`] returns them.
+    Full(Vec<Arc<Discovered>>),
+    /// Every current revision of these packages (by [`Discovered::package`]); a package with
+    /// no revision left maps to an empty list. Revisions of other packages did not change.
+    Packages(BTreeMap<String, Vec<Arc<Discovered>>>),
+}
+
 /// Opens registered repositories and reads upstream packages.
 pub trait Backend: Send + Sync {
     /// Opens (creating its cache if needed) the repository `config` describes. Blocks.
@@ -189,6 +199,16 @@ pub trait PackageRepository: Send + Sync {
     /// Every package revision, as of the last fetch or write. Unchanged revisions are handed
     /// out as the same `Arc` as by the previous call, so callers can skip them cheaply.
     fn list(&self) -> Result<Vec<Arc<Discovered>>, Error>;
+
+    /// What changed since the previous [`list`](PackageRepository::list) or `list_changes`:
+    /// every current revision of each package whose revisions may have changed, or everything
+    /// when the implementation cannot tell (the first call, after a fetch that moved refs).
+    /// Costs what changed, not the size of the repository, after the repository's own writes.
+    ///
+    /// The changes are handed out once: a caller that cannot apply them must call `list` next.
+    fn list_changes(&self) -> Result<Listing, Error> {
+        Ok(Listing::Full(self.list()?))
+    }
 
     /// The files of a revision and the modes of those that are not regular files.
     fn read_files(&self, revision: &Discovered) -> Result<(Files, Modes), Error>;

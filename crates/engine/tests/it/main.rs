@@ -87,6 +87,13 @@ impl Fixture {
         Fixture { dir, engine, memory_store }
     }
 
+    /// Stops the engine and opens a new one with `config`.
+    async fn reopen_with(self, config: EngineConfig) -> Fixture {
+        let Fixture { dir, engine, memory_store } = self;
+        drop(engine);
+        Fixture { dir, engine: open(config).await, memory_store }
+    }
+
     fn bare(&self, name: &str) -> std::path::PathBuf {
         let path = self.dir.path().join(name);
         let out = Command::new("git")
@@ -965,4 +972,99 @@ async fn write_in_git_is_acknowledged_when_indexing_fails() {
     assert!(reopened.engine.wait_ready(Duration::from_secs(10)).await);
     let pr = reopened.engine.get_package_revision("default", "r.q.ws").unwrap();
     assert_eq!(pr.metadata.labels.get("team").map(String::as_str), Some("green"));
+}
+
+/// Writes reconcile only what they moved (`PackageRepository::list_changes`); an external push
+/// in between is still found by the periodic sync, and the index always equals what a fresh
+/// engine lists from Git.
+#[tokio::test]
+async fn incremental_reconciles_and_external_pushes_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("r.git");
+    Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&remote).output().unwrap();
+    let config = EngineConfig {
+        sync_interval: Duration::from_millis(200),
+        ..config(&dir.path().join("data"))
+    };
+    let f = Fixture {
+        engine: open(config.clone()).await,
+        dir: tempfile::tempdir().unwrap(),
+        memory_store: None,
+    };
+    f.register("r", &remote).await;
+    f.create("r", "a", "ws", None).await.unwrap();
+    f.publish("r.a.ws").await;
+    f.create("r", "b", "ws", None).await.unwrap();
+
+    // Someone else adds package c on the branch and a draft of d.
+    let work = dir.path().join("work");
+    git(dir.path(), &["clone", "-q", remote.to_str().unwrap(), work.to_str().unwrap()]);
+    std::fs::create_dir_all(work.join("c")).unwrap();
+    std::fs::write(
+        work.join("c/Kptfile"),
+        "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: c\n",
+    )
+    .unwrap();
+    git(&work, &["add", "-A"]);
+    git(
+        &work,
+        &["-c", "user.name=x", "-c", "user.email=x@example.com", "commit", "-q", "-m", "add c"],
+    );
+    std::fs::create_dir_all(work.join("d")).unwrap();
+    std::fs::write(
+        work.join("d/Kptfile"),
+        "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: d\n",
+    )
+    .unwrap();
+    git(&work, &["add", "-A"]);
+    git(
+        &work,
+        &["-c", "user.name=x", "-c", "user.email=x@example.com", "commit", "-q", "-m", "add d"],
+    );
+    git(&work, &["push", "-q", "origin", "HEAD~1:main", "HEAD:refs/heads/drafts/d/ext"]);
+    eventually("the external push is indexed", || {
+        f.engine.get_package_revision("default", "r.c.main").is_ok()
+            && f.engine.get_package_revision("default", "r.d.ext").is_ok()
+    })
+    .await;
+
+    // Writes after the sync are incremental again and see the new branch head.
+    f.publish("r.b.ws").await;
+    let mut labelled = (*f.engine.get_package_revision("default", "r.a.ws").unwrap()).clone();
+    labelled.metadata.labels.insert("k".into(), "v".into());
+    f.engine
+        .update_package_revision("default", "r.a.ws", labelled, Endpoint::Update)
+        .await
+        .unwrap();
+    f.move_to("r.a.ws", Lifecycle::DeletionProposed, Endpoint::Update).await.unwrap();
+    f.engine.delete_package_revision("default", "r.d.ext").await.unwrap();
+
+    let listed = |engine: &Engine| {
+        let mut all: Vec<String> = engine
+            .list_package_revisions(Some("default"), &Default::default())
+            .iter()
+            .map(|pr| {
+                let latest = pr.metadata.labels.get(veranda_api::LATEST_REVISION_LABEL).cloned();
+                format!(
+                    "{} {:?} {} {latest:?} {:?}",
+                    pr.metadata.name,
+                    pr.spec.lifecycle,
+                    pr.spec.revision,
+                    pr.metadata.labels.get("k")
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let before = listed(&f.engine);
+    assert!(
+        before.iter().any(|line| line.starts_with("r.a.ws Some(DeletionProposed)")),
+        "{before:?}"
+    );
+    assert!(!before.iter().any(|line| line.starts_with("r.d.ext")), "{before:?}");
+    assert!(before.iter().any(|line| line.starts_with("r.b.main")), "{before:?}");
+    let f = f.reopen_with(config).await;
+    assert!(f.engine.wait_ready(Duration::from_secs(30)).await);
+    assert_eq!(listed(&f.engine), before);
 }

@@ -7,6 +7,7 @@ mod discovery;
 mod http;
 mod http_server;
 mod https;
+mod incremental;
 mod lifecycle;
 mod modes;
 mod open;

@@ -224,11 +224,12 @@ fn a_missing_object_is_an_error_naming_its_path() {
     work.run(&["push", "-q", "origin", "HEAD:main"]);
     let config = scratch.config(remote.to_str().expect("utf-8"), "cache");
     drop(GitRepo::open(config.clone()).expect("open"));
-    // Remove the blob of gap/Kptfile from the cache (and only there), then open it again.
+    // Remove the blob of gap/Kptfile from the object store the cache reads (the remote's:
+    // a cache of a remote on this machine shares its objects), then open it again.
     let blob = work.run(&["rev-parse", "HEAD:gap/Kptfile"]).trim().to_string();
     let blob_ok = work.run(&["rev-parse", "HEAD:ok/Kptfile"]).trim().to_string();
     assert_ne!(blob, blob_ok);
-    drop_object(&scratch.path("cache"), &blob);
+    drop_object(&remote, &blob);
     let repo = GitRepo::open(config).expect("open");
     let head = repo.branch_head().expect("head").expect("branch");
     let err = repo.read_files(&head, "gap").expect_err("missing object");
