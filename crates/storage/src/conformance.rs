@@ -169,9 +169,63 @@ pub fn store(store: &dyn Store) {
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!((rows[0].name.as_str(), rows[0].resource_version), ("y", next - 1));
+    let mut got = store.get_revisions("ns", &["y".into(), "x".into(), "z".into()]).expect("get");
+    got.sort_by(|a, b| a.name.cmp(&b.name));
+    let got: Vec<_> = got.iter().map(|r| (r.name.as_str(), r.resource_version)).collect();
+    assert_eq!(got, [("y", next - 1), ("z", next)], "only the rows that exist");
+    assert!(store.get_revisions("other-ns", &["y".into()]).expect("get").is_empty());
+    expectations(store);
     store.delete_repository_revisions("ns", "r").expect("delete");
     assert!(store.list_revisions("ns", "r").expect("list").is_empty());
     assert_eq!(store.list_revisions("ns", "other").expect("list").len(), 1);
+}
+
+/// [`Change::Expect`]: the compare-and-swap of servers sharing a store. A failed expectation
+/// applies nothing of the transaction and takes no resourceVersion.
+fn expectations(store: &dyn Store) {
+    let expect = |name: &str, resource_version: Option<i64>| Change::Expect {
+        namespace: "ns".into(),
+        name: name.into(),
+        resource_version,
+    };
+    // Insert if absent.
+    let written = store
+        .apply(vec![expect("cas", None), Change::PutRevision(revision("cas", "r"))])
+        .expect("insert if absent");
+    let first = written[0].resource_version;
+    let before = store.current_resource_version().expect("current");
+    let mut loser = revision("cas", "r");
+    loser.meta = r#"{"labels":{"lost":"yes"}}"#.into();
+    let err = store
+        .apply(vec![
+            Change::PutRevision(revision("bystander", "r")),
+            expect("cas", None),
+            Change::PutRevision(loser.clone()),
+        ])
+        .expect_err("the row exists");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(store.current_resource_version().expect("current"), before, "no version taken");
+    assert!(store.get_revisions("ns", &["bystander".into()]).expect("get").is_empty());
+    let row = &store.get_revisions("ns", &["cas".into()]).expect("get")[0];
+    assert_eq!((row.meta.as_str(), row.resource_version), ("{}", first), "the winner kept");
+    // Update only from the version read.
+    let err = store
+        .apply(vec![expect("cas", Some(first - 1)), Change::PutRevision(loser.clone())])
+        .expect_err("stale");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    let written = store
+        .apply(vec![expect("cas", Some(first)), Change::PutRevision(loser)])
+        .expect("from the version read");
+    let second = written[0].resource_version;
+    assert!(second > first);
+    // Delete only from the version read; an expectation alone changes nothing.
+    let delete = Change::DeleteRevision { namespace: "ns".into(), name: "cas".into() };
+    let err = store.apply(vec![expect("cas", Some(first)), delete.clone()]).expect_err("stale");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(store.apply(vec![expect("cas", Some(second))]).expect("holds").is_empty());
+    store.apply(vec![expect("cas", Some(second)), delete]).expect("delete");
+    assert!(store.get_revisions("ns", &["cas".into()]).expect("get").is_empty());
+    store.apply(vec![expect("cas", None)]).expect("gone");
 }
 
 fn kptfile(name: &str) -> Vec<u8> {

@@ -457,7 +457,19 @@ impl Store for MemoryStore {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
-        let puts = changes.iter().filter(|c| matches!(c, Change::PutRevision(_))).count() as i64;
+        for change in &changes {
+            if let Change::Expect { namespace, name, resource_version } = change {
+                let key = (namespace.clone(), name.clone());
+                let found = state.revisions.get(&key).map(|r| r.resource_version);
+                if found != *resource_version {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!("revision {name} is at {found:?}, not {resource_version:?}"),
+                    ));
+                }
+            }
+        }
+        let puts = changes.iter().filter(|c| c.is_put()).count() as i64;
         let mut resource_version = if puts > 0 { self.next(&mut state, puts) } else { 0 };
         let mut written = Vec::new();
         for change in changes {
@@ -471,9 +483,18 @@ impl Store for MemoryStore {
                 Change::DeleteRevision { namespace, name } => {
                     state.revisions.remove(&(namespace, name));
                 }
+                Change::Expect { .. } => {}
             }
         }
         Ok(written)
+    }
+
+    fn get_revisions(&self, namespace: &str, names: &[String]) -> Result<Vec<RevisionRow>, Error> {
+        let state = self.state("get_revisions")?;
+        Ok(names
+            .iter()
+            .filter_map(|name| state.revisions.get(&(namespace.to_owned(), name.clone())).cloned())
+            .collect())
     }
 
     fn delete_repository_revisions(&self, namespace: &str, repository: &str) -> Result<(), Error> {

@@ -46,6 +46,51 @@ pub enum Change {
         /// Object name of the revision.
         name: String,
     },
+    /// A precondition of the whole transaction, checked before any change is applied: the
+    /// revision row is at this resourceVersion (`None`: there is no row). When it is not, the
+    /// transaction applies nothing and fails with [`crate::ErrorKind::Conflict`]: the
+    /// compare-and-swap of servers sharing one store.
+    Expect {
+        /// Namespace of the revision.
+        namespace: String,
+        /// Object name of the revision.
+        name: String,
+        /// The resourceVersion the row must have, `None` for no row.
+        resource_version: Option<i64>,
+    },
+}
+
+impl Change {
+    /// Whether the change takes a resourceVersion.
+    pub fn is_put(&self) -> bool {
+        matches!(self, Change::PutRevision(_))
+    }
+}
+
+/// What the change feed says changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FeedTable {
+    /// A package revision's metadata row.
+    Revisions,
+    /// A row of an object table.
+    Object(ObjectTable),
+}
+
+/// One entry of a shared store's change feed, in commit order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedEntry {
+    /// Position in the feed: strictly increasing in commit order.
+    pub seq: i64,
+    /// The row's resourceVersion (for a delete: the counter when it was deleted).
+    pub resource_version: i64,
+    /// What changed.
+    pub table: FeedTable,
+    /// Namespace of the row.
+    pub namespace: String,
+    /// Name of the row.
+    pub name: String,
+    /// Whether the row was deleted.
+    pub deleted: bool,
 }
 
 /// Tables holding whole JSON objects.
@@ -110,4 +155,30 @@ pub trait Store: Send + Sync {
 
     /// Removes every revision row of a repository.
     fn delete_repository_revisions(&self, namespace: &str, repository: &str) -> Result<(), Error>;
+
+    /// The rows of these revisions that exist, in no particular order.
+    fn get_revisions(&self, namespace: &str, names: &[String]) -> Result<Vec<RevisionRow>, Error>;
+
+    /// Whether other servers write this store too, so that rows can change under the index
+    /// and [`Store::changes_since`] says which.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// The change feed after `seq`, oldest first, at most `limit` entries (a store no other
+    /// server writes has none).
+    fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<FeedEntry>, Error> {
+        let _ = (seq, limit);
+        Ok(Vec::new())
+    }
+
+    /// The position of the feed's last entry (0 when empty or without a feed).
+    fn feed_position(&self) -> Result<i64, Error> {
+        Ok(0)
+    }
+
+    /// Blocks until the feed may have new entries or `timeout` passes.
+    fn wait_for_changes(&self, timeout: std::time::Duration) {
+        std::thread::sleep(timeout);
+    }
 }

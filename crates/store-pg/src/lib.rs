@@ -47,6 +47,8 @@ pub enum Error {
     InUse(String),
     /// Another server took the database over after a restart of the database.
     Lost,
+    /// A precondition of the transaction ([`Change::Expect`]) did not hold; nothing applied.
+    Conflict(String),
 }
 
 impl std::fmt::Display for Error {
@@ -79,6 +81,7 @@ impl std::fmt::Display for Error {
             Error::Schema(e) => write!(f, "postgres schema: {e}"),
             Error::Timeout(d) => write!(f, "postgres: no answer within {} s", d.as_secs()),
             Error::Gone(e) => write!(f, "postgres: {e}"),
+            Error::Conflict(e) => f.write_str(e),
             Error::InUse(holder) => write!(
                 f,
                 "the database is in use by another veranda server ({holder}); several servers \
@@ -107,6 +110,7 @@ impl Error {
             Error::Pg(e) => e.is_closed() || e.as_db_error().is_none_or(|db| is_gone(db.code())),
             Error::Timeout(_) | Error::Gone(_) => true,
             Error::Url(_) | Error::Schema(_) | Error::InUse(_) | Error::Lost => false,
+            Error::Conflict(_) => false,
         }
     }
 
@@ -124,6 +128,7 @@ impl Error {
             Error::Timeout(_) => ErrorKind::Timeout,
             Error::Gone(_) | Error::InUse(_) | Error::Lost => ErrorKind::Unavailable,
             Error::Url(_) | Error::Schema(_) => ErrorKind::Other,
+            Error::Conflict(_) => ErrorKind::Conflict,
         }
     }
 }
@@ -178,6 +183,8 @@ pub struct Store {
     config: Config,
     tls: MakeTlsConnector,
     claim: std::sync::Mutex<Option<claim::Claim>>,
+    // The connection that `LISTEN`s to the change feed, opened by the first wait for it.
+    listener: std::sync::Mutex<Option<Client>>,
 }
 
 impl Store {
@@ -229,6 +236,7 @@ impl Store {
             config,
             tls,
             claim: std::sync::Mutex::new(None),
+            listener: std::sync::Mutex::new(None),
             schema,
             committed_rv: AtomicI64::new(committed),
         })
@@ -411,7 +419,9 @@ impl Store {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
-        let written = match self.schema >= 3 {
+        // A write with preconditions checks them in its transaction, statement by statement.
+        let guarded = changes.iter().any(|c| matches!(c, Change::Expect { .. }));
+        let written = match self.schema >= 3 && !guarded {
             true => self.pool.run(move |c| apply_in_one_call(c, changes))?,
             false => self.pool.run(move |c| apply_statements(c, changes))?,
         };
@@ -443,39 +453,105 @@ impl Store {
 
     /// The change feed after `seq`, oldest first, at most `limit` entries.
     pub fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<FeedEntry>, Error> {
-        self.pool.run(move |c| {
-            let rows = c.client.query(
+        let entries = self.pool.run(move |c| {
+            let query = c.prepared(
                 "SELECT seq, resource_version, kind, namespace, name, op FROM changes
                  WHERE seq > $1 ORDER BY seq LIMIT $2",
-                &[&seq, &limit],
             )?;
+            let rows = c.client.query(&query, &[&seq, &limit])?;
             Ok(rows
                 .iter()
-                .map(|r| FeedEntry {
-                    seq: r.get(0),
-                    resource_version: r.get(1),
-                    table: r.get(2),
-                    namespace: r.get(3),
-                    name: r.get(4),
-                    deleted: r.get::<_, String>(5) == "delete",
+                .filter_map(|r| {
+                    Some(FeedEntry {
+                        seq: r.get(0),
+                        resource_version: r.get(1),
+                        table: feed_table(r.get(2))?,
+                        namespace: r.get(3),
+                        name: r.get(4),
+                        deleted: r.get::<_, String>(5) == "delete",
+                    })
                 })
-                .collect())
+                .collect::<Vec<_>>())
+        })?;
+        if let Some(last) = entries.iter().map(|e| e.resource_version).max() {
+            self.seen(last);
+        }
+        Ok(entries)
+    }
+
+    /// The position of the feed's last entry (0 when it is empty).
+    pub fn feed_position(&self) -> Result<i64, Error> {
+        self.pool.run(move |c| {
+            let query = c.prepared("SELECT COALESCE(MAX(seq), 0) FROM changes")?;
+            Ok(c.client.query_one(&query, &[])?.get(0))
         })
+    }
+
+    /// The metadata rows of these revisions that exist.
+    pub fn get_revisions(
+        &self,
+        namespace: &str,
+        names: &[String],
+    ) -> Result<Vec<RevisionRow>, Error> {
+        let (namespace, names) = (namespace.to_string(), names.to_vec());
+        self.pool.run(move |c| {
+            let query = c.prepared(
+                "SELECT namespace, name, repository, meta, resource_version, fingerprint
+                 FROM package_revisions WHERE namespace = $1 AND name = ANY($2)",
+            )?;
+            let rows = c.client.query(&query, &[&namespace, &names])?;
+            Ok(rows.iter().map(revision_row).collect())
+        })
+    }
+
+    /// Blocks until `veranda_changes` is notified or `timeout` passes. The notification only
+    /// wakes the caller: [`Store::changes_since`] says what changed, so one lost while the
+    /// listener reconnects delays, never loses, a change.
+    pub fn wait_for_changes(&self, timeout: Duration) {
+        let mut listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
+        if listener.is_none() {
+            match connect(&self.config, self.tls.clone()).and_then(|mut c| {
+                c.batch_execute("LISTEN veranda_changes").map(|()| c).map_err(Error::from)
+            }) {
+                Ok(client) => *listener = Some(client),
+                Err(_) => {
+                    // The database is down: the caller reads the feed when it is back.
+                    drop(listener);
+                    std::thread::sleep(timeout);
+                    return;
+                }
+            }
+        }
+        let Some(client) = listener.as_mut() else { return };
+        let broken = {
+            use postgres::fallible_iterator::FallibleIterator;
+            let mut notifications = client.notifications();
+            let broken = notifications.timeout_iter(timeout).next().is_err();
+            // Everything already delivered is covered by the same read of the feed.
+            while let Ok(Some(_)) = notifications.iter().next() {}
+            broken
+        };
+        if broken || client.is_closed() {
+            // The next wait opens a new one.
+            *listener = None;
+        }
     }
 }
 
-/// One entry of the change feed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FeedEntry {
-    /// Position in the feed (commit order).
-    pub seq: i64,
-    /// The row's resourceVersion (for a delete: the counter when it was deleted).
-    pub resource_version: i64,
-    /// The table changed (`package_revisions`, `repositories`, …).
-    pub table: String,
-    pub namespace: String,
-    pub name: String,
-    pub deleted: bool,
+pub use veranda_storage::{FeedEntry, FeedTable};
+
+fn feed_table(kind: &str) -> Option<FeedTable> {
+    Some(match kind {
+        "package_revisions" => FeedTable::Revisions,
+        "repositories" => FeedTable::Object(ObjectTable::Repositories),
+        "packages" => FeedTable::Object(ObjectTable::Packages),
+        "secrets" => FeedTable::Object(ObjectTable::Secrets),
+        "roles" => FeedTable::Object(ObjectTable::Roles),
+        "cluster_roles" => FeedTable::Object(ObjectTable::ClusterRoles),
+        "role_bindings" => FeedTable::Object(ObjectTable::RoleBindings),
+        "cluster_role_bindings" => FeedTable::Object(ObjectTable::ClusterRoleBindings),
+        _ => return None,
+    })
 }
 
 /// [`Store::apply`] as one call of `veranda_apply` (schema 3): one round trip.
@@ -498,6 +574,8 @@ fn apply_in_one_call(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Vec<Rev
                 fingerprints.push(row.fingerprint.clone());
                 puts.push(row);
             }
+            // Routed to `apply_statements` (see `Store::apply`).
+            Change::Expect { .. } => {}
             Change::DeleteRevision { namespace, name } => {
                 ops.push("delete");
                 namespaces.push(namespace);
@@ -533,10 +611,24 @@ fn apply_statements(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Vec<Revi
            fingerprint = EXCLUDED.fingerprint",
     )?;
     let delete = c.prepared("DELETE FROM package_revisions WHERE namespace = $1 AND name = $2")?;
+    let expect = c.prepared(
+        "SELECT resource_version FROM package_revisions WHERE namespace = $1 AND name = $2",
+    )?;
     let mut tx = c.client.transaction()?;
-    let puts = changes.iter().filter(|ch| matches!(ch, Change::PutRevision(_))).count() as i64;
+    let puts = changes.iter().filter(|ch| ch.is_put()).count() as i64;
     // The counter's lock first, always: it orders every writer (and the feed).
     let mut rv = if puts > 0 { next_rv(&mut tx, puts)? } else { lock_counter(&mut tx)? };
+    for change in &changes {
+        if let Change::Expect { namespace, name, resource_version } = change {
+            let found: Option<i64> = tx.query_opt(&expect, &[namespace, name])?.map(|r| r.get(0));
+            if found != *resource_version {
+                // Dropping the transaction rolls it back: nothing is applied.
+                return Err(Error::Conflict(format!(
+                    "revision {name} is at resourceVersion {found:?}, not {resource_version:?}"
+                )));
+            }
+        }
+    }
     let mut written = Vec::new();
     for change in changes {
         match change {
@@ -559,6 +651,7 @@ fn apply_statements(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Vec<Revi
             Change::DeleteRevision { namespace, name } => {
                 tx.execute(&delete, &[&namespace, &name])?;
             }
+            Change::Expect { .. } => {}
         }
     }
     tx.commit()?;
@@ -746,5 +839,33 @@ impl veranda_storage::Store for Store {
         repository: &str,
     ) -> Result<(), veranda_storage::Error> {
         Ok(Store::delete_repository_revisions(self, namespace, repository)?)
+    }
+
+    fn get_revisions(
+        &self,
+        namespace: &str,
+        names: &[String],
+    ) -> Result<Vec<RevisionRow>, veranda_storage::Error> {
+        Ok(Store::get_revisions(self, namespace, names)?)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn changes_since(
+        &self,
+        seq: i64,
+        limit: i64,
+    ) -> Result<Vec<FeedEntry>, veranda_storage::Error> {
+        Ok(Store::changes_since(self, seq, limit)?)
+    }
+
+    fn feed_position(&self) -> Result<i64, veranda_storage::Error> {
+        Ok(Store::feed_position(self)?)
+    }
+
+    fn wait_for_changes(&self, timeout: Duration) {
+        Store::wait_for_changes(self, timeout)
     }
 }

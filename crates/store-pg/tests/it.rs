@@ -1,6 +1,9 @@
 //! The PostgreSQL store against a real PostgreSQL started for each test.
 
-use std::sync::{Arc, Barrier};
+use std::{
+    sync::{Arc, Barrier},
+    time::Duration,
+};
 
 use veranda_pgtest::Postgres;
 use veranda_storage::{Change, ErrorKind, ObjectTable, RevisionRow};
@@ -221,6 +224,38 @@ fn the_feed_wakes_a_listener() {
         .expect("notification")
         .expect("no notification within 10 s");
     assert_eq!((got.channel(), got.payload()), ("veranda_changes", "package_revisions"));
+}
+
+#[test]
+fn wait_for_changes_wakes_on_another_servers_write_and_the_feed_names_it() {
+    use veranda_storage::{FeedTable, Store as _};
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = database(&pg, "wait");
+    let (follower, writer) = (Store::open(&url).expect("open"), Store::open(&url).expect("open"));
+    let start = follower.feed_position().expect("position");
+    // The first wait opens the listener; it may time out.
+    follower.wait_for_changes(Duration::from_millis(50));
+    let writing = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        writer.apply(vec![Change::PutRevision(revision("woken"))]).expect("apply");
+        writer
+    });
+    let began = std::time::Instant::now();
+    follower.wait_for_changes(Duration::from_secs(20));
+    assert!(began.elapsed() < Duration::from_secs(10), "woken by the write, not the timeout");
+    let writer = writing.join().expect("writer");
+    let feed = follower.changes_since(start, 100).expect("feed");
+    let entry = feed.last().expect("an entry");
+    assert_eq!(
+        (entry.table, entry.name.as_str(), entry.deleted),
+        (FeedTable::Revisions, "woken", false)
+    );
+    assert_eq!(follower.feed_position().expect("position"), entry.seq);
+    // What the follower read moves its resourceVersion past the other server's write.
+    assert_eq!(
+        veranda_storage::Store::current_resource_version(&follower).expect("current"),
+        writer.current_resource_version()
+    );
 }
 
 /// A CA and a server certificate for 127.0.0.1 made with the `openssl` command: the server's

@@ -19,6 +19,8 @@ pub enum Error {
     Sqlite(#[from] rusqlite::Error),
     #[error("store is poisoned by an earlier panic")]
     Poisoned,
+    #[error("revision {name} is at resourceVersion {found:?}, not {expected:?}")]
+    Conflict { name: String, found: Option<i64>, expected: Option<i64> },
 }
 
 // The rows of the storage trait are the rows of this crate's API too.
@@ -215,8 +217,23 @@ impl Store {
         }
         self.with(|c| {
             let tx = c.transaction()?;
-            let puts =
-                changes.iter().filter(|ch| matches!(ch, Change::PutRevision(_))).count() as i64;
+            for change in &changes {
+                if let Change::Expect { namespace, name, resource_version } = change {
+                    let found: Option<i64> = tx
+                        .prepare_cached(
+                            "SELECT resource_version FROM package_revisions
+                             WHERE namespace = ?1 AND name = ?2",
+                        )?
+                        .query_row(params![namespace, name], |r| r.get(0))
+                        .optional()?;
+                    if found != *resource_version {
+                        // Dropping the transaction rolls it back: nothing is applied.
+                        let (name, expected) = (name.clone(), *resource_version);
+                        return Ok(Err(Error::Conflict { name, found, expected }));
+                    }
+                }
+            }
+            let puts = changes.iter().filter(|ch| ch.is_put()).count() as i64;
             let mut rv = if puts > 0 { next_rv(&tx, puts)? } else { 0 };
             let mut written = Vec::new();
             {
@@ -246,11 +263,35 @@ impl Store {
                         Change::DeleteRevision { namespace, name } => {
                             delete.execute(params![namespace, name])?;
                         }
+                        Change::Expect { .. } => {}
                     }
                 }
             }
             tx.commit()?;
-            Ok(written)
+            Ok(Ok(written))
+        })?
+    }
+
+    /// The rows of these revisions that exist.
+    pub fn get_revisions(
+        &self,
+        namespace: &str,
+        names: &[String],
+    ) -> Result<Vec<RevisionRow>, Error> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT namespace, name, repository, meta, resource_version, fingerprint
+                 FROM package_revisions WHERE namespace = ?1 AND name = ?2",
+            )?;
+            let mut rows = Vec::new();
+            for name in names {
+                if let Some(row) =
+                    stmt.query_row(params![namespace, name], revision_row).optional()?
+                {
+                    rows.push(row);
+                }
+            }
+            Ok(rows)
         })
     }
 
@@ -317,7 +358,11 @@ fn revision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRow> {
 
 impl From<Error> for veranda_storage::Error {
     fn from(e: Error) -> veranda_storage::Error {
-        veranda_storage::Error::new(veranda_storage::ErrorKind::Other, e)
+        let kind = match e {
+            Error::Conflict { .. } => veranda_storage::ErrorKind::Conflict,
+            _ => veranda_storage::ErrorKind::Other,
+        };
+        veranda_storage::Error::new(kind, e)
     }
 }
 
@@ -380,6 +425,14 @@ impl veranda_storage::Store for Store {
         repository: &str,
     ) -> Result<(), veranda_storage::Error> {
         Ok(Store::delete_repository_revisions(self, namespace, repository)?)
+    }
+
+    fn get_revisions(
+        &self,
+        namespace: &str,
+        names: &[String],
+    ) -> Result<Vec<RevisionRow>, veranda_storage::Error> {
+        Ok(Store::get_revisions(self, namespace, names)?)
     }
 }
 
