@@ -228,7 +228,7 @@ fn the_feed_wakes_a_listener() {
 
 #[test]
 fn wait_for_changes_wakes_on_another_servers_write_and_the_feed_names_it() {
-    use veranda_storage::{FeedTable, Store as _};
+    use veranda_storage::FeedTable;
     let pg = Postgres::start().expect("start PostgreSQL");
     let url = database(&pg, "wait");
     let (follower, writer) = (Store::open(&url).expect("open"), Store::open(&url).expect("open"));
