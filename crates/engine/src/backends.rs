@@ -208,6 +208,34 @@ impl Db {
         self.run("put_object", move |s| s.put_object(table, &namespace, &name, &mut make)).await
     }
 
+    pub(crate) async fn get_object(
+        &self,
+        table: ObjectTable,
+        namespace: String,
+        name: String,
+    ) -> Result<Option<ObjectRow>, Error> {
+        self.run("get_object", move |s| s.get_object(table, &namespace, &name)).await
+    }
+
+    pub(crate) async fn try_lock(
+        &self,
+        name: String,
+    ) -> Result<Option<veranda_storage::SharedLock>, Error> {
+        self.run("try_lock", move |s| s.try_lock(&name)).await
+    }
+
+    pub(crate) async fn feed_position(&self) -> Result<i64, Error> {
+        self.run("feed_position", |s| s.feed_position()).await
+    }
+
+    pub(crate) async fn get_revisions(
+        &self,
+        namespace: String,
+        names: Vec<String>,
+    ) -> Result<Vec<veranda_storage::RevisionRow>, Error> {
+        self.run("get_revisions", move |s| s.get_revisions(&namespace, &names)).await
+    }
+
     pub(crate) async fn delete_object(
         &self,
         table: ObjectTable,

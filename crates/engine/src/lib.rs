@@ -13,6 +13,7 @@ mod build;
 mod context;
 mod cron;
 mod error;
+mod follow;
 mod gc;
 pub mod metrics;
 mod packages;
@@ -139,6 +140,8 @@ pub struct Engine {
     rbac: RwLock<rbac::RbacState>,
     // One RBAC write at a time, so the store and `rbac` change together.
     rbac_write: tokio::sync::Mutex<()>,
+    // How far into a shared store's change feed this server has applied (`follow`).
+    followed: tokio::sync::watch::Sender<i64>,
 }
 
 #[derive(Default)]
@@ -243,14 +246,22 @@ impl Engine {
             upstream_locks: Mutex::default(),
             rbac: RwLock::default(),
             rbac_write: tokio::sync::Mutex::new(()),
+            followed: tokio::sync::watch::Sender::new(0),
         });
         let vault = engine.vault.clone();
         let resealed = blocking(move || vault.reseal_previous()).await?;
         if resealed > 0 {
             tracing::info!(count = resealed, "secrets re-sealed with the current key");
         }
+        // The feed's position before anything is loaded: what is written meanwhile is followed.
+        let store = engine.store.clone();
+        let position = blocking(move || {
+            store.blocking().feed_position().map_err(crate::backends::store_error)
+        })
+        .await?;
         engine.load_rbac().await?;
         engine.load_repositories().await?;
+        engine.follow(position);
         Ok(engine)
     }
 
@@ -293,25 +304,36 @@ impl Engine {
     }
 
     /// Takes a try-lock on `key`; a second request gets 409 with `message`.
-    fn try_lock(
+    async fn try_lock(
         &self,
         key: LockKey,
         message: impl FnOnce() -> String,
     ) -> Result<BusyGuard<'_>, Error> {
-        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-        if !busy.insert(key.clone()) {
-            return Err(Error::Conflict(message()));
+        {
+            let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+            if !busy.insert(key.clone()) {
+                return Err(Error::Conflict(message()));
+            }
         }
-        Ok(BusyGuard { engine: self, key })
+        let mut guard = BusyGuard { engine: self, key, _shared: None };
+        // Then across every server on a shared store (dropping `guard` frees the local one).
+        if self.store.blocking().shared() {
+            match self.store.try_lock(guard.key.shared_name()).await? {
+                Some(lock) => guard._shared = Some(lock),
+                None => return Err(Error::Conflict(message())),
+            }
+        }
+        Ok(guard)
     }
 
     /// [`Engine::try_lock`] on one package revision, with the message every verb on it gives.
-    fn lock_revision(&self, namespace: &str, name: &str) -> Result<BusyGuard<'_>, Error> {
+    async fn lock_revision(&self, namespace: &str, name: &str) -> Result<BusyGuard<'_>, Error> {
         self.try_lock(LockKey::revision(namespace, name), || {
             format!(
                 "another request is already in progress on package revision \"{namespace}/{name}\""
             )
         })
+        .await
     }
 }
 
@@ -330,6 +352,16 @@ enum LockKey {
 }
 
 impl LockKey {
+    /// The key's name for [`veranda_storage::Store::try_lock`], the same in every server.
+    fn shared_name(&self) -> String {
+        match self {
+            LockKey::Revision(ns, name) => format!("revision/{ns}/{name}"),
+            LockKey::Creation(ns, repo, package) => format!("creation/{ns}/{repo}/{package}"),
+            LockKey::Repository(ns, name) => format!("repository/{ns}/{name}"),
+            LockKey::Secret(ns, name) => format!("secret/{ns}/{name}"),
+        }
+    }
+
     fn revision(namespace: &str, name: &str) -> LockKey {
         LockKey::Revision(namespace.to_owned(), name.to_owned())
     }
@@ -351,6 +383,8 @@ impl LockKey {
 struct BusyGuard<'a> {
     engine: &'a Engine,
     key: LockKey,
+    // The same lock on a shared store, released when the guard drops.
+    _shared: Option<veranda_storage::SharedLock>,
 }
 
 impl Drop for BusyGuard<'_> {

@@ -100,10 +100,12 @@ impl Engine {
             ));
         }
         self.get_repository(namespace, &spec.repository)?;
-        let _busy = self.try_lock(
-            crate::LockKey::creation(namespace, &spec.repository, &spec.package_name),
-            || format!("another request is already in progress to create package {name:?}"),
-        )?;
+        let _busy = self
+            .try_lock(
+                crate::LockKey::creation(namespace, &spec.repository, &spec.package_name),
+                || format!("another request is already in progress to create package {name:?}"),
+            )
+            .await?;
         if self.get_package(namespace, &name).is_ok() {
             return Err(Error::AlreadyExists { kind: Kind::Package, name, message: None });
         }
@@ -134,10 +136,12 @@ impl Engine {
     pub async fn delete_package(&self, namespace: &str, name: &str) -> Result<PorchPackage, Error> {
         let package = self.get_package(namespace, name)?;
         let key = (namespace.to_string(), package.spec.repository.clone());
-        let _busy = self.try_lock(
-            crate::LockKey::creation(namespace, &key.1, &package.spec.package_name),
-            || format!("another request is already in progress on package {name:?}"),
-        )?;
+        let _busy = self
+            .try_lock(
+                crate::LockKey::creation(namespace, &key.1, &package.spec.package_name),
+                || format!("another request is already in progress on package {name:?}"),
+            )
+            .await?;
         let revisions: Vec<_> = {
             let state = self.read();
             state
@@ -153,10 +157,10 @@ impl Engine {
                 .unwrap_or_default()
         };
         self.check_package_deletable(namespace, name, &revisions)?;
-        let busy: Vec<_> = revisions
-            .iter()
-            .map(|r| self.lock_revision(namespace, &r.object.metadata.name))
-            .collect::<Result<_, _>>()?;
+        let mut busy = Vec::with_capacity(revisions.len());
+        for r in &revisions {
+            busy.push(self.lock_revision(namespace, &r.object.metadata.name).await?);
+        }
         if !revisions.is_empty() {
             let (repo, write) = self.repo_handles(&key)?;
             let _write = write.lock().await;

@@ -24,12 +24,15 @@ use crate::{
 };
 
 /// What a reconcile should do besides following Git.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Updates {
     /// New stored metadata for these revisions (each gets a new resourceVersion).
     pub(crate) meta: BTreeMap<String, ObjectMeta>,
     /// Rebuild every object (e.g. the repository's `deployment` flag changed).
     pub(crate) force: bool,
+    /// A full pass: every ref listed and, on a shared store, every row read (another server
+    /// changed this repository).
+    pub(crate) full: bool,
 }
 
 /// The new index of a repository (or of the packages an incremental pass looked at, with the
@@ -74,7 +77,7 @@ impl<'a> Previous<'a> {
 
     fn resource_version(self) -> i64 {
         match self {
-            Previous::Indexed(rev) => rev.object.metadata.resource_version.parse().unwrap_or(0),
+            Previous::Indexed(rev) => indexed_version(rev),
             Previous::Stored(stored) => stored.resource_version,
         }
     }
@@ -94,26 +97,49 @@ struct Before {
     /// In an incremental pass: the names of the revisions of the packages it looks at, the
     /// only ones that can be gone.
     only: Option<Vec<String>>,
+    /// Other servers write the store: `stored` holds the rows of every name the pass looks at,
+    /// each write is a compare-and-swap against them, and newer rows are taken over.
+    shared: bool,
+    /// The index reflected Git before this pass (rows taken over are announced).
+    loaded: bool,
 }
 
 impl Before {
+    /// What was known of `name`: the index, unless the store holds a newer row (another
+    /// server sharing the store wrote it since).
     fn get(&self, name: &str) -> Option<Previous<'_>> {
-        match self.indexed.get(name) {
-            Some(rev) => Some(Previous::Indexed(rev)),
-            None => self.stored.get(name).map(Previous::Stored),
+        match (self.indexed.get(name), self.stored.get(name)) {
+            (Some(rev), Some(stored)) if stored.resource_version > indexed_version(rev) => {
+                Some(Previous::Stored(stored))
+            }
+            (Some(rev), _) => Some(Previous::Indexed(rev)),
+            (None, stored) => stored.map(Previous::Stored),
         }
     }
 
+    /// The resourceVersion the row has in the store as this pass read it, `None` for no row;
+    /// only read on a shared store.
+    fn stored_version(&self, name: &str) -> Option<i64> {
+        self.stored.get(name).map(|s| s.resource_version)
+    }
+
     fn names(&self) -> Box<dyn Iterator<Item = &String> + '_> {
-        match &self.only {
-            Some(names) => Box::new(names.iter()),
-            None => Box::new(
+        match (&self.only, self.shared) {
+            (Some(names), _) => Box::new(names.iter()),
+            // On a shared store a row this server never indexed may be another server's
+            // newer revision its cache has not fetched yet: only indexed names can be gone.
+            (None, true) => Box::new(self.indexed.keys()),
+            (None, false) => Box::new(
                 self.indexed
                     .keys()
                     .chain(self.stored.keys().filter(|name| !self.indexed.contains_key(*name))),
             ),
         }
     }
+}
+
+fn indexed_version(rev: &Rev) -> i64 {
+    rev.object.metadata.resource_version.parse().unwrap_or(0)
 }
 
 impl Engine {
@@ -129,54 +155,35 @@ impl Engine {
             let deployment = entry.object.spec.deployment;
             (repo, entry.revisions.clone(), entry.loaded, deployment, pending, entry.behind)
         };
-        // Only what changed since the last pass, unless that pass failed (its changes were
-        // handed out and not applied), nothing was indexed yet, or every object is rebuilt.
-        let incremental = loaded && !behind && !updates.force;
         // Metadata of earlier acknowledged writes goes in first; this pass's own is newer.
         for (name, meta) in &pending {
             updates.meta.entry(name.clone()).or_insert_with(|| meta.clone());
         }
-        let store = self.store.clone();
-        let (namespace, repository) = key.clone();
-        // One blocking pass over Git and the store (see `backends`).
-        let planned = blocking(move || {
-            let (git, store) = (git.blocking(), store.blocking());
-            let listing = match incremental {
-                true => crate::metrics::git("list_changes", || git.list_changes()),
-                false => crate::metrics::git("list", || git.list()).map(Listing::Full),
-            }
-            .map_err(git_error)?;
-            let scope = Scope {
-                namespace: &namespace,
-                repository: &repository,
+        // Only what changed since the last pass, unless that pass failed (its changes were
+        // handed out and not applied), nothing was indexed yet, or every object is rebuilt. A
+        // pass whose compare-and-swap lost to another server's write runs again, whole.
+        let mut incremental = loaded && !behind && !updates.force && !updates.full;
+        let mut attempts = 0;
+        let planned = loop {
+            let pass = Pass {
+                git: git.clone(),
+                store: self.store.clone(),
+                key: key.clone(),
+                prev: prev.clone(),
+                loaded,
                 deployment,
-                origin_url: git.origin_url(),
+                incremental,
+                updates: updates.clone(),
             };
-            let discovered = match listing {
-                Listing::Full(discovered) => discovered,
-                Listing::Packages(packages) => {
-                    let (discovered, only) = scope.incremental(&prev, packages, &updates);
-                    let previous =
-                        Before { indexed: prev, stored: HashMap::new(), only: Some(only) };
-                    return plan(git, store, &scope, &discovered, &previous, updates);
+            match blocking(move || pass.run()).await {
+                Err(Error::Conflict(e)) if attempts < 3 => {
+                    tracing::debug!(namespace = %key.0, repository = %key.1, "another server wrote a row this pass read; again: {e}");
+                    attempts += 1;
+                    incremental = false;
                 }
-            };
-            let mut stored = HashMap::new();
-            if !loaded {
-                for row in crate::metrics::store("list_revisions", || {
-                    store.list_revisions(&namespace, &repository)
-                })
-                .map_err(store_error)?
-                {
-                    let meta = serde_json::from_str(&row.meta).unwrap_or_default();
-                    let (resource_version, fingerprint) = (row.resource_version, row.fingerprint);
-                    stored.insert(row.name, Stored { meta, resource_version, fingerprint });
-                }
+                planned => break planned,
             }
-            let previous = Before { indexed: prev, stored, only: None };
-            plan(git, store, &scope, &discovered, &previous, updates)
-        })
-        .await;
+        };
         let Plan { revisions, events, gone } = match planned {
             Ok(planned) => planned,
             Err(e) => {
@@ -282,6 +289,74 @@ impl Engine {
     }
 }
 
+/// One planning pass over Git and the store, run on the blocking pool (see `backends`).
+struct Pass {
+    git: crate::backends::Repo,
+    store: crate::backends::Db,
+    key: RepoKey,
+    prev: Arc<BTreeMap<String, Arc<Rev>>>,
+    loaded: bool,
+    deployment: bool,
+    incremental: bool,
+    updates: Updates,
+}
+
+impl Pass {
+    fn run(self) -> Result<Plan, Error> {
+        let Pass { git, store, key: (namespace, repository), prev, loaded, deployment, .. } = self;
+        let (git, store) = (git.blocking(), store.blocking());
+        let shared = store.shared();
+        let listing = match self.incremental {
+            true => crate::metrics::git("list_changes", || git.list_changes()),
+            false => crate::metrics::git("list", || git.list()).map(Listing::Full),
+        }
+        .map_err(git_error)?;
+        let scope = Scope {
+            namespace: &namespace,
+            repository: &repository,
+            deployment,
+            origin_url: git.origin_url(),
+        };
+        let read = |rows: Result<Vec<RevisionRow>, veranda_storage::Error>| {
+            let mut stored = HashMap::new();
+            for row in rows.map_err(store_error)? {
+                let meta = serde_json::from_str(&row.meta).unwrap_or_default();
+                let (resource_version, fingerprint) = (row.resource_version, row.fingerprint);
+                stored.insert(row.name, Stored { meta, resource_version, fingerprint });
+            }
+            Ok::<_, Error>(stored)
+        };
+        let discovered = match listing {
+            Listing::Full(discovered) => discovered,
+            Listing::Packages(packages) => {
+                let (discovered, only) = scope.incremental(&prev, packages, &self.updates);
+                let stored = match shared {
+                    false => HashMap::new(),
+                    true => {
+                        let mut names = only.clone();
+                        names.extend(discovered.iter().map(|d| scope.name_of(d)));
+                        names.sort();
+                        names.dedup();
+                        read(crate::metrics::store("get_revisions", || {
+                            store.get_revisions(&namespace, &names)
+                        }))?
+                    }
+                };
+                let previous = Before { indexed: prev, stored, only: Some(only), shared, loaded };
+                return plan(git, store, &scope, &discovered, &previous, self.updates);
+            }
+        };
+        let stored = match !loaded || shared {
+            false => HashMap::new(),
+            true => read(crate::metrics::store("list_revisions", || {
+                store.list_revisions(&namespace, &repository)
+            }))?,
+        };
+        let previous = Before { indexed: prev, stored, only: None, shared, loaded };
+        plan(git, store, &scope, &discovered, &previous, self.updates)
+    }
+}
+
 /// Where a reconcile pass writes: the repository and what every object built for it shares.
 struct Scope<'a> {
     namespace: &'a str,
@@ -301,6 +376,8 @@ struct Next {
     existed: bool,
     /// The resourceVersion to keep; `-1` when the store assigns a new one.
     resource_version: i64,
+    /// Whether the revision is announced with `resource_version` (a row another server wrote).
+    announce: bool,
 }
 
 /// What changed between the previous index and Git.
@@ -367,6 +444,11 @@ fn latest_published(discovered: &[Arc<Discovered>]) -> HashMap<&str, i64> {
 }
 
 impl Scope<'_> {
+    /// The object name of a discovered revision.
+    fn name_of(&self, d: &Discovered) -> String {
+        names::package_revision_name(self.repository, &d.package, &d.workspace)
+    }
+
     /// What an incremental pass compares: the current revisions of the packages that changed
     /// in Git and of those whose metadata `updates` changes (unchanged in Git: as indexed), and
     /// the names those packages had in the index. A revision whose name another package's
@@ -437,6 +519,16 @@ impl Scope<'_> {
                 continue;
             }
             let fingerprint = fingerprint(d, is_latest, self.deployment);
+            let indexed = previous.indexed.get(&name);
+            if let (Some(Previous::Stored(stored)), Some(rev), None) = (prev, indexed, &new_meta)
+                && stored.fingerprint != fingerprint
+                && stored.fingerprint != rev.fingerprint
+            {
+                // Another server moved this revision in Git and this cache has not fetched it
+                // yet: keep what is indexed until the fetch that follows its row.
+                diff.kept.insert(name, rev.clone());
+                continue;
+            }
             let changed = new_meta.is_some()
                 || updates.force
                 || prev.is_none_or(|p| p.fingerprint() != fingerprint);
@@ -455,6 +547,13 @@ impl Scope<'_> {
                     ObjectMeta { creation_timestamp: Some(time::now()), ..ObjectMeta::default() }
                 }
             };
+            if changed && previous.shared {
+                diff.changes.push(Change::Expect {
+                    namespace: self.namespace.to_string(),
+                    name: name.clone(),
+                    resource_version: previous.stored_version(&name),
+                });
+            }
             if changed {
                 diff.changes.push(Change::PutRevision(RevisionRow {
                     namespace: self.namespace.to_string(),
@@ -467,6 +566,11 @@ impl Scope<'_> {
             }
             let resource_version =
                 if changed { -1 } else { prev.map(Previous::resource_version).unwrap_or(0) };
+            // A row another server wrote, taken over as it is: announced with its version.
+            let announce = !changed
+                && previous.shared
+                && previous.loaded
+                && indexed.map(|rev| indexed_version(rev)) != Some(resource_version);
             diff.next.push(Next {
                 name,
                 discovered: d.clone(),
@@ -474,8 +578,9 @@ impl Scope<'_> {
                 latest: is_latest,
                 fingerprint,
                 meta,
-                existed: prev.is_some(),
+                existed: indexed.is_some() || (prev.is_some() && !previous.shared),
                 resource_version,
+                announce,
             });
         }
         diff.gone = previous
@@ -484,6 +589,20 @@ impl Scope<'_> {
             .cloned()
             .collect();
         for name in &diff.gone {
+            if previous.shared {
+                // Only the row as this server knew it: a newer one is another server's (its
+                // revision not fetched here yet), and a missing one was deleted already.
+                let known = previous.indexed.get(name).map(|rev| indexed_version(rev));
+                let stored = previous.stored_version(name);
+                if stored.is_none() || stored != known {
+                    continue;
+                }
+                diff.changes.push(Change::Expect {
+                    namespace: self.namespace.to_string(),
+                    name: name.clone(),
+                    resource_version: stored,
+                });
+            }
             diff.changes.push(Change::DeleteRevision {
                 namespace: self.namespace.to_string(),
                 name: name.clone(),
@@ -542,7 +661,7 @@ impl Scope<'_> {
                 latest: n.latest,
             }));
             let json: Arc<str> = serde_json::to_string(&*object).unwrap_or_default().into();
-            if let Some(rv) = new_rv {
+            if let Some(rv) = new_rv.or(n.announce.then_some(rv)) {
                 events.push(Event {
                     resource_version: rv,
                     event_type: if n.existed { EventType::Modified } else { EventType::Added },

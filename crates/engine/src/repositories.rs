@@ -69,9 +69,13 @@ impl Engine {
             }
         }
         let key = (namespace.to_string(), name.clone());
-        let _busy = self.try_lock(crate::LockKey::repository(namespace, &name), || {
-            format!("another request is already in progress on repository \"{namespace}/{name}\"")
-        })?;
+        let _busy = self
+            .try_lock(crate::LockKey::repository(namespace, &name), || {
+                format!(
+                    "another request is already in progress on repository \"{namespace}/{name}\""
+                )
+            })
+            .await?;
         if self.read().repos.contains_key(&key) {
             return Err(Error::AlreadyExists { kind: Kind::Repository, name, message: None });
         }
@@ -123,9 +127,13 @@ impl Engine {
         mut repo: Repository,
     ) -> Result<Repository, Error> {
         let key = (namespace.to_string(), name.to_string());
-        let _busy = self.try_lock(crate::LockKey::repository(namespace, name), || {
-            format!("another request is already in progress on repository \"{namespace}/{name}\"")
-        })?;
+        let _busy = self
+            .try_lock(crate::LockKey::repository(namespace, name), || {
+                format!(
+                    "another request is already in progress on repository \"{namespace}/{name}\""
+                )
+            })
+            .await?;
         let current = self.get_repository(namespace, name)?;
         if repo.metadata.name.is_empty() {
             repo.metadata.name = name.to_string();
@@ -231,9 +239,13 @@ impl Engine {
         name: &str,
     ) -> Result<Repository, Error> {
         let key = (namespace.to_string(), name.to_string());
-        let _busy = self.try_lock(crate::LockKey::repository(namespace, name), || {
-            format!("another request is already in progress on repository \"{namespace}/{name}\"")
-        })?;
+        let _busy = self
+            .try_lock(crate::LockKey::repository(namespace, name), || {
+                format!(
+                    "another request is already in progress on repository \"{namespace}/{name}\""
+                )
+            })
+            .await?;
         let current = self.get_repository(namespace, name)?;
         if !current.metadata.finalizers.is_empty() {
             // Kept, marked for deletion, until its finalizers are removed (Kubernetes' rule).
@@ -255,9 +267,20 @@ impl Engine {
     /// Removes a registered repository from the API and retires its work (see
     /// [`Engine::delete_repository`]); the caller holds the repository's request lock.
     async fn unregister(&self, key: RepoKey) -> Result<Repository, Error> {
-        let name = key.1.clone();
         let (ns, n) = key.clone();
         self.store.delete_object(ObjectTable::Repositories, ns, n).await?;
+        self.retire_registration(key, true).await
+    }
+
+    /// Drops a registration whose row is gone: its revisions and itself announced deleted,
+    /// then its cache removed and, with `rows`, its revision rows (another server that
+    /// deleted it removes those of a shared store).
+    pub(crate) async fn retire_registration(
+        &self,
+        key: RepoKey,
+        rows: bool,
+    ) -> Result<Repository, Error> {
+        let name = key.1.clone();
         let gate = Arc::new(tokio::sync::Mutex::new(()));
         let Ok(closed) = gate.clone().try_lock_owned() else {
             return Err(Error::Internal("a new gate is held".into()));
@@ -284,7 +307,7 @@ impl Engine {
             let write = entry.write.clone();
             tokio::spawn(async move {
                 let _write = write.lock().await;
-                engine.retire(&key).await;
+                engine.retire(&key, rows).await;
                 engine.write().retiring.remove(&key);
                 drop(closed);
             });
@@ -293,9 +316,10 @@ impl Engine {
     }
 
     /// Removes what a deleted repository left: its revision rows and its Git cache.
-    async fn retire(&self, key: &RepoKey) {
+    async fn retire(&self, key: &RepoKey, rows: bool) {
         let (namespace, repository) = key.clone();
-        if let Err(e) = self.store.delete_repository_revisions(namespace, repository).await {
+        if rows && let Err(e) = self.store.delete_repository_revisions(namespace, repository).await
+        {
             // Removed at the next registration under this name.
             tracing::warn!(namespace = %key.0, repository = %key.1, "cleaning up revisions: {e}");
         }
@@ -347,7 +371,7 @@ impl Engine {
     }
 
     /// Opens the Git cache of a repository and indexes it; records readiness in its status.
-    async fn open_repository(self: &Arc<Self>, key: &RepoKey) {
+    pub(crate) async fn open_repository(self: &Arc<Self>, key: &RepoKey) {
         let (object, write) = {
             let state = self.read();
             let Some(entry) = state.repos.get(key) else { return };
@@ -439,7 +463,7 @@ impl Engine {
 
     /// The schedule of a repository that was just registered or loaded: its first regular sync
     /// one interval (plus its offset) from now; the `runOnceAt` its status says was honoured.
-    fn first_sync(&self, key: &RepoKey, object: &Repository) -> SyncState {
+    pub(crate) fn first_sync(&self, key: &RepoKey, object: &Repository) -> SyncState {
         let interval = self.config.sync_interval;
         let now = time::now_unix();
         let scheduled = SyncSpec::parse(object.spec.sync.as_ref())

@@ -166,9 +166,11 @@ impl Engine {
         let name = secret.metadata.name.clone();
         secret.normalize();
         secret.validate().map_err(|e| invalid(&name, e))?;
-        let _busy = self.try_lock(crate::LockKey::secret(namespace, &name), || {
-            format!("another request is already in progress on secret \"{namespace}/{name}\"")
-        })?;
+        let _busy = self
+            .try_lock(crate::LockKey::secret(namespace, &name), || {
+                format!("another request is already in progress on secret \"{namespace}/{name}\"")
+            })
+            .await?;
         let metadata = &mut secret.metadata;
         metadata.namespace = namespace.to_string();
         metadata.uid = random_uid()?;
@@ -199,9 +201,11 @@ impl Engine {
             return Err(Error::invalid(Kind::Secret, name, "metadata.name", "field is immutable"));
         }
         secret.normalize();
-        let _busy = self.try_lock(crate::LockKey::secret(namespace, name), || {
-            format!("another request is already in progress on secret \"{namespace}/{name}\"")
-        })?;
+        let _busy = self
+            .try_lock(crate::LockKey::secret(namespace, name), || {
+                format!("another request is already in progress on secret \"{namespace}/{name}\"")
+            })
+            .await?;
         let (ns, n) = (namespace.to_string(), name.to_string());
         self.vault(move |v| {
             let current = v.get(&ns, &n)?.ok_or_else(|| Error::not_found(Kind::Secret, &n))?;
@@ -224,9 +228,11 @@ impl Engine {
 
     /// Deletes a Secret; returns it as it was.
     pub async fn delete_secret(&self, namespace: &str, name: &str) -> Result<Secret, Error> {
-        let _busy = self.try_lock(crate::LockKey::secret(namespace, name), || {
-            format!("another request is already in progress on secret \"{namespace}/{name}\"")
-        })?;
+        let _busy = self
+            .try_lock(crate::LockKey::secret(namespace, name), || {
+                format!("another request is already in progress on secret \"{namespace}/{name}\"")
+            })
+            .await?;
         let (ns, n) = (namespace.to_string(), name.to_string());
         self.vault(move |v| {
             let current = v.get(&ns, &n)?.ok_or_else(|| Error::not_found(Kind::Secret, &n))?;

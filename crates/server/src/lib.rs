@@ -166,11 +166,7 @@ pub fn backends(
             };
             let store =
                 veranda_store_pg::Store::open_with_ca(url, ca_file.as_deref()).map_err(fail)?;
-            // One server per database until replicas are built (docs/SCALE-OUT.md); a killed
-            // predecessor's session may take a few seconds to end.
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            let who = format!("veranda pid {} on {}", std::process::id(), host.trim());
-            store.claim(&who, Duration::from_secs(15)).map_err(fail)?;
+            // Any number of servers share one database (docs/SCALE-OUT.md).
             Arc::new(store)
         }
     };

@@ -127,6 +127,12 @@ async fn route(state: &Arc<AppState>, request: axum::extract::Request) -> ApiRes
             // them, as Porch), and what a request may touch depends on who they are.
             let on_behalf =
                 requester::User { name: user.name.clone(), groups: user.groups.clone() };
+            // On a shared store, first everything other servers wrote before this request
+            // began (consistent reads; `resourceVersion=0` asks for any state, as in
+            // Kubernetes). Authorization reads the roles too.
+            if !uri.query().is_some_and(|q| q.split('&').any(|p| p == "resourceVersion=0")) {
+                state.engine.consistent().await;
+            }
             let request = resource_request(path, parts, body, user)?;
             // Every resource request is authorized here, once typed, before any handler.
             authz::authorize(state, &request)?;

@@ -32,5 +32,5 @@ pub use crate::{
         Author, Backend, Content, Discovered, EntryMode, FetchedPackage, Files, Lifecycle, Listing,
         Modes, NewDraft, PackageRepository, RefKind, RepositoryConfig, Upstream,
     },
-    store::{Change, FeedEntry, FeedTable, ObjectRow, ObjectTable, RevisionRow, Store},
+    store::{Change, FeedEntry, FeedTable, ObjectRow, ObjectTable, RevisionRow, SharedLock, Store},
 };

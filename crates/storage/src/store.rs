@@ -67,6 +67,9 @@ impl Change {
     }
 }
 
+/// A held [`Store::try_lock`]; dropping it releases the lock.
+pub type SharedLock = Box<dyn Send + Sync>;
+
 /// What the change feed says changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FeedTable {
@@ -175,6 +178,14 @@ pub trait Store: Send + Sync {
     /// The position of the feed's last entry (0 when empty or without a feed).
     fn feed_position(&self) -> Result<i64, Error> {
         Ok(0)
+    }
+
+    /// Takes a try-lock that every server on this store sees (what one request works on,
+    /// named by the engine); `None` when another holds it. Dropping the guard releases it. A
+    /// store no other server writes has nothing to share: the in-process lock is enough.
+    fn try_lock(&self, name: &str) -> Result<Option<SharedLock>, Error> {
+        let _ = name;
+        Ok(Some(Box::new(())))
     }
 
     /// Blocks until the feed may have new entries or `timeout` passes.

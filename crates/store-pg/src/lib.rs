@@ -9,6 +9,7 @@
 //! Calls run on a fixed [`pool`] of connections, one thread each.
 
 mod claim;
+mod locks;
 pub mod migrations;
 mod pool;
 
@@ -82,11 +83,9 @@ impl std::fmt::Display for Error {
             Error::Timeout(d) => write!(f, "postgres: no answer within {} s", d.as_secs()),
             Error::Gone(e) => write!(f, "postgres: {e}"),
             Error::Conflict(e) => f.write_str(e),
-            Error::InUse(holder) => write!(
-                f,
-                "the database is in use by another veranda server ({holder}); several servers \
-                 on one database are not supported yet (docs/SCALE-OUT.md)"
-            ),
+            Error::InUse(holder) => {
+                write!(f, "the database is held by another veranda ({holder}): wait until it ends")
+            }
             Error::Lost => f.write_str(
                 "another veranda server took this database over while it restarted; this \
                  server takes no more writes: stop one of them",
@@ -183,6 +182,8 @@ pub struct Store {
     config: Config,
     tls: MakeTlsConnector,
     claim: std::sync::Mutex<Option<claim::Claim>>,
+    // The session holding this server's shared try-locks.
+    locks: locks::Locks,
     // The connection that `LISTEN`s to the change feed, opened by the first wait for it.
     listener: std::sync::Mutex<Option<Client>>,
 }
@@ -231,6 +232,11 @@ impl Store {
                 config.clone(),
                 tls.clone(),
                 POOL_SIZE,
+                STATEMENT_TIMEOUT + CONNECT_TIMEOUT,
+            ),
+            locks: locks::Locks::new(
+                config.clone(),
+                tls.clone(),
                 STATEMENT_TIMEOUT + CONNECT_TIMEOUT,
             ),
             config,
@@ -867,5 +873,12 @@ impl veranda_storage::Store for Store {
 
     fn wait_for_changes(&self, timeout: Duration) {
         Store::wait_for_changes(self, timeout)
+    }
+
+    fn try_lock(
+        &self,
+        name: &str,
+    ) -> Result<Option<veranda_storage::SharedLock>, veranda_storage::Error> {
+        Ok(self.locks.try_lock(name)?.map(|g| Box::new(g) as veranda_storage::SharedLock))
     }
 }

@@ -20,6 +20,7 @@ mod python_client;
 mod python_venv;
 mod rbac;
 mod remotes;
+mod replicas;
 mod schedule;
 mod secrets;
 mod tarpit;

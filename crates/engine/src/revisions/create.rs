@@ -60,7 +60,7 @@ impl Engine {
                 "another request is already in progress to create package revision with details namespace={namespace:?}, repository={:?}, package={:?},workspace={:?}",
                 new.key.1, new.package, new.workspace
             )
-        })?;
+        }).await?;
         let _write = write.lock().await;
         self.ensure_indexed(&new.key).await?;
         let same_package = self.check_against_existing(&new)?;
@@ -193,7 +193,8 @@ impl Engine {
         repo_handle.create_draft(draft.clone(), content).await?;
 
         let name = &new.name;
-        let updates = Updates { meta: BTreeMap::from([(name.clone(), meta)]), force: false };
+        let updates =
+            Updates { meta: BTreeMap::from([(name.clone(), meta)]), ..Updates::default() };
         if let Err(e) = self.reconcile(&new.key, updates).await {
             // Rollback: the draft must not outlive a failed create.
             if let Err(r) = repo_handle.discard_draft(draft).await {

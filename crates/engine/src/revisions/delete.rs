@@ -15,7 +15,7 @@ impl Engine {
         namespace: &str,
         name: &str,
     ) -> Result<Arc<PackageRevision>, Error> {
-        let _busy = self.lock_revision(namespace, name)?;
+        let _busy = self.lock_revision(namespace, name).await?;
         let (key, _) = self.find(namespace, name)?;
         let (repo, write) = self.repo_handles(&key)?;
         let _write = write.lock().await;
@@ -51,7 +51,10 @@ impl Engine {
                 meta.deletion_timestamp = Some(time::now());
                 self.reconcile(
                     &key,
-                    Updates { meta: BTreeMap::from([(name.to_string(), meta)]), force: false },
+                    Updates {
+                        meta: BTreeMap::from([(name.to_string(), meta)]),
+                        ..Updates::default()
+                    },
                 )
                 .await?;
             }

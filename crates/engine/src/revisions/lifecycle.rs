@@ -23,7 +23,7 @@ impl Engine {
         new: PackageRevision,
         endpoint: Endpoint,
     ) -> Result<Arc<PackageRevision>, Error> {
-        let _busy = self.lock_revision(namespace, name)?;
+        let _busy = self.lock_revision(namespace, name).await?;
         let (key, _) = self.find(namespace, name)?;
         let (repo, write) = self.repo_handles(&key)?;
         let _write = write.lock().await;
@@ -68,8 +68,10 @@ impl Engine {
             }
             return Err(e);
         }
-        let updates =
-            Updates { meta: BTreeMap::from([(name.to_string(), meta.clone())]), force: false };
+        let updates = Updates {
+            meta: BTreeMap::from([(name.to_string(), meta.clone())]),
+            ..Updates::default()
+        };
         if committed || to != from {
             self.index_after_write(&key, updates).await;
         } else {

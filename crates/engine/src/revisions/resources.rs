@@ -54,7 +54,7 @@ impl Engine {
     ) -> Result<PackageRevisionResources, Error> {
         let _busy = self.try_lock(crate::LockKey::revision(namespace, name), || {
             format!("another request is already in progress on package revision resources \"{namespace}/{name}\"")
-        })?;
+        }).await?;
         let invalid = |field: &str, message: String| {
             Error::invalid(Kind::PackageRevisionResources, name, field, message)
         };
@@ -108,7 +108,7 @@ impl Engine {
         repo.commit_draft(&rev.discovered, content).await?;
         let mut meta = rev.meta.clone();
         super::review::note_change(&mut meta);
-        let updates = Updates { meta: [(name.to_string(), meta)].into(), force: false };
+        let updates = Updates { meta: [(name.to_string(), meta)].into(), ..Updates::default() };
         self.index_after_write(&key, updates).await;
         if let Some(failure) = failure {
             return Err(failure);

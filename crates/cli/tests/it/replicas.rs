@@ -1,0 +1,227 @@
+//! Replicas: several `veranda serve` on one PostgreSQL database, each with its own data
+//! directory (Git cache) and port, any of them answering any request, driven by the real
+//! `kubectl`.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+use veranda_pgtest::Postgres;
+
+use crate::util::{Server, empty_repo};
+
+fn replicas(url: &str, n: usize) -> Vec<Server> {
+    (0..n)
+        .map(|_| Server::start_with(tempfile::tempdir().expect("temp dir"), &["--store", url]))
+        .collect()
+}
+
+fn register(server: &Server, name: &str, remote: &std::path::Path) {
+    let repository = json!({
+        "apiVersion": "config.porch.kpt.dev/v1alpha1",
+        "kind": "Repository",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"type": "git", "git": {
+            "repo": format!("file://{}", remote.display()), "branch": "main", "createBranch": true,
+        }},
+    });
+    server.kubectl_in(&["apply", "-f", "-"], Some(&repository.to_string()));
+}
+
+fn draft(repository: &str, package: &str, workspace: &str) -> String {
+    json!({
+        "apiVersion": "porch.kpt.dev/v1alpha1",
+        "kind": "PackageRevision",
+        "metadata": {"namespace": "default", "labels": {"team": "blue"}},
+        "spec": {
+            "packageName": package, "repository": repository, "workspaceName": workspace,
+            "lifecycle": "Draft", "tasks": [{"type": "init", "init": {"description": "replicated"}}],
+        },
+    })
+    .to_string()
+}
+
+/// `kubectl get packagerevisions -w` on `server`: its events, one JSON value each.
+fn watch(server: &Server) -> (std::process::Child, mpsc::Receiver<Value>) {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&server.kubeconfig)
+        .env("KUBECACHEDIR", server.dir.path().join("kube-cache"))
+        .args(["get", "packagerevisions", "-w", "--output-watch-events", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buffer = String::new();
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            buffer.push_str(&line);
+            buffer.push('\n');
+            if let Ok(event) = serde_json::from_str::<Value>(&buffer) {
+                buffer.clear();
+                if tx.send(event).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// The next event on `rx` for `name` of `kind`, within 30 s.
+fn expect_event(rx: &mpsc::Receiver<Value>, kind: &str, name: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = rx.recv_timeout(left).unwrap_or_else(|_| panic!("no {kind} of {name}"));
+        if event["type"] == kind && event["object"]["metadata"]["name"] == name {
+            return event;
+        }
+    }
+}
+
+fn resource_version(object: &Value) -> i64 {
+    object["metadata"]["resourceVersion"].as_str().and_then(|v| v.parse().ok()).expect("rv")
+}
+
+#[test]
+fn three_replicas_on_one_database_serve_one_api() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = pg.create_database("replicas").expect("create database");
+    let repos = tempfile::tempdir().expect("temp dir");
+    let remote = empty_repo(repos.path(), "deploy.git");
+    let servers = replicas(&url, 3);
+    let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
+
+    // A Repository registered through A is served, and opened, by every replica.
+    register(a, "deploy", &remote);
+    for server in &servers {
+        server.kubectl(&["wait", "--for=condition=Ready", "repository/deploy", "--timeout=60s"]);
+    }
+
+    // Created on A: B's watch sees ADDED, and a list on C shows it at once (consistent read).
+    let (mut watching, events) = watch(b);
+    std::thread::sleep(Duration::from_millis(500));
+    let created: Value = serde_json::from_str(
+        &a.kubectl_in(&["create", "-f", "-", "-o", "json"], Some(&draft("deploy", "app", "v1"))),
+    )
+    .expect("json");
+    let name = created["metadata"]["name"].as_str().expect("name").to_string();
+    let added = expect_event(&events, "ADDED", &name);
+    assert_eq!(resource_version(&added["object"]), resource_version(&created));
+    assert_eq!(added["object"]["metadata"]["labels"]["team"], "blue");
+    let listed = c.kubectl(&["get", "packagerevisions", "-o", "name"]);
+    assert!(listed.contains(&name), "C lists what A created: {listed}");
+
+    // A label set on C is on A's next get; B's watch sees the MODIFIED with its version.
+    c.kubectl(&["label", "packagerevision", &name, "stage=c"]);
+    let got = a.get_json(&["packagerevision", &name]);
+    assert_eq!(got["metadata"]["labels"]["stage"], "c", "{got}");
+    let modified = expect_event(&events, "MODIFIED", &name);
+    assert_eq!(resource_version(&modified["object"]), resource_version(&got));
+
+    // A proposal and an approval through different replicas.
+    let mut proposed = b.get_json(&["packagerevision", &name]);
+    proposed["spec"]["lifecycle"] = "Proposed".into();
+    b.kubectl_in(&["replace", "-f", "-"], Some(&proposed.to_string()));
+    let mut approved = c.get_json(&["packagerevision", &name]);
+    assert_eq!(approved["spec"]["lifecycle"], "Proposed", "C sees B's proposal");
+    approved["spec"]["lifecycle"] = "Published".into();
+    c.kubectl_in(
+        &[
+            "replace",
+            "--raw",
+            &format!(
+                "/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisions/{name}/approval"
+            ),
+            "-f",
+            "-",
+        ],
+        Some(&approved.to_string()),
+    );
+    let published = a.get_json(&["packagerevision", &name]);
+    assert_eq!(published["spec"]["lifecycle"], "Published", "{published}");
+    assert_eq!(published["spec"]["revision"], 1);
+    assert_eq!(published["metadata"]["labels"]["stage"], "c", "labels kept across replicas");
+
+    // Deleted through A: gone on B and C.
+    let (_, second) = {
+        let made =
+            a.kubectl_in(&["create", "-f", "-", "-o", "name"], Some(&draft("deploy", "tmp", "v1")));
+        ((), made.trim().trim_start_matches("packagerevision.porch.kpt.dev/").to_string())
+    };
+    expect_event(&events, "ADDED", &second);
+    a.kubectl(&["delete", "packagerevision", &second]);
+    expect_event(&events, "DELETED", &second);
+    let listed = c.kubectl(&["get", "packagerevisions", "-o", "name"]);
+    assert!(!listed.contains(&second), "C no longer lists it: {listed}");
+    let _ = watching.kill();
+
+    // Git holds the package once: every replica pushed to the one remote.
+    let tags = crate::util::git(&remote, &["tag", "--list"]);
+    assert_eq!(tags.trim(), "app/v1", "{tags}");
+}
+
+#[test]
+fn sixteen_clients_on_three_replicas_updating_one_revision_one_winner_per_version() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = pg.create_database("storm").expect("create database");
+    let repos = tempfile::tempdir().expect("temp dir");
+    let remote = empty_repo(repos.path(), "deploy.git");
+    let servers = replicas(&url, 3);
+    register(&servers[0], "deploy", &remote);
+    for server in &servers {
+        server.kubectl(&["wait", "--for=condition=Ready", "repository/deploy", "--timeout=60s"]);
+    }
+    let created = servers[0]
+        .kubectl_in(&["create", "-f", "-", "-o", "name"], Some(&draft("deploy", "app", "v1")));
+    let name = created.trim().trim_start_matches("packagerevision.porch.kpt.dev/").to_string();
+
+    for round in 0..3 {
+        // Every client reads the same version first, then all write at once.
+        let base = servers[round % 3].get_json(&["packagerevision", &name]);
+        let read = resource_version(&base);
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+        let outcomes: Vec<(bool, String)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..16)
+                .map(|i| {
+                    let (server, barrier, mut object) =
+                        (&servers[i % 3], barrier.clone(), base.clone());
+                    scope.spawn(move || {
+                        object["metadata"]["labels"]["writer"] = format!("r{round}-c{i}").into();
+                        barrier.wait();
+                        let out = server
+                            .kubectl_output(&["replace", "-f", "-"], Some(&object.to_string()));
+                        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("client")).collect()
+        });
+        let winners = outcomes.iter().filter(|(ok, _)| *ok).count();
+        assert_eq!(winners, 1, "exactly one update from version {read} wins: {outcomes:?}");
+        for (_, said) in outcomes.iter().filter(|(ok, _)| !ok) {
+            assert!(
+                said.contains("Conflict")
+                    || said.contains("modified")
+                    || said.contains("in progress"),
+                "every loser is a 409: {said}"
+            );
+        }
+        // Every replica shows the winner's label at a version past the one read.
+        let mut seen = Vec::new();
+        for server in &servers {
+            let got = server.get_json(&["packagerevision", &name]);
+            assert!(resource_version(&got) > read);
+            seen.push(got["metadata"]["labels"]["writer"].clone());
+        }
+        assert!(seen.windows(2).all(|w| w[0] == w[1]), "one state on every replica: {seen:?}");
+    }
+}
