@@ -99,6 +99,10 @@ struct Cli {
     /// starts on 127.0.0.1 with `initdb`/`pg_ctl`, one fresh database per scale).
     #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
     store: StoreKind,
+    /// Servers on the one store during the throughput runs, clients spread over them
+    /// round-robin (more than 1 needs `--store postgres`). On this machine they share its cores.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
 }
 
 /// Which store the server under test uses.
@@ -132,6 +136,9 @@ fn run(mut cli: Cli) -> Result<()> {
     }
     if cli.packages == 0 || cli.revisions == 0 {
         bail!("--packages and --revisions must be at least 1");
+    }
+    if cli.replicas > 1 && cli.store != StoreKind::Postgres {
+        bail!("run replicas: --replicas above 1 needs --store postgres (replicas share a store)");
     }
     let server_binary = match cli.server {
         Some(path) => path,
@@ -174,6 +181,7 @@ fn run(mut cli: Cli) -> Result<()> {
         out_dir: out_dir.clone(),
         keep: cli.keep,
         authz_bindings: cli.authz_bindings,
+        replicas: cli.replicas.max(1),
     };
 
     let remote = match opts.remote {
@@ -191,7 +199,12 @@ fn run(mut cli: Cli) -> Result<()> {
         ),
         Layout::Single => format!("all revisions in one repository; {} cores", cores()),
     } + remote
-        + if opts.postgres.is_some() { "; store: PostgreSQL" } else { "" };
+        + if opts.postgres.is_some() { "; store: PostgreSQL" } else { "" }
+        + &if opts.replicas > 1 {
+            format!("; throughput over {} replicas", opts.replicas)
+        } else {
+            String::new()
+        };
     let mut results = Vec::new();
     for &scale in &cli.scales {
         let result = scenario::run(&opts, scale).with_context(|| format!("run scale {scale}"))?;

@@ -58,6 +58,9 @@ pub struct Options {
     pub keep: bool,
     /// RoleBindings for the authorization comparison; 0 skips it.
     pub authz_bindings: usize,
+    /// Servers on the one PostgreSQL store during the throughput runs, clients spread over
+    /// them round-robin (1: the measured server alone).
+    pub replicas: usize,
 }
 
 pub struct ScaleResult {
@@ -163,12 +166,18 @@ pub fn run(opts: &Options, nominal: usize) -> Result<ScaleResult> {
         }
         None => None,
     };
+    // Servers sharing a store share the secret key (and so the identity sealed with it).
+    let key = work.join("secrets.key");
+    if store.is_some() {
+        write_key(&key)?;
+    }
     let config = ServerConfig {
         binary: &opts.server_binary,
         data_dir: &data_dir,
         log: &log,
         sync_interval_seconds: opts.sync_interval_seconds,
         store: store.as_deref(),
+        secret_key_file: store.is_some().then_some(key.as_path()),
     };
     let result = measure(opts, &config, shape, repositories, &repos_dir, &mut metrics);
     // Keep the server log next to the results when the server complained.
@@ -295,9 +304,33 @@ fn measure(
         );
         progress("  authorization measured");
     }
+    // More servers on the same store for the throughput runs, each with its own data
+    // directory, serving once it lists every revision.
+    let mut replicas = Vec::new();
+    for i in 1..opts.replicas.max(1) {
+        let data_dir = config.data_dir.with_file_name(format!("data-r{i}"));
+        let log = config.log.with_file_name(format!("server-r{i}.log"));
+        let replica =
+            ServerProcess::start(&ServerConfig { data_dir: &data_dir, log: &log, ..*config })?;
+        wait_for_full_list(&replica, expected)?;
+        replicas.push(replica);
+    }
+    if !replicas.is_empty() {
+        progress(&format!("  {} replicas serving", replicas.len() + 1));
+    }
+    let endpoints: Vec<Endpoint> =
+        std::iter::once(&server).chain(&replicas).map(|s| s.endpoint.clone()).collect();
     for &clients in &opts.clients {
-        metrics.extend(measure_throughput(&server.endpoint, opts, clients, repositories)?);
+        metrics.extend(measure_throughput(&endpoints, opts, clients, repositories)?);
         progress(&format!("  throughput with {clients} clients measured"));
+    }
+    for (i, replica) in replicas.into_iter().enumerate() {
+        metrics.push(Metric::one(
+            &format!("peak_rss_replica{}", i + 1),
+            Unit::MiB,
+            replica.peak_rss_mib()?,
+        ));
+        replica.stop();
     }
     metrics.push(Metric::one("peak_rss_serve", Unit::MiB, server.peak_rss_mib()?));
 
@@ -533,8 +566,9 @@ fn measure_authz(
 
 /// `clients` threads, each on its own connection and repository (round-robin), run lifecycles
 /// of distinct packages until they have done `cycles_per_client` or the phase budget is spent.
+/// Lifecycles by `clients` concurrent clients, client `i` on `endpoints[i % n]`.
 fn measure_throughput(
-    endpoint: &Endpoint,
+    endpoints: &[Endpoint],
     opts: &Options,
     clients: usize,
     repositories: usize,
@@ -544,7 +578,7 @@ fn measure_throughput(
     let barrier = Arc::new(Barrier::new(clients + 1));
     let mut handles = Vec::with_capacity(clients);
     for client in 0..clients {
-        let endpoint = endpoint.clone();
+        let endpoint = endpoints[client % endpoints.len()].clone();
         let barrier = barrier.clone();
         let handle = thread::Builder::new()
             .name(format!("client-{client}"))
@@ -886,6 +920,38 @@ fn rv_of(object: &Value) -> Option<i64> {
 }
 
 /// The 1-minute load average of the machine (Linux), to judge how noisy a run was.
+/// A fresh secret key file (base64 of 32 random bytes, mode 0600).
+fn write_key(path: &Path) -> Result<()> {
+    use std::{io::Read as _, os::unix::fs::OpenOptionsExt as _};
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .context("read /dev/urandom")?;
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            text.push(if i <= chunk.len() {
+                TABLE[(n >> (18 - 6 * i)) as usize & 63] as char
+            } else {
+                '='
+            });
+        }
+    }
+    text.push('\n');
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .with_context(|| format!("write {}", path.display()))
+}
+
 fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }

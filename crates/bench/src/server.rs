@@ -35,6 +35,8 @@ pub struct ServerConfig<'a> {
     pub sync_interval_seconds: u64,
     /// The store URL (`--store`, given through the environment), or none for SQLite.
     pub store: Option<&'a str>,
+    /// `--secret-key-file`: the key every server on one shared store is given.
+    pub secret_key_file: Option<&'a Path>,
 }
 
 impl ServerProcess {
@@ -63,6 +65,13 @@ impl ServerProcess {
             .arg(config.data_dir)
             .args(["--listen", "127.0.0.1:0", "--sync-interval-seconds"])
             .arg(config.sync_interval_seconds.to_string())
+            .args(
+                config
+                    .secret_key_file
+                    .map(|key| ["--secret-key-file".as_ref(), key.as_os_str()])
+                    .into_iter()
+                    .flatten(),
+            )
             .env("VERANDA_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -34,7 +34,7 @@ impl Engine {
         if !self.store.blocking().shared() {
             return;
         }
-        let _ = self.followed.send(position);
+        self.followed.send_replace(position);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<FeedEntry>>(4);
         let store = self.store.clone();
         let reader = std::thread::Builder::new().name("veranda-feed".into()).spawn(move || {
@@ -64,8 +64,11 @@ impl Engine {
             while let Some(entries) = rx.recv().await {
                 let Some(engine) = me.upgrade() else { return };
                 let last = entries.last().map_or(0, |e| e.seq);
+                let (count, began) = (entries.len(), std::time::Instant::now());
                 engine.apply_feed(entries).await;
-                let _ = engine.followed.send(last);
+                tracing::debug!(last, count, took = ?began.elapsed(), "applied the change feed");
+                // `send` stores nothing while no request waits (no receiver): `send_replace` always does.
+                engine.followed.send_replace(last);
             }
         });
     }
@@ -111,13 +114,16 @@ impl Engine {
                     | ObjectTable::RoleBindings
                     | ObjectTable::ClusterRoleBindings,
                 ) => rbac = true,
-                FeedTable::Object(ObjectTable::Secrets | ObjectTable::Packages) => {}
+                FeedTable::Object(
+                    ObjectTable::Secrets | ObjectTable::Packages | ObjectTable::ServerIdentity,
+                ) => {}
             }
         }
         if rbac && let Err(e) = self.load_rbac().await {
             tracing::warn!("reloading RBAC after another server's change: {e}");
         }
         for (key, wanted) in follow {
+            tracing::debug!(namespace = %key.0, repository = %key.1, revisions = wanted.len(), "following another server's revisions");
             if let Err(e) = self.follow_revisions(&key, &wanted).await {
                 tracing::warn!(namespace = %key.0, repository = %key.1, "following another server's write: {e}");
             }
@@ -178,6 +184,7 @@ impl Engine {
             return Ok(());
         }
         repo.download().await?;
+        tracing::debug!(namespace = %key.0, repository = %key.1, "following: downloaded");
         let _write = write.lock().await;
         if shown(self) {
             return Ok(());
@@ -189,11 +196,12 @@ impl Engine {
     /// Brings a Repository row another server wrote into this server's registrations.
     async fn follow_repository(self: &Arc<Self>, entry: &FeedEntry) {
         let key = (entry.namespace.clone(), entry.name.clone());
-        let known = self
-            .read()
-            .repos
-            .get(&key)
-            .map(|e| e.object.metadata.resource_version.parse::<i64>().unwrap_or(0));
+        let (known, registering) = {
+            let state = self.read();
+            let known = state.repos.get(&key);
+            let known = known.map(|e| e.object.metadata.resource_version.parse().unwrap_or(0i64));
+            (known, state.registering.contains(&key))
+        };
         if entry.deleted {
             if known.is_some()
                 && let Err(e) = self.retire_registration(key.clone(), false).await
@@ -202,7 +210,8 @@ impl Engine {
             }
             return;
         }
-        if known.is_some_and(|rv| rv >= entry.resource_version) {
+        if known.is_some_and(|rv| rv >= entry.resource_version) || (known.is_none() && registering)
+        {
             return;
         }
         let row = match self
@@ -234,20 +243,7 @@ impl Engine {
                 None => {
                     object.status.conditions.clear();
                     let sync = self.first_sync(&key, &object);
-                    state.repos.insert(
-                        key.clone(),
-                        RepoEntry {
-                            object: object.clone(),
-                            repo: None,
-                            revisions: Arc::default(),
-                            write: Arc::new(tokio::sync::Mutex::new(())),
-                            syncing: Arc::default(),
-                            sync,
-                            loaded: false,
-                            pending: Default::default(),
-                            behind: false,
-                        },
-                    );
+                    state.repos.insert(key.clone(), RepoEntry::new(object.clone(), sync));
                     EventType::Added
                 }
             }

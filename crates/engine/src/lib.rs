@@ -150,6 +150,9 @@ struct State {
     // Deleted repositories whose cleanup (revision rows, cache) waits for work in flight; a
     // registration under the same name waits for the gate.
     retiring: BTreeMap<RepoKey, Arc<tokio::sync::Mutex<()>>>,
+    // Repositories this server is registering: stored already, not in `repos` yet. The feed
+    // follower leaves their rows to the registration.
+    registering: std::collections::BTreeSet<RepoKey>,
 }
 
 /// (namespace, repository name).
@@ -173,6 +176,31 @@ struct RepoEntry {
     // The last reconcile failed, so `revisions` may be behind Git: no write may act on them
     // until a reconcile succeeds (`Engine::ensure_indexed`).
     behind: bool,
+    // Two git refs of the last pass mapped to one object name (packages `a.b` and `a/b`): only
+    // full passes see every claimant, so incremental ones are off until the clash is gone.
+    contested: bool,
+    // On a shared store: this server's lease on syncing the repository from its remote (one
+    // server at a time does; the others follow its rows). `None`: another server holds it.
+    lease: Option<veranda_storage::SharedLock>,
+}
+
+impl RepoEntry {
+    /// A registered repository not opened or indexed yet.
+    fn new(object: Repository, sync: schedule::SyncState) -> RepoEntry {
+        RepoEntry {
+            object,
+            repo: None,
+            revisions: Arc::default(),
+            write: Arc::new(tokio::sync::Mutex::new(())),
+            syncing: Arc::default(),
+            sync,
+            loaded: false,
+            pending: Default::default(),
+            behind: false,
+            contested: false,
+            lease: None,
+        }
+    }
 }
 
 /// One indexed package revision.

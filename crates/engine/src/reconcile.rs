@@ -43,6 +43,8 @@ struct Plan {
     /// `None`: `revisions` is the whole index. Otherwise it replaces only these packages'
     /// revisions, and these names are gone.
     gone: Option<Vec<String>>,
+    /// Two git refs mapped to one object name and the second was left out.
+    contested: bool,
 }
 
 /// A revision known only from the store (first pass after a restart).
@@ -147,13 +149,14 @@ impl Engine {
     ///
     /// The caller holds the repository's write lock.
     pub(crate) async fn reconcile(&self, key: &RepoKey, mut updates: Updates) -> Result<(), Error> {
-        let (git, prev, loaded, deployment, pending, behind) = {
+        let (git, prev, loaded, deployment, pending, behind, contested) = {
             let mut state = self.write();
             let Some(entry) = state.repos.get_mut(key) else { return Ok(()) };
             let Some(repo) = entry.repo.clone() else { return Ok(()) };
             let pending = std::mem::take(&mut entry.pending);
             let deployment = entry.object.spec.deployment;
-            (repo, entry.revisions.clone(), entry.loaded, deployment, pending, entry.behind)
+            let (loaded, behind, contested) = (entry.loaded, entry.behind, entry.contested);
+            (repo, entry.revisions.clone(), loaded, deployment, pending, behind, contested)
         };
         // Metadata of earlier acknowledged writes goes in first; this pass's own is newer.
         for (name, meta) in &pending {
@@ -161,8 +164,9 @@ impl Engine {
         }
         // Only what changed since the last pass, unless that pass failed (its changes were
         // handed out and not applied), nothing was indexed yet, or every object is rebuilt. A
-        // pass whose compare-and-swap lost to another server's write runs again, whole.
-        let mut incremental = loaded && !behind && !updates.force && !updates.full;
+        // pass whose compare-and-swap lost to another server's write runs again, whole. While
+        // two refs claim one name, only a full pass sees the other claimant when one goes.
+        let mut incremental = loaded && !behind && !contested && !updates.force && !updates.full;
         let mut attempts = 0;
         let planned = loop {
             let pass = Pass {
@@ -184,7 +188,7 @@ impl Engine {
                 planned => break planned,
             }
         };
-        let Plan { revisions, events, gone } = match planned {
+        let Plan { revisions, events, gone, contested } = match planned {
             Ok(planned) => planned,
             Err(e) => {
                 if let Some(entry) = self.write().repos.get_mut(key) {
@@ -212,6 +216,7 @@ impl Engine {
                 }
                 entry.loaded = true;
                 entry.behind = false;
+                entry.contested = contested;
             }
         }
         for event in events {
@@ -329,7 +334,8 @@ impl Pass {
         let discovered = match listing {
             Listing::Full(discovered) => discovered,
             Listing::Packages(packages) => {
-                let (discovered, only) = scope.incremental(&prev, packages, &self.updates);
+                let (discovered, only, contested) =
+                    scope.incremental(&prev, packages, &self.updates);
                 let stored = match shared {
                     false => HashMap::new(),
                     true => {
@@ -343,7 +349,9 @@ impl Pass {
                     }
                 };
                 let previous = Before { indexed: prev, stored, only: Some(only), shared, loaded };
-                return plan(git, store, &scope, &discovered, &previous, self.updates);
+                let mut plan = plan(git, store, &scope, &discovered, &previous, self.updates)?;
+                plan.contested |= contested;
+                return Ok(plan);
             }
         };
         let stored = match !loaded || shared {
@@ -387,6 +395,8 @@ struct Diff {
     next: Vec<Next>,
     changes: Vec<Change>,
     gone: Vec<String>,
+    /// A discovered revision was left out: its name was taken.
+    contested: bool,
 }
 
 /// Plans one pass: compares Git with what was known, writes the changes to the store and
@@ -413,8 +423,9 @@ fn plan(
         store.reserve_resource_versions(diff.gone.len() as i64).map_err(store_error)?
     };
     let gone = previous.only.is_some().then(|| diff.gone.clone());
+    let contested = diff.contested;
     let (revisions, events) = scope.materialize(diff, assigned, first_deleted, previous);
-    Ok(Plan { revisions, events, gone })
+    Ok(Plan { revisions, events, gone, contested })
 }
 
 /// The indexed revisions of `package`: a range of the index, since every name of a package's
@@ -458,7 +469,7 @@ impl Scope<'_> {
         indexed: &BTreeMap<String, Arc<Rev>>,
         mut packages: BTreeMap<String, Vec<Arc<Discovered>>>,
         updates: &Updates,
-    ) -> (Vec<Arc<Discovered>>, Vec<String>) {
+    ) -> (Vec<Arc<Discovered>>, Vec<String>, bool) {
         for name in updates.meta.keys() {
             if let Some(rev) = indexed.get(name)
                 && !packages.contains_key(&rev.discovered.package)
@@ -472,6 +483,7 @@ impl Scope<'_> {
         }
         let mut only = Vec::new();
         let mut discovered = Vec::new();
+        let mut contested = false;
         for (package, revisions) in &packages {
             only.extend(
                 of_package(indexed, self.repository, package).map(|(name, _)| name.clone()),
@@ -482,12 +494,13 @@ impl Scope<'_> {
                     && !packages.contains_key(&other.discovered.package)
                 {
                     tracing::warn!(%name, git_ref = %d.ref_name, "two git refs map to one package revision name; ignoring the second");
+                    contested = true;
                     continue;
                 }
                 discovered.push(d.clone());
             }
         }
-        (discovered, only)
+        (discovered, only, contested)
     }
 
     /// Sorts every discovered revision into kept or to rebuild, and lists the store changes.
@@ -499,14 +512,20 @@ impl Scope<'_> {
         mut updates: Updates,
     ) -> Diff {
         let latest = latest_published(discovered);
-        let mut diff =
-            Diff { kept: BTreeMap::new(), next: Vec::new(), changes: Vec::new(), gone: Vec::new() };
+        let mut diff = Diff {
+            kept: BTreeMap::new(),
+            next: Vec::new(),
+            changes: Vec::new(),
+            gone: Vec::new(),
+            contested: false,
+        };
         // Names of revisions that changed; unchanged ones are already in `kept`.
         let mut rebuilt = std::collections::HashSet::new();
         for d in discovered {
             let name = names::package_revision_name(self.repository, &d.package, &d.workspace);
             if diff.kept.contains_key(&name) || !rebuilt.insert(name.clone()) {
                 tracing::warn!(%name, git_ref = %d.ref_name, "two git refs map to one package revision name; ignoring the second");
+                diff.contested = true;
                 continue;
             }
             let is_latest = d.revision > 0

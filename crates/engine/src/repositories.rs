@@ -25,6 +25,8 @@ pub(crate) enum Synced {
     /// Not run: unregistered, not open yet, or busy. Readiness is left to whoever holds it
     /// (a first index in progress must not be reported Ready with an empty listing).
     Skipped,
+    /// Not run: another server sharing the store holds the repository's sync lease.
+    Elsewhere,
 }
 
 /// How long a create or update waits for the first index of a repository before answering.
@@ -93,24 +95,16 @@ impl Engine {
         repo.status = Default::default();
         repo.status.conditions =
             vec![ready_condition(None, "Reconciling", "Repository reconciliation in progress")];
-        let stored = self.persist_repository(repo).await?;
-        {
+        self.write().registering.insert(key.clone());
+        let stored = self.persist_repository(repo).await;
+        let stored = {
             let mut state = self.write();
-            state.repos.insert(
-                key.clone(),
-                RepoEntry {
-                    object: stored.clone(),
-                    repo: None,
-                    revisions: Arc::default(),
-                    write: Arc::new(tokio::sync::Mutex::new(())),
-                    syncing: Arc::default(),
-                    sync: self.first_sync(&key, &stored),
-                    loaded: false,
-                    pending: Default::default(),
-                    behind: false,
-                },
-            );
-        }
+            state.registering.remove(&key);
+            let stored = stored?;
+            let sync = self.first_sync(&key, &stored);
+            state.repos.insert(key.clone(), RepoEntry::new(stored.clone(), sync));
+            stored
+        };
         self.publish_repository(EventType::Added, &stored);
         let engine = self.clone();
         let task = tokio::spawn(async move { engine.open_repository(&key).await });
@@ -344,20 +338,7 @@ impl Engine {
                 object.status.conditions.clear();
                 let key = (row.namespace, row.name);
                 let sync = self.first_sync(&key, &object);
-                state.repos.insert(
-                    key,
-                    RepoEntry {
-                        object,
-                        repo: None,
-                        revisions: Arc::default(),
-                        write: Arc::new(tokio::sync::Mutex::new(())),
-                        syncing: Arc::default(),
-                        sync,
-                        loaded: false,
-                        pending: Default::default(),
-                        behind: false,
-                    },
-                );
+                state.repos.insert(key, RepoEntry::new(object, sync));
             }
         }
         let keys: Vec<RepoKey> = self.read().repos.keys().cloned().collect();
@@ -443,6 +424,10 @@ impl Engine {
                             Ok(Synced::Done) => Some(Ok(())),
                             // Whoever holds the repository reports its readiness.
                             Ok(Synced::Skipped) => None,
+                            Ok(Synced::Elsewhere) => {
+                                engine.sync_elsewhere(&key, run_once);
+                                return;
+                            }
                             Err(e) => Some(Err(e)),
                         };
                         match outcome {
@@ -550,6 +535,9 @@ impl Engine {
             (repo, entry.write.clone(), entry.syncing.clone())
         };
         let Ok(_syncing) = syncing.try_lock() else { return Ok(Synced::Skipped) };
+        if !self.holds_sync_lease(key).await? {
+            return Ok(Synced::Elsewhere);
+        }
         let Ok(_slot) = self.syncs.acquire().await else { return Ok(Synced::Skipped) };
         let _running = crate::metrics::SyncRunning::start();
         self.check_credentials(key).await?;
@@ -562,6 +550,41 @@ impl Engine {
         self.reconcile(key, Updates::default()).await?;
         repo.check_remote_locks().await?;
         Ok(Synced::Done)
+    }
+
+    /// Whether this server syncs the repository from its remote: always on a store of its
+    /// own; on a shared one, while it holds the repository's lease (a session lock, so it goes
+    /// with a server that dies or loses the database, and another server takes it at its next
+    /// due sync).
+    async fn holds_sync_lease(&self, key: &RepoKey) -> Result<bool, Error> {
+        if !self.store.blocking().shared() {
+            return Ok(true);
+        }
+        let held = self.read().repos.get(key).and_then(|e| e.lease.as_ref().map(|l| l.held()));
+        if held == Some(true) {
+            return Ok(true);
+        }
+        let lease = self.store.try_lock(format!("sync-lease/{}/{}", key.0, key.1)).await?;
+        let taken = lease.is_some();
+        if taken {
+            tracing::info!(namespace = %key.0, repository = %key.1, "this server syncs the repository");
+        }
+        if let Some(entry) = self.write().repos.get_mut(key) {
+            entry.lease = lease;
+        }
+        Ok(taken)
+    }
+
+    /// The next regular sync of a repository another server syncs: one interval on, when this
+    /// server tries for the lease again. A due `runOnceAt` is the holder's to run.
+    fn sync_elsewhere(&self, key: &RepoKey, run_once: Option<String>) {
+        if let Some(entry) = self.write().repos.get_mut(key) {
+            let interval = self.config.sync_interval.as_secs().max(1) as i64;
+            entry.sync.next_full = time::now_unix() + interval;
+            if run_once.is_some() {
+                entry.sync.observed_run_once_at = run_once;
+            }
+        }
     }
 
     async fn set_ready(&self, key: &RepoKey, error: Option<String>) {

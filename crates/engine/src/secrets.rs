@@ -7,6 +7,7 @@
 
 pub(crate) mod cipher;
 mod credentials;
+mod identity;
 
 use std::sync::Arc;
 

@@ -74,12 +74,57 @@ pub(crate) fn in_sync(remote: &Repository, cache: &Repository) -> Result<bool, E
 
 /// The first lock file in the remote at `git_dir` that stops `updates`: a ref's own
 /// `<name>.lock`, or `packed-refs.lock` (deletions and ref packing rewrite `packed-refs`).
+/// A lock older than [`STALE_LOCK`] is removed instead ([`break_stale`]).
 pub(crate) fn held_lock(git_dir: &Path, updates: &[RefUpdate]) -> Option<String> {
     updates
         .iter()
         .map(|update| format!("{}.lock", update.name))
         .chain(std::iter::once("packed-refs.lock".to_owned()))
-        .find(|file| git_dir.join(file).exists())
+        .find(|file| {
+            let path = git_dir.join(file);
+            path.exists() && !break_stale(&path)
+        })
+}
+
+/// How old a lock file in a local remote must be to count as left by a writer that died. A
+/// ref transaction holds its locks for milliseconds (no network I/O runs under them, here or
+/// in git), but a writer killed in between leaves them; another server sharing the remote
+/// cannot tell a dead writer from a live one but by age.
+pub(crate) const STALE_LOCK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Removes the lock file at `path` if it is older than [`STALE_LOCK`]; returns whether it is
+/// gone. The file is first renamed away (one atomic step, so two servers breaking it at once
+/// cannot remove a lock a third took meanwhile), then deleted if it is the one judged stale.
+pub(crate) fn break_stale(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::symlink_metadata(path) else { return true };
+    let age = meta.modified().ok().and_then(|at| at.elapsed().ok());
+    if age.is_none_or(|age| age < STALE_LOCK) {
+        return false;
+    }
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".stale-{}-{}", std::process::id(), meta.ino()));
+    let aside = PathBuf::from(aside);
+    if fs::rename(path, &aside).is_err() {
+        return !path.exists();
+    }
+    match fs::symlink_metadata(&aside) {
+        Ok(moved) if moved.ino() == meta.ino() => {
+            let _ = fs::remove_file(&aside);
+            tracing::warn!(
+                path = %path.display(),
+                age_seconds = age.map_or(0, |age| age.as_secs()),
+                "removed a lock file a writer that died left in the remote"
+            );
+            true
+        }
+        _ => {
+            // Another writer's fresh lock was taken by mistake: put it back.
+            let _ = fs::hard_link(&aside, path);
+            let _ = fs::remove_file(&aside);
+            false
+        }
+    }
 }
 
 /// Applies `updates` to `remote`, all or nothing as far as any condition goes: every ref is
@@ -216,6 +261,21 @@ pub(crate) fn share_objects(cache: &Repository, remote: &Path) -> Result<bool, E
     fs::rename(&temporary, &file).map_err(io(&file))?;
     maintain::sync_dir(&info)?;
     Ok(true)
+}
+
+/// Whether the cache at `cache` reads objects of a repository other than the local `remote`
+/// (its `objects/info/alternates` names another one, or the remote is not on this machine): a
+/// cache left by an earlier registration under the same name. Its objects may vanish with that
+/// repository and a fetch would skip them as present, so it is rebuilt instead.
+pub(crate) fn borrows_elsewhere(cache: &Path, remote: Option<&Path>) -> bool {
+    let Ok(text) = fs::read_to_string(cache.join("objects").join("info").join("alternates")) else {
+        return false;
+    };
+    let wanted = remote.map(|remote| remote.join("objects"));
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .any(|line| wanted.as_deref() != Some(Path::new(line)))
 }
 
 /// Gives a cache that has no ref yet the remote's branches and tags as tracking refs, written

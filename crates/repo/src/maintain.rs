@@ -39,12 +39,24 @@ pub(crate) struct Pack {
 #[derive(Debug)]
 pub(crate) struct Merged {
     packs: Vec<Pack>,
+    /// The new pack (path without extension).
+    output: PathBuf,
 }
 
 impl Merged {
-    /// Deletes the merged packs' files (`.pack`, `.idx` and any `.rev` or `.bitmap`).
+    /// Deletes the merged packs' files (`.pack`, `.idx` and any `.rev` or `.bitmap`), while the
+    /// new pack holding their objects is there. A pack is named by its content, so the new one
+    /// can bear the name of one it merged (the same objects packed the same way, as another
+    /// writer of a shared remote may have packed them): that one stays. Other processes merge a
+    /// shared remote's packs too; if one of them merged the new pack away already, its own
+    /// output holds these objects and removed what it merged, so nothing is left to do.
     pub(crate) fn remove(&self) {
-        for pack in &self.packs {
+        let present = |ext: &str| self.output.with_extension(ext).exists();
+        if !(present("idx") && present("pack")) {
+            tracing::debug!(pack = %self.output.display(), "the merged pack is gone; keeping its inputs");
+            return;
+        }
+        for pack in self.packs.iter().filter(|pack| pack.base != self.output) {
             // The index goes first so no reader finds a pack without its objects.
             for ext in ["idx", "pack", "rev", "bitmap"] {
                 let path = pack.base.with_extension(ext);
@@ -121,18 +133,20 @@ pub(crate) fn merge(git_dir: &Path, packs: Vec<Pack>) -> Result<Merged, Error> {
         ids.extend(listed);
     }
     let unique = ids.iter().collect::<std::collections::HashSet<_>>().len();
-    if unique == ids.len() {
-        concatenate(git_dir, &packs, ids.len())?;
+    let name = if unique == ids.len() {
+        concatenate(git_dir, &packs, ids.len())?
     } else {
-        rebuild(git_dir, &ids)?;
-    }
+        rebuild(git_dir, &ids)?
+    };
     // The merged packs are deleted after this returns: the new one must be on disk first.
     sync_pack(git_dir, None)?;
-    Ok(Merged { packs })
+    let output = git_dir.join("objects/pack").join(format!("pack-{name}"));
+    Ok(Merged { packs, output })
 }
 
-/// Streams the entries of `packs` into one new pack with `count` objects, indexed by libgit2.
-fn concatenate(git_dir: &Path, packs: &[Pack], count: usize) -> Result<(), Error> {
+/// Streams the entries of `packs` into one new pack with `count` objects, indexed by libgit2;
+/// returns the new pack's checksum (its name).
+fn concatenate(git_dir: &Path, packs: &[Pack], count: usize) -> Result<String, Error> {
     use std::io::{Read, Seek, SeekFrom, Write};
 
     const HEADER: u64 = 12;
@@ -176,11 +190,12 @@ fn concatenate(git_dir: &Path, packs: &[Pack], count: usize) -> Result<(), Error
     let trailer = digest.digest().bytes();
     writer.write_all(&trailer).map_err(write_err)?;
     writer.commit()?;
-    Ok(())
+    Ok(trailer.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Packs the objects `ids` (with duplicates) anew with libgit2's pack builder.
-fn rebuild(git_dir: &Path, ids: &[Oid]) -> Result<(), Error> {
+/// Packs the objects `ids` (with duplicates) anew with libgit2's pack builder; returns the new
+/// pack's checksum (its name).
+fn rebuild(git_dir: &Path, ids: &[Oid]) -> Result<String, Error> {
     // A repository of the object database alone: libgit2's pack writer orders objects by walking
     // every tag of a full repository, thousands of ref lookups that a merge does not need.
     let objects = git_dir.join("objects");
@@ -195,7 +210,8 @@ fn rebuild(git_dir: &Path, ids: &[Oid]) -> Result<(), Error> {
         builder.insert_object(*id, None)?;
     }
     builder.write(&git_dir.join("objects/pack"), 0)?;
-    Ok(())
+    let name = builder.name()?.map(str::to_owned);
+    name.ok_or_else(|| git2::Error::from_str("the pack builder named no pack").into())
 }
 
 /// Removes the empty directories libgit2 leaves under `refs/` when loose refs are deleted or
@@ -366,12 +382,23 @@ pub(crate) fn release_own_locks(journal: &Path) {
     use std::os::unix::fs::MetadataExt;
     use std::time::UNIX_EPOCH;
     let Ok(text) = fs::read_to_string(journal) else { return };
-    for line in text.lines() {
+    let lines: Vec<&str> = text.lines().collect();
+    for (at, line) in lines.iter().enumerate() {
         // `intent <nanos> <path>`: written just before the lock was (or libgit2 was asked to
         // be) created, so a kill in between is covered; the lock is ours if it was modified
-        // in the minute after.
+        // in the minute after. Once the lock was created its inode line follows, and only that
+        // says whether the file there now is ours: other servers writing the same remote take
+        // the same locks, and a lock of theirs is as recent.
         if let Some(rest) = line.strip_prefix("intent ") {
             let Some((nanos, path)) = rest.split_once(' ') else { continue };
+            let created = lines[at + 1..].iter().any(|later| {
+                later.split_once(' ').is_some_and(|(inode, later_path)| {
+                    later_path == path && inode.parse::<u64>().is_ok()
+                })
+            });
+            if created {
+                continue;
+            }
             let (Ok(nanos), path) = (nanos.parse::<u128>(), Path::new(path)) else { continue };
             let modified = fs::symlink_metadata(path)
                 .and_then(|meta| meta.modified())
@@ -824,6 +851,34 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_merge_never_removes_its_own_output_nor_inputs_whose_output_is_gone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let repo = Repository::init_bare(dir.path()).expect("init");
+        let odb = repo.odb().expect("odb");
+        let pack_dir = dir.path().join("objects/pack");
+        let mut bases = Vec::new();
+        for i in 0..2 {
+            let id = odb.write(git2::ObjectType::Blob, format!("blob {i}").as_bytes()).expect("w");
+            let mut builder = repo.packbuilder().expect("packbuilder");
+            builder.insert_object(id, None).expect("insert");
+            builder.write(&pack_dir, 0).expect("write pack");
+            let name = builder.name().expect("name").expect("named").to_owned();
+            bases.push(pack_dir.join(format!("pack-{name}")));
+        }
+        let pack = |base: &PathBuf| Pack { base: base.clone(), objects: 1 };
+        // The output bears the name of an input (the same objects packed the same way).
+        let merged =
+            Merged { packs: vec![pack(&bases[0]), pack(&bases[1])], output: bases[0].clone() };
+        merged.remove();
+        assert!(bases[0].with_extension("pack").exists(), "the output stays");
+        assert!(!bases[1].with_extension("idx").exists(), "the other input goes");
+        // Another process merged the output away: the inputs are not this merge's to remove.
+        let gone = Merged { packs: vec![pack(&bases[0])], output: pack_dir.join("pack-gone") };
+        gone.remove();
+        assert!(bases[0].with_extension("idx").exists());
     }
 
     #[test]

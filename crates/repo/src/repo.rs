@@ -140,6 +140,18 @@ impl GitRepo {
         }
         configure_origin(&repo, &remote)?;
         let local = local::path(&remote);
+        let repo = match local::borrows_elsewhere(&cfg.cache_dir, local.as_deref()) {
+            false => repo,
+            true => {
+                tracing::info!(%url, "the cache shares another repository's objects; rebuilding it");
+                drop(repo);
+                fs::remove_dir_all(&cfg.cache_dir)
+                    .map_err(|source| Error::Io { path: cfg.cache_dir.clone(), source })?;
+                let repo = Repository::init_bare(&cfg.cache_dir)?;
+                configure_origin(&repo, &remote)?;
+                repo
+            }
+        };
         let repo = match &local {
             Some(remote) if local::share_objects(&repo, remote)? => {
                 Repository::open_bare(&cfg.cache_dir)?
@@ -679,9 +691,11 @@ impl Inner {
             if local::in_sync(&remote, &self.repo)? {
                 return Ok(());
             }
-            if local::copy_refs_into_empty(&remote, &self.repo)? {
+            // Even a failed copy may have written refs.
+            let copied = local::copy_refs_into_empty(&remote, &self.repo);
+            if !matches!(copied, Ok(false)) {
                 self.fetched(1);
-                return Ok(());
+                return copied.map(drop);
             }
         }
         let written = fetch_on_big_stack(&self.repo, auth);

@@ -235,6 +235,42 @@ pub(crate) fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> 
     create_private(path)?.write_all(content)
 }
 
+/// Writes `content` to `path` (mode 0600) as one step: a reader sees the old file or the new.
+pub(crate) fn replace_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    let mut file = create_private(&temporary)?;
+    file.write_all(content)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
+/// Makes `token` the admin token of the data directory's token file (its first entry), keeping
+/// every other entry.
+pub(crate) fn replace_admin_token(data_dir: &Path, token: &str) -> std::io::Result<()> {
+    if token.len() < 32 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the shared admin token is not a token",
+        ));
+    }
+    let path = token_file(data_dir);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut out = format!("{token},admin,admin,\"system:masters\"\n");
+    let mut replaced = false;
+    for line in text.lines() {
+        let entry = !line.trim().is_empty() && !line.trim_start().starts_with('#');
+        if entry && !replaced {
+            replaced = true;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    replace_private(&path, out.as_bytes())
+}
+
 fn base64(bytes: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);

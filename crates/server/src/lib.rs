@@ -11,6 +11,7 @@ mod error;
 mod handlers;
 mod middleware;
 mod pagination;
+mod replica_identity;
 mod request;
 mod routing;
 mod select;
@@ -218,6 +219,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     .await
     .map_err(ServeError::Engine)?;
     data.tighten(true).map_err(ServeError::DataDir)?;
+    replica_identity::adopt(&engine, &data_dir).await.map_err(ServeError::Tls)?;
     let (tokens, admin_token) =
         auth::Tokens::load_or_create(&data_dir).map_err(|e| ServeError::Io("load tokens", e))?;
     let audit = match config.audit.clone() {

@@ -125,6 +125,34 @@ fn ensure_ca(data_dir: &Path) -> Result<(X509, PKey<Private>), String> {
     Ok((ca, key))
 }
 
+/// The CA of the data directory (created when absent), as the PEM text of its certificate and key.
+pub(crate) fn ca_pems(data_dir: &Path) -> Result<(String, String), String> {
+    ensure_ca(data_dir)?;
+    let read = |name: &str| {
+        std::fs::read_to_string(data_dir.join(name)).map_err(|e| format!("read {name}: {e}"))
+    };
+    Ok((read(CA_FILE)?, read(CA_KEY_FILE)?))
+}
+
+/// Replaces the data directory's CA with `cert_pem` and `key_pem` (checked to be a pair first);
+/// the serving certificate of the previous CA goes, so a new one is issued.
+pub(crate) fn replace_ca(data_dir: &Path, cert_pem: &str, key_pem: &str) -> Result<(), String> {
+    let cert = X509::from_pem(cert_pem.as_bytes());
+    let key = PKey::private_key_from_pem(key_pem.as_bytes());
+    let pair = matches!((&cert, &key), (Ok(cert), Ok(key))
+        if cert.public_key().is_ok_and(|public| public.public_eq(key)));
+    if !pair {
+        return Err("the shared CA is not a certificate and its key".into());
+    }
+    // The key first: a CA certificate without its key would be replaced at the next start.
+    for (name, content) in [(CA_KEY_FILE, key_pem), (CA_FILE, cert_pem)] {
+        crate::auth::replace_private(&data_dir.join(name), content.as_bytes())
+            .map_err(|e| format!("write {name}: {e}"))?;
+    }
+    let _ = std::fs::remove_file(data_dir.join(CERT_FILE));
+    Ok(())
+}
+
 /// Whether a stored serving certificate may go on being served: signed by this CA, naming the
 /// listen address and every requested name, and not close to its end.
 fn serving_is_good(cert_pem: &[u8], ca: &X509, listen: IpAddr, sans: &[String]) -> bool {

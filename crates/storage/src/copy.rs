@@ -10,7 +10,7 @@
 use crate::{Change, Error, ErrorKind, ObjectTable, Store};
 
 /// Every table of registered objects, in the order they are copied.
-const TABLES: [ObjectTable; 7] = [
+const TABLES: [ObjectTable; 8] = [
     ObjectTable::Repositories,
     ObjectTable::Packages,
     ObjectTable::Secrets,
@@ -18,6 +18,7 @@ const TABLES: [ObjectTable; 7] = [
     ObjectTable::ClusterRoles,
     ObjectTable::RoleBindings,
     ObjectTable::ClusterRoleBindings,
+    ObjectTable::ServerIdentity,
 ];
 
 /// What a copy wrote.

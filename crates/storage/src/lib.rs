@@ -32,5 +32,7 @@ pub use crate::{
         Author, Backend, Content, Discovered, EntryMode, FetchedPackage, Files, Lifecycle, Listing,
         Modes, NewDraft, PackageRepository, RefKind, RepositoryConfig, Upstream,
     },
-    store::{Change, FeedEntry, FeedTable, ObjectRow, ObjectTable, RevisionRow, SharedLock, Store},
+    store::{
+        Change, FeedEntry, FeedTable, Held, ObjectRow, ObjectTable, RevisionRow, SharedLock, Store,
+    },
 };

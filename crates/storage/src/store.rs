@@ -68,7 +68,19 @@ impl Change {
 }
 
 /// A held [`Store::try_lock`]; dropping it releases the lock.
-pub type SharedLock = Box<dyn Send + Sync>;
+pub type SharedLock = Box<dyn Held>;
+
+/// What a [`SharedLock`] guards.
+pub trait Held: Send + Sync {
+    /// Whether the lock is still held: one whose database session broke is not (another
+    /// server may have taken it since).
+    fn held(&self) -> bool {
+        true
+    }
+}
+
+/// The lock of a store no other server writes: the in-process lock is the whole of it.
+impl Held for () {}
 
 /// What the change feed says changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -113,6 +125,9 @@ pub enum ObjectTable {
     RoleBindings,
     /// ClusterRoleBindings (namespace `""`).
     ClusterRoleBindings,
+    /// What every server sharing the store serves with (its CA, the admin token): ciphertext
+    /// the engine made, opaque to the store, never served by the API.
+    ServerIdentity,
 }
 
 /// The durable store. Every method may block except

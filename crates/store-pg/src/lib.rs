@@ -748,6 +748,7 @@ fn table_name(table: ObjectTable) -> &'static str {
         ObjectTable::ClusterRoles => "cluster_roles",
         ObjectTable::RoleBindings => "role_bindings",
         ObjectTable::ClusterRoleBindings => "cluster_role_bindings",
+        ObjectTable::ServerIdentity => "server_identity",
     }
 }
 

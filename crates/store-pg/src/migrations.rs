@@ -143,6 +143,15 @@ END
 $$;
 ",
     },
+    Migration {
+        version: 4,
+        description: "the server identity every replica shares (sealed; not in the feed)",
+        sql: "
+CREATE TABLE server_identity (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL,
+    resource_version BIGINT NOT NULL, PRIMARY KEY (namespace, name));
+",
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -413,3 +413,46 @@ fn a_database_that_accepts_and_never_answers_times_out() {
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     assert!(e.to_string().contains("no answer within 2 s"), "{e}");
 }
+
+#[test]
+fn try_locks_are_shared_and_a_broken_session_holds_none() {
+    use veranda_storage::Store as _;
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = database(&pg, "locks");
+    let (a, b) = (Store::open(&url).expect("open"), Store::open(&url).expect("open"));
+    let held = a.try_lock("repo/x").expect("lock").expect("free");
+    assert!(held.held());
+    assert!(b.try_lock("repo/x").expect("lock").is_none(), "one holder across servers");
+    assert!(b.try_lock("repo/y").expect("lock").is_some(), "another name is free");
+    drop(held);
+    let eventually = |what: &str, mut check: Box<dyn FnMut() -> bool + '_>| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut taken = None;
+    eventually(
+        "a dropped lock is free for another server",
+        Box::new(|| {
+            taken = b.try_lock("repo/x").expect("lock");
+            taken.is_some()
+        }),
+    );
+    let taken = taken.expect("taken");
+
+    // The holder's session ends (a database restart, a network break): its guard says so, and
+    // another server can take the lock; the stale guard's drop releases nothing of the new.
+    pg.psql(
+        "locks",
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+    )
+    .expect("terminate the lock session");
+    eventually("the guard notices its session ended", Box::new(|| !taken.held()));
+    let again = a.try_lock("repo/x").expect("lock").expect("free after the session ended");
+    drop(taken);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(b.try_lock("repo/x").expect("lock").is_none(), "the stale drop released nothing");
+    assert!(again.held());
+}

@@ -62,6 +62,9 @@ CREATE TABLE IF NOT EXISTS package_revisions (
     meta TEXT NOT NULL, resource_version INTEGER NOT NULL, fingerprint TEXT NOT NULL,
     PRIMARY KEY (namespace, name));
 CREATE INDEX IF NOT EXISTS package_revisions_repo ON package_revisions (namespace, repository);
+CREATE TABLE IF NOT EXISTS server_identity (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, object TEXT NOT NULL,
+    resource_version INTEGER NOT NULL, PRIMARY KEY (namespace, name));
 ";
 
 impl Store {
@@ -320,6 +323,7 @@ fn table_name(table: ObjectTable) -> &'static str {
         ObjectTable::ClusterRoles => "cluster_roles",
         ObjectTable::RoleBindings => "role_bindings",
         ObjectTable::ClusterRoleBindings => "cluster_role_bindings",
+        ObjectTable::ServerIdentity => "server_identity",
     }
 }
 

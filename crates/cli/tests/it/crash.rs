@@ -54,7 +54,7 @@ struct Serve {
 }
 
 impl Serve {
-    fn start(data: &Path, port: u16, log: &Path, store: Option<&str>) -> Serve {
+    fn start(data: &Path, port: u16, log: &Path, store: Option<&str>, key: &Path) -> Serve {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_veranda"));
         match store {
@@ -66,6 +66,8 @@ impl Serve {
             .arg("1")
             .arg("--data-dir")
             .arg(data)
+            .arg("--secret-key-file")
+            .arg(key)
             .env("VERANDA_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -183,8 +185,10 @@ fn cm(n: u64) -> String {
 }
 
 /// One client: writes on its own packages until `stop`.
+/// One client's writes until `stop`, through the first of `apis`; after a write that got no
+/// answer (its server was killed) it goes on through the next.
 fn client(
-    api: Api,
+    apis: Vec<Api>,
     model: Model,
     id: usize,
     seed: u64,
@@ -197,7 +201,9 @@ fn client(
     let mut unanswered = 0;
     let mut server_errors = Vec::new();
     let mut serial = counter;
+    let mut at = 0;
     while !stop.load(Ordering::SeqCst) {
+        let api = &apis[at % apis.len()];
         serial += 1;
         let mine: Vec<(String, Known)> = model
             .lock()
@@ -306,6 +312,7 @@ fn client(
             Some(_) => {}
             None => {
                 unanswered += 1;
+                at += 1;
                 known.states.insert(next);
                 if let Some(n) = content {
                     known.contents.insert(n);
@@ -503,25 +510,53 @@ fn check(api: &Api, remote: &Path, model: &Model, figures: &mut Figures, round: 
 /// What a campaign kills.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Victim {
-    /// The server's whole process group, then a restart on the same data directory.
+    /// A server's whole process group (each round the next replica's), then its restart on
+    /// the same data directory.
     Server,
     /// The database under a running server (PostgreSQL store only), then its restart.
     Database,
 }
 
-fn campaign(rounds: usize, pg: Option<&veranda_pgtest::Postgres>, victim: Victim) {
+/// One server of a campaign: its data directory, log, port and API.
+struct Replica {
+    data: PathBuf,
+    log: PathBuf,
+    port: u16,
+    serve: Serve,
+    api: Api,
+}
+
+impl Replica {
+    fn start(dir: &Path, i: usize, store: Option<&str>, key: &Path) -> Replica {
+        let (data, log) = (dir.join(format!("data{i}")), dir.join(format!("server{i}.log")));
+        let port = free_port();
+        let mut serve = Serve::start(&data, port, &log, store, key);
+        let api = wait_up(&data, port, &mut serve, &log);
+        Replica { data, log, port, serve, api }
+    }
+
+    fn restart(&mut self, store: Option<&str>, key: &Path) {
+        let _ = std::fs::remove_file(self.data.join("kubeconfig"));
+        self.serve = Serve::start(&self.data, self.port, &self.log, store, key);
+        self.api = wait_up(&self.data, self.port, &mut self.serve, &self.log);
+    }
+}
+
+/// `rounds` rounds of writes by 2–3 clients spread over `replicas` servers on one store, each
+/// round ending with `victim` killed (and restarted), then the checks on every server.
+fn campaign(rounds: usize, pg: Option<&veranda_pgtest::Postgres>, victim: Victim, replicas: usize) {
     let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
             as u64
     });
-    eprintln!("crash campaign: {rounds} rounds, seed {seed} (CRASH_SEED={seed} replays it)");
+    eprintln!(
+        "crash campaign: {rounds} rounds, {replicas} servers, seed {seed} (CRASH_SEED={seed} replays it)"
+    );
     let mut rng = Rng(seed | 1);
     let dir = tempfile::tempdir().expect("temp dir");
     eprintln!("crash campaign: working in {}", dir.path().display());
-    let data: PathBuf = dir.path().join("data");
-    let log = dir.path().join("server.log");
     let remote = empty_repo(dir.path(), "deploy.git");
-    let port = free_port();
+    let key = crate::util::secret_key_file(dir.path());
     let store = pg.map(|pg| {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let name = format!("crash{}", N.fetch_add(1, Ordering::Relaxed));
@@ -529,43 +564,51 @@ fn campaign(rounds: usize, pg: Option<&veranda_pgtest::Postgres>, victim: Victim
     });
     let store = store.as_deref();
     assert!(victim == Victim::Server || pg.is_some(), "killing the database needs one");
-    let mut serve = Serve::start(&data, port, &log, store);
-    let mut api = wait_up(&data, port, &mut serve, &log);
+    assert!(replicas == 1 || pg.is_some(), "replicas share a PostgreSQL store");
+    let mut servers: Vec<Replica> =
+        (0..replicas).map(|i| Replica::start(dir.path(), i, store, &key)).collect();
     let repository = json!({
         "apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
         "metadata": {"name": REPO, "namespace": "default"},
         "spec": {"type": "git", "deployment": true,
                  "git": {"repo": format!("file://{}", remote.display()), "branch": "main", "createBranch": true}},
     });
-    let created = api.call("POST", REPOS, Some(&repository));
+    let created = servers[0].api.call("POST", REPOS, Some(&repository));
     assert!(created.as_ref().is_some_and(|(code, _)| *code == 201 || *code == 200), "{created:?}");
     let model: Model = Arc::new(Mutex::new(BTreeMap::new()));
     let mut figures = Figures::default();
     let started = Instant::now();
     for round in 0..rounds {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while ready(&api).is_some() {
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: not Ready before writing:\n{}",
-                tail(&log)
-            );
-            thread::sleep(Duration::from_millis(50));
+        for server in &servers {
+            while ready(&server.api).is_some() {
+                assert!(
+                    Instant::now() < deadline,
+                    "round {round}: not Ready before writing:\n{}",
+                    tail(&server.log)
+                );
+                thread::sleep(Duration::from_millis(50));
+            }
         }
         if let Some(pause) = std::env::var("CRASH_PAUSE").ok().and_then(|s| s.parse().ok()) {
-            eprintln!("round {round}: pausing {pause}s, server at {}", api.url);
+            eprintln!("round {round}: pausing {pause}s, server at {}", servers[0].api.url);
             thread::sleep(Duration::from_secs(pause));
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let clients = 2 + rng.below(2) as usize;
+        let clients = 2 + rng.below(2) as usize + replicas / 2;
         let handles: Vec<_> = (0..clients)
             .map(|id| {
-                let (api, model, stop) = (api.clone(), model.clone(), stop.clone());
+                let apis: Vec<Api> = (0..replicas)
+                    .map(|k| servers[(id + round + k) % replicas].api.clone())
+                    .collect();
+                let (model, stop) = (model.clone(), stop.clone());
                 let seed = rng.next();
-                let counter = (round as u64 + 1) * 1_000_000;
-                let allow_unavailable = victim == Victim::Database;
+                let counter = (round as u64 + 1) * 1_000_000 + id as u64 * 10_000;
+                // A killed replica may leave a lock in the remote until it restarts (or the
+                // lock goes stale): a 503 naming it, with nothing applied, as for the database.
+                let allow_unavailable = victim == Victim::Database || replicas > 1;
                 thread::spawn(move || {
-                    client(api, model, id, seed, stop, counter, allow_unavailable)
+                    client(apis, model, id, seed, stop, counter, allow_unavailable)
                 })
             })
             .collect();
@@ -576,10 +619,15 @@ fn campaign(rounds: usize, pg: Option<&veranda_pgtest::Postgres>, victim: Victim
             pg.restart().expect("restart the database");
             thread::sleep(Duration::from_millis(300 + rng.below(700)));
         }
-        stop.store(true, Ordering::SeqCst);
+        let victim_index = round % replicas;
         if victim == Victim::Server {
-            serve.kill();
+            servers[victim_index].serve.kill();
+            // With replicas, the clients of the others go on writing through the kill.
+            if replicas > 1 {
+                thread::sleep(Duration::from_millis(300 + rng.below(700)));
+            }
         }
+        stop.store(true, Ordering::SeqCst);
         let mut answered = (0, 0);
         for handle in handles {
             let (acknowledged, unanswered, errors) = handle.join().expect("client");
@@ -594,25 +642,28 @@ fn campaign(rounds: usize, pg: Option<&veranda_pgtest::Postgres>, victim: Victim
             eprintln!("round {round}: {} acknowledged, {} unanswered", answered.0, answered.1);
         }
         if victim == Victim::Server {
-            let _ = std::fs::remove_file(data.join("kubeconfig"));
-            serve = Serve::start(&data, port, &log, store);
-            api = wait_up(&data, port, &mut serve, &log);
+            servers[victim_index].restart(store, &key);
         }
-        let before = figures.problems.len();
-        check(&api, &remote, &model, &mut figures, round);
-        if figures.problems.len() > before {
-            // Whether the restarted server was only slow to show what Git holds, or wrong.
-            let listed = |api: &Api| {
-                api.call("GET", PR, None)
-                    .map(|(_, list)| list["items"].as_array().map_or(0, Vec::len))
-            };
-            let now = listed(&api);
-            thread::sleep(Duration::from_secs(3));
-            eprintln!(
-                "round {round}: {} problems; {now:?} revisions listed, {:?} three seconds later",
-                figures.problems.len() - before,
-                listed(&api)
-            );
+        // Every server shows the same: the restarted one first.
+        let order = (0..replicas).map(|i| (victim_index + i) % replicas);
+        for i in order {
+            let api = &servers[i].api;
+            let before = figures.problems.len();
+            check(api, &remote, &model, &mut figures, round);
+            if figures.problems.len() > before {
+                // Whether the server was only slow to show what Git holds, or wrong.
+                let listed = |api: &Api| {
+                    api.call("GET", PR, None)
+                        .map(|(_, list)| list["items"].as_array().map_or(0, Vec::len))
+                };
+                let now = listed(api);
+                thread::sleep(Duration::from_secs(3));
+                eprintln!(
+                    "round {round}, server {i}: {} problems; {now:?} revisions listed, {:?} three seconds later",
+                    figures.problems.len() - before,
+                    listed(api)
+                );
+            }
         }
         figures.rounds += 1;
     }
@@ -634,10 +685,10 @@ fn campaign(rounds: usize, pg: Option<&veranda_pgtest::Postgres>, victim: Victim
         eprintln!("  {problem}");
     }
     if !figures.problems.is_empty() {
-        drop(serve);
+        drop(servers);
         let kept = dir.keep();
         panic!(
-            "seed {seed}: {} problems (see above); data directory, remote and server.log kept in {}",
+            "seed {seed}: {} problems (see above); data directories, remote and server logs kept in {}",
             figures.problems.len(),
             kept.display()
         );
@@ -651,7 +702,7 @@ fn kills_lose_no_acknowledged_write_and_leave_no_half_applied_move() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(if slow { 300 } else { 10 });
-    campaign(rounds, None, Victim::Server);
+    campaign(rounds, None, Victim::Server, 1);
 }
 
 #[test]
@@ -659,7 +710,7 @@ fn kills_on_the_postgres_store_lose_no_acknowledged_write() {
     let slow = std::env::var("RUN_SLOW_TESTS").is_ok_and(|v| v == "1");
     let rounds = std::env::var("CRASH_ROUNDS").ok().and_then(|s| s.parse().ok());
     let pg = veranda_pgtest::Postgres::start().expect("start PostgreSQL");
-    campaign(rounds.unwrap_or(if slow { 100 } else { 6 }), Some(&pg), Victim::Server);
+    campaign(rounds.unwrap_or(if slow { 100 } else { 6 }), Some(&pg), Victim::Server, 1);
 }
 
 #[test]
@@ -667,7 +718,7 @@ fn database_restarts_under_writes_lose_no_acknowledged_write() {
     let slow = std::env::var("RUN_SLOW_TESTS").is_ok_and(|v| v == "1");
     let rounds = std::env::var("CRASH_ROUNDS").ok().and_then(|s| s.parse().ok());
     let pg = veranda_pgtest::Postgres::start().expect("start PostgreSQL");
-    campaign(rounds.unwrap_or(if slow { 100 } else { 6 }), Some(&pg), Victim::Database);
+    campaign(rounds.unwrap_or(if slow { 100 } else { 6 }), Some(&pg), Victim::Database, 1);
 }
 
 /// A lock file left in the remote: writes answer 503 naming it, the repository's Ready condition
@@ -679,7 +730,8 @@ fn a_stale_lock_in_the_remote_is_503_naming_the_file() {
     let log = dir.path().join("server.log");
     let remote = empty_repo(dir.path(), "deploy.git");
     let port = free_port();
-    let mut serve = Serve::start(&data, port, &log, None);
+    let key = crate::util::secret_key_file(dir.path());
+    let mut serve = Serve::start(&data, port, &log, None, &key);
     let api = wait_up(&data, port, &mut serve, &log);
     let repository = json!({
         "apiVersion": "config.porch.kpt.dev/v1alpha1", "kind": "Repository",
@@ -734,4 +786,20 @@ fn a_stale_lock_in_the_remote_is_503_naming_the_file() {
         thread::sleep(Duration::from_millis(100));
     }
     assert!(git(&remote, &["tag", "--list"]).contains("app/v1"));
+}
+
+#[test]
+fn killing_one_of_three_replicas_mid_storm_loses_nothing_acknowledged() {
+    let slow = std::env::var("RUN_SLOW_TESTS").is_ok_and(|v| v == "1");
+    let rounds = std::env::var("CRASH_ROUNDS").ok().and_then(|s| s.parse().ok());
+    let pg = veranda_pgtest::Postgres::start().expect("start PostgreSQL");
+    campaign(rounds.unwrap_or(if slow { 60 } else { 6 }), Some(&pg), Victim::Server, 3);
+}
+
+#[test]
+fn database_restarts_under_three_replicas_lose_no_acknowledged_write() {
+    let slow = std::env::var("RUN_SLOW_TESTS").is_ok_and(|v| v == "1");
+    let rounds = std::env::var("CRASH_ROUNDS").ok().and_then(|s| s.parse().ok());
+    let pg = veranda_pgtest::Postgres::start().expect("start PostgreSQL");
+    campaign(rounds.unwrap_or(if slow { 60 } else { 4 }), Some(&pg), Victim::Database, 3);
 }

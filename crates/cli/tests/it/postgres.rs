@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use veranda_pgtest::Postgres;
 
-use crate::util::{Server, empty_repo};
+use crate::util::{Server, empty_repo, secret_key_file};
 
 fn repository(name: &str, repo: &std::path::Path) -> String {
     format!(
@@ -32,8 +32,10 @@ fn a_server_on_postgres_keeps_metadata_in_the_database_and_content_in_git() {
     let url = pg.create_database("veranda").expect("create database");
     let repos = tempfile::tempdir().expect("temp dir");
     let remote = empty_repo(repos.path(), "deploy.git");
+    let key = secret_key_file(repos.path());
+    let args = ["--store", url.as_str(), "--secret-key-file", key.to_str().expect("utf-8")];
 
-    let first = Server::start_with(tempfile::tempdir().expect("temp dir"), &["--store", &url]);
+    let first = Server::start_with(tempfile::tempdir().expect("temp dir"), &args);
     first.kubectl_in(&["apply", "-f", "-"], Some(&repository("deploy", &remote)));
     first.kubectl(&["wait", "--for=condition=Ready", "repository/deploy", "--timeout=60s"]);
     let created =
@@ -55,7 +57,7 @@ fn a_server_on_postgres_keeps_metadata_in_the_database_and_content_in_git() {
     drop(first);
 
     // Another server, its own empty data directory (its Git cache), the same database.
-    let second = Server::start_with(tempfile::tempdir().expect("temp dir"), &["--store", &url]);
+    let second = Server::start_with(tempfile::tempdir().expect("temp dir"), &args);
     second.kubectl(&["wait", "--for=condition=Ready", "repository/deploy", "--timeout=60s"]);
     let got = second.get_json(&["packagerevision", &name]);
     assert_eq!(got["metadata"]["labels"]["team"], "blue", "{got}");
@@ -97,14 +99,10 @@ fn a_server_on_postgres_keeps_metadata_in_the_database_and_content_in_git() {
 
 #[test]
 fn servers_given_one_key_file_read_each_others_secrets() {
-    use std::os::unix::fs::PermissionsExt as _;
     let pg = Postgres::start().expect("start PostgreSQL");
     let url = pg.create_database("secrets").expect("create database");
     let keys = tempfile::tempdir().expect("temp dir");
-    let key = keys.path().join("secrets.key");
-    let out = Command::new("openssl").args(["rand", "-base64", "32"]).output().expect("openssl");
-    std::fs::write(&key, &out.stdout).expect("write key");
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let key = secret_key_file(keys.path());
     let key = key.to_str().expect("utf-8 path");
     let args = ["--store", url.as_str(), "--secret-key-file", key];
     let first = Server::start_with(tempfile::tempdir().expect("temp dir"), &args);
@@ -115,12 +113,20 @@ fn servers_given_one_key_file_read_each_others_secrets() {
     let second = Server::start_with(tempfile::tempdir().expect("temp dir"), &args);
     let got = second.get_json(&["secret", "git-creds"]);
     assert_eq!(got["data"]["password"], "czNjcmV0", "{got}");
-    // Without the shared key a server cannot open it (and says so), and changes nothing.
+    // Without the shared key a server cannot open the shared identity either: it refuses to
+    // start, naming the flag, and changes nothing.
     drop(second);
-    let third = Server::start_with(tempfile::tempdir().expect("temp dir"), &["--store", &url]);
-    let refused = third.kubectl_output(&["get", "secret", "git-creds"], None);
-    assert!(!refused.status.success());
-    drop(third);
+    let third = tempfile::tempdir().expect("temp dir");
+    let refused = Command::new(env!("CARGO_BIN_EXE_veranda"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", &url, "--data-dir"])
+        .arg(third.path().join("data"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run veranda serve");
+    assert!(!refused.status.success(), "a server without the shared key started");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("--secret-key-file"), "{said}");
+    assert!(!said.contains("BEGIN"), "no key material in the message: {said}");
     let fourth = Server::start_with(tempfile::tempdir().expect("temp dir"), &args);
     assert_eq!(fourth.get_json(&["secret", "git-creds"])["data"]["password"], "czNjcmV0");
 }

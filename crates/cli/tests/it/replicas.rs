@@ -12,12 +12,12 @@ use std::{
 use serde_json::{Value, json};
 use veranda_pgtest::Postgres;
 
-use crate::util::{Server, empty_repo};
+use crate::util::{Server, empty_repo, secret_key_file};
 
-fn replicas(url: &str, n: usize) -> Vec<Server> {
-    (0..n)
-        .map(|_| Server::start_with(tempfile::tempdir().expect("temp dir"), &["--store", url]))
-        .collect()
+/// `n` servers on the database at `url`, all given the secret key file `key`.
+fn replicas(url: &str, n: usize, key: &std::path::Path) -> Vec<Server> {
+    let args = ["--store", url, "--secret-key-file", key.to_str().expect("utf-8")];
+    (0..n).map(|_| Server::start_with(tempfile::tempdir().expect("temp dir"), &args)).collect()
 }
 
 fn register(server: &Server, name: &str, remote: &std::path::Path) {
@@ -97,8 +97,21 @@ fn three_replicas_on_one_database_serve_one_api() {
     let url = pg.create_database("replicas").expect("create database");
     let repos = tempfile::tempdir().expect("temp dir");
     let remote = empty_repo(repos.path(), "deploy.git");
-    let servers = replicas(&url, 3);
+    let servers = replicas(&url, 3, &secret_key_file(repos.path()));
     let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
+
+    // One identity: A's kubeconfig (its CA, the admin token) works against every replica.
+    for server in &servers {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&a.kubeconfig)
+            .args(["--server", &server.url(), "get", "repositories", "-o", "name"])
+            .env("KUBECACHEDIR", a.dir.path().join("kube-cache"))
+            .output()
+            .expect("kubectl");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(a.token(), c.token(), "one admin token");
 
     // A Repository registered through A is served, and opened, by every replica.
     register(a, "deploy", &remote);
@@ -175,7 +188,7 @@ fn sixteen_clients_on_three_replicas_updating_one_revision_one_winner_per_versio
     let url = pg.create_database("storm").expect("create database");
     let repos = tempfile::tempdir().expect("temp dir");
     let remote = empty_repo(repos.path(), "deploy.git");
-    let servers = replicas(&url, 3);
+    let servers = replicas(&url, 3, &secret_key_file(repos.path()));
     register(&servers[0], "deploy", &remote);
     for server in &servers {
         server.kubectl(&["wait", "--for=condition=Ready", "repository/deploy", "--timeout=60s"]);
@@ -223,5 +236,76 @@ fn sixteen_clients_on_three_replicas_updating_one_revision_one_winner_per_versio
             seen.push(got["metadata"]["labels"]["writer"].clone());
         }
         assert!(seen.windows(2).all(|w| w[0] == w[1]), "one state on every replica: {seen:?}");
+    }
+}
+
+/// Events of `name` arriving on `rx` within `quiet` of each other, the first within 30 s.
+fn events_of(rx: &mpsc::Receiver<Value>, name: &str, quiet: Duration) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut wait = Duration::from_secs(30);
+    while let Ok(event) = rx.recv_timeout(wait) {
+        if event["object"]["metadata"]["name"] == name {
+            seen.push(event["type"].as_str().unwrap_or_default().to_string());
+            wait = quiet;
+        }
+    }
+    seen
+}
+
+/// Pushes a new package `package` on `main` of `remote`, as someone outside veranda would.
+fn push_package(remote: &std::path::Path, work: &std::path::Path, package: &str) {
+    use crate::util::git;
+    if !work.exists() {
+        git(
+            remote.parent().expect("parent"),
+            &["clone", "-q", remote.to_str().expect("utf-8"), work.to_str().expect("utf-8")],
+        );
+    }
+    git(work, &["pull", "-q", "origin", "main"]);
+    std::fs::create_dir_all(work.join(package)).expect("mkdir");
+    let kptfile = format!("apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: {package}\n");
+    std::fs::write(work.join(package).join("Kptfile"), kptfile).expect("write");
+    git(work, &["add", "-A"]);
+    let identity = ["-c", "user.name=x", "-c", "user.email=x@example.com"];
+    git(work, &[&identity[..], &["commit", "-q", "-m", package]].concat());
+    git(work, &["push", "-q", "origin", "HEAD:main"]);
+}
+
+#[test]
+fn an_external_push_is_one_event_on_every_replica_and_one_replica_syncs() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = pg.create_database("external").expect("create database");
+    let repos = tempfile::tempdir().expect("temp dir");
+    let remote = empty_repo(repos.path(), "deploy.git");
+    let mut servers = replicas(&url, 3, &secret_key_file(repos.path()));
+    register(&servers[0], "deploy", &remote);
+    for server in &servers {
+        server.kubectl(&["wait", "--for=condition=Ready", "repository/deploy", "--timeout=60s"]);
+    }
+    let work = repos.path().join("work");
+    let syncs = |server: &Server| server.log().contains("this server syncs the repository");
+
+    for round in 0..2 {
+        let watches: Vec<_> = servers.iter().map(watch).collect();
+        std::thread::sleep(Duration::from_millis(500));
+        let package = format!("ext{round}");
+        push_package(&remote, &work, &package);
+        let name = format!("deploy.{package}.main");
+        // Seen once on every replica's watch, though every replica fetches on its own.
+        for (i, (_, events)) in watches.iter().enumerate() {
+            let seen = events_of(events, &name, Duration::from_secs(6));
+            assert_eq!(seen, ["ADDED"], "replica {i} sees the push once");
+        }
+        for (mut child, _) in watches {
+            let _ = child.kill();
+        }
+        // One replica at a time syncs from the remote: kill it, and another takes over.
+        let holders: Vec<usize> = (0..servers.len()).filter(|&i| syncs(&servers[i])).collect();
+        assert_eq!(holders.len(), 1, "one replica holds the sync lease: {holders:?}");
+        if round == 0 {
+            let holder = servers.remove(holders[0]);
+            Command::new("kill").args(["-9", &holder.pid().to_string()]).status().expect("kill");
+            drop(holder);
+        }
     }
 }

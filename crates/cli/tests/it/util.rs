@@ -323,3 +323,15 @@ pub fn empty_repo(parent: &Path, name: &str) -> PathBuf {
     assert!(out.status.success());
     dest
 }
+
+/// A secret key file (mode 0600) in `dir`, for servers that share one store: every replica is
+/// given the same key.
+pub fn secret_key_file(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let key = dir.join("secrets.key");
+    let out = Command::new("openssl").args(["rand", "-base64", "32"]).output().expect("openssl");
+    assert!(out.status.success());
+    std::fs::write(&key, &out.stdout).expect("write key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    key
+}

@@ -1068,3 +1068,41 @@ async fn incremental_reconciles_and_external_pushes_add_up() {
     assert!(f.engine.wait_ready(Duration::from_secs(30)).await);
     assert_eq!(listed(&f.engine), before);
 }
+
+#[tokio::test]
+async fn a_name_two_refs_claim_goes_to_the_other_when_the_first_is_deleted() {
+    let f = Fixture::new().await;
+    let remote = f.bare("r.git");
+    f.register("r", &remote).await;
+    // Packages `x.y` and `x/y` both map to the object name `r.x.y.ws`.
+    let work = f.dir.path().join("work");
+    git(f.dir.path(), &["clone", "-q", remote.to_str().unwrap(), work.to_str().unwrap()]);
+    for package in ["x.y", "x/y"] {
+        std::fs::create_dir_all(work.join(package)).unwrap();
+        std::fs::write(
+            work.join(package).join("Kptfile"),
+            format!("apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: {package}\n"),
+        )
+        .unwrap();
+    }
+    git(&work, &["add", "-A"]);
+    git(
+        &work,
+        &["-c", "user.name=x", "-c", "user.email=x@example.com", "commit", "-q", "-m", "both"],
+    );
+    git(
+        &work,
+        &["push", "-q", "origin", "HEAD:refs/heads/drafts/x.y/ws", "HEAD:refs/heads/drafts/x/y/ws"],
+    );
+    let f = f.reopen().await;
+    assert!(f.engine.wait_ready(Duration::from_secs(30)).await);
+    let first = f.engine.get_package_revision("default", "r.x.y.ws").unwrap();
+    assert_eq!(first.spec.package_name, "x.y");
+
+    // Deleting it frees the name at once: the next pass sees the other claimant.
+    f.engine.delete_package_revision("default", "r.x.y.ws").await.unwrap();
+    let second = f.engine.get_package_revision("default", "r.x.y.ws").unwrap();
+    assert_eq!(second.spec.package_name, "x/y");
+    let refs = git(&remote, &["for-each-ref", "--format=%(refname)"]);
+    assert!(!refs.contains("drafts/x.y/ws") && refs.contains("drafts/x/y/ws"), "{refs}");
+}

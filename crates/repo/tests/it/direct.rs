@@ -173,3 +173,52 @@ fn refs_written_to_the_remote_get_packed() {
     assert_eq!(loose, 0, "the tags are no longer loose files");
     assert_eq!(git(&remote, &["tag", "--list", "p/*"]).lines().count(), 300);
 }
+
+#[test]
+fn a_cache_left_by_another_remote_is_rebuilt() {
+    let scratch = Scratch::new();
+    let (first, cache, repo) = open_empty(&scratch);
+    let draft = create_draft(&repo, "net", "ws", &package("net", 3));
+    drop(repo);
+
+    // The same name is registered again for a copy of the remote, and the first one goes.
+    let second = scratch.path("second.git");
+    git(
+        scratch.tmp.path(),
+        &["clone", "-q", "--bare", "--no-local", first.to_str().unwrap(), second.to_str().unwrap()],
+    );
+    fs::remove_dir_all(&first).expect("remove the first remote");
+    let mut cfg = scratch.config(second.to_str().expect("utf-8"), "cache");
+    cfg.create_branch = true;
+    assert_eq!(cfg.cache_dir, cache);
+    let repo = GitRepo::open(cfg).expect("open");
+
+    let read = repo.read_files(&draft, "net").expect("the draft's objects are readable");
+    assert_eq!(read.len(), 4);
+    let alternates = fs::read_to_string(cache.join("objects/info/alternates")).expect("alternates");
+    assert_eq!(alternates.trim(), second.join("objects").display().to_string());
+    git(&cache, &["fsck", "--no-dangling"]);
+}
+
+#[test]
+fn a_lock_a_dead_writer_left_is_broken_once_stale_and_a_fresh_one_is_respected() {
+    let scratch = Scratch::new();
+    let (remote, _cache, repo) = open_empty(&scratch);
+    let lock = remote.join("refs/heads/main.lock");
+    let plant = |age: &str| {
+        fs::write(&lock, "").expect("plant lock");
+        let out = std::process::Command::new("touch").args(["-d", age]).arg(&lock).output();
+        assert!(out.expect("touch").status.success());
+    };
+
+    plant("now");
+    let draft = create_draft(&repo, "net", "ws", &package("net", 1));
+    let refused = repo.approve("net", "ws", &draft, 1, &repo.draft_ref("net", "ws"));
+    assert!(matches!(refused, Err(Error::RemoteLocked { .. })), "{refused:?}");
+    assert!(lock.exists(), "a live writer's lock stays");
+
+    plant("2 minutes ago");
+    repo.approve("net", "ws", &draft, 1, &repo.draft_ref("net", "ws")).expect("approve");
+    assert!(!lock.exists());
+    assert_eq!(git(&remote, &["ls-tree", "--name-only", "main"]).lines().count(), 2);
+}
