@@ -425,7 +425,7 @@ impl Engine {
                             // Whoever holds the repository reports its readiness.
                             Ok(Synced::Skipped) => None,
                             Ok(Synced::Elsewhere) => {
-                                engine.sync_elsewhere(&key, run_once);
+                                engine.sync_elsewhere(&key, run_once).await;
                                 return;
                             }
                             Err(e) => Some(Err(e)),
@@ -576,14 +576,24 @@ impl Engine {
     }
 
     /// The next regular sync of a repository another server syncs: one interval on, when this
-    /// server tries for the lease again. A due `runOnceAt` is the holder's to run.
-    fn sync_elsewhere(&self, key: &RepoKey, run_once: Option<String>) {
-        if let Some(entry) = self.write().repos.get_mut(key) {
+    /// server tries for the lease again. A due `runOnceAt` is the holder's to run. This server
+    /// serves what the holder's rows say, so a failure it recorded when it last synced itself
+    /// (the database was down, say) no longer stands once its index is not behind.
+    async fn sync_elsewhere(&self, key: &RepoKey, run_once: Option<String>) {
+        let recover = {
+            let mut state = self.write();
+            let Some(entry) = state.repos.get_mut(key) else { return };
             let interval = self.config.sync_interval.as_secs().max(1) as i64;
             entry.sync.next_full = time::now_unix() + interval;
             if run_once.is_some() {
                 entry.sync.observed_run_once_at = run_once;
             }
+            let failed = entry.sync.failures > 0;
+            entry.sync.failures = 0;
+            failed && entry.loaded && !entry.behind
+        };
+        if recover {
+            self.set_ready(key, None).await;
         }
     }
 
