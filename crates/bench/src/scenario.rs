@@ -924,25 +924,10 @@ fn rv_of(object: &Value) -> Option<i64> {
 /// The 1-minute load average of the machine (Linux), to judge how noisy a run was.
 /// A fresh secret key file (base64 of 32 random bytes, mode 0600).
 fn write_key(path: &Path) -> Result<()> {
-    use std::{io::Read as _, os::unix::fs::OpenOptionsExt as _};
+    use std::os::unix::fs::OpenOptionsExt as _;
     let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut random| random.read_exact(&mut bytes))
-        .context("read /dev/urandom")?;
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            text.push(if i <= chunk.len() {
-                TABLE[(n >> (18 - 6 * i)) as usize & 63] as char
-            } else {
-                '='
-            });
-        }
-    }
-    text.push('\n');
+    openssl::rand::rand_bytes(&mut bytes).context("random key")?;
+    let text = format!("{}\n", openssl::base64::encode_block(&bytes));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
