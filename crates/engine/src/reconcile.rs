@@ -188,6 +188,8 @@ impl Engine {
                 planned => break planned,
             }
         };
+        // The index is edited in place below only if nothing else holds it.
+        drop(prev);
         let Plan { revisions, events, gone, contested } = match planned {
             Ok(planned) => planned,
             Err(e) => {

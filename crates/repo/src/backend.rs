@@ -115,11 +115,11 @@ impl PackageRepository for GitRepo {
     }
 
     fn read_files(&self, revision: &Discovered) -> Result<(crate::Files, crate::Modes)> {
-        Ok(self.read_files_with_modes(&revision.commit, &revision.package)?)
+        Ok(self.read_files_in(&revision.commit, Some(&revision.tree), &revision.package)?)
     }
 
     fn read_file(&self, revision: &Discovered, file: &str) -> Result<Option<Vec<u8>>> {
-        Ok(GitRepo::read_file(self, &revision.commit, &revision.package, file)?)
+        Ok(self.read_file_in(&revision.commit, Some(&revision.tree), &revision.package, file)?)
     }
 
     fn create_draft(
@@ -152,7 +152,7 @@ impl PackageRepository for GitRepo {
         by: Option<&Signature>,
     ) -> Result<Discovered> {
         let annotation = self.draft_annotation(&revision.package, &revision.workspace, content);
-        let commit = self.commit_package_by(
+        let (commit, tree) = self.commit_package_tree(
             &revision.package,
             Some(&revision.commit),
             &content.files,
@@ -163,7 +163,8 @@ impl PackageRepository for GitRepo {
         )?;
         self.push(&[RefUpdate::set(format!("refs/heads/{}", revision.ref_name), &commit)
             .expecting(&revision.commit)])?;
-        Ok(Discovered { commit, ..revision.clone() })
+        let tree = tree.map(|tree| tree.to_string()).unwrap_or_default();
+        Ok(Discovered { commit, tree, ..revision.clone() })
     }
 
     fn propose(&self, revision: &Discovered) -> Result<()> {

@@ -163,19 +163,30 @@ impl Discovery {
                     Vec::new()
                 }
             };
-            let before: HashMap<&str, &Arc<Discovered>> =
-                old.iter().map(|d| (d.package.as_str(), d)).collect();
-            let mut after = HashSet::new();
-            for found in &new {
-                let same =
-                    before.get(found.package.as_str()).is_some_and(|b| Arc::ptr_eq(b, found));
-                if !same {
-                    touched.insert(full_path(scope.directory, &found.package));
+            let aligned = old.len() == new.len()
+                && old.iter().zip(&new).all(|(old, new)| old.package == new.package);
+            if aligned {
+                // The same packages in the same order: only those handed out anew changed.
+                for (old, found) in old.iter().zip(&new) {
+                    if !Arc::ptr_eq(old, found) {
+                        touched.insert(full_path(scope.directory, &found.package));
+                    }
                 }
-                after.insert(found.package.as_str());
-            }
-            for package in before.keys().filter(|package| !after.contains(*package)) {
-                touched.insert(full_path(scope.directory, package));
+            } else {
+                let before: HashMap<&str, &Arc<Discovered>> =
+                    old.iter().map(|d| (d.package.as_str(), d)).collect();
+                let mut after = HashSet::new();
+                for found in &new {
+                    let same =
+                        before.get(found.package.as_str()).is_some_and(|b| Arc::ptr_eq(b, found));
+                    if !same {
+                        touched.insert(full_path(scope.directory, &found.package));
+                    }
+                    after.insert(found.package.as_str());
+                }
+                for package in before.keys().filter(|package| !after.contains(*package)) {
+                    touched.insert(full_path(scope.directory, package));
+                }
             }
         }
         let mut res = BTreeMap::new();
@@ -287,21 +298,35 @@ impl Discovery {
         // A placeholder whose package tree and publication did not change is handed out again
         // as it was (its commit an older head with the same package content), so callers see
         // that it did not change; an approval then costs only its own package.
-        let before: HashMap<&str, &Arc<Discovered>> = match &self.placeholders {
-            Some((_, found)) => found.iter().map(|d| (d.package.as_str(), d)).collect(),
-            None => HashMap::new(),
-        };
+        let old: &[Arc<Discovered>] = self.placeholders.as_ref().map_or(&[], |(_, found)| found);
+        let mut before: Option<HashMap<&str, &Arc<Discovered>>> = None;
         let mut found = Vec::with_capacity(packages.len());
-        for (package, tree) in packages {
-            let full = full_path(scope.directory, &package);
-            let stamp = self.branch_history.latest.get(&full);
-            if let Some(old) = before.get(package.as_str())
-                && old.tree == tree.to_string()
-                && old.published_commit == stamp.map(|stamp| stamp.commit.to_string())
+        for (i, (package, tree)) in packages.into_iter().enumerate() {
+            let full = match scope.directory.is_empty() {
+                true => std::borrow::Cow::Borrowed(package.as_str()),
+                false => std::borrow::Cow::Owned(full_path(scope.directory, &package)),
+            };
+            let stamp = self.branch_history.latest.get(full.as_ref());
+            // Packages keep their places unless some came or went: look there first.
+            let previous = match old.get(i) {
+                Some(same) if same.package == package => Some(same),
+                _ => before
+                    .get_or_insert_with(|| old.iter().map(|d| (d.package.as_str(), d)).collect())
+                    .get(package.as_str())
+                    .copied(),
+            };
+            if let Some(previous) = previous
+                && hex_is(&previous.tree, tree)
+                && match (&previous.published_commit, stamp) {
+                    (None, None) => true,
+                    (Some(commit), Some(stamp)) => hex_is(commit, stamp.commit),
+                    _ => false,
+                }
             {
-                found.push(Arc::clone(old));
+                found.push(Arc::clone(previous));
                 continue;
             }
+            let full = full.into_owned();
             found.push(Arc::new(Discovered {
                 workspace: scope.branch.to_owned(),
                 revision: -1,
@@ -317,7 +342,6 @@ impl Discovery {
                 package,
             }));
         }
-        drop(before);
         self.placeholders = Some((head, found.clone()));
         Ok(found)
     }
@@ -411,6 +435,16 @@ pub(crate) fn revision_number(version: &str) -> i64 {
 }
 
 /// `directory/package`, or either alone when the other is empty.
+/// Whether `hex` is the lower-case hex form of `id` (without formatting one).
+fn hex_is(hex: &str, id: Oid) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let hex = hex.as_bytes();
+    hex.len() == 40
+        && id.as_bytes().iter().enumerate().all(|(i, b)| {
+            hex[2 * i] == DIGITS[(b >> 4) as usize] && hex[2 * i + 1] == DIGITS[(b & 15) as usize]
+        })
+}
+
 pub(crate) fn full_path(directory: &str, package: &str) -> String {
     match (directory.is_empty(), package.is_empty()) {
         (true, _) => package.to_owned(),
@@ -453,8 +487,9 @@ fn has_kptfile(tree: &git2::Tree<'_>) -> bool {
 enum TreeShape {
     /// The tree has a `Kptfile`: it is a package and is not searched further.
     Package,
-    /// Sub-directories to search.
-    Dir(Vec<(String, Oid)>),
+    /// Sub-directories to search (shared: a directory of thousands of packages is cloned on
+    /// every walk).
+    Dir(Arc<[(String, Oid)]>),
 }
 
 /// Appends `(path relative to the searched directory, tree)` for every package below `tree`.
@@ -484,14 +519,14 @@ fn find_packages(
                 if has_kptfile(&object) {
                     TreeShape::Package
                 } else {
-                    let dirs = object
+                    let dirs: Vec<(String, Oid)> = object
                         .iter()
                         .filter(|entry| entry.kind() == Some(ObjectType::Tree))
                         .map(|entry| {
                             (String::from_utf8_lossy(entry.name_bytes()).into_owned(), entry.id())
                         })
                         .collect();
-                    TreeShape::Dir(dirs)
+                    TreeShape::Dir(dirs.into())
                 }
             }
         };
@@ -503,9 +538,9 @@ fn find_packages(
             TreeShape::Package => found.push((path, tree)),
             TreeShape::Dir(dirs) => {
                 // Reversed, so entries pop in tree order (the order of the recursive walk).
-                for (name, id) in dirs.into_iter().rev() {
-                    let sub = if path.is_empty() { name } else { format!("{path}/{name}") };
-                    stack.push((id, sub, depth + 1));
+                for (name, id) in dirs.iter().rev() {
+                    let sub = if path.is_empty() { name.clone() } else { format!("{path}/{name}") };
+                    stack.push((*id, sub, depth + 1));
                 }
             }
         }

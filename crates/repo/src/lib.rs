@@ -32,6 +32,7 @@ mod discover;
 mod error;
 mod local;
 mod maintain;
+mod packfile;
 mod repo;
 mod rewrite;
 mod smart;

@@ -8,8 +8,8 @@
 //! cruft packs (`.mtimes`) and repositories with a multi-pack-index are not touched.
 //!
 //! A merge concatenates the packs' entries into one new pack (offset deltas are relative, so they
-//! stay valid) and has libgit2 index it: nothing is recompressed or searched for deltas, so a merge
-//! costs about one read of its packs. Packs that share an object (which one pack may not hold
+//! stay valid) and indexes it from their indexes, offsets shifted ([`crate::packfile`]): nothing is
+//! inflated, recompressed or searched for deltas, so a merge costs about one read of its packs. Packs that share an object (which one pack may not hold
 //! twice) go through libgit2's pack builder instead. The new pack is written next to the old ones,
 //! so readers see every object throughout; the merged packs are deleted afterwards by
 //! [`Merged::remove`], which the owner calls while no operation of its own has a handle on them.
@@ -21,7 +21,7 @@ use std::{
 
 use git2::{Odb, Oid, Repository};
 
-use crate::Error;
+use crate::{Error, packfile};
 
 /// More packs than this in one repository start a merge.
 pub(crate) const MAX_PACKS: usize = 12;
@@ -124,73 +124,82 @@ fn geometric_split(packs: &mut [Pack]) -> usize {
 
 /// Writes one pack holding every object of `packs` into the repository at `git_dir`.
 pub(crate) fn merge(git_dir: &Path, packs: Vec<Pack>) -> Result<Merged, Error> {
+    let mut indexes = Vec::new();
     let mut ids = Vec::new();
     for pack in &packs {
         let index = pack.base.with_extension("idx");
         let data = fs::read(&index).map_err(|source| Error::Io { path: index.clone(), source })?;
+        let path = pack.base.with_extension("pack");
+        let len = fs::metadata(&path).map_err(|source| Error::Io { path, source })?.len();
         let listed = index_object_ids(&data)
             .ok_or_else(|| git2::Error::from_str("unreadable pack index while merging packs"))?;
         ids.extend(listed);
+        indexes.push(packfile::read_index(&data, len));
     }
     let unique = ids.iter().collect::<std::collections::HashSet<_>>().len();
-    let name = if unique == ids.len() {
-        concatenate(git_dir, &packs, ids.len())?
-    } else {
-        rebuild(git_dir, &ids)?
+    let indexes: Option<Vec<_>> = indexes.into_iter().collect();
+    let name = match indexes {
+        Some(indexes) if unique == ids.len() => concatenate(git_dir, &packs, indexes)?,
+        _ => {
+            let name = rebuild(git_dir, &ids)?;
+            // The merged packs are deleted after this returns: the new one must be on disk.
+            sync_pack(git_dir, Some(&format!("pack-{name}")))?;
+            name
+        }
     };
-    // The merged packs are deleted after this returns: the new one must be on disk first.
-    sync_pack(git_dir, None)?;
     let output = git_dir.join("objects/pack").join(format!("pack-{name}"));
     Ok(Merged { packs, output })
 }
 
-/// Streams the entries of `packs` into one new pack with `count` objects, indexed by libgit2;
-/// returns the new pack's checksum (its name).
-fn concatenate(git_dir: &Path, packs: &[Pack], count: usize) -> Result<String, Error> {
-    use std::io::{Read, Seek, SeekFrom, Write};
+/// Streams the entries of `packs` into one new pack and indexes it from their `indexes`, the
+/// offsets shifted to where each pack's entries land (offset deltas are relative, so they stay
+/// valid); returns the new pack's checksum (its name). The pack is flushed before it is placed.
+fn concatenate(
+    git_dir: &Path,
+    packs: &[Pack],
+    indexes: Vec<Vec<packfile::Entry>>,
+) -> Result<String, Error> {
+    use std::io::{Read, Seek, SeekFrom};
 
-    const HEADER: u64 = 12;
-    const TRAILER: u64 = 20;
-    let count = u32::try_from(count)
+    let (header, trailer) = (packfile::HEADER as u64, packfile::TRAILER as u64);
+    let total: usize = indexes.iter().map(Vec::len).sum();
+    let count = u32::try_from(total)
         .map_err(|_| git2::Error::from_str("too many objects to merge into one pack"))?;
-    let repo = Repository::open_bare(git_dir)?;
-    let odb = repo.odb()?;
-    let mut writer = odb.packwriter()?;
-    let mut digest = sha1_smol::Sha1::new();
-    let write_err = |err: std::io::Error| git2::Error::from_str(&format!("writing pack: {err}"));
-    let mut emit = |bytes: &[u8]| -> Result<(), Error> {
-        digest.update(bytes);
-        writer.write_all(bytes).map_err(write_err)?;
-        Ok(())
-    };
-    let mut header = *b"PACK\0\0\0\x02\0\0\0\0";
-    header[8..].copy_from_slice(&count.to_be_bytes());
-    emit(&header)?;
+    let mut writer = packfile::FileWriter::create(git_dir)?;
+    let mut head = *b"PACK\0\0\0\x02\0\0\0\0";
+    head[8..].copy_from_slice(&count.to_be_bytes());
+    writer.write(&head)?;
+    let mut entries = Vec::with_capacity(total);
+    let mut position = header;
     let mut buf = vec![0u8; 256 * 1024];
-    for pack in packs {
+    for (pack, index) in packs.iter().zip(indexes) {
         let path = pack.base.with_extension("pack");
         let io = |source| Error::Io { path: path.clone(), source };
         let mut file = fs::File::open(&path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
-        let mut own = [0u8; HEADER as usize];
+        let mut own = [0u8; packfile::HEADER];
         file.read_exact(&mut own).map_err(io)?;
         let version_ok = own[4..8] == [0, 0, 0, 2] || own[4..8] == [0, 0, 0, 3];
-        if &own[..4] != b"PACK" || !version_ok || len < HEADER + TRAILER {
+        let listed = u32::from_be_bytes([own[8], own[9], own[10], own[11]]) as usize;
+        if &own[..4] != b"PACK" || !version_ok || len < header + trailer || listed != index.len() {
             return Err(git2::Error::from_str("not a pack file while merging packs").into());
         }
-        file.seek(SeekFrom::Start(HEADER)).map_err(io)?;
-        let mut left = len - HEADER - TRAILER;
+        entries.extend(
+            index
+                .into_iter()
+                .map(|entry| packfile::Entry { offset: entry.offset - header + position, ..entry }),
+        );
+        file.seek(SeekFrom::Start(header)).map_err(io)?;
+        let mut left = len - header - trailer;
+        position += left;
         while left > 0 {
             let chunk = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
             file.read_exact(&mut buf[..chunk]).map_err(io)?;
-            emit(&buf[..chunk])?;
+            writer.write(&buf[..chunk])?;
             left -= chunk as u64;
         }
     }
-    let trailer = digest.digest().bytes();
-    writer.write_all(&trailer).map_err(write_err)?;
-    writer.commit()?;
-    Ok(trailer.iter().map(|b| format!("{b:02x}")).collect())
+    writer.finish(&mut entries)
 }
 
 /// Packs the objects `ids` (with duplicates) anew with libgit2's pack builder; returns the new

@@ -16,7 +16,7 @@ use crate::{
     annotation::{Annotation, annotate_message, format_message},
     auth::Auth,
     discover::{self, Discovery, Scope},
-    local, maintain,
+    local, maintain, packfile,
     smart::{self, Failure},
     stage::{self, Stage},
     transport::{self, HEADS_REFSPEC, ORIGIN, TAGS_REFSPEC, TRACKING_PREFIX},
@@ -325,8 +325,24 @@ impl GitRepo {
         commit: &str,
         package: &str,
     ) -> Result<(Files, Modes), Error> {
+        self.read_files_in(commit, None, package)
+    }
+
+    /// [`read_files_with_modes`](Self::read_files_with_modes), reading the package's tree
+    /// `package_tree` (its hex id in `commit`, as discovery found it) directly when it is there:
+    /// finding a package through the root tree of a directory of thousands of packages parses
+    /// that whole tree.
+    pub(crate) fn read_files_in(
+        &self,
+        commit: &str,
+        package_tree: Option<&str>,
+        package: &str,
+    ) -> Result<(Files, Modes), Error> {
         let full = self.full_path(package);
         let inner = self.lock();
+        if let Some(tree) = known_tree(&inner.repo, package_tree) {
+            return tree::read_files_with_modes(&inner.repo, &tree);
+        }
         let commit = find_commit(&inner.repo, commit)?;
         let not_found = || Error::NotFound { kind: "package", name: full.clone() };
         let entry = commit.tree()?.get_path(Path::new(&full)).map_err(|_| not_found())?;
@@ -345,10 +361,28 @@ impl GitRepo {
         package: &str,
         file: &str,
     ) -> Result<Option<Vec<u8>>, Error> {
-        let path = format!("{}/{file}", self.full_path(package));
+        self.read_file_in(commit, None, package, file)
+    }
+
+    /// [`read_file`](Self::read_file) through the package's tree when it is known (see
+    /// [`read_files_in`](Self::read_files_in)).
+    pub(crate) fn read_file_in(
+        &self,
+        commit: &str,
+        package_tree: Option<&str>,
+        package: &str,
+        file: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
         let inner = self.lock();
-        let commit = find_commit(&inner.repo, commit)?;
-        let Ok(entry) = commit.tree()?.get_path(Path::new(&path)) else { return Ok(None) };
+        let entry = match known_tree(&inner.repo, package_tree) {
+            Some(tree) => tree.get_path(Path::new(file)),
+            None => {
+                let path = format!("{}/{file}", self.full_path(package));
+                let commit = find_commit(&inner.repo, commit)?;
+                commit.tree()?.get_path(Path::new(&path))
+            }
+        };
+        let Ok(entry) = entry else { return Ok(None) };
         if entry.kind() != Some(ObjectType::Blob) {
             return Ok(None);
         }
@@ -418,6 +452,24 @@ impl GitRepo {
         annotation: &Annotation,
         by: Option<&Signature>,
     ) -> Result<String, Error> {
+        let (commit, _) =
+            self.commit_package_tree(package, parent, files, modes, headline, annotation, by)?;
+        Ok(commit)
+    }
+
+    /// [`commit_package_by`](Self::commit_package_by), also returning the package's new tree
+    /// (`None` when `files` is empty).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn commit_package_tree(
+        &self,
+        package: &str,
+        parent: Option<&str>,
+        files: &Files,
+        modes: &Modes,
+        headline: &str,
+        annotation: &Annotation,
+        by: Option<&Signature>,
+    ) -> Result<(String, Option<Oid>), Error> {
         let full = self.full_path(package);
         let components = tree::split_path(&full)?;
         if !files.is_empty() && !files.contains_key("Kptfile") {
@@ -428,7 +480,7 @@ impl GitRepo {
             Some(parent) => Some(find_commit(&inner.repo, parent)?.id()),
             None => self.head_id(&inner.repo)?,
         };
-        let id = inner.write(|stage| {
+        let (id, package_tree) = inner.write(|stage| {
             let base = parent.map(|id| stage.find_commit(id)).transpose()?;
             let base = base.as_ref().map(Commit::tree).transpose()?;
             let package_tree = tree::write_files(stage, files, modes)?;
@@ -437,9 +489,10 @@ impl GitRepo {
                 None => tree::empty_tree(stage)?,
             };
             let message = format_message(headline, annotation);
-            self.write_commit(stage, root, &message, parent.as_slice(), by)
+            let commit = self.write_commit(stage, root, &message, parent.as_slice(), by)?;
+            Ok((commit, package_tree))
         })?;
-        Ok(id.to_string())
+        Ok((id.to_string(), package_tree))
     }
 
     /// Pushes all `updates` in one push and, on success, updates the local tracking refs so
@@ -797,17 +850,19 @@ impl Inner {
     /// the remote is local, in the remote too.
     fn write<T>(&self, build: impl FnOnce(&Stage<'_>) -> Result<T, Error>) -> Result<T, Error> {
         let (out, staged) = stage::stage(&self.repo, build)?;
-        if staged.object_count() > 0 {
-            stage::write_pack(&self.repo.odb()?, &staged.pack)?;
+        if let Some(pack) = &staged.pack {
+            // The cache can be rebuilt from the remote: its packs are not flushed.
+            packfile::install(self.repo.path(), pack, false)?;
+            self.repo.odb()?.refresh()?;
         }
         if let Some(remote) = self.local()? {
-            let odb = remote.odb()?;
-            if staged.object_count() > 0 {
-                stage::write_pack(&odb, &staged.pack)?;
+            if let Some(pack) = &staged.pack {
                 // Refs of the remote move right after this and the write is acknowledged then.
-                maintain::sync_pack(remote.path(), stage::pack_name(&staged.pack).as_deref())?;
+                packfile::install(remote.path(), pack, true)?;
             }
-            let missing = stage::missing_references(&self.repo, &staged.written, &odb)?;
+            let odb = remote.odb()?;
+            let missing =
+                stage::missing_references(&self.repo, &staged.written, &staged.derived, &odb)?;
             if !missing.is_empty() {
                 tracing::info!(
                     missing = missing.len(),
@@ -915,6 +970,12 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// The tree `hex` if it names a tree this repository has.
+fn known_tree<'r>(repo: &'r Repository, hex: Option<&str>) -> Option<git2::Tree<'r>> {
+    let id = Oid::from_str(hex?).ok()?;
+    repo.find_tree(id).ok()
 }
 
 fn find_commit<'r>(repo: &'r Repository, hex: &str) -> Result<Commit<'r>, Error> {

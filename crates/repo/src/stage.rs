@@ -8,13 +8,17 @@
 //! only object store is an in-memory `mempack`, reads existing objects from the cache, and
 //! [`stage`] packs the objects the cache does not have yet once the operation is done.
 
-use std::{cell::RefCell, collections::HashSet, io::Write};
-
-use git2::{
-    Buf, Commit, ObjectType, Odb, OdbLookupFlags, Oid, Repository, Signature, Tree, TreeBuilder,
+use std::{
+    cell::RefCell,
+    collections::{HashMap, HashSet},
+    io::Write,
 };
 
-use crate::Error;
+use git2::{
+    Commit, ObjectType, Odb, OdbLookupFlags, Oid, Repository, Signature, Tree, TreeBuilder,
+};
+
+use crate::{Error, packfile, packfile::Pack};
 
 /// The write side of one operation: builds objects in memory on top of the objects of a cache.
 pub(crate) struct Stage<'r> {
@@ -22,23 +26,32 @@ pub(crate) struct Stage<'r> {
     repo: &'r Repository,
     cache: &'r Repository,
     written: RefCell<Vec<(Oid, ObjectType)>>,
+    derived: RefCell<HashMap<Oid, Derived>>,
+}
+
+/// A tree written as another tree with one directory entry replaced or removed.
+#[derive(Clone, Copy)]
+pub(crate) struct Derived {
+    pub(crate) base: Oid,
+    /// The directory put in, if any.
+    pub(crate) added: Option<Oid>,
 }
 
 /// What a [`stage`]d operation wrote.
 pub(crate) struct Staged {
-    /// A complete pack (header, entries, trailer) of the written objects the cache lacked.
-    pub(crate) pack: Buf,
+    /// A pack and its index of the written objects the cache lacked; `None` when it had them all.
+    pub(crate) pack: Option<Pack>,
     /// Every object the operation wrote, new or not, once each, with its kind.
     pub(crate) written: Vec<(Oid, ObjectType)>,
+    /// Trees written as an edit of another tree (see [`missing_references`]).
+    pub(crate) derived: HashMap<Oid, Derived>,
 }
 
 impl Staged {
     /// Number of objects in [`Staged::pack`].
+    #[cfg(test)]
     pub(crate) fn object_count(&self) -> u32 {
-        match self.pack.get(8..12) {
-            Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
-            _ => 0,
-        }
+        self.pack.as_ref().map_or(0, Pack::count)
     }
 }
 
@@ -52,21 +65,25 @@ pub(crate) fn stage<T>(
     // The mempack's own dump is not used: it packs each commit with its whole tree, new or not.
     let _mempack = odb.add_new_mempack_backend(1)?;
     let repo = Repository::from_odb(odb)?;
-    let stage = Stage { repo: &repo, cache, written: RefCell::new(Vec::new()) };
+    let stage =
+        Stage { repo: &repo, cache, written: RefCell::default(), derived: RefCell::default() };
     let out = build(&stage)?;
-    let mut written = stage.written.into_inner();
+    let (mut written, derived) = (stage.written.into_inner(), stage.derived.into_inner());
     let mut seen = HashSet::new();
     written.retain(|(id, _)| seen.insert(*id));
-    let cache_odb = cache.odb()?;
-    let mut builder = repo.packbuilder()?;
-    for &(id, _) in &written {
+    let (cache_odb, stage_odb) = (cache.odb()?, repo.odb()?);
+    let mut builder = packfile::Builder::new();
+    for &(id, kind) in &written {
         if !cache_odb.exists_ext(id, OdbLookupFlags::NO_REFRESH) {
-            builder.insert_object(id, None)?;
+            let object = stage_odb.read(id)?;
+            builder.add(id, kind, object.data())?;
         }
     }
-    let mut pack = Buf::new();
-    builder.write_buf(&mut pack)?;
-    Ok((out, Staged { pack, written }))
+    let pack = match builder.is_empty() {
+        true => None,
+        false => Some(builder.finish()?),
+    };
+    Ok((out, Staged { pack, written, derived }))
 }
 
 impl<'r> Stage<'r> {
@@ -85,6 +102,32 @@ impl<'r> Stage<'r> {
     pub(crate) fn find_blob(&self, id: Oid) -> Result<Vec<u8>, Error> {
         let blob = self.repo.find_blob(id).or_else(|_| self.cache.find_blob(id))?;
         Ok(blob.content().to_vec())
+    }
+
+    /// The raw content of a tree written in this stage or present in the cache.
+    pub(crate) fn raw_tree(&self, id: Oid) -> Result<Vec<u8>, Error> {
+        let (own, cache) = (self.repo.odb()?, self.cache.odb()?);
+        let object = match own.read(id) {
+            Ok(object) => object,
+            Err(_) => cache.read(id)?,
+        };
+        if object.kind() != ObjectType::Tree {
+            return Err(git2::Error::from_str(&format!("object {id} is not a tree")).into());
+        }
+        Ok(object.data().to_vec())
+    }
+
+    /// Writes an object from its raw content.
+    pub(crate) fn raw(&self, kind: ObjectType, data: &[u8]) -> Result<Oid, Error> {
+        let id = self.repo.odb()?.write(kind, data)?;
+        self.written.borrow_mut().push((id, kind));
+        Ok(id)
+    }
+
+    /// Records that the tree `id` is `base` with one directory entry replaced by `added` (or
+    /// removed).
+    pub(crate) fn derived(&self, id: Oid, base: Oid, added: Option<Oid>) {
+        self.derived.borrow_mut().insert(id, Derived { base, added });
     }
 
     /// A tree builder starting from the entries of `base` (from either repository).
@@ -148,49 +191,38 @@ fn write_signature(
     writeln!(out, "> {} {sign}{:02}{:02}", when.seconds(), offset / 60, offset % 60)
 }
 
-/// Writes `pack` into the object database `odb` (indexing it next to the existing packs).
-pub(crate) fn write_pack(odb: &Odb<'_>, pack: &[u8]) -> Result<(), Error> {
-    use std::io::Write;
-    let mut writer = odb.packwriter()?;
-    writer.write_all(pack).map_err(|err| git2::Error::from_str(&format!("writing pack: {err}")))?;
-    writer.commit()?;
-    // Make the new pack visible to this handle now rather than after a failed lookup.
-    odb.refresh()?;
-    Ok(())
-}
-
-/// The file name (without extension) libgit2 gives `pack` when it indexes it: `pack-` and the
-/// pack's trailing checksum.
-pub(crate) fn pack_name(pack: &[u8]) -> Option<String> {
-    let trailer = pack.len().checked_sub(20).and_then(|start| pack.get(start..))?;
-    Some(format!("pack-{}", trailer.iter().map(|b| format!("{b:02x}")).collect::<String>()))
-}
-
-/// Objects referenced by the `written` objects that `odb` (refreshed by the caller) does not have. Written objects are
-/// read from `source`; an empty result means the written objects are connected in `odb` as far as
-/// one level of references shows (anything older is assumed to be complete, as git does).
+/// Objects referenced by the `written` objects that `odb` (refreshed by the caller) does not
+/// have. Written objects are read from `source`; an empty result means the written objects are
+/// connected in `odb` as far as one level of references shows (anything older is assumed to be
+/// complete, as git does). A tree `derived` from a base tree `odb` has is checked for its added
+/// entry alone: the base's entries are there with it.
 pub(crate) fn missing_references(
     source: &Repository,
     written: &[(Oid, ObjectType)],
+    derived: &HashMap<Oid, Derived>,
     odb: &Odb<'_>,
 ) -> Result<Vec<Oid>, Error> {
     let mut missing = Vec::new();
+    let has = |id: Oid| odb.exists_ext(id, OdbLookupFlags::NO_REFRESH);
     let mut check = |id: Oid| {
-        if !odb.exists_ext(id, OdbLookupFlags::NO_REFRESH) {
+        if !has(id) {
             missing.push(id);
         }
     };
     for &(id, kind) in written {
         check(id);
         match kind {
-            ObjectType::Tree => {
-                for entry in source.find_tree(id)?.iter() {
-                    // Submodule entries (commits) are not stored in this repository.
-                    if entry.kind() != Some(ObjectType::Commit) {
-                        check(entry.id());
+            ObjectType::Tree => match derived.get(&id) {
+                Some(edit) if has(edit.base) => edit.added.into_iter().for_each(&mut check),
+                _ => {
+                    for entry in source.find_tree(id)?.iter() {
+                        // Submodule entries (commits) are not stored in this repository.
+                        if entry.kind() != Some(ObjectType::Commit) {
+                            check(entry.id());
+                        }
                     }
                 }
-            }
+            },
             ObjectType::Commit => {
                 let commit = source.find_commit(id)?;
                 check(commit.tree_id());
@@ -212,7 +244,9 @@ mod tests {
         let repo = Repository::init_bare(dir.path()).expect("init");
         let (first, staged) = stage(&repo, |stage| stage.blob(b"content")).expect("stage");
         assert_eq!(staged.object_count(), 1);
-        write_pack(&repo.odb().expect("odb"), &staged.pack).expect("write pack");
+        let pack = staged.pack.as_ref().expect("a pack");
+        packfile::install(repo.path(), pack, false).expect("install");
+        repo.odb().expect("odb").refresh().expect("refresh");
         assert!(repo.odb().expect("odb").exists(first));
 
         let (second, staged) = stage(&repo, |stage| {
@@ -224,5 +258,60 @@ mod tests {
         assert_eq!(staged.object_count(), 1, "only the tree is new");
         assert_eq!(staged.written.len(), 2, "the blob is still reported as written");
         assert!(!repo.odb().expect("odb").exists(second), "nothing is written before the pack");
+    }
+
+    /// A tree edited from a base the remote has is checked for its new entry only; one whose
+    /// base the remote lacks is checked entry by entry.
+    #[test]
+    fn an_edited_tree_is_checked_for_what_it_adds() {
+        let (cache_dir, remote_dir) =
+            (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+        let cache = Repository::init_bare(cache_dir.path()).expect("init");
+        let remote = Repository::init_bare(remote_dir.path()).expect("init");
+        let install = |staged: &Staged, repo: &Repository| {
+            packfile::install(repo.path(), staged.pack.as_ref().expect("pack"), false)
+                .expect("install");
+            repo.odb().expect("odb").refresh().expect("refresh");
+        };
+        // A base tree with two packages, in both repositories.
+        let (base, staged) = stage(&cache, |stage| {
+            let mut package = stage.builder(None)?;
+            package.insert("Kptfile", stage.blob(b"kind: Kptfile")?, 0o100644)?;
+            let package = stage.tree(&package)?;
+            let mut root = stage.builder(None)?;
+            root.insert("a", package, 0o040000)?;
+            root.insert("b", package, 0o040000)?;
+            stage.tree(&root)
+        })
+        .expect("stage");
+        install(&staged, &cache);
+        install(&staged, &remote);
+        // The cache alone gets a third package; an edit of the base puts it in.
+        let (edited, staged) = stage(&cache, |stage| {
+            let mut package = stage.builder(None)?;
+            package.insert("Kptfile", stage.blob(b"kind: Kptfile\nnew")?, 0o100644)?;
+            let package = stage.tree(&package)?;
+            let base = stage.find_tree(base)?;
+            crate::tree::replace_dir(stage, Some(&base), &["c"], Some(package))
+        })
+        .expect("stage");
+        let edited = edited.expect("a tree");
+        assert!(staged.derived.contains_key(&edited), "the edit is recorded");
+        install(&staged, &cache);
+        let odb = remote.odb().expect("odb");
+        let missing =
+            missing_references(&cache, &staged.written, &staged.derived, &odb).expect("check");
+        let missing: HashSet<Oid> = missing.into_iter().collect();
+        let written: HashSet<Oid> = staged.written.iter().map(|(id, _)| *id).collect();
+        assert!(missing.contains(&edited), "the new tree itself");
+        assert_eq!(missing, written, "every written object, nothing of the base");
+        // Without the base in the remote, the tree's entries are looked at one by one.
+        let empty = tempfile::tempdir().expect("dir");
+        let bare = Repository::init_bare(empty.path()).expect("init");
+        let odb = bare.odb().expect("odb");
+        let missing =
+            missing_references(&cache, &staged.written, &staged.derived, &odb).expect("check");
+        let a = cache.find_tree(base).expect("base").get_name("a").expect("a").id();
+        assert!(missing.contains(&a), "an entry of the base the remote lacks");
     }
 }

@@ -128,6 +128,22 @@ pub(crate) fn replace_dir(
         };
         replace_dir(stage, subtree.as_ref(), rest, new)?
     };
+    // A big directory (thousands of packages) is one entry spliced into its bytes; libgit2's
+    // tree builder would parse, allocate and format every entry.
+    let raw = match base {
+        Some(tree) => stage.raw_tree(tree.id())?,
+        None => Vec::new(),
+    };
+    if let Some(spliced) = splice(&raw, name.as_bytes(), child) {
+        if spliced.is_empty() {
+            return Ok(None);
+        }
+        let id = stage.raw(ObjectType::Tree, &spliced)?;
+        if let Some(base) = base {
+            stage.derived(id, base.id(), child);
+        }
+        return Ok(Some(id));
+    }
     let mut builder = stage.builder(base)?;
     match child {
         Some(id) => {
@@ -140,6 +156,66 @@ pub(crate) fn replace_dir(
         }
     }
     if builder.is_empty() { Ok(None) } else { Ok(Some(stage.tree(&builder)?)) }
+}
+
+/// The raw tree `raw` with any entry named `name` removed and, with `dir`, a directory entry
+/// `name` for that tree inserted in git's order (a directory sorts as if its name ended in `/`).
+/// `None` if `raw` is not a well-formed tree in that order.
+fn splice(raw: &[u8], name: &[u8], dir: Option<Oid>) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(raw.len() + name.len() + 28);
+    let mut pending = dir;
+    let mut rest = raw;
+    let mut previous: Option<(&[u8], bool)> = None;
+    while !rest.is_empty() {
+        let space = rest.iter().position(|&b| b == b' ')?;
+        let nul = space + 1 + rest[space + 1..].iter().position(|&b| b == 0)?;
+        let end = nul.checked_add(21)?;
+        let entry = rest.get(..end)?;
+        let (mode, entry_name) = (&entry[..space], &entry[space + 1..nul]);
+        let is_dir = mode == b"40000";
+        if previous.is_some_and(|(name, dir)| {
+            git_order(name, dir, entry_name, is_dir) != std::cmp::Ordering::Less
+        }) {
+            return None;
+        }
+        previous = Some((entry_name, is_dir));
+        if let Some(id) = pending
+            && git_order(name, true, entry_name, is_dir) == std::cmp::Ordering::Less
+        {
+            push_dir(&mut out, name, id);
+            pending = None;
+        }
+        if entry_name != name {
+            out.extend_from_slice(entry);
+        }
+        rest = &rest[end..];
+    }
+    if let Some(id) = pending {
+        push_dir(&mut out, name, id);
+    }
+    Some(out)
+}
+
+fn push_dir(out: &mut Vec<u8>, name: &[u8], id: Oid) {
+    out.extend_from_slice(b"40000 ");
+    out.extend_from_slice(name);
+    out.push(0);
+    out.extend_from_slice(id.as_bytes());
+}
+
+/// git's order of tree entries: by name, a directory's name compared as if followed by `/`.
+fn git_order(a: &[u8], a_dir: bool, b: &[u8], b_dir: bool) -> std::cmp::Ordering {
+    let common = a.len().min(b.len());
+    match a[..common].cmp(&b[..common]) {
+        std::cmp::Ordering::Equal => {}
+        other => return other,
+    }
+    let next = |name: &[u8], dir: bool| match name.get(common) {
+        Some(&b) => b,
+        None if dir => b'/',
+        None => 0,
+    };
+    next(a, a_dir).cmp(&next(b, b_dir))
 }
 
 /// The id of the empty tree (written to the object database).

@@ -42,6 +42,7 @@ pub fn repository(repo: &dyn PackageRepository) {
     assert_eq!(stale.kind(), ErrorKind::Conflict, "{stale}");
     let listed = only(repo, RefKind::Draft);
     assert_eq!(listed.commit, committed.commit, "the list shows the commit");
+    assert_eq!(listed.tree, committed.tree, "the returned revision is the listed one");
 
     // Propose, reject, propose again, approve as revision 1.
     repo.propose(&listed).expect("propose");

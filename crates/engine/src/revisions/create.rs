@@ -93,8 +93,9 @@ impl Engine {
             let overlapping = entry
                 .revisions
                 .values()
-                .map(|r| r.discovered.package.clone())
-                .find(|p| p != package && (is_within(p, package) || is_within(package, p)));
+                .map(|r| &r.discovered.package)
+                .find(|p| *p != package && (is_within(p, package) || is_within(package, p)))
+                .cloned();
             (same, overlapping)
         };
         if same_package.iter().any(|r| r.discovered.workspace == new.workspace) {

@@ -102,3 +102,70 @@ fn rejects_bad_paths_in(stage: &Stage<'_>) {
     assert!(matches!(res, Err(Error::InvalidPath { .. })), "{res:?}");
     assert_eq!(write_files(stage, &Files::new(), &Modes::new()).expect("empty"), None);
 }
+
+mod splicing {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Names that sort differently as files and as directories (`a`, `a-b`, `a.b`, `a/`…).
+    fn name() -> impl Strategy<Value = String> {
+        proptest::string::string_regex("[a-c][-.a-c0]{0,2}").expect("regex")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        /// Splicing an entry gives byte for byte the tree libgit2's builder writes.
+        #[test]
+        fn splice_matches_the_tree_builder(
+            entries in proptest::collection::btree_map(name(), any::<bool>(), 0..12),
+            target in name(),
+            insert in any::<bool>(),
+        ) {
+            with_stage(|stage| {
+                let blob = stage.blob(b"x").expect("blob");
+                let sub = {
+                    let mut builder = stage.builder(None).expect("builder");
+                    builder.insert("f", blob, MODE_FILE).expect("insert");
+                    stage.tree(&builder).expect("subtree")
+                };
+                let mut builder = stage.builder(None).expect("builder");
+                for (entry, is_dir) in &entries {
+                    let (id, mode) = if *is_dir { (sub, MODE_TREE) } else { (blob, MODE_FILE) };
+                    builder.insert(entry, id, mode).expect("insert");
+                }
+                let base = stage.tree(&builder).expect("base");
+                let raw = stage.raw_tree(base).expect("raw");
+                let new = insert.then_some(sub);
+                let spliced = splice(&raw, target.as_bytes(), new).expect("well formed");
+                match new {
+                    Some(id) => {
+                        builder.insert(&target, id, MODE_TREE).expect("insert");
+                    }
+                    None => {
+                        if builder.get(&target).expect("get").is_some() {
+                            builder.remove(&target).expect("remove");
+                        }
+                    }
+                }
+                let expected = stage.tree(&builder).expect("expected");
+                let expected = stage.raw_tree(expected).expect("raw");
+                assert_eq!(spliced, expected);
+            });
+        }
+    }
+
+    #[test]
+    fn a_tree_out_of_order_or_cut_short_is_not_spliced() {
+        let id = Oid::from_bytes(&[1; 20]).expect("id");
+        let mut raw = Vec::new();
+        push_dir(&mut raw, b"b", id);
+        push_dir(&mut raw, b"a", id);
+        assert!(splice(&raw, b"c", Some(id)).is_none(), "out of order");
+        let mut raw = Vec::new();
+        push_dir(&mut raw, b"a", id);
+        assert!(splice(&raw[..raw.len() - 1], b"c", Some(id)).is_none(), "cut short");
+        assert!(splice(b"40000 a", b"c", None).is_none(), "no name end");
+    }
+}
