@@ -432,7 +432,7 @@ fn plan(
 
 /// The indexed revisions of `package`: a range of the index, since every name of a package's
 /// revisions starts with the package's object name and a dot.
-fn of_package<'a>(
+pub(crate) fn of_package<'a>(
     indexed: &'a BTreeMap<String, Arc<Rev>>,
     repository: &str,
     package: &'a str,

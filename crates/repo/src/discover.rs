@@ -489,7 +489,7 @@ enum TreeShape {
     Package,
     /// Sub-directories to search (shared: a directory of thousands of packages is cloned on
     /// every walk).
-    Dir(Arc<[(String, Oid)]>),
+    Dir(Arc<Vec<(String, Oid)>>),
 }
 
 /// Appends `(path relative to the searched directory, tree)` for every package below `tree`.
@@ -526,7 +526,7 @@ fn find_packages(
                             (String::from_utf8_lossy(entry.name_bytes()).into_owned(), entry.id())
                         })
                         .collect();
-                    TreeShape::Dir(dirs.into())
+                    TreeShape::Dir(Arc::new(dirs))
                 }
             }
         };

@@ -13,7 +13,11 @@ use veranda_storage::{Content, Modes, NewDraft};
 
 use super::{resources::keep_hidden, tasks::TaskKind};
 use crate::{
-    Engine, Error, Kind, RepoKey, Rev, backends::Repo, blocking, build, reconcile::Updates, time,
+    Engine, Error, Kind, RepoKey, Rev,
+    backends::Repo,
+    blocking, build,
+    reconcile::{Updates, of_package},
+    time,
 };
 
 /// A create request that passed every check needing no state: what the write is made from.
@@ -84,17 +88,23 @@ impl Engine {
                 .repos
                 .get(&new.key)
                 .ok_or_else(|| Error::not_found(Kind::Repository, &new.key.1))?;
-            let same: Vec<Arc<Rev>> = entry
-                .revisions
-                .values()
-                .filter(|r| r.discovered.package == *package)
-                .cloned()
-                .collect();
-            let overlapping = entry
-                .revisions
-                .values()
-                .map(|r| &r.discovered.package)
-                .find(|p| *p != package && (is_within(p, package) || is_within(package, p)))
+            // Ranges of the index by name, not scans: at 10,000 revisions a scan was
+            // milliseconds of pointer chasing on every create.
+            let (index, repository) = (&entry.revisions, new.key.1.as_str());
+            let same: Vec<Arc<Rev>> =
+                of_package(index, repository, package).map(|(_, r)| r.clone()).collect();
+            let ancestor = ancestors(package).find_map(|outer| {
+                of_package(index, repository, outer).next().map(|(_, r)| &r.discovered.package)
+            });
+            let prefix = format!("{}.", names::package_object_name(repository, package));
+            let overlapping = ancestor
+                .or_else(|| {
+                    index
+                        .range(prefix.clone()..)
+                        .take_while(|(name, _)| name.starts_with(&prefix))
+                        .map(|(_, r)| &r.discovered.package)
+                        .find(|p| is_within(p, package))
+                })
                 .cloned();
             (same, overlapping)
         };
@@ -299,6 +309,11 @@ fn check_names(
 }
 
 /// Whether `inner` is strictly below `outer` in the package path tree.
+/// The packages `package` would be nested in: `a` and `a/b` for `a/b/c`.
+fn ancestors(package: &str) -> impl Iterator<Item = &str> {
+    package.match_indices('/').map(|(at, _)| &package[..at])
+}
+
 fn is_within(inner: &str, outer: &str) -> bool {
     inner.len() > outer.len() && inner.starts_with(outer) && inner.as_bytes()[outer.len()] == b'/'
 }

@@ -147,6 +147,27 @@ async fn create_propose_approve_and_delete() {
     assert_eq!(names(&*m.restart().await), ["r.p.main", "r.p.ws2"]);
 }
 
+/// Packages cannot be nested, in either direction; siblings that share a prefix of their name
+/// are not nested.
+#[tokio::test]
+async fn packages_cannot_be_nested() {
+    let m = Memory::new().await;
+    m.register("r").await;
+    m.create("a/b", "ws").await.unwrap();
+    for (package, other) in [("a", "a/b"), ("a/b/c", "a/b"), ("a/b/c/d", "a/b")] {
+        let err = m.create(package, "ws").await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Invalid { .. }), "{package}: {text}");
+        assert!(text.contains(&format!("conflicts with existing package {other:?}")), "{text}");
+    }
+    for sibling in ["a-b", "ab", "a/bc", "a/b-c", "b/a"] {
+        m.create(sibling, "ws").await.unwrap_or_else(|e| panic!("{sibling}: {e}"));
+    }
+    // Below one of those siblings, the error names it.
+    let err = m.create("a/bc/x", "ws").await.unwrap_err();
+    assert!(err.to_string().contains("\"a/bc\""), "{err}");
+}
+
 #[tokio::test]
 async fn a_create_whose_indexing_fails_leaves_nothing_behind() {
     let m = Memory::new().await;
