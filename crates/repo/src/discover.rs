@@ -163,30 +163,18 @@ impl Discovery {
                     Vec::new()
                 }
             };
-            let aligned = old.len() == new.len()
-                && old.iter().zip(&new).all(|(old, new)| old.package == new.package);
-            if aligned {
-                // The same packages in the same order: only those handed out anew changed.
-                for (old, found) in old.iter().zip(&new) {
-                    if !Arc::ptr_eq(old, found) {
-                        touched.insert(full_path(scope.directory, &found.package));
-                    }
+            // Placeholders handed out anew changed, and so did packages that went.
+            let mut cursor = 0;
+            let mut gone = Vec::new();
+            for found in &new {
+                let previous = step(&old, &mut cursor, &found.package, |d| gone.push(d));
+                if !previous.is_some_and(|previous| Arc::ptr_eq(previous, found)) {
+                    touched.insert(full_path(scope.directory, &found.package));
                 }
-            } else {
-                let before: HashMap<&str, &Arc<Discovered>> =
-                    old.iter().map(|d| (d.package.as_str(), d)).collect();
-                let mut after = HashSet::new();
-                for found in &new {
-                    let same =
-                        before.get(found.package.as_str()).is_some_and(|b| Arc::ptr_eq(b, found));
-                    if !same {
-                        touched.insert(full_path(scope.directory, &found.package));
-                    }
-                    after.insert(found.package.as_str());
-                }
-                for package in before.keys().filter(|package| !after.contains(*package)) {
-                    touched.insert(full_path(scope.directory, package));
-                }
+            }
+            gone.extend(old.get(cursor..).unwrap_or_default());
+            for d in gone {
+                touched.insert(full_path(scope.directory, &d.package));
             }
         }
         let mut res = BTreeMap::new();
@@ -299,22 +287,15 @@ impl Discovery {
         // as it was (its commit an older head with the same package content), so callers see
         // that it did not change; an approval then costs only its own package.
         let old: &[Arc<Discovered>] = self.placeholders.as_ref().map_or(&[], |(_, found)| found);
-        let mut before: Option<HashMap<&str, &Arc<Discovered>>> = None;
+        let mut cursor = 0;
         let mut found = Vec::with_capacity(packages.len());
-        for (i, (package, tree)) in packages.into_iter().enumerate() {
+        for (package, tree) in packages {
             let full = match scope.directory.is_empty() {
                 true => std::borrow::Cow::Borrowed(package.as_str()),
                 false => std::borrow::Cow::Owned(full_path(scope.directory, &package)),
             };
             let stamp = self.branch_history.latest.get(full.as_ref());
-            // Packages keep their places unless some came or went: look there first.
-            let previous = match old.get(i) {
-                Some(same) if same.package == package => Some(same),
-                _ => before
-                    .get_or_insert_with(|| old.iter().map(|d| (d.package.as_str(), d)).collect())
-                    .get(package.as_str())
-                    .copied(),
-            };
+            let previous = step(old, &mut cursor, &package, |_| {});
             if let Some(previous) = previous
                 && hex_is(&previous.tree, tree)
                 && match (&previous.published_commit, stamp) {
@@ -435,6 +416,36 @@ pub(crate) fn revision_number(version: &str) -> i64 {
 }
 
 /// `directory/package`, or either alone when the other is empty.
+/// One step of a merge of two package lists in the order discovery walks them (a package path
+/// followed by `/`, byte by byte: git's order of directories, level by level): moves `cursor`
+/// in `old` past the packages ordered before `package`, handing each to `skipped`, and returns
+/// the one that is `package`, if any. Lists out of that order only make more packages look
+/// new or gone, never fewer.
+fn step<'a>(
+    old: &'a [Arc<Discovered>],
+    cursor: &mut usize,
+    package: &str,
+    mut skipped: impl FnMut(&'a Arc<Discovered>),
+) -> Option<&'a Arc<Discovered>> {
+    fn key(path: &str) -> impl Iterator<Item = u8> + '_ {
+        path.bytes().chain(std::iter::once(b'/'))
+    }
+    while let Some(d) = old.get(*cursor) {
+        match key(&d.package).cmp(key(package)) {
+            std::cmp::Ordering::Less => {
+                skipped(d);
+                *cursor += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                *cursor += 1;
+                return Some(d);
+            }
+            std::cmp::Ordering::Greater => return None,
+        }
+    }
+    None
+}
+
 /// Whether `hex` is the lower-case hex form of `id` (without formatting one).
 fn hex_is(hex: &str, id: Oid) -> bool {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

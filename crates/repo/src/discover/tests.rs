@@ -44,3 +44,54 @@ fn full_paths_and_deletion_branches() {
     assert_eq!(deletion_proposed_name("dir/a", 0, "ws"), "dir/a/ws");
     assert_eq!(deletion_proposed_name("dir/a", -1, "main"), "dir/a/main");
 }
+
+fn placeholder(package: &str) -> Arc<Discovered> {
+    Arc::new(Discovered {
+        package: package.into(),
+        workspace: "main".into(),
+        revision: -1,
+        kind: RefKind::Branch,
+        lifecycle: Lifecycle::Published,
+        commit: String::new(),
+        ref_name: "main".into(),
+        tree: String::new(),
+        published_by: None,
+        published_at: None,
+        published_commit: None,
+        task: None,
+    })
+}
+
+/// Merges `new` into `old` with [`step`]: what matched, and what was skipped as gone.
+fn merge(old: &[Arc<Discovered>], new: &[&str]) -> (Vec<Option<String>>, Vec<String>) {
+    let mut cursor = 0;
+    let mut gone = Vec::new();
+    let matched = new
+        .iter()
+        .map(|package| {
+            step(old, &mut cursor, package, |d| gone.push(d.package.clone()))
+                .map(|d| d.package.clone())
+        })
+        .collect();
+    gone.extend(old[cursor..].iter().map(|d| d.package.clone()));
+    (matched, gone)
+}
+
+#[test]
+fn package_lists_merge_in_walk_order() {
+    // The order discovery walks: git's directory order level by level (`a-b` before `a/x`,
+    // since the directory `a` sorts as `a/`, after `a-`).
+    let old: Vec<_> = ["a-b", "a/x", "b", "c/d/e", "c/f"].map(placeholder).into();
+    let (matched, gone) = merge(&old, &["a/x", "a/y", "b", "ba", "c/d/e"]);
+    let names = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
+    let mut expected = names(&["a/x", "", "b", "", "c/d/e"]);
+    expected[1] = None;
+    expected[3] = None;
+    assert_eq!(matched, expected);
+    assert_eq!(gone, ["a-b", "c/f"]);
+    // Out of order: more looks new or gone, nothing that changed is missed.
+    let shuffled: Vec<_> = ["b", "a/x"].map(placeholder).into();
+    let (matched, gone) = merge(&shuffled, &["a/x", "b"]);
+    assert_eq!(matched, [None, Some("b".to_string())]);
+    assert_eq!(gone, ["a/x"]);
+}
