@@ -164,13 +164,9 @@ impl Engine {
             .repos
             .get(key)
             .map(|e| {
-                e.revisions
-                    .values()
-                    .filter(|r| {
-                        r.discovered.package == package
-                            && build::lifecycle(&r.discovered).is_published()
-                    })
-                    .map(|r| r.discovered.revision)
+                crate::reconcile::of_package(&e.revisions, &key.1, package)
+                    .filter(|(_, r)| build::lifecycle(&r.discovered).is_published())
+                    .map(|(_, r)| r.discovered.revision)
                     .max()
                     .unwrap_or(0)
             })
