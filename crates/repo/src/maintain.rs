@@ -272,13 +272,20 @@ pub(crate) fn remove_stale_locks(git_dir: &Path) -> usize {
     let mut stale: Vec<PathBuf> = TOP_LEVEL_LOCKS.iter().map(|name| git_dir.join(name)).collect();
     stale.retain(|path| path.exists());
     walk(&git_dir.join("refs"), &mut stale);
-    // Half-written packs of a killed fetch, write or merge (never referenced by anything).
+    // Half-written packs of a killed fetch, write or merge (never referenced by anything), and
+    // a pack renamed into place by a writer killed before its index was (invisible without it).
     if let Ok(entries) = fs::read_dir(git_dir.join("objects/pack")) {
         let temporary = |name: &str| name.starts_with("pack_git2_") || name.starts_with("tmp_");
+        let unindexed = |path: &Path| {
+            path.extension().is_some_and(|ext| ext == "pack")
+                && !path.with_extension("idx").exists()
+        };
         stale.extend(
             entries
                 .flatten()
-                .filter(|entry| entry.file_name().to_str().is_some_and(temporary))
+                .filter(|entry| {
+                    entry.file_name().to_str().is_some_and(temporary) || unindexed(&entry.path())
+                })
                 .map(|entry| entry.path()),
         );
     }

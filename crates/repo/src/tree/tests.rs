@@ -156,6 +156,16 @@ mod splicing {
         }
     }
 
+    proptest! {
+        /// Tree bytes come from remotes: whatever they are, splicing answers without panicking.
+        #[test]
+        fn any_bytes_are_spliced_or_refused(raw in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let id = Oid::from_bytes(&[7; 20]).expect("id");
+            let _ = splice(&raw, b"p", Some(id));
+            let _ = splice(&raw, b"p", None);
+        }
+    }
+
     #[test]
     fn a_tree_out_of_order_or_cut_short_is_not_spliced() {
         let id = Oid::from_bytes(&[1; 20]).expect("id");

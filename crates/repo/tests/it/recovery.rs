@@ -39,14 +39,30 @@ fn stale_locks_in_the_cache_are_removed_at_open() {
         "refs/remotes/origin/main.lock",
         "refs/tags/p/v1.lock",
     ];
-    for file in stale {
+    // And what a writer killed mid-pack leaves: temporaries, and a pack without its index.
+    let packs = [
+        "objects/pack/tmp_pack_1_0",
+        "objects/pack/tmp_idx_1_1",
+        "objects/pack/pack-0123456789012345678901234567890123456789.pack",
+    ];
+    for file in stale.iter().chain(&packs) {
         let path = cache.join(file);
         fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
         fs::write(&path, "").expect("plant lock");
     }
+    let indexed: Vec<_> = fs::read_dir(cache.join("objects/pack"))
+        .expect("packs")
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "idx"))
+        .collect();
+    assert!(!indexed.is_empty(), "the draft's pack is there");
     let repo = GitRepo::open(cfg).expect("reopen with stale locks");
-    for file in stale {
+    for file in stale.iter().chain(&packs) {
         assert!(!cache.join(file).exists(), "{file} was removed");
+    }
+    for index in &indexed {
+        assert!(index.with_extension("pack").exists(), "an indexed pack stays");
     }
     repo.approve("p", "ws", &draft, 1, &repo.draft_ref("p", "ws")).expect("approve after reopen");
     assert!(repo.resolve("refs/tags/p/v1").expect("resolve").is_some());
