@@ -131,10 +131,14 @@ pub(crate) fn merge(git_dir: &Path, packs: Vec<Pack>) -> Result<Merged, Error> {
         let data = fs::read(&index).map_err(|source| Error::Io { path: index.clone(), source })?;
         let path = pack.base.with_extension("pack");
         let len = fs::metadata(&path).map_err(|source| Error::Io { path, source })?.len();
-        let listed = index_object_ids(&data)
-            .ok_or_else(|| git2::Error::from_str("unreadable pack index while merging packs"))?;
-        ids.extend(listed);
-        indexes.push(packfile::read_index(&data, len));
+        let entries = packfile::read_index(&data, len);
+        match &entries {
+            Some(entries) => ids.extend(entries.iter().map(|entry| entry.id)),
+            None => ids.extend(index_object_ids(&data).ok_or_else(|| {
+                git2::Error::from_str("unreadable pack index while merging packs")
+            })?),
+        }
+        indexes.push(entries);
     }
     let unique = ids.iter().collect::<std::collections::HashSet<_>>().len();
     let indexes: Option<Vec<_>> = indexes.into_iter().collect();

@@ -237,12 +237,17 @@ pub(crate) fn read_index(data: &[u8], pack_len: u64) -> Option<Vec<Entry>> {
 pub(crate) fn install(git_dir: &Path, pack: &Pack, durable: bool) -> Result<PathBuf, Error> {
     let dir = git_dir.join("objects/pack");
     let base = dir.join(format!("pack-{}", pack.checksum()));
-    if base.with_extension("idx").exists() && base.with_extension("pack").exists() {
+    if installed(&base) {
         return Ok(base);
     }
     fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
     let tmp_pack = write_temporary(&dir, "pack", &pack.pack, durable)?;
     place(&dir, tmp_pack, &pack.index, &base, durable)
+}
+
+/// Whether the pack `base` (path without extension) is there with its index.
+fn installed(base: &Path) -> bool {
+    base.with_extension("idx").exists() && base.with_extension("pack").exists()
 }
 
 /// Renames the temporary pack `tmp_pack` to `base.pack`, then writes `index` as `base.idx`.
@@ -301,7 +306,8 @@ impl FileWriter {
 
     pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
         self.digest.update(bytes);
-        self.file.write_all(bytes).map_err(|source| Error::Io { path: self.dir.clone(), source })
+        let path = self.path.as_ref().unwrap_or(&self.dir);
+        self.file.write_all(bytes).map_err(|source| Error::Io { path: path.clone(), source })
     }
 
     /// Appends the trailer, flushes the pack, writes the index of `entries` and places both
@@ -328,7 +334,7 @@ impl FileWriter {
         };
         let name = hex(&checksum);
         let base = self.dir.join(format!("pack-{name}"));
-        if base.with_extension("idx").exists() && base.with_extension("pack").exists() {
+        if installed(&base) {
             let _ = fs::remove_file(&path);
             return Ok(name);
         }

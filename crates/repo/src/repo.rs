@@ -974,8 +974,7 @@ impl Inner {
 
 /// The tree `hex` if it names a tree this repository has.
 fn known_tree<'r>(repo: &'r Repository, hex: Option<&str>) -> Option<git2::Tree<'r>> {
-    let id = Oid::from_str(hex?).ok()?;
-    repo.find_tree(id).ok()
+    repo.find_tree(transport::parse_oid(hex?).ok()?).ok()
 }
 
 fn find_commit<'r>(repo: &'r Repository, hex: &str) -> Result<Commit<'r>, Error> {
