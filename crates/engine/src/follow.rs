@@ -12,6 +12,9 @@
 //!
 //! Rows this server wrote itself are in its index already and cost a lookup. Secrets and
 //! registered packages are read from the store on every request and need nothing.
+//!
+//! After each batch the hub is told the store's counter read with it: events up to it are
+//! handed out then, in resourceVersion order (see `watch`).
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -19,6 +22,15 @@ use veranda_api::types::Repository;
 use veranda_storage::{FeedEntry, FeedTable, ObjectTable};
 
 use crate::{Engine, RepoEntry, RepoKey, reconcile::Updates, watch::EventType};
+
+/// What the feed's reader hands the task that applies it.
+struct Batch {
+    entries: Vec<FeedEntry>,
+    /// The store's counter when the read reached the feed's end (`FeedRead::position`).
+    counter: Option<i64>,
+    /// The hub's writers registered when the read was done.
+    writers: u64,
+}
 
 /// How long the follower waits for a notification before it reads the feed anyway.
 const POLL: Duration = Duration::from_secs(1);
@@ -35,16 +47,24 @@ impl Engine {
             return;
         }
         self.followed.send_replace(position);
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<FeedEntry>>(4);
-        let store = self.store.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(4);
+        let (store, hub) = (self.store.clone(), self.hub.clone());
         let reader = std::thread::Builder::new().name("veranda-feed".into()).spawn(move || {
-            let mut position = position;
+            let (mut position, mut announced) = (position, None);
             while !tx.is_closed() {
-                match store.blocking().changes_since(position, BATCH) {
-                    Ok(entries) if entries.is_empty() => store.blocking().wait_for_changes(POLL),
-                    Ok(entries) => {
-                        position = entries.last().map_or(position, |e| e.seq);
-                        if tx.blocking_send(entries).is_err() {
+                match store.blocking().read_feed(position, BATCH) {
+                    Ok(read) if read.entries.is_empty() && read.position == announced => {
+                        store.blocking().wait_for_changes(POLL)
+                    }
+                    Ok(read) => {
+                        // Taken after the read: a writer registered later takes versions
+                        // above the counter read (see `watch`).
+                        let writers = hub.writers_so_far();
+                        position = read.entries.last().map_or(position, |e| e.seq);
+                        announced = read.position.or(announced);
+                        let batch =
+                            Batch { entries: read.entries, counter: read.position, writers };
+                        if tx.blocking_send(batch).is_err() {
                             return;
                         }
                     }
@@ -61,14 +81,22 @@ impl Engine {
         }
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
-            while let Some(entries) = rx.recv().await {
+            while let Some(Batch { entries, counter, writers }) = rx.recv().await {
                 let Some(engine) = me.upgrade() else { return };
-                let last = entries.last().map_or(0, |e| e.seq);
+                let last = entries.last().map(|e| e.seq);
                 let (count, began) = (entries.len(), std::time::Instant::now());
-                engine.apply_feed(entries).await;
-                tracing::debug!(last, count, took = ?began.elapsed(), "applied the change feed");
+                if !entries.is_empty() {
+                    engine.apply_feed(entries).await;
+                    tracing::debug!(last, count, took = ?began.elapsed(), "applied the change feed");
+                }
+                // Every write up to the counter is applied here now: its events may go out.
+                if let Some(counter) = counter {
+                    engine.hub.advance(counter, writers);
+                }
                 // `send` stores nothing while no request waits (no receiver): `send_replace` always does.
-                engine.followed.send_replace(last);
+                if let Some(last) = last {
+                    engine.followed.send_replace(last);
+                }
             }
         });
     }
@@ -190,7 +218,9 @@ impl Engine {
             return Ok(());
         }
         repo.fetch().await?;
-        self.reconcile(key, Updates { full: true, ..Updates::default() }).await
+        let deleted = wanted.iter().filter(|w| w.2).map(|(name, rv, _)| (name.clone(), *rv));
+        let updates = Updates { full: true, deleted: deleted.collect(), ..Updates::default() };
+        self.reconcile(key, updates).await
     }
 
     /// Brings a Repository row another server wrote into this server's registrations.

@@ -127,7 +127,7 @@ pub struct Engine {
     backend: Arc<dyn veranda_storage::Backend>,
     config: EngineConfig,
     state: RwLock<State>,
-    hub: watch::Hub,
+    hub: Arc<watch::Hub>,
     // Names of objects with a mutating request in flight (try-locks, Porch's 409 semantics).
     busy: Mutex<HashSet<LockKey>>,
     // Built-in functions, then the configured executables, then the function runner.
@@ -227,6 +227,8 @@ impl Engine {
         let vault = Arc::new(secrets::Vault::new(backends.store.clone(), keys));
         let store = Db::new(backends.store);
         let current = store.current_resource_version()?;
+        // Other servers write this store too: events are handed out in feed order.
+        let ordered = store.blocking().shared();
         let limits = veranda_fn::Limits {
             timeout: config.function_timeout,
             max_memory: config.function_memory,
@@ -268,7 +270,7 @@ impl Engine {
             backend: backends.repositories,
             config,
             state: RwLock::new(State::default()),
-            hub: watch::Hub::new(current),
+            hub: Arc::new(watch::Hub::new(current, ordered)),
             busy: Mutex::new(HashSet::new()),
             syncs: Arc::new(tokio::sync::Semaphore::new(max_syncs)),
             upstream_locks: Mutex::default(),
@@ -316,6 +318,16 @@ impl Engine {
     /// The last resourceVersion handed out.
     pub fn current_resource_version(&self) -> Result<i64, Error> {
         self.store.current_resource_version()
+    }
+
+    /// Where a watch that has received every event stands: the store's last resourceVersion,
+    /// or on a shared store the last one whose events this server has handed out (a later
+    /// one may still have an event on its way, and a watch resumed from it would miss it).
+    pub fn watch_position(&self) -> Result<i64, Error> {
+        match self.hub.position() {
+            Some(position) => Ok(position),
+            None => self.current_resource_version(),
+        }
     }
 
     /// Starts a watch on all events after `since` (None: only new events).

@@ -237,6 +237,7 @@ impl Engine {
         let _write = self.rbac_write.lock().await;
         let key = key(kind, namespace, name);
         let mut current: T = self.get_rbac(kind, namespace, name)?;
+        let writing = self.hub.writing();
         self.store.delete_object(table(kind), key.1.clone(), key.2.clone()).await?;
         {
             let mut state = self.rbac_mut();
@@ -245,8 +246,10 @@ impl Engine {
         }
         // A deletion is an event with a fresh resourceVersion, as in kube-apiserver.
         let rv = self.store.reserve_resource_versions(1).await?;
+        writing.committed(Some(rv));
         current.meta_mut().resource_version = rv.to_string();
         self.publish_event(rv, EventType::Deleted, Topic::Rbac(kind), &current);
+        drop(writing);
         Ok(current)
     }
 
@@ -292,6 +295,7 @@ impl Engine {
     ) -> Result<T, Error> {
         object.meta_mut().resource_version.clear();
         let stored = object.clone();
+        let writing = self.hub.writing();
         let row = self
             .store
             .put_object(table(key.0), key.1.clone(), key.2.clone(), move |rv| {
@@ -307,7 +311,9 @@ impl Engine {
             T::map_mut(&mut state).insert(key, object.clone());
             reindex(&mut state);
         }
+        writing.committed(Some(row.resource_version));
         self.publish_event(row.resource_version, event_type, Topic::Rbac(kind), &object);
+        drop(writing);
         Ok(object)
     }
 

@@ -11,7 +11,7 @@ use std::{
 use veranda_api::{ObjectMeta, names};
 use veranda_kpt::KptfileInfo;
 use veranda_storage::{
-    Change, Discovered, Listing, PackageRepository, RefKind, RevisionRow, Store,
+    Applied, Change, Discovered, Listing, PackageRepository, RefKind, RevisionRow, Store,
 };
 
 use crate::{
@@ -20,7 +20,7 @@ use crate::{
     blocking,
     build::{self, Parts},
     time,
-    watch::{Event, EventType, Topic},
+    watch::{Event, EventType, Hub, Topic, Writing},
 };
 
 /// What a reconcile should do besides following Git.
@@ -33,6 +33,9 @@ pub(crate) struct Updates {
     /// A full pass: every ref listed and, on a shared store, every row read (another server
     /// changed this repository).
     pub(crate) full: bool,
+    /// Revisions another server deleted, with the delete's resourceVersion from the change
+    /// feed: announced here with that version, as on every server.
+    pub(crate) deleted: BTreeMap<String, i64>,
 }
 
 /// The new index of a repository (or of the packages an incremental pass looked at, with the
@@ -45,6 +48,8 @@ struct Plan {
     gone: Option<Vec<String>>,
     /// Two git refs mapped to one object name and the second was left out.
     contested: bool,
+    /// Holds the events' turn until they are published (see `watch`).
+    writing: Option<Writing>,
 }
 
 /// A revision known only from the store (first pass after a restart).
@@ -178,6 +183,7 @@ impl Engine {
                 deployment,
                 incremental,
                 updates: updates.clone(),
+                hub: self.hub.clone(),
             };
             match blocking(move || pass.run()).await {
                 Err(Error::Conflict(e)) if attempts < 3 => {
@@ -190,7 +196,7 @@ impl Engine {
         };
         // The index is edited in place below only if nothing else holds it.
         drop(prev);
-        let Plan { revisions, events, gone, contested } = match planned {
+        let Plan { revisions, events, gone, contested, writing } = match planned {
             Ok(planned) => planned,
             Err(e) => {
                 if let Some(entry) = self.write().repos.get_mut(key) {
@@ -224,6 +230,7 @@ impl Engine {
         for event in events {
             self.hub.publish(event);
         }
+        drop(writing);
         Ok(())
     }
 
@@ -306,11 +313,14 @@ struct Pass {
     deployment: bool,
     incremental: bool,
     updates: Updates,
+    hub: Arc<Hub>,
 }
 
 impl Pass {
     fn run(self) -> Result<Plan, Error> {
-        let Pass { git, store, key: (namespace, repository), prev, loaded, deployment, .. } = self;
+        let Pass {
+            git, store, key: (namespace, repository), prev, loaded, deployment, hub, ..
+        } = self;
         let (git, store) = (git.blocking(), store.blocking());
         let shared = store.shared();
         let listing = match self.incremental {
@@ -351,7 +361,8 @@ impl Pass {
                     }
                 };
                 let previous = Before { indexed: prev, stored, only: Some(only), shared, loaded };
-                let mut plan = plan(git, store, &scope, &discovered, &previous, self.updates)?;
+                let mut plan =
+                    plan(git, store, &hub, &scope, &discovered, &previous, self.updates)?;
                 plan.contested |= contested;
                 return Ok(plan);
             }
@@ -363,7 +374,7 @@ impl Pass {
             }))?,
         };
         let previous = Before { indexed: prev, stored, only: None, shared, loaded };
-        plan(git, store, &scope, &discovered, &previous, self.updates)
+        plan(git, store, &hub, &scope, &discovered, &previous, self.updates)
     }
 }
 
@@ -406,28 +417,66 @@ struct Diff {
 fn plan(
     git: &dyn PackageRepository,
     store: &dyn Store,
+    hub: &Arc<Hub>,
     scope: &Scope<'_>,
     discovered: &[Arc<Discovered>],
     previous: &Before,
-    updates: Updates,
+    mut updates: Updates,
 ) -> Result<Plan, Error> {
+    let deleted_elsewhere = std::mem::take(&mut updates.deleted);
     let mut diff = scope.diff(git, discovered, previous, updates);
     let changes = std::mem::take(&mut diff.changes);
-    let written = match changes.is_empty() {
-        true => Vec::new(),
-        false => crate::metrics::store("apply", || store.apply(changes)).map_err(store_error)?,
+    let writing = (!changes.is_empty() || !diff.gone.is_empty()).then(|| hub.writing());
+    let applied = match changes.is_empty() {
+        true => Applied::default(),
+        false => {
+            crate::metrics::store("apply", || store.apply_all(changes)).map_err(store_error)?
+        }
     };
     let assigned: HashMap<String, i64> =
-        written.into_iter().map(|row| (row.name, row.resource_version)).collect();
-    let first_deleted = if diff.gone.is_empty() {
-        0
-    } else {
-        store.reserve_resource_versions(diff.gone.len() as i64).map_err(store_error)?
-    };
+        applied.rows.into_iter().map(|row| (row.name, row.resource_version)).collect();
+    // A delete is announced with the version its transaction took: here, or on the server
+    // that deleted the row. Only a revision gone without either takes a fresh one.
+    let mut deleted: HashMap<String, i64> = applied.deleted.into_iter().collect();
+    for name in &diff.gone {
+        if !deleted.contains_key(name)
+            && let Some(rv) = deleted_elsewhere.get(name)
+        {
+            deleted.insert(name.clone(), *rv);
+        }
+    }
+    // The row may be gone already: another server saw the revision leave Git first.
+    if previous.shared {
+        for name in &diff.gone {
+            let Some(Previous::Indexed(rev)) = previous.get(name) else { continue };
+            if deleted.contains_key(name) {
+                continue;
+            }
+            let known = indexed_version(rev);
+            let found = crate::metrics::store("deleted_version", || {
+                store.deleted_version(scope.namespace, name, known)
+            });
+            if let Some(rv) = found.map_err(store_error)? {
+                deleted.insert(name.clone(), rv);
+            }
+        }
+    }
+    let unversioned: Vec<&String> =
+        diff.gone.iter().filter(|n| !deleted.contains_key(*n)).collect();
+    if !unversioned.is_empty() {
+        let first =
+            store.reserve_resource_versions(unversioned.len() as i64).map_err(store_error)?;
+        for (name, rv) in unversioned.into_iter().zip(first..) {
+            deleted.insert(name.clone(), rv);
+        }
+    }
+    if let Some(writing) = &writing {
+        writing.committed(assigned.values().chain(deleted.values()).min().copied());
+    }
     let gone = previous.only.is_some().then(|| diff.gone.clone());
     let contested = diff.contested;
-    let (revisions, events) = scope.materialize(diff, assigned, first_deleted, previous);
-    Ok(Plan { revisions, events, gone, contested })
+    let (revisions, events) = scope.materialize(diff, assigned, &deleted, previous);
+    Ok(Plan { revisions, events, gone, contested, writing })
 }
 
 /// The indexed revisions of `package`: a range of the index, since every name of a package's
@@ -662,7 +711,7 @@ impl Scope<'_> {
         &self,
         diff: Diff,
         mut assigned: HashMap<String, i64>,
-        first_deleted: i64,
+        deleted: &HashMap<String, i64>,
         previous: &Before,
     ) -> (BTreeMap<String, Arc<Rev>>, Vec<Event>) {
         let Diff { kept: mut revisions, next, gone, .. } = diff;
@@ -702,9 +751,11 @@ impl Scope<'_> {
             };
             revisions.insert(n.name, Arc::new(rev));
         }
-        for (i, name) in gone.iter().enumerate() {
-            if let Some(Previous::Indexed(rev)) = previous.get(name) {
-                events.push(deleted_event(rev, first_deleted + i as i64));
+        for name in &gone {
+            if let (Some(Previous::Indexed(rev)), Some(rv)) =
+                (previous.get(name), deleted.get(name))
+            {
+                events.push(deleted_event(rev, *rv));
             }
         }
         events.sort_by_key(|e| e.resource_version);

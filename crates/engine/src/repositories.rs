@@ -97,15 +97,16 @@ impl Engine {
             vec![ready_condition(None, "Reconciling", "Repository reconciliation in progress")];
         self.write().registering.insert(key.clone());
         let stored = self.persist_repository(repo).await;
-        let stored = {
+        let (stored, _writing) = {
             let mut state = self.write();
             state.registering.remove(&key);
-            let stored = stored?;
+            let (stored, writing) = stored?;
             let sync = self.first_sync(&key, &stored);
             state.repos.insert(key.clone(), RepoEntry::new(stored.clone(), sync));
-            stored
+            (stored, writing)
         };
         self.publish_repository(EventType::Added, &stored);
+        drop(_writing);
         let engine = self.clone();
         let task = tokio::spawn(async move { engine.open_repository(&key).await });
         // Answer once the repository is indexed, or after a bounded wait (it keeps opening).
@@ -200,7 +201,7 @@ impl Engine {
         metadata.deletion_timestamp = current.metadata.deletion_timestamp.clone();
         metadata.generation = current.metadata.generation + i64::from(spec_changed);
         repo.status = current.status.clone();
-        let stored = self.persist_repository(repo).await?;
+        let (stored, writing) = self.persist_repository(repo).await?;
         {
             let mut state = self.write();
             if let Some(entry) = state.repos.get_mut(&key) {
@@ -211,6 +212,7 @@ impl Engine {
             }
         }
         self.publish_repository(EventType::Modified, &stored);
+        drop(writing);
         if deleting && stored.metadata.finalizers.is_empty() {
             // The last finalizer is gone: the deletion that waited for it happens now.
             return self.unregister(key).await;
@@ -248,11 +250,12 @@ impl Engine {
             }
             let mut marked = current;
             marked.metadata.deletion_timestamp = Some(time::now());
-            let stored = self.persist_repository(marked).await?;
+            let (stored, writing) = self.persist_repository(marked).await?;
             if let Some(entry) = self.write().repos.get_mut(&key) {
                 entry.object = stored.clone();
             }
             self.publish_repository(EventType::Modified, &stored);
+            drop(writing);
             return self.get_repository(namespace, name);
         }
         self.unregister(key).await
@@ -289,7 +292,9 @@ impl Engine {
         };
         let revisions = entry.revisions.clone();
         let n = revisions.len() as i64;
+        let writing = self.hub.writing();
         let first = self.store.reserve_resource_versions(n + 1).await?;
+        writing.committed(Some(first));
         for (i, rev) in revisions.values().enumerate() {
             self.hub.publish(crate::reconcile::deleted_event(rev, first + i as i64));
         }
@@ -297,6 +302,7 @@ impl Engine {
         let mut object = entry.object;
         object.metadata.resource_version = rv.to_string();
         self.publish_event(rv, EventType::Deleted, Topic::Repositories, &object);
+        drop(writing);
         if let Some(engine) = self.me.upgrade() {
             let write = entry.write.clone();
             tokio::spawn(async move {
@@ -639,17 +645,23 @@ impl Engine {
             tracing::warn!(namespace = %key.0, repository = %key.1, "repository not ready: {e}");
         }
         match self.persist_repository(updated).await {
-            Ok(stored) => {
+            Ok((stored, writing)) => {
                 if let Some(entry) = self.write().repos.get_mut(key) {
                     entry.object = stored.clone();
                 }
                 self.publish_repository(EventType::Modified, &stored);
+                drop(writing);
             }
             Err(e) => tracing::error!("store repository status: {e}"),
         }
     }
 
-    async fn persist_repository(&self, mut repo: Repository) -> Result<Repository, Error> {
+    /// Writes a Repository row; the caller publishes its event, then drops the guard.
+    async fn persist_repository(
+        &self,
+        mut repo: Repository,
+    ) -> Result<(Repository, crate::watch::Writing), Error> {
+        let writing = self.hub.writing();
         let namespace = repo.metadata.namespace.clone();
         let name = repo.metadata.name.clone();
         let mut stored = repo.clone();
@@ -661,7 +673,8 @@ impl Engine {
             })
             .await?;
         stored.metadata.resource_version = row.resource_version.to_string();
-        Ok(stored)
+        writing.committed(Some(row.resource_version));
+        Ok((stored, writing))
     }
 
     fn publish_repository(&self, event_type: EventType, repo: &Repository) {

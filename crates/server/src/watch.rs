@@ -169,7 +169,7 @@ pub(crate) async fn watch(state: &Arc<AppState>, req: &Request) -> ApiResult {
             Bytes::from(line)
         };
         if bookmarks {
-            let rv = engine.current_resource_version().unwrap_or(last_rv).max(last_rv);
+            let rv = engine.watch_position().unwrap_or(last_rv).max(last_rv);
             if tx.send(bookmark(rv, true)).await.is_err() {
                 return;
             }

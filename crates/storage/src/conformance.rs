@@ -176,6 +176,7 @@ pub fn store(store: &dyn Store) {
     assert_eq!(got, [("y", next - 1), ("z", next)], "only the rows that exist");
     assert!(store.get_revisions("other-ns", &["y".into()]).expect("get").is_empty());
     expectations(store);
+    deletes_take_versions(store);
     store.delete_repository_revisions("ns", "r").expect("delete");
     assert!(store.list_revisions("ns", "r").expect("list").is_empty());
     assert_eq!(store.list_revisions("ns", "other").expect("list").len(), 1);
@@ -227,6 +228,61 @@ fn expectations(store: &dyn Store) {
     store.apply(vec![expect("cas", Some(second)), delete]).expect("delete");
     assert!(store.get_revisions("ns", &["cas".into()]).expect("get").is_empty());
     store.apply(vec![expect("cas", None)]).expect("gone");
+}
+
+/// A delete takes a resourceVersion in its own transaction, after the puts, whether or not
+/// its row was there; the change feed (of a shared store) carries that version.
+fn deletes_take_versions(store: &dyn Store) {
+    let delete = |name: &str| Change::DeleteRevision { namespace: "ns".into(), name: name.into() };
+    store.apply(vec![Change::PutRevision(revision("doomed", "r"))]).expect("put");
+    let feed_from = store.feed_position().expect("feed position");
+    let before = store.current_resource_version().expect("current");
+    let applied = store
+        .apply_all(vec![
+            delete("doomed"),
+            Change::PutRevision(revision("w", "r")),
+            delete("never-there"),
+            Change::PutRevision(revision("v", "r")),
+        ])
+        .expect("apply");
+    let rows: Vec<_> = applied.rows.iter().map(|r| (r.name.as_str(), r.resource_version)).collect();
+    assert_eq!(rows, [("w", before + 1), ("v", before + 2)], "puts first");
+    let deleted: Vec<_> = applied.deleted.iter().map(|(n, rv)| (n.as_str(), *rv)).collect();
+    assert_eq!(deleted, [("doomed", before + 3), ("never-there", before + 4)], "then deletes");
+    assert_eq!(store.current_resource_version().expect("current"), before + 4);
+    assert!(store.get_revisions("ns", &["doomed".into()]).expect("get").is_empty());
+    // With a precondition (the compare-and-swap path of a shared store) the same.
+    let guarded = store
+        .apply_all(vec![
+            Change::Expect {
+                namespace: "ns".into(),
+                name: "w".into(),
+                resource_version: Some(before + 1),
+            },
+            delete("w"),
+        ])
+        .expect("guarded delete");
+    assert_eq!(guarded.deleted, [("w".to_string(), before + 5)]);
+    assert_eq!(store.current_resource_version().expect("current"), before + 5);
+    if store.shared() {
+        let feed = store.changes_since(feed_from, 100).expect("feed");
+        let deletes: Vec<_> = feed
+            .iter()
+            .filter(|e| e.deleted && e.table == crate::FeedTable::Revisions)
+            .map(|e| (e.name.as_str(), e.resource_version))
+            .collect();
+        assert_eq!(deletes, [("doomed", before + 3), ("w", before + 5)], "{feed:?}");
+        let found =
+            |name: &str, after: i64| store.deleted_version("ns", name, after).expect("read");
+        assert_eq!(found("doomed", before), Some(before + 3), "the delete another server made");
+        assert_eq!(found("doomed", before + 3), None, "none after the one known");
+        assert_eq!(found("v", 0), None, "never deleted");
+        // Within a transaction the feed keeps statement order; a reader sees it whole.
+        let mut versions: Vec<_> = feed.iter().map(|e| e.resource_version).collect();
+        versions.sort();
+        assert_eq!(versions, [before + 1, before + 2, before + 3, before + 5], "{feed:?}");
+    }
+    store.apply(vec![delete("v")]).expect("delete");
 }
 
 fn kptfile(name: &str) -> Vec<u8> {

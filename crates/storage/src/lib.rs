@@ -33,6 +33,7 @@ pub use crate::{
         Modes, NewDraft, PackageRepository, RefKind, RepositoryConfig, Upstream,
     },
     store::{
-        Change, FeedEntry, FeedTable, Held, ObjectRow, ObjectTable, RevisionRow, SharedLock, Store,
+        Applied, Change, FeedEntry, FeedRead, FeedTable, Held, ObjectRow, ObjectTable, RevisionRow,
+        SharedLock, Store,
     },
 };

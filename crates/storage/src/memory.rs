@@ -20,7 +20,7 @@ use std::{
 };
 
 use crate::{
-    Author, Backend, Change, Content, Discovered, Error, ErrorKind, FetchedPackage, Files,
+    Applied, Author, Backend, Change, Content, Discovered, Error, ErrorKind, FetchedPackage, Files,
     Lifecycle, Modes, NewDraft, ObjectRow, ObjectTable, PackageRepository, RefKind,
     RepositoryConfig, RevisionRow, Store, Upstream,
 };
@@ -452,10 +452,10 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn apply(&self, changes: Vec<Change>) -> Result<Vec<RevisionRow>, Error> {
+    fn apply_all(&self, changes: Vec<Change>) -> Result<Applied, Error> {
         let mut state = self.state("apply")?;
         if changes.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Applied::default());
         }
         for change in &changes {
             if let Change::Expect { namespace, name, resource_version } = change {
@@ -469,24 +469,32 @@ impl Store for MemoryStore {
                 }
             }
         }
+        let taking = changes.iter().filter(|c| !matches!(c, Change::Expect { .. })).count();
+        let mut resource_version = match taking {
+            0 => 0,
+            n => self.next(&mut state, n as i64),
+        };
+        // Deletes take theirs after every put.
         let puts = changes.iter().filter(|c| c.is_put()).count() as i64;
-        let mut resource_version = if puts > 0 { self.next(&mut state, puts) } else { 0 };
-        let mut written = Vec::new();
+        let mut deleted_version = resource_version + puts;
+        let mut applied = Applied::default();
         for change in changes {
             match change {
                 Change::PutRevision(mut row) => {
                     row.resource_version = resource_version;
                     resource_version += 1;
                     state.revisions.insert((row.namespace.clone(), row.name.clone()), row.clone());
-                    written.push(row);
+                    applied.rows.push(row);
                 }
                 Change::DeleteRevision { namespace, name } => {
-                    state.revisions.remove(&(namespace, name));
+                    state.revisions.remove(&(namespace, name.clone()));
+                    applied.deleted.push((name, deleted_version));
+                    deleted_version += 1;
                 }
                 Change::Expect { .. } => {}
             }
         }
-        Ok(written)
+        Ok(applied)
     }
 
     fn get_revisions(&self, namespace: &str, names: &[String]) -> Result<Vec<RevisionRow>, Error> {

@@ -67,6 +67,15 @@ impl Change {
     }
 }
 
+/// What [`Store::apply_all`] wrote.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Applied {
+    /// The rows put, as written (with their resourceVersions), in order.
+    pub rows: Vec<RevisionRow>,
+    /// The revisions deleted, in order: (object name, the delete's resourceVersion).
+    pub deleted: Vec<(String, i64)>,
+}
+
 /// A held [`Store::try_lock`]; dropping it releases the lock.
 pub type SharedLock = Box<dyn Held>;
 
@@ -106,6 +115,17 @@ pub struct FeedEntry {
     pub name: String,
     /// Whether the row was deleted.
     pub deleted: bool,
+}
+
+/// What [`Store::read_feed`] read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeedRead {
+    /// The feed's entries, oldest first.
+    pub entries: Vec<FeedEntry>,
+    /// When the read reached the feed's end: the resourceVersion counter of the same
+    /// snapshot, so every write that took a version up to it is in `entries` or was read
+    /// before. `None` when the limit cut the read short.
+    pub position: Option<i64>,
 }
 
 /// Tables holding whole JSON objects.
@@ -167,9 +187,16 @@ pub trait Store: Send + Sync {
     /// Metadata rows of one repository.
     fn list_revisions(&self, namespace: &str, repository: &str) -> Result<Vec<RevisionRow>, Error>;
 
-    /// Applies changes atomically (all or none). Each `PutRevision` gets a fresh
-    /// resourceVersion, in order; the rows as written are returned (deletes return nothing).
-    fn apply(&self, changes: Vec<Change>) -> Result<Vec<RevisionRow>, Error>;
+    /// Applies changes atomically (all or none), in the transaction that takes their
+    /// resourceVersions: each `PutRevision` gets a fresh one, in order, then each
+    /// `DeleteRevision` (whether or not its row was there), in order. So a delete is ordered
+    /// with every other write by its resourceVersion, and the change feed carries it.
+    fn apply_all(&self, changes: Vec<Change>) -> Result<Applied, Error>;
+
+    /// [`Store::apply_all`], the rows as written only.
+    fn apply(&self, changes: Vec<Change>) -> Result<Vec<RevisionRow>, Error> {
+        self.apply_all(changes).map(|applied| applied.rows)
+    }
 
     /// Removes every revision row of a repository.
     fn delete_repository_revisions(&self, namespace: &str, repository: &str) -> Result<(), Error>;
@@ -188,6 +215,28 @@ pub trait Store: Send + Sync {
     fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<FeedEntry>, Error> {
         let _ = (seq, limit);
         Ok(Vec::new())
+    }
+
+    /// [`Store::changes_since`] with the resourceVersion counter of the same moment, so that
+    /// the reader knows every write up to that version is in what it read or before.
+    fn read_feed(&self, seq: i64, limit: i64) -> Result<FeedRead, Error> {
+        let counter = self.current_resource_version()?;
+        let entries = self.changes_since(seq, limit)?;
+        let complete = (entries.len() as i64) < limit;
+        Ok(FeedRead { entries, position: complete.then_some(counter) })
+    }
+
+    /// The resourceVersion of the latest delete of this revision row in the feed, if it is
+    /// above `after`: what another server announced the delete with (a store no other server
+    /// writes has no feed, and none).
+    fn deleted_version(
+        &self,
+        namespace: &str,
+        name: &str,
+        after: i64,
+    ) -> Result<Option<i64>, Error> {
+        let _ = (namespace, name, after);
+        Ok(None)
     }
 
     /// The position of the feed's last entry (0 when empty or without a feed).

@@ -22,7 +22,7 @@ use std::{
 
 use postgres::{Client, Config, GenericClient, error::SqlState};
 use postgres_openssl::MakeTlsConnector;
-use veranda_storage::{Change, ErrorKind, ObjectRow, ObjectTable, RevisionRow};
+use veranda_storage::{Applied, Change, ErrorKind, ObjectRow, ObjectTable, RevisionRow};
 
 /// Connections per store.
 pub const POOL_SIZE: usize = 8;
@@ -291,6 +291,8 @@ impl Store {
         let first = self.pool.run(move |c| {
             let mut tx = c.client.transaction()?;
             let first = next_rv(&mut tx, n)?;
+            // Wakes the other servers' followers: events may wait for this version.
+            tx.execute("SELECT pg_notify('veranda_changes', 'counters')", &[])?;
             tx.commit()?;
             Ok(first)
         })?;
@@ -391,14 +393,21 @@ impl Store {
         self.check_claim()?;
         let sql = format!("DELETE FROM {} WHERE namespace = $1 AND name = $2", table_name(table));
         let (namespace, name) = (namespace.to_string(), name.to_string());
-        self.pool.run(move |c| {
-            let delete = c.prepared(&sql)?;
-            let mut tx = c.client.transaction()?;
-            lock_counter(&mut tx)?;
-            let n = tx.execute(&delete, &[&namespace, &name])?;
-            tx.commit()?;
-            Ok(n > 0)
-        })
+        self.pool
+            .run(move |c| {
+                let delete = c.prepared(&sql)?;
+                let mut tx = c.client.transaction()?;
+                lock_counter(&mut tx)?;
+                let n = tx.execute(&delete, &[&namespace, &name])?;
+                // The feed's trigger took a version for the delete (schema 5).
+                let counter = current_rv(&mut tx)?;
+                tx.commit()?;
+                Ok((n > 0, counter))
+            })
+            .map(|(existed, counter)| {
+                self.seen(counter);
+                existed
+            })
     }
 
     /// Metadata rows of one repository.
@@ -418,23 +427,32 @@ impl Store {
         })
     }
 
-    /// Applies changes in one transaction; each `PutRevision` gets a fresh resourceVersion, in
-    /// order.
+    /// Applies changes in one transaction: [`veranda_storage::Store::apply_all`], the rows
+    /// as written only.
     pub fn apply(&self, changes: Vec<Change>) -> Result<Vec<RevisionRow>, Error> {
+        self.apply_all(changes).map(|applied| applied.rows)
+    }
+
+    /// Applies changes in one transaction; each `PutRevision` gets a fresh resourceVersion, in
+    /// order, then each `DeleteRevision`.
+    pub fn apply_all(&self, changes: Vec<Change>) -> Result<Applied, Error> {
         self.check_claim()?;
         if changes.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Applied::default());
         }
         // A write with preconditions checks them in its transaction, statement by statement.
         let guarded = changes.iter().any(|c| matches!(c, Change::Expect { .. }));
-        let written = match self.schema >= 3 && !guarded {
+        // From schema 5 the feed's trigger gives each deleted row its version.
+        let triggered = self.schema >= 5;
+        let applied = match triggered && !guarded {
             true => self.pool.run(move |c| apply_in_one_call(c, changes))?,
-            false => self.pool.run(move |c| apply_statements(c, changes))?,
+            false => self.pool.run(move |c| apply_statements(c, changes, triggered))?,
         };
-        if let Some(last) = written.last() {
-            self.seen(last.resource_version);
+        let last = applied.rows.iter().map(|r| r.resource_version);
+        if let Some(last) = last.chain(applied.deleted.iter().map(|d| d.1)).max() {
+            self.seen(last);
         }
-        Ok(written)
+        Ok(applied)
     }
 
     /// Removes every revision row of a repository.
@@ -445,44 +463,76 @@ impl Store {
     ) -> Result<(), Error> {
         self.check_claim()?;
         let (namespace, repository) = (namespace.to_string(), repository.to_string());
-        self.pool.run(move |c| {
-            let mut tx = c.client.transaction()?;
-            lock_counter(&mut tx)?;
-            tx.execute(
-                "DELETE FROM package_revisions WHERE namespace = $1 AND repository = $2",
-                &[&namespace, &repository],
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
+        self.pool
+            .run(move |c| {
+                let mut tx = c.client.transaction()?;
+                lock_counter(&mut tx)?;
+                tx.execute(
+                    "DELETE FROM package_revisions WHERE namespace = $1 AND repository = $2",
+                    &[&namespace, &repository],
+                )?;
+                let counter = current_rv(&mut tx)?;
+                tx.commit()?;
+                Ok(counter)
+            })
+            .map(|counter| self.seen(counter))
     }
 
     /// The change feed after `seq`, oldest first, at most `limit` entries.
     pub fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<FeedEntry>, Error> {
-        let entries = self.pool.run(move |c| {
+        Ok(self.read_feed(seq, limit)?.entries)
+    }
+
+    /// [`veranda_storage::Store::read_feed`]: the feed and the counter in one statement, so
+    /// one snapshot (every transaction that took a version up to the counter has committed,
+    /// and its feed rows are in the snapshot).
+    pub fn read_feed(&self, seq: i64, limit: i64) -> Result<FeedRead, Error> {
+        let (counter, rows, entries) = self.pool.run(move |c| {
             let query = c.prepared(
-                "SELECT seq, resource_version, kind, namespace, name, op FROM changes
-                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+                "SELECT k.value, ch.seq, ch.resource_version, ch.kind, ch.namespace, ch.name, ch.op
+                 FROM (SELECT value FROM counters WHERE name = 'resource_version') AS k
+                 LEFT JOIN LATERAL (SELECT * FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2)
+                   AS ch ON true
+                 ORDER BY ch.seq",
             )?;
             let rows = c.client.query(&query, &[&seq, &limit])?;
-            Ok(rows
+            let counter: i64 = rows.first().map_or(0, |r| r.get(0));
+            let read = rows.iter().filter(|r| r.get::<_, Option<i64>>(1).is_some()).count();
+            let entries = rows
                 .iter()
                 .filter_map(|r| {
                     Some(FeedEntry {
-                        seq: r.get(0),
-                        resource_version: r.get(1),
-                        table: feed_table(r.get(2))?,
-                        namespace: r.get(3),
-                        name: r.get(4),
-                        deleted: r.get::<_, String>(5) == "delete",
+                        seq: r.get::<_, Option<i64>>(1)?,
+                        resource_version: r.get::<_, Option<i64>>(2)?,
+                        table: feed_table(r.get::<_, Option<&str>>(3)?)?,
+                        namespace: r.get::<_, Option<String>>(4)?,
+                        name: r.get::<_, Option<String>>(5)?,
+                        deleted: r.get::<_, Option<String>>(6)?.as_str() == "delete",
                     })
                 })
-                .collect::<Vec<_>>())
+                .collect::<Vec<_>>();
+            Ok((counter, read as i64, entries))
         })?;
-        if let Some(last) = entries.iter().map(|e| e.resource_version).max() {
-            self.seen(last);
-        }
-        Ok(entries)
+        self.seen(counter);
+        Ok(FeedRead { entries, position: (rows < limit).then_some(counter) })
+    }
+
+    /// The version of the latest delete of a revision row in the feed, if above `after`.
+    pub fn deleted_version(
+        &self,
+        namespace: &str,
+        name: &str,
+        after: i64,
+    ) -> Result<Option<i64>, Error> {
+        let (namespace, name) = (namespace.to_string(), name.to_string());
+        self.pool.run(move |c| {
+            let query = c.prepared(
+                "SELECT max(resource_version) FROM changes WHERE namespace = $1 AND name = $2
+                 AND op = 'delete' AND kind = 'package_revisions'",
+            )?;
+            let found: Option<i64> = c.client.query_one(&query, &[&namespace, &name])?.get(0);
+            Ok(found.filter(|rv| *rv > after))
+        })
     }
 
     /// The position of the feed's last entry (0 when it is empty).
@@ -544,7 +594,7 @@ impl Store {
     }
 }
 
-pub use veranda_storage::{FeedEntry, FeedTable};
+pub use veranda_storage::{FeedEntry, FeedRead, FeedTable};
 
 fn feed_table(kind: &str) -> Option<FeedTable> {
     Some(match kind {
@@ -560,15 +610,15 @@ fn feed_table(kind: &str) -> Option<FeedTable> {
     })
 }
 
-/// [`Store::apply`] as one call of `veranda_apply` (schema 3): one round trip.
-fn apply_in_one_call(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Vec<RevisionRow>, Error> {
+/// [`Store::apply_all`] as one call of `veranda_apply` (schema 5): one round trip.
+fn apply_in_one_call(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Applied, Error> {
     let call = c.prepared("SELECT veranda_apply($1, $2, $3, $4, $5, $6)")?;
     let n = changes.len();
     let (mut ops, mut namespaces, mut names) =
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut repositories, mut metas, mut fingerprints) =
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut puts = Vec::new();
+    let (mut puts, mut deleted) = (Vec::new(), Vec::new());
     for change in changes {
         match change {
             Change::PutRevision(row) => {
@@ -585,6 +635,7 @@ fn apply_in_one_call(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Vec<Rev
             Change::DeleteRevision { namespace, name } => {
                 ops.push("delete");
                 namespaces.push(namespace);
+                deleted.push(name.clone());
                 names.push(name);
                 repositories.push(String::new());
                 metas.push(String::new());
@@ -596,18 +647,27 @@ fn apply_in_one_call(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Vec<Rev
         .client
         .query_one(&call, &[&ops, &namespaces, &names, &repositories, &metas, &fingerprints])?
         .get(0);
-    Ok(puts
+    // Puts take `first..`, then the deletes the versions after them, in order.
+    let deleted_from = first + puts.len() as i64;
+    let rows = puts
         .into_iter()
         .zip(first..)
         .map(|(mut row, rv)| {
             row.resource_version = rv;
             row
         })
-        .collect())
+        .collect();
+    Ok(Applied { rows, deleted: deleted.into_iter().zip(deleted_from..).collect() })
 }
 
-/// [`Store::apply`] statement by statement in a transaction (schemas before 3).
-fn apply_statements(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Vec<RevisionRow>, Error> {
+/// [`Store::apply_all`] statement by statement in a transaction (a write with preconditions,
+/// and schemas before 5). `triggered`: the feed's trigger gives a deleted row its version
+/// (schema 5); otherwise each delete takes one here.
+fn apply_statements(
+    c: &mut pool::Conn,
+    changes: Vec<Change>,
+    triggered: bool,
+) -> Result<Applied, Error> {
     let put = c.prepared(
         "INSERT INTO package_revisions
          (namespace, name, repository, meta, resource_version, fingerprint)
@@ -635,7 +695,7 @@ fn apply_statements(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Vec<Revi
             }
         }
     }
-    let mut written = Vec::new();
+    let mut written = Applied::default();
     for change in changes {
         match change {
             Change::PutRevision(mut row) => {
@@ -652,10 +712,21 @@ fn apply_statements(c: &mut pool::Conn, changes: Vec<Change>) -> Result<Vec<Revi
                         &row.fingerprint,
                     ],
                 )?;
-                written.push(row);
+                written.rows.push(row);
             }
             Change::DeleteRevision { namespace, name } => {
-                tx.execute(&delete, &[&namespace, &name])?;
+                let taken = if triggered {
+                    match tx.execute(&delete, &[&namespace, &name])? > 0 {
+                        true => current_rv(&mut tx)?,
+                        false => next_rv(&mut tx, 1)?,
+                    }
+                } else {
+                    // Taken first: the older trigger records the counter as it is.
+                    let taken = next_rv(&mut tx, 1)?;
+                    tx.execute(&delete, &[&namespace, &name])?;
+                    taken
+                };
+                written.deleted.push((name, taken));
             }
             Change::Expect { .. } => {}
         }
@@ -762,6 +833,10 @@ fn lock_counter(c: &mut impl GenericClient) -> Result<i64, Error> {
         .get(0))
 }
 
+fn current_rv(c: &mut impl GenericClient) -> Result<i64, Error> {
+    Ok(c.query_one("SELECT value FROM counters WHERE name = 'resource_version'", &[])?.get(0))
+}
+
 fn next_rv(c: &mut impl GenericClient, n: i64) -> Result<i64, Error> {
     let last: i64 = c
         .query_one(
@@ -836,8 +911,8 @@ impl veranda_storage::Store for Store {
         Ok(Store::list_revisions(self, namespace, repository)?)
     }
 
-    fn apply(&self, changes: Vec<Change>) -> Result<Vec<RevisionRow>, veranda_storage::Error> {
-        Ok(Store::apply(self, changes)?)
+    fn apply_all(&self, changes: Vec<Change>) -> Result<Applied, veranda_storage::Error> {
+        Ok(Store::apply_all(self, changes)?)
     }
 
     fn delete_repository_revisions(
@@ -868,8 +943,21 @@ impl veranda_storage::Store for Store {
         Ok(Store::changes_since(self, seq, limit)?)
     }
 
+    fn read_feed(&self, seq: i64, limit: i64) -> Result<FeedRead, veranda_storage::Error> {
+        Ok(Store::read_feed(self, seq, limit)?)
+    }
+
     fn feed_position(&self) -> Result<i64, veranda_storage::Error> {
         Ok(Store::feed_position(self)?)
+    }
+
+    fn deleted_version(
+        &self,
+        namespace: &str,
+        name: &str,
+        after: i64,
+    ) -> Result<Option<i64>, veranda_storage::Error> {
+        Ok(Store::deleted_version(self, namespace, name, after)?)
     }
 
     fn wait_for_changes(&self, timeout: Duration) {

@@ -152,6 +152,70 @@ CREATE TABLE server_identity (
     resource_version BIGINT NOT NULL, PRIMARY KEY (namespace, name));
 ",
     },
+    Migration {
+        version: 5,
+        description: "a delete takes a resourceVersion of its own, in its transaction",
+        // A delete's feed row carried the counter as it was, shared with the write before it;
+        // now each deleted row takes the next value (the writing transaction holds the
+        // counter's lock already), so every server announces the delete with that version,
+        // in feed order. `veranda_apply` returns the first version the call takes, puts first
+        // and then deletes in order, a delete of an absent row taking one as well. The index
+        // finds the delete another server made of a row (`Store::deleted_version`).
+        sql: "
+CREATE INDEX changes_deletes ON changes (namespace, name) WHERE op = 'delete';
+CREATE OR REPLACE FUNCTION veranda_record_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    rv BIGINT;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        UPDATE counters SET value = value + 1 WHERE name = 'resource_version'
+        RETURNING value INTO rv;
+        INSERT INTO changes (resource_version, kind, namespace, name, op)
+        VALUES (rv, TG_TABLE_NAME, OLD.namespace, OLD.name, 'delete');
+    ELSE
+        INSERT INTO changes (resource_version, kind, namespace, name, op)
+        VALUES (NEW.resource_version, TG_TABLE_NAME, NEW.namespace, NEW.name, 'put');
+    END IF;
+    PERFORM pg_notify('veranda_changes', TG_TABLE_NAME);
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE FUNCTION veranda_apply(ops TEXT[], namespaces TEXT[], names TEXT[],
+                                         repositories TEXT[], metas TEXT[],
+                                         fingerprints TEXT[]) RETURNS BIGINT
+LANGUAGE plpgsql AS $$
+DECLARE
+    puts BIGINT := (SELECT count(*) FROM unnest(ops) AS o WHERE o = 'put');
+    first BIGINT;
+    rv BIGINT;
+BEGIN
+    -- Takes the counter's lock even when nothing is put: it orders every writer.
+    UPDATE counters SET value = value + puts WHERE name = 'resource_version'
+    RETURNING value - puts + 1 INTO first;
+    rv := first;
+    FOR i IN 1 .. coalesce(array_length(ops, 1), 0) LOOP
+        IF ops[i] = 'put' THEN
+            INSERT INTO package_revisions
+                (namespace, name, repository, meta, resource_version, fingerprint)
+            VALUES (namespaces[i], names[i], repositories[i], metas[i], rv, fingerprints[i])
+            ON CONFLICT (namespace, name) DO UPDATE SET repository = EXCLUDED.repository,
+                meta = EXCLUDED.meta, resource_version = EXCLUDED.resource_version,
+                fingerprint = EXCLUDED.fingerprint;
+            rv := rv + 1;
+        ELSIF ops[i] = 'delete' THEN
+            DELETE FROM package_revisions WHERE namespace = namespaces[i] AND name = names[i];
+            IF NOT FOUND THEN
+                UPDATE counters SET value = value + 1 WHERE name = 'resource_version';
+            END IF;
+        ELSE
+            RAISE EXCEPTION 'veranda_apply: unknown operation %', ops[i];
+        END IF;
+    END LOOP;
+    RETURN first;
+END
+$$;
+",
+    },
 ];
 
 /// The newest schema version this binary knows.

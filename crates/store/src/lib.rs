@@ -24,7 +24,7 @@ pub enum Error {
 }
 
 // The rows of the storage trait are the rows of this crate's API too.
-pub use veranda_storage::{Change, ObjectRow, ObjectTable, RevisionRow};
+pub use veranda_storage::{Applied, Change, ObjectRow, ObjectTable, RevisionRow};
 
 /// The SQLite store.
 pub struct Store {
@@ -212,11 +212,16 @@ impl Store {
         })
     }
 
-    /// Applies changes atomically. Each `PutRevision` gets a fresh resourceVersion, in order;
-    /// the rows as written are returned (deletes return nothing).
+    /// Applies changes atomically: [`veranda_storage::Store::apply_all`].
     pub fn apply(&self, changes: Vec<Change>) -> Result<Vec<RevisionRow>, Error> {
+        self.apply_all(changes).map(|applied| applied.rows)
+    }
+
+    /// Applies changes atomically. Each `PutRevision` gets a fresh resourceVersion, in order,
+    /// then each `DeleteRevision`.
+    pub fn apply_all(&self, changes: Vec<Change>) -> Result<Applied, Error> {
         if changes.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Applied::default());
         }
         self.with(|c| {
             let tx = c.transaction()?;
@@ -237,8 +242,12 @@ impl Store {
                 }
             }
             let puts = changes.iter().filter(|ch| ch.is_put()).count() as i64;
-            let mut rv = if puts > 0 { next_rv(&tx, puts)? } else { 0 };
-            let mut written = Vec::new();
+            let deletes =
+                changes.iter().filter(|ch| matches!(ch, Change::DeleteRevision { .. })).count()
+                    as i64;
+            let mut rv = if puts + deletes > 0 { next_rv(&tx, puts + deletes)? } else { 0 };
+            let mut deleted_rv = rv + puts;
+            let mut written = Applied::default();
             {
                 let mut put = tx.prepare_cached(
                     "INSERT OR REPLACE INTO package_revisions
@@ -261,10 +270,12 @@ impl Store {
                                 row.resource_version,
                                 row.fingerprint
                             ])?;
-                            written.push(row);
+                            written.rows.push(row);
                         }
                         Change::DeleteRevision { namespace, name } => {
                             delete.execute(params![namespace, name])?;
+                            written.deleted.push((name, deleted_rv));
+                            deleted_rv += 1;
                         }
                         Change::Expect { .. } => {}
                     }
@@ -419,8 +430,8 @@ impl veranda_storage::Store for Store {
         Ok(Store::list_revisions(self, namespace, repository)?)
     }
 
-    fn apply(&self, changes: Vec<Change>) -> Result<Vec<RevisionRow>, veranda_storage::Error> {
-        Ok(Store::apply(self, changes)?)
+    fn apply_all(&self, changes: Vec<Change>) -> Result<Applied, veranda_storage::Error> {
+        Ok(Store::apply_all(self, changes)?)
     }
 
     fn delete_repository_revisions(

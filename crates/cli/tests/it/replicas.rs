@@ -309,3 +309,113 @@ fn an_external_push_is_one_event_on_every_replica_and_one_replica_syncs() {
         }
     }
 }
+
+/// The events of `kubectl get --raw` on a watch of `server` resumed after `since`, until the
+/// server ends it after `seconds`: (type, name, resourceVersion), in the order received.
+fn resumed(server: &Server, since: i64, seconds: u32) -> Vec<(String, String, i64)> {
+    let path = format!(
+        "/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisions\
+         ?watch=true&resourceVersion={since}&timeoutSeconds={seconds}"
+    );
+    let out = server.kubectl(&["get", "--raw", &path]);
+    serde_json::Deserializer::from_str(&out)
+        .into_iter::<Value>()
+        .map(|event| {
+            let event = event.expect("a watch event");
+            let object = &event["object"];
+            let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            (event["type"].as_str().unwrap_or_default().to_string(), name, resource_version(object))
+        })
+        .collect()
+}
+
+#[test]
+fn writes_through_three_replicas_at_once_are_watched_in_one_order_everywhere() {
+    let pg = Postgres::start().expect("start PostgreSQL");
+    let url = pg.create_database("order").expect("create database");
+    let repos = tempfile::tempdir().expect("temp dir");
+    let remote = empty_repo(repos.path(), "deploy.git");
+    let servers = replicas(&url, 3, &secret_key_file(repos.path()));
+    register(&servers[0], "deploy", &remote);
+    for server in &servers {
+        server.kubectl(&["wait", "--for=condition=Ready", "repository/deploy", "--timeout=60s"]);
+    }
+    let list = "/apis/porch.kpt.dev/v1alpha1/namespaces/default/packagerevisions";
+    let listed: Value =
+        serde_json::from_str(&servers[0].kubectl(&["get", "--raw", list])).expect("a list");
+    let start = resource_version(&listed);
+
+    // Two clients per replica, each creating three drafts, labelling one and deleting one.
+    let mut deleted: Vec<String> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..6)
+            .map(|i| {
+                let server = &servers[i % 3];
+                scope.spawn(move || {
+                    let mut names = Vec::new();
+                    for j in 0..3 {
+                        let made = server.kubectl_in(
+                            &["create", "-f", "-", "-o", "name"],
+                            Some(&draft("deploy", &format!("c{i}-p{j}"), "v1")),
+                        );
+                        let name = made.trim().trim_start_matches("packagerevision.porch.kpt.dev/");
+                        names.push(name.to_string());
+                    }
+                    server.kubectl(&["label", "packagerevision", &names[1], "stage=two"]);
+                    server.kubectl(&["delete", "packagerevision", &names[0]]);
+                    names.swap_remove(0)
+                })
+            })
+            .collect();
+        clients.into_iter().map(|c| c.join().expect("client")).collect()
+    });
+    deleted.sort();
+
+    // Every replica, resumed from the version before the storm, hands out its events in
+    // resourceVersion order; a version names the same event on every replica, deletes
+    // included; and every replica ends with the same version of every revision.
+    let seen: Vec<_> = servers.iter().map(|s| resumed(s, start, 3)).collect();
+    let mut finals = Vec::new();
+    for (i, events) in seen.iter().enumerate() {
+        let versions: Vec<i64> = events.iter().map(|e| e.2).collect();
+        assert!(
+            versions.windows(2).all(|w| w[0] < w[1]),
+            "replica {i}: events in resourceVersion order: {events:?}"
+        );
+        let mut gone: Vec<_> =
+            events.iter().filter(|e| e.0 == "DELETED").map(|e| e.1.clone()).collect();
+        gone.sort();
+        assert_eq!(gone, deleted, "replica {i} saw every delete once");
+        let mut last = std::collections::BTreeMap::new();
+        for (kind, name, rv) in events {
+            last.insert(name.clone(), (kind == "DELETED", *rv));
+        }
+        finals.push(last);
+    }
+    // A follower may show two quick changes of one revision as one event (ADDED for
+    // MODIFIED): compared are the name and whether it was a delete.
+    type ByVersion = std::collections::BTreeMap<i64, (String, bool)>;
+    let by_version = |events: &[(String, String, i64)]| -> ByVersion {
+        events.iter().map(|(kind, name, rv)| (*rv, (name.clone(), kind == "DELETED"))).collect()
+    };
+    let first = by_version(&seen[0]);
+    for (i, events) in seen.iter().enumerate().skip(1) {
+        for (rv, event) in by_version(events) {
+            if let Some(there) = first.get(&rv) {
+                assert_eq!(&event, there, "version {rv} is one event on replicas 0 and {i}");
+            }
+        }
+        assert_eq!(finals[i], finals[0], "replica {i} ends where replica 0 does");
+    }
+    for (gone, rv) in deleted.iter().map(|name| &finals[0][name]) {
+        assert!(gone, "deleted at {rv}");
+    }
+
+    // A watch resumed on one replica from a version another handed out misses nothing.
+    let middle = seen[0][seen[0].len() / 2].2;
+    let after: Vec<_> = seen[0].iter().filter(|e| e.2 > middle).cloned().collect();
+    let on_b = resumed(&servers[1], middle, 2);
+    let expected: Vec<_> = seen[1].iter().filter(|e| e.2 > middle).cloned().collect();
+    assert_eq!(on_b, expected, "B resumed from A's version {middle}");
+    let last_on_a = after.last().map(|e| e.2);
+    assert_eq!(on_b.last().map(|e| e.2), last_on_a, "and reaches A's last event");
+}
