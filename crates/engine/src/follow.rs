@@ -34,6 +34,8 @@ struct Batch {
 
 /// How long the follower waits for a notification before it reads the feed anyway.
 const POLL: Duration = Duration::from_secs(1);
+/// How long an event waits for its turn in feed order before it goes out anyway.
+const HELD_AT_MOST: Duration = Duration::from_secs(5);
 /// Feed entries read at once.
 const BATCH: i64 = 1_000;
 /// How long a consistent read waits for the follower before it answers from the index as is.
@@ -79,6 +81,15 @@ impl Engine {
             tracing::error!("cannot start the change feed's reader: {e}");
             return;
         }
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(POLL);
+            loop {
+                ticker.tick().await;
+                let Some(engine) = me.upgrade() else { return };
+                engine.hub.expire(HELD_AT_MOST);
+            }
+        });
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
             while let Some(Batch { entries, counter, writers }) = rx.recv().await {

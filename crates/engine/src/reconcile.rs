@@ -439,26 +439,24 @@ fn plan(
     // that deleted the row. Only a revision gone without either takes a fresh one.
     let mut deleted: HashMap<String, i64> = applied.deleted.into_iter().collect();
     for name in &diff.gone {
-        if !deleted.contains_key(name)
-            && let Some(rv) = deleted_elsewhere.get(name)
-        {
-            deleted.insert(name.clone(), *rv);
+        if deleted.contains_key(name) {
+            continue;
         }
-    }
-    // The row may be gone already: another server saw the revision leave Git first.
-    if previous.shared {
-        for name in &diff.gone {
-            let Some(Previous::Indexed(rev)) = previous.get(name) else { continue };
-            if deleted.contains_key(name) {
-                continue;
+        // Another server deleted the row: the follower knows its version, or the feed does
+        // (both servers saw the revision leave Git, and the other one was first).
+        let elsewhere = match (deleted_elsewhere.get(name), previous.get(name)) {
+            (Some(rv), _) => Some(*rv),
+            (None, Some(Previous::Indexed(rev))) if previous.shared => {
+                let known = indexed_version(rev);
+                crate::metrics::store("deleted_version", || {
+                    store.deleted_version(scope.namespace, name, known)
+                })
+                .map_err(store_error)?
             }
-            let known = indexed_version(rev);
-            let found = crate::metrics::store("deleted_version", || {
-                store.deleted_version(scope.namespace, name, known)
-            });
-            if let Some(rv) = found.map_err(store_error)? {
-                deleted.insert(name.clone(), rv);
-            }
+            _ => None,
+        };
+        if let Some(rv) = elsewhere {
+            deleted.insert(name.clone(), rv);
         }
     }
     let unversioned: Vec<&String> =

@@ -97,7 +97,7 @@ impl Engine {
             vec![ready_condition(None, "Reconciling", "Repository reconciliation in progress")];
         self.write().registering.insert(key.clone());
         let stored = self.persist_repository(repo).await;
-        let (stored, _writing) = {
+        let (stored, writing) = {
             let mut state = self.write();
             state.registering.remove(&key);
             let (stored, writing) = stored?;
@@ -106,7 +106,7 @@ impl Engine {
             (stored, writing)
         };
         self.publish_repository(EventType::Added, &stored);
-        drop(_writing);
+        drop(writing);
         let engine = self.clone();
         let task = tokio::spawn(async move { engine.open_repository(&key).await });
         // Answer once the repository is indexed, or after a bounded wait (it keeps opening).

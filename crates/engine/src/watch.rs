@@ -12,6 +12,7 @@
 use std::{
     collections::{BTreeMap, VecDeque},
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use tokio::sync::broadcast;
@@ -99,8 +100,10 @@ struct Order {
     /// Writes of this server between their store transaction and their events: `None` while
     /// the versions they take are not known yet, else the lowest.
     writers: BTreeMap<u64, Option<i64>>,
-    /// Events waiting for their turn, by version.
-    held: BTreeMap<i64, Vec<Arc<Event>>>,
+    /// Events waiting for their turn, by version, with when the first of each arrived.
+    held: BTreeMap<i64, (Instant, Vec<Arc<Event>>)>,
+    /// Versions whose events went out without waiting any longer ([`Hub::expire`]).
+    forced: i64,
 }
 
 impl Order {
@@ -172,6 +175,7 @@ impl Hub {
             next_writer: 0,
             writers: BTreeMap::new(),
             held: BTreeMap::new(),
+            forced: current,
         });
         let log = Log { events: VecDeque::new(), bytes: 0, complete_since: current, order };
         Hub { sender, log: Mutex::new(log) }
@@ -227,7 +231,8 @@ impl Hub {
         let mut log = self.lock();
         if let Some(order) = &mut log.order {
             if event.resource_version > order.released {
-                order.held.entry(event.resource_version).or_default().push(event);
+                let slot = order.held.entry(event.resource_version);
+                slot.or_insert_with(|| (Instant::now(), Vec::new())).1.push(event);
                 self.release(&mut log);
                 return;
             }
@@ -237,17 +242,35 @@ impl Hub {
         self.emit(&mut log, event);
     }
 
+    /// Hands out, in order, every held event up to the newest one that has waited longer than
+    /// `wait`: a follower or a write that stalls must not keep events from watches for good
+    /// (they then go out in order still, and what arrives for a lower version goes out late).
+    pub(crate) fn expire(&self, wait: Duration) {
+        let mut log = self.lock();
+        let Some(order) = &mut log.order else { return };
+        let overdue = order.held.iter().filter(|(_, (at, _))| at.elapsed() >= wait);
+        let Some(newest) = overdue.map(|(rv, _)| *rv).max() else { return };
+        tracing::warn!(
+            up_to = newest,
+            applied = order.applied,
+            writers = order.writers.len(),
+            "watch events waited more than {wait:?} for their turn; handing them out"
+        );
+        order.forced = order.forced.max(newest);
+        self.release(&mut log);
+    }
+
     /// Hands out the held events whose turn has come, in order.
     fn release(&self, log: &mut Log) {
         let Some(order) = &mut log.order else { return };
-        let limit = order.limit();
+        let limit = order.limit().max(order.forced);
         order.released = limit;
         let mut due = Vec::new();
         while let Some(entry) = order.held.first_entry() {
             if *entry.key() > limit {
                 break;
             }
-            due.extend(entry.remove());
+            due.extend(entry.remove().1);
         }
         for event in due {
             self.emit(log, event);
@@ -371,6 +394,24 @@ mod tests {
         assert_eq!(received(&mut rx), Vec::<i64>::new());
         drop(failed);
         assert_eq!(received(&mut rx), [5]);
+    }
+
+    #[test]
+    fn events_that_waited_too_long_go_out_in_order() {
+        let hub = Arc::new(Hub::new(0, true));
+        let mut rx = hub.subscribe(None).unwrap().receiver;
+        // A write that never says which versions it took, registered before the read.
+        let stuck = hub.writing();
+        let writers = hub.writers_so_far();
+        hub.publish(event(2, 1));
+        hub.publish(event(1, 1));
+        hub.advance(2, writers);
+        hub.expire(Duration::from_secs(60));
+        assert_eq!(received(&mut rx), Vec::<i64>::new(), "not overdue yet");
+        hub.expire(Duration::ZERO);
+        assert_eq!(received(&mut rx), [1, 2]);
+        assert_eq!(hub.position(), Some(2));
+        drop(stuck);
     }
 
     #[test]

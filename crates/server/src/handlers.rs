@@ -123,7 +123,7 @@ pub(crate) async fn collect(
 
 async fn list(state: &AppState, req: &Request) -> ApiResult {
     let selectors = Selectors::parse(req)?;
-    let resource_version = state.engine.current_resource_version().map_err(req.engine_error(""))?;
+    let resource_version = state.engine.watch_position().map_err(req.engine_error(""))?;
     if req.resource == Resource::PackageRevisions && selectors.typed() {
         match codec::negotiate(req) {
             Ok(Representation::Object) => {
@@ -401,7 +401,7 @@ async fn delete_collection(state: &AppState, req: &Request) -> ApiResult {
         };
         deleted.push(gone.map_err(req.engine_error(name))?);
     }
-    let resource_version = engine.current_resource_version().map_err(req.engine_error(""))?;
+    let resource_version = engine.watch_position().map_err(req.engine_error(""))?;
     codec::respond_list(req, deleted, json!({"resourceVersion": resource_version.to_string()}))
 }
 

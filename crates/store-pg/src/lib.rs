@@ -683,7 +683,10 @@ fn apply_statements(
     let mut tx = c.client.transaction()?;
     let puts = changes.iter().filter(|ch| ch.is_put()).count() as i64;
     // The counter's lock first, always: it orders every writer (and the feed).
-    let mut rv = if puts > 0 { next_rv(&mut tx, puts)? } else { lock_counter(&mut tx)? };
+    let mut rv = if puts > 0 { next_rv(&mut tx, puts)? } else { lock_counter(&mut tx)? + 1 };
+    // Deletes take the versions after the puts, one each, in order: by the feed's trigger
+    // for a row deleted (schema 5), here otherwise.
+    let mut deleted_rv = rv + puts;
     for change in &changes {
         if let Change::Expect { namespace, name, resource_version } = change {
             let found: Option<i64> = tx.query_opt(&expect, &[namespace, name])?.map(|r| r.get(0));
@@ -715,18 +718,17 @@ fn apply_statements(
                 written.rows.push(row);
             }
             Change::DeleteRevision { namespace, name } => {
-                let taken = if triggered {
-                    match tx.execute(&delete, &[&namespace, &name])? > 0 {
-                        true => current_rv(&mut tx)?,
-                        false => next_rv(&mut tx, 1)?,
+                if triggered {
+                    if tx.execute(&delete, &[&namespace, &name])? == 0 {
+                        next_rv(&mut tx, 1)?;
                     }
                 } else {
                     // Taken first: the older trigger records the counter as it is.
-                    let taken = next_rv(&mut tx, 1)?;
+                    next_rv(&mut tx, 1)?;
                     tx.execute(&delete, &[&namespace, &name])?;
-                    taken
-                };
-                written.deleted.push((name, taken));
+                }
+                written.deleted.push((name, deleted_rv));
+                deleted_rv += 1;
             }
             Change::Expect { .. } => {}
         }
