@@ -252,6 +252,24 @@ impl Engine {
         })
     }
 
+    /// Before an update is checked against the indexed revision: on a shared store, 409 when
+    /// another server has written the revision's row since this index took it (this server
+    /// has not followed it yet). The caller holds the revision's lock, which every server
+    /// sees, so no other write of it is in flight; without this a request that began before
+    /// the other server's write was acknowledged would pass the version check here and win a
+    /// second time from the same version.
+    pub(crate) async fn ensure_current(&self, namespace: &str, rev: &Rev) -> Result<(), Error> {
+        if !self.store.blocking().shared() {
+            return Ok(());
+        }
+        let name = rev.object.metadata.name.clone();
+        let rows = self.store.get_revisions(namespace.to_string(), vec![name]).await?;
+        match rows.first() {
+            Some(row) if row.resource_version > indexed_version(rev) => Err(Error::stale()),
+            _ => Ok(()),
+        }
+    }
+
     /// Brings the index up to date after a write that Git already holds.
     ///
     /// The write is acknowledged whatever happens here: Git is the truth, and a failure to

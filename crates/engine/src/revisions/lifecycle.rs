@@ -29,6 +29,7 @@ impl Engine {
         let _write = write.lock().await;
         self.ensure_indexed(&key).await?;
         let (_, rev) = self.find(namespace, name)?;
+        self.ensure_current(namespace, &rev).await?;
         // The approval subresource moves the lifecycle and nothing else (its permission must
         // not let a user edit metadata, conditions or finalizers).
         let new = match endpoint {

@@ -74,6 +74,7 @@ impl Engine {
         let _write = write.lock().await;
         self.ensure_indexed(&key).await?;
         let (_, rev) = self.find(namespace, name)?;
+        self.ensure_current(namespace, &rev).await?;
         if !prr.metadata.name.is_empty() && prr.metadata.name != name {
             return Err(Error::BadRequest(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",
