@@ -73,18 +73,24 @@ pub(crate) fn in_sync(remote: &Repository, cache: &Repository) -> Result<bool, E
 }
 
 /// The first lock file in the remote at `git_dir` that stops `updates`: a ref's own
-/// `<name>.lock`, or `packed-refs.lock` (deletions and ref packing rewrite `packed-refs`).
-/// A lock older than [`STALE_LOCK`] is removed instead ([`break_stale`]).
+/// `<name>.lock`. A lock older than [`STALE_LOCK`] is removed instead ([`break_stale`]), and so
+/// is a stale `packed-refs.lock`; a fresh one stops nothing here: it is held for the
+/// milliseconds of one rewrite of `packed-refs`, which only a deletion waits for ([`push`]).
 pub(crate) fn held_lock(git_dir: &Path, updates: &[RefUpdate]) -> Option<String> {
-    updates
-        .iter()
-        .map(|update| format!("{}.lock", update.name))
-        .chain(std::iter::once("packed-refs.lock".to_owned()))
-        .find(|file| {
-            let path = git_dir.join(file);
-            path.exists() && !break_stale(&path)
-        })
+    let packed = git_dir.join("packed-refs.lock");
+    if packed.exists() {
+        break_stale(&packed);
+    }
+    updates.iter().map(|update| format!("{}.lock", update.name)).find(|file| {
+        let path = git_dir.join(file);
+        path.exists() && !break_stale(&path)
+    })
 }
+
+/// How long a ref deletion waits for another writer's `packed-refs.lock` (git's
+/// `core.packedRefsTimeout` is one second too): those are held for the milliseconds of one
+/// rewrite of the file.
+const PACKED_REFS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How old a lock file in a local remote must be to count as left by a writer that died. A
 /// ref transaction holds its locks for milliseconds (no network I/O runs under them, here or
@@ -189,18 +195,28 @@ pub(crate) fn push(
             }
             None => {
                 // Out of packed-refs first: a crash in between leaves the loose file, which still
-                // holds the value the ref had, never an older packed one.
-                let mut packed = maintain::read_packed_refs(git_dir)?;
-                if packed.remove(name).is_some() {
-                    let packed_lock = git_dir.join("packed-refs.lock");
-                    if !maintain::take_lock(&packed_lock, Some(journal))? {
-                        return Err(Error::RemoteLocked { file: "packed-refs.lock".to_owned() });
-                    }
-                    if let Err(err) = maintain::write_packed_refs(git_dir, &packed_lock, &packed) {
-                        let _ = fs::remove_file(&packed_lock);
-                        return Err(err);
-                    }
+                // holds the value the ref had, never an older packed one. `packed-refs` is read
+                // under its lock, as git does: read before, a packing of the refs by another
+                // writer in between would be undone (and the refs it packed lost), and a
+                // packing that began before would put this ref back.
+                let packed_lock = git_dir.join("packed-refs.lock");
+                if !maintain::wait_for_lock(&packed_lock, Some(journal), PACKED_REFS_WAIT)? {
+                    return Err(Error::RemoteLocked { file: "packed-refs.lock".to_owned() });
                 }
+                let rewritten = maintain::read_packed_refs(git_dir).and_then(|mut packed| {
+                    Ok(match packed.remove(name) {
+                        Some(_) => {
+                            maintain::write_packed_refs(git_dir, &packed_lock, &packed)?;
+                            true
+                        }
+                        None => false,
+                    })
+                });
+                // Once renamed into place the lock's name may be another writer's already.
+                if !matches!(rewritten, Ok(true)) {
+                    let _ = fs::remove_file(&packed_lock);
+                }
+                rewritten?;
                 match fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}

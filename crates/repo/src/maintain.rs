@@ -390,7 +390,6 @@ pub(crate) fn write_packed_refs(
     sync_dir(git_dir)
 }
 
-/// Creates the lock file `path` exclusively; `Ok(false)` when it exists already.
 /// The file in a cache that lists the lock files this process holds in its local remote
 /// (`<inode> <path>` lines), so the ones a kill left behind are known to be ours.
 pub(crate) const LOCK_JOURNAL: &str = "veranda-remote-locks";
@@ -473,9 +472,28 @@ pub(crate) fn clear_journal(journal: &Path) {
     }
 }
 
-/// Creates the lock file `path` exclusively; `Ok(false)` when it exists already. With a
-/// `journal`, the lock is recorded there first-thing after it exists ([`release_own_locks`]).
-pub(crate) fn take_lock(path: &Path, journal: Option<&Path>) -> Result<bool, Error> {
+/// [`take_lock`], trying again for up to `wait` while another writer holds it.
+pub(crate) fn wait_for_lock(
+    path: &Path,
+    journal: Option<&Path>,
+    wait: std::time::Duration,
+) -> Result<bool, Error> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        if take_lock(path, journal)? {
+            return Ok(true);
+        }
+        if std::time::Instant::now() + pause > deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Creates the directories of the ref file `path` that are missing, durably.
+fn ensure_ref_dir(path: &Path) -> Result<(), Error> {
     if let Some(parent) = path.parent()
         && !parent.is_dir()
     {
@@ -491,10 +509,26 @@ pub(crate) fn take_lock(path: &Path, journal: Option<&Path>) -> Result<bool, Err
             dir = up;
         }
     }
+    Ok(())
+}
+
+/// Creates the lock file `path` exclusively; `Ok(false)` when it exists already. With a
+/// `journal`, the lock is recorded there first-thing after it exists ([`release_own_locks`]).
+pub(crate) fn take_lock(path: &Path, journal: Option<&Path>) -> Result<bool, Error> {
     if let Some(journal) = journal {
         journal_intent(journal, &[path.to_path_buf()])?;
     }
-    match fs::OpenOptions::new().write(true).create_new(true).open(path) {
+    // Another writer packing refs removes the directories it emptied (as git does): one may go
+    // between its creation here and the lock's, which is then tried again.
+    let mut attempt = 1;
+    let created = loop {
+        ensure_ref_dir(path)?;
+        match fs::OpenOptions::new().write(true).create_new(true).open(path) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && attempt < 5 => attempt += 1,
+            created => break created,
+        }
+    };
+    match created {
         Ok(file) => {
             if let Some(journal) = journal {
                 use std::{io::Write, os::unix::fs::MetadataExt};

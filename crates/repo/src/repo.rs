@@ -111,6 +111,20 @@ fn on_big_stack<T: Send>(
     })
 }
 
+/// How many times a fetch from a remote on this machine is tried when one of the remote's refs
+/// disappears while it is read ([`ref_vanished`]).
+const LOCAL_FETCH_ATTEMPTS: usize = 5;
+
+/// Whether `err` is libgit2 failing to look up a ref it had just listed: its local transport
+/// lists a remote's refs and then reads them one by one, so another process deleting one in
+/// between (another server sharing the remote, or `git`) fails the whole fetch. Nothing was
+/// written; the next attempt lists again.
+fn ref_vanished(err: &Error) -> bool {
+    // libgit2 reports it with the generic code.
+    matches!(err, Error::Git(err) if err.class() == git2::ErrorClass::Reference
+        && matches!(err.code(), ErrorCode::NotFound | ErrorCode::GenericError))
+}
+
 /// A background pack merge: one result per repository it merged packs in.
 type Repack = JoinHandle<Vec<Result<maintain::Merged, Error>>>;
 
@@ -751,7 +765,22 @@ impl Inner {
                 return copied.map(drop);
             }
         }
-        let written = fetch_on_big_stack(&self.repo, auth);
+        let mut attempt = 1;
+        let written = loop {
+            let written = fetch_on_big_stack(&self.repo, auth);
+            match &written {
+                Err(err)
+                    if self.local.is_some()
+                        && attempt < LOCAL_FETCH_ATTEMPTS
+                        && ref_vanished(err) =>
+                {
+                    tracing::debug!(%err, attempt, "a ref of the remote went while fetching it; fetching again");
+                    self.fetched(1);
+                    attempt += 1;
+                }
+                _ => break written,
+            }
+        };
         self.fetched(written.as_ref().map_or(1, |written| *written));
         let written = written?;
         self.start_maintenance();

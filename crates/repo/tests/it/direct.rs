@@ -222,3 +222,92 @@ fn a_lock_a_dead_writer_left_is_broken_once_stale_and_a_fresh_one_is_respected()
     assert!(!lock.exists());
     assert_eq!(git(&remote, &["ls-tree", "--name-only", "main"]).lines().count(), 2);
 }
+
+/// A second cache of the same remote, as another server sharing it has.
+fn open_second(scratch: &Scratch, remote: &Path) -> GitRepo {
+    GitRepo::open(scratch.config(remote.to_str().expect("utf-8"), "cache2")).expect("open")
+}
+
+#[test]
+fn a_fetch_is_not_failed_by_refs_another_writer_deletes_meanwhile() {
+    let scratch = Scratch::new();
+    let (remote, _, writer) = open_empty(&scratch);
+    let reader = open_second(&scratch, &remote);
+    let commit = create_draft(&writer, "p", "ws", &package("p", 1));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let churn = scope.spawn(|| {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                // Many refs to list, and some of them gone by the time they are read.
+                let tags: Vec<RefUpdate> = (0..20)
+                    .map(|k| RefUpdate::set(writer.tag_ref("p", i * 100 + k), &commit))
+                    .collect();
+                writer.push(&tags).expect("create tags");
+                let gone: Vec<RefUpdate> =
+                    (0..20).map(|k| RefUpdate::delete(writer.tag_ref("p", i * 100 + k))).collect();
+                writer.push(&gone).expect("delete tags");
+            }
+        });
+        let mut failed = Vec::new();
+        for _ in 0..150 {
+            if let Err(err) = reader.fetch() {
+                failed.push(err.to_string());
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        churn.join().expect("churn");
+        assert!(failed.is_empty(), "{} of 150 fetches failed: {:?}", failed.len(), &failed[..1]);
+    });
+}
+
+/// Writes and deletions while `git pack-refs` runs in a loop: every write lands (a packing that
+/// removes the directory a lock is being created in is tried again; a packing's lock does not
+/// stop a write that deletes nothing) and no other ref is lost. A deletion reads `packed-refs`
+/// under its lock; the window that closes is too narrow for this test to hit reliably.
+#[test]
+fn deleting_refs_while_git_packs_them_loses_no_other_ref() {
+    let scratch = Scratch::new();
+    let (remote, _, repo) = open_empty(&scratch);
+    let commit = create_draft(&repo, "p", "ws", &package("p", 1));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let rounds = 150;
+    std::thread::scope(|scope| {
+        let packer = scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // git waits for packed-refs.lock for a second, as the deletions here do.
+                let _ = std::process::Command::new("git")
+                    .args(["pack-refs", "--all"])
+                    .current_dir(&remote)
+                    .output();
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        });
+        // Stops the packer even when an assertion fails.
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(&stop);
+        for i in 1..=rounds {
+            // A tag that stays (loose until git packs it) and one that is deleted, maybe
+            // after git packed it.
+            repo.push(&[
+                RefUpdate::set(repo.tag_ref("p", i), &commit),
+                RefUpdate::set(repo.tag_ref("q", i), &commit),
+            ])
+            .expect("create");
+            match repo.push(&[RefUpdate::delete(repo.tag_ref("q", i))]) {
+                Ok(()) | Err(Error::RemoteLocked { .. }) => {}
+                Err(err) => panic!("delete: {err}"),
+            }
+        }
+        drop(_stop);
+        packer.join().expect("packer");
+    });
+    let kept = git(&remote, &["tag", "--list", "p/*"]).lines().count();
+    assert_eq!(kept, rounds as usize, "tags lost to a deletion racing a packing of the refs");
+}
