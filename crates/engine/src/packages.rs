@@ -207,16 +207,15 @@ impl Engine {
         }
         let own: std::collections::BTreeSet<&str> =
             revisions.iter().map(|r| r.object.metadata.name.as_str()).collect();
-        let mut referencing: Vec<String> = self
-            .list_package_revisions(Some(namespace), &crate::RevisionFilter::default())
-            .iter()
-            .filter(|pr| pr.spec.revision != -1 && !own.contains(pr.metadata.name.as_str()))
-            .filter_map(|pr| {
-                own.iter()
-                    .find(|o| crate::revisions::references_upstream(pr, o))
-                    .map(|o| format!("{o} (upstream of {})", pr.metadata.name))
-            })
-            .collect();
+        let mut referencing = Vec::new();
+        self.each_revision(namespace, |pr| {
+            if pr.spec.revision != -1
+                && !own.contains(pr.metadata.name.as_str())
+                && let Some(o) = own.iter().find(|o| crate::revisions::references_upstream(pr, o))
+            {
+                referencing.push(format!("{o} (upstream of {})", pr.metadata.name));
+            }
+        });
         referencing.sort_unstable();
         if !referencing.is_empty() {
             return Err(Error::Forbidden {

@@ -87,6 +87,8 @@ pub(crate) fn held_lock(git_dir: &Path, updates: &[RefUpdate]) -> Option<String>
     })
 }
 
+const PACKED_REFS_LOCK: &str = "packed-refs.lock";
+
 /// How long a ref deletion waits for another writer's `packed-refs.lock` (git's
 /// `core.packedRefsTimeout` is one second too): those are held for the milliseconds of one
 /// rewrite of the file.
@@ -159,6 +161,19 @@ pub(crate) fn push(
         }
         held.files.push(file);
     }
+    // Deletions rewrite `packed-refs`, which is read under its lock as git does: read before, a
+    // packing of the refs by another writer in between would be undone (and the refs it packed
+    // lost), and a packing that began before would put a deleted ref back. Taken with the
+    // others, so a held one moves nothing.
+    let deleted: Vec<&str> =
+        updates.iter().filter(|u| u.new.is_none()).map(|u| u.name.as_str()).collect();
+    if !deleted.is_empty() {
+        let packed_lock = git_dir.join(PACKED_REFS_LOCK);
+        if !maintain::wait_for_lock(&packed_lock, Some(journal), PACKED_REFS_WAIT)? {
+            return Err(Error::RemoteLocked { file: PACKED_REFS_LOCK.to_owned() });
+        }
+        held.files.push(PACKED_REFS_LOCK.to_owned());
+    }
     let mut moves = Vec::new();
     for update in updates {
         let old = target(remote, &update.name)?;
@@ -194,29 +209,19 @@ pub(crate) fn push(
                 held.files.retain(|file| *file != renamed);
             }
             None => {
-                // Out of packed-refs first: a crash in between leaves the loose file, which still
-                // holds the value the ref had, never an older packed one. `packed-refs` is read
-                // under its lock, as git does: read before, a packing of the refs by another
-                // writer in between would be undone (and the refs it packed lost), and a
-                // packing that began before would put this ref back.
-                let packed_lock = git_dir.join("packed-refs.lock");
-                if !maintain::wait_for_lock(&packed_lock, Some(journal), PACKED_REFS_WAIT)? {
-                    return Err(Error::RemoteLocked { file: "packed-refs.lock".to_owned() });
+                // Out of packed-refs first (every deleted ref at once, at the first deletion): a
+                // crash in between leaves the loose file, which still holds the value the ref
+                // had, never an older packed one.
+                if held.files.iter().any(|file| file == PACKED_REFS_LOCK) {
+                    let packed_lock = git_dir.join(PACKED_REFS_LOCK);
+                    if let Some(bytes) = maintain::packed_refs_without(git_dir, &deleted)? {
+                        maintain::write_packed_bytes(git_dir, &packed_lock, &bytes)?;
+                    } else {
+                        let _ = fs::remove_file(&packed_lock);
+                    }
+                    // Renamed into place or removed: the name may be another writer's now.
+                    held.files.retain(|file| file != PACKED_REFS_LOCK);
                 }
-                let rewritten = maintain::read_packed_refs(git_dir).and_then(|mut packed| {
-                    Ok(match packed.remove(name) {
-                        Some(_) => {
-                            maintain::write_packed_refs(git_dir, &packed_lock, &packed)?;
-                            true
-                        }
-                        None => false,
-                    })
-                });
-                // Once renamed into place the lock's name may be another writer's already.
-                if !matches!(rewritten, Ok(true)) {
-                    let _ = fs::remove_file(&packed_lock);
-                }
-                rewritten?;
                 match fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}

@@ -348,6 +348,7 @@ pub(crate) fn sync_pack(git_dir: &Path, name: Option<&str>) -> Result<(), Error>
 }
 
 /// The refs of a `packed-refs` file: name → the line of its value (`<hex>`), peeled lines dropped.
+#[cfg(test)]
 pub(crate) fn read_packed_refs(
     git_dir: &Path,
 ) -> Result<std::collections::BTreeMap<String, String>, Error> {
@@ -369,6 +370,44 @@ pub(crate) fn read_packed_refs(
     Ok(refs)
 }
 
+/// The `packed-refs` of `git_dir` without the refs `names` (and their peeled lines), or `None`
+/// when it holds none of them. The file is searched and cut as bytes: a deletion in a
+/// repository of 10,000 refs parses none of them.
+pub(crate) fn packed_refs_without(
+    git_dir: &Path,
+    names: &[&str],
+) -> Result<Option<Vec<u8>>, Error> {
+    let path = git_dir.join("packed-refs");
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(Error::Io { path, source }),
+    };
+    let mut kept = Vec::with_capacity(bytes.len());
+    let mut cut = false;
+    // Whether the lines starting with `^` that follow belong to a ref being cut.
+    let mut peeled_of_cut = false;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let drop = match text.first() {
+            Some(b'^') => peeled_of_cut,
+            Some(b'#') | None => false,
+            Some(_) => {
+                peeled_of_cut = text.iter().position(|&b| b == b' ').is_some_and(|space| {
+                    names.iter().any(|name| &text[space + 1..] == name.as_bytes())
+                });
+                peeled_of_cut
+            }
+        };
+        if drop {
+            cut = true;
+        } else {
+            kept.extend_from_slice(line);
+        }
+    }
+    Ok(cut.then_some(kept))
+}
+
 /// Writes `refs` as the `packed-refs` of `git_dir` through the lock file `lock` (already created
 /// by the caller): written, flushed, renamed over `packed-refs`, directory flushed.
 pub(crate) fn write_packed_refs(
@@ -376,14 +415,19 @@ pub(crate) fn write_packed_refs(
     lock: &Path,
     refs: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), Error> {
-    use std::io::Write;
-    let io = |source| Error::Io { path: lock.to_path_buf(), source };
     let mut text = String::from("# pack-refs with: sorted \n");
     for (name, id) in refs {
         text.push_str(&format!("{id} {name}\n"));
     }
+    write_packed_bytes(git_dir, lock, text.as_bytes())
+}
+
+/// Writes `bytes` as the `packed-refs` of `git_dir`, as [`write_packed_refs`] does.
+pub(crate) fn write_packed_bytes(git_dir: &Path, lock: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let io = |source| Error::Io { path: lock.to_path_buf(), source };
     let mut file = fs::OpenOptions::new().write(true).truncate(true).open(lock).map_err(io)?;
-    file.write_all(text.as_bytes()).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
     file.sync_all().map_err(io)?;
     drop(file);
     fs::rename(lock, git_dir.join("packed-refs")).map_err(io)?;
@@ -515,9 +559,16 @@ fn ensure_ref_dir(path: &Path) -> Result<(), Error> {
 /// Creates the lock file `path` exclusively; `Ok(false)` when it exists already. With a
 /// `journal`, the lock is recorded there first-thing after it exists ([`release_own_locks`]).
 pub(crate) fn take_lock(path: &Path, journal: Option<&Path>) -> Result<bool, Error> {
-    if let Some(journal) = journal {
-        journal_intent(journal, &[path.to_path_buf()])?;
-    }
+    let Some(journal) = journal else { return create_lock(path, None) };
+    journal_intent(journal, &[path.to_path_buf()])?;
+    let io = |source| Error::Io { path: journal.to_path_buf(), source };
+    let mut log = fs::OpenOptions::new().create(true).append(true).open(journal).map_err(io)?;
+    create_lock(path, Some((&mut log, journal)))
+}
+
+/// [`take_lock`] once the intent to take it is journalled: the lock's inode is appended to the
+/// open journal `log` (at `path`), if any.
+fn create_lock(path: &Path, log: Option<(&mut fs::File, &Path)>) -> Result<bool, Error> {
     // Another writer packing refs removes the directories it emptied (as git does): one may go
     // between its creation here and the lock's, which is then tried again.
     let mut attempt = 1;
@@ -530,12 +581,10 @@ pub(crate) fn take_lock(path: &Path, journal: Option<&Path>) -> Result<bool, Err
     };
     match created {
         Ok(file) => {
-            if let Some(journal) = journal {
+            if let Some((log, journal)) = log {
                 use std::{io::Write, os::unix::fs::MetadataExt};
                 let io = |source| Error::Io { path: journal.to_path_buf(), source };
                 let inode = file.metadata().map_err(io)?.ino();
-                let mut log =
-                    fs::OpenOptions::new().create(true).append(true).open(journal).map_err(io)?;
                 log.write_all(format!("{inode} {}\n", path.display()).as_bytes()).map_err(io)?;
             }
             Ok(true)
@@ -582,13 +631,33 @@ fn pack_refs_locked(git_dir: &Path, journal: Option<&Path>) -> Result<(), Error>
         return Err(Error::RemoteLocked { file: "packed-refs.lock".to_owned() });
     }
     let written = (|| {
-        let mut refs = read_packed_refs(git_dir)?;
+        // Borrowed from the file's text: a packing in a repository of 10,000 refs allocates
+        // for the loose ones only.
+        let path = git_dir.join("packed-refs");
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => return Err(Error::Io { path, source }),
+        };
+        let mut refs: std::collections::BTreeMap<&str, &str> = text
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.starts_with('^'))
+            .filter_map(|line| line.split_once(' ').map(|(id, name)| (name, id)))
+            .collect();
         let mut loose = Vec::new();
         walk(&git_dir.join("refs"), "refs", &mut loose);
         for (name, id) in &loose {
-            refs.insert(name.clone(), id.clone());
+            refs.insert(name, id);
         }
-        write_packed_refs(git_dir, &lock, &refs)?;
+        let mut out = String::with_capacity(text.len() + loose.len() * 100);
+        out.push_str("# pack-refs with: sorted \n");
+        for (name, id) in refs {
+            out.push_str(id);
+            out.push(' ');
+            out.push_str(name);
+            out.push('\n');
+        }
+        write_packed_bytes(git_dir, &lock, out.as_bytes())?;
         Ok(loose)
     })();
     let loose = match written {
@@ -599,10 +668,21 @@ fn pack_refs_locked(git_dir: &Path, journal: Option<&Path>) -> Result<(), Error>
         }
     };
     let mut dirs = std::collections::BTreeSet::new();
-    for (name, id) in loose {
+    // Every lock of the loop journalled at once, and each one's inode through one open handle:
+    // the loop runs over hundreds of refs.
+    let locks: Vec<PathBuf> =
+        loose.iter().map(|(name, _)| git_dir.join(format!("{name}.lock"))).collect();
+    let mut log = match journal {
+        Some(journal) => {
+            journal_intent(journal, &locks)?;
+            let io = |source| Error::Io { path: journal.to_path_buf(), source };
+            Some(fs::OpenOptions::new().create(true).append(true).open(journal).map_err(io)?)
+        }
+        None => None,
+    };
+    for ((name, id), ref_lock) in loose.into_iter().zip(locks) {
         let path = git_dir.join(&name);
-        let ref_lock = git_dir.join(format!("{name}.lock"));
-        if !take_lock(&ref_lock, journal)? {
+        if !create_lock(&ref_lock, log.as_mut().zip(journal))? {
             continue;
         }
         if fs::read_to_string(&path).is_ok_and(|text| text.trim_end() == id)
@@ -862,6 +942,35 @@ mod tests {
                 .expect("ref"),
             commit
         );
+    }
+
+    #[test]
+    fn a_packed_ref_is_cut_with_its_peeled_line_and_no_other() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (a, b, c) = ("a".repeat(40), "b".repeat(40), "c".repeat(40));
+        let text = format!(
+            "# pack-refs with: peeled fully-peeled sorted \n{a} refs/tags/p/v1\n^{c}\n{b} refs/tags/p/v10\n{c} refs/tags/p/v1x"
+        );
+        fs::write(dir.path().join("packed-refs"), &text).expect("write");
+        let cut = |name: &str| {
+            packed_refs_without(dir.path(), &[name])
+                .expect("read")
+                .map(|b| String::from_utf8(b).expect("utf-8"))
+        };
+        assert_eq!(
+            cut("refs/tags/p/v1").as_deref(),
+            Some(format!("# pack-refs with: peeled fully-peeled sorted \n{b} refs/tags/p/v10\n{c} refs/tags/p/v1x").as_str())
+        );
+        // The last line has no newline.
+        assert_eq!(
+            cut("refs/tags/p/v1x").as_deref(),
+            Some(format!("# pack-refs with: peeled fully-peeled sorted \n{a} refs/tags/p/v1\n^{c}\n{b} refs/tags/p/v10\n").as_str())
+        );
+        assert_eq!(cut("refs/tags/p/v"), None);
+        assert_eq!(cut("refs/tags/p"), None);
+        assert_eq!(cut("pack-refs with: peeled fully-peeled sorted "), None);
+        fs::remove_file(dir.path().join("packed-refs")).expect("remove");
+        assert_eq!(cut("refs/tags/p/v1"), None);
     }
 
     #[test]

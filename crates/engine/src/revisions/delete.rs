@@ -5,7 +5,6 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use veranda_api::{Lifecycle, types::PackageRevision};
 
-use super::RevisionFilter;
 use crate::{Engine, Error, Kind, build, reconcile::Updates, time};
 
 impl Engine {
@@ -29,12 +28,13 @@ impl Engine {
                     .into(),
             });
         }
-        let referencing: Vec<String> = self
-            .list_package_revisions(Some(namespace), &RevisionFilter::default())
-            .iter()
-            .filter(|pr| pr.spec.revision != -1 && references_upstream(pr, name))
-            .map(|pr| pr.metadata.name.clone())
-            .collect();
+        let mut referencing = Vec::new();
+        self.each_revision(namespace, |pr| {
+            if pr.spec.revision != -1 && references_upstream(pr, name) {
+                referencing.push(pr.metadata.name.clone());
+            }
+        });
+        referencing.sort_unstable();
         if !referencing.is_empty() {
             return Err(Error::Forbidden {
                 kind: Kind::PackageRevision,

@@ -97,6 +97,17 @@ impl Engine {
         out
     }
 
+    /// `f` over every indexed package revision of `namespace`, under the index's read lock,
+    /// nothing copied (a list would clone a handle to each of 10,000 revisions).
+    pub(crate) fn each_revision(&self, namespace: &str, mut f: impl FnMut(&PackageRevision)) {
+        let state = self.read();
+        for ((ns, _), entry) in &state.repos {
+            if ns == namespace {
+                entry.revisions.values().for_each(|rev| f(&rev.object));
+            }
+        }
+    }
+
     /// One package revision.
     pub fn get_package_revision(
         &self,
