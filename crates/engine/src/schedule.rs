@@ -85,6 +85,9 @@ pub(crate) enum Failure {
     Network,
     /// Credentials missing or rejected, the branch missing: needs someone to act.
     Configuration,
+    /// A lock in the remote (another writer's, held for milliseconds, or a dead one's, broken
+    /// once stale): tried again within seconds, not after a whole interval.
+    Locked,
 }
 
 impl Failure {
@@ -95,6 +98,8 @@ impl Failure {
             ["credentials", "authentication", "auth", "401", "403", "doesn't exist", "host key"];
         if configuration.iter().any(|word| m.contains(word)) {
             Failure::Configuration
+        } else if m.contains("the remote repository is locked") {
+            Failure::Locked
         } else {
             Failure::Network
         }
@@ -109,6 +114,9 @@ pub(crate) fn jitter(key: &(String, String), interval: Duration) -> i64 {
     (u64::from_le_bytes([digest[0], digest[1], digest[2], digest[3], 0, 0, 0, 0]) % spread) as i64
 }
 
+/// The first retry after a sync that found the remote locked; it doubles up to the interval.
+const LOCKED_RETRY: Duration = Duration::from_secs(2);
+
 /// When the next sync is due after one that ended at `now` (`failure`: how it failed).
 pub(crate) fn next_sync(
     spec: &SyncSpec,
@@ -122,8 +130,13 @@ pub(crate) fn next_sync(
         let base = match failure {
             Failure::Network => interval_secs,
             Failure::Configuration => interval_secs * 2,
+            Failure::Locked => (LOCKED_RETRY.as_secs() as i64).min(interval_secs),
         };
-        let cap = (interval_secs * 10).min(MAX_BACKOFF.as_secs() as i64).max(base);
+        let cap = match failure {
+            Failure::Locked => interval_secs,
+            _ => interval_secs * 10,
+        };
+        let cap = cap.min(MAX_BACKOFF.as_secs() as i64).max(base);
         let exponent = state.failures.saturating_sub(1).min(16);
         return now + base.saturating_mul(1 << exponent).min(cap);
     }
@@ -190,6 +203,15 @@ mod tests {
             Failure::Configuration
         );
         assert_eq!(Failure::of("git: the git remote did not answer within 60s"), Failure::Network);
+        // A lock in the remote: seconds, doubling up to the interval.
+        let locked = "git: the remote repository is locked: refs/heads/main.lock exists; remove it if no git process is running";
+        assert_eq!(Failure::of(locked), Failure::Locked);
+        state.failures = 1;
+        assert_eq!(next_sync(&spec, &state, interval, Some(Failure::Locked), 0), 2);
+        state.failures = 3;
+        assert_eq!(next_sync(&spec, &state, interval, Some(Failure::Locked), 0), 8);
+        state.failures = 30;
+        assert_eq!(next_sync(&spec, &state, interval, Some(Failure::Locked), 0), 30);
     }
 
     #[test]

@@ -100,6 +100,15 @@ const PACKED_REFS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// cannot tell a dead writer from a live one but by age.
 pub(crate) const STALE_LOCK: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long ago the lock file at `path` was last written (zero when unknown or gone).
+pub(crate) fn lock_age(path: &Path) -> std::time::Duration {
+    fs::symlink_metadata(path)
+        .ok()
+        .and_then(|meta| meta.modified().ok())
+        .and_then(|at| at.elapsed().ok())
+        .unwrap_or_default()
+}
+
 /// Removes the lock file at `path` if it is older than [`STALE_LOCK`]; returns whether it is
 /// gone. The file is first renamed away (one atomic step, so two servers breaking it at once
 /// cannot remove a lock a third took meanwhile), then deleted if it is the one judged stale.

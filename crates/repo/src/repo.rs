@@ -125,6 +125,13 @@ fn ref_vanished(err: &Error) -> bool {
         && matches!(err.code(), ErrorCode::NotFound | ErrorCode::GenericError))
 }
 
+/// How old a lock in a local remote must be for the readiness check to report it.
+const LINGERING_LOCK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long opening a registration waits for another server that holds the lock of the branch
+/// it is creating in a shared local remote.
+const BRANCH_CREATION_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A background pack merge: one result per repository it merged packs in.
 type Repack = JoinHandle<Vec<Result<maintain::Merged, Error>>>;
 
@@ -224,8 +231,12 @@ impl GitRepo {
         let Some(git_dir) = self.lock().local.clone() else { return Ok(()) };
         let branch = RefUpdate::delete(self.branch_ref());
         match local::held_lock(&git_dir, &[branch]) {
-            Some(file) => Err(Error::RemoteLocked { file }),
-            None => Ok(()),
+            // Another server's write holds its locks for milliseconds: only one that lingers
+            // (a writer that died, until the lock goes stale) makes the repository not ready.
+            Some(file) if local::lock_age(&git_dir.join(&file)) >= LINGERING_LOCK => {
+                Err(Error::RemoteLocked { file })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -747,6 +758,21 @@ impl GitRepo {
             Ok(()) => Ok(()),
             // Someone else created the branch first; use theirs.
             Err(Error::Conflict { .. }) => inner.fetch(self.cfg.resolved()?.auth()),
+            // Another server sharing the remote is creating it now (servers opening a new
+            // registration at once): its lock is held for milliseconds; use theirs.
+            Err(Error::RemoteLocked { file }) if inner.local.is_some() => {
+                let deadline = std::time::Instant::now() + BRANCH_CREATION_WAIT;
+                loop {
+                    thread::sleep(std::time::Duration::from_millis(20));
+                    inner.fetch(self.cfg.resolved()?.auth())?;
+                    if self.head_id(&inner.repo)?.is_some() {
+                        return Ok(());
+                    }
+                    if std::time::Instant::now() > deadline {
+                        return Err(Error::RemoteLocked { file });
+                    }
+                }
+            }
             Err(err) => Err(err),
         }
     }
