@@ -410,14 +410,18 @@ pub(crate) fn packed_refs_without(
 
 /// Writes `refs` as the `packed-refs` of `git_dir` through the lock file `lock` (already created
 /// by the caller): written, flushed, renamed over `packed-refs`, directory flushed.
-pub(crate) fn write_packed_refs(
+pub(crate) fn write_packed_refs<N: AsRef<str>, I: AsRef<str>>(
     git_dir: &Path,
     lock: &Path,
-    refs: &std::collections::BTreeMap<String, String>,
+    refs: &std::collections::BTreeMap<N, I>,
 ) -> Result<(), Error> {
-    let mut text = String::from("# pack-refs with: sorted \n");
+    let mut text = String::with_capacity(refs.len() * 100 + 32);
+    text.push_str("# pack-refs with: sorted \n");
     for (name, id) in refs {
-        text.push_str(&format!("{id} {name}\n"));
+        text.push_str(id.as_ref());
+        text.push(' ');
+        text.push_str(name.as_ref());
+        text.push('\n');
     }
     write_packed_bytes(git_dir, lock, text.as_bytes())
 }
@@ -649,15 +653,7 @@ fn pack_refs_locked(git_dir: &Path, journal: Option<&Path>) -> Result<(), Error>
         for (name, id) in &loose {
             refs.insert(name, id);
         }
-        let mut out = String::with_capacity(text.len() + loose.len() * 100);
-        out.push_str("# pack-refs with: sorted \n");
-        for (name, id) in refs {
-            out.push_str(id);
-            out.push(' ');
-            out.push_str(name);
-            out.push('\n');
-        }
-        write_packed_bytes(git_dir, &lock, out.as_bytes())?;
+        write_packed_refs(git_dir, &lock, &refs)?;
         Ok(loose)
     })();
     let loose = match written {
