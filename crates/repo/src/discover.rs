@@ -12,6 +12,7 @@
 
 #[cfg(test)]
 mod tests;
+mod walk;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
@@ -41,12 +42,10 @@ pub(crate) struct Scope<'a> {
 /// Memoised discovery state of one cache repository.
 #[derive(Default)]
 pub(crate) struct Discovery {
-    /// Shape of every tree under the registered directory of the last branch head.
-    trees: HashMap<Oid, TreeShape>,
     /// Revision found at each ref (full local name), keyed by the ref's target.
     refs: HashMap<String, (Oid, Option<Arc<Discovered>>)>,
     /// Placeholder revisions of the last branch head seen.
-    placeholders: Option<(Oid, Vec<Arc<Discovered>>)>,
+    placeholders: Option<Placeholders>,
     tasks: TaskIndex,
     branch_history: BranchHistory,
     /// The refs of the last full [`list`](Discovery::list), kept up to date by
@@ -72,7 +71,8 @@ impl Discovery {
             res.extend(found);
         }
         if let Some(head) = refs.branch {
-            res.extend(self.placeholders(repo, scope, head)?);
+            self.placeholders(repo, scope, head)?;
+            res.extend(self.placeholders.iter().flat_map(|p| p.found.iter().cloned()));
         } else {
             self.placeholders = None;
         }
@@ -154,28 +154,16 @@ impl Discovery {
     ) -> Result<BTreeMap<String, Vec<Arc<Discovered>>>, Error> {
         self.tasks.update(repo, tips.into_iter())?;
         if branch_moved {
-            let old =
-                self.placeholders.as_ref().map(|(_, found)| found.clone()).unwrap_or_default();
-            let new = match refs.branch {
-                Some(head) => self.placeholders(repo, scope, head)?,
-                None => {
-                    self.placeholders = None;
-                    Vec::new()
-                }
-            };
             // Placeholders handed out anew changed, and so did packages that went.
-            let mut cursor = 0;
-            let mut gone = Vec::new();
-            for found in &new {
-                let previous = step(&old, &mut cursor, &found.package, |d| gone.push(d));
-                if !previous.is_some_and(|previous| Arc::ptr_eq(previous, found)) {
-                    touched.insert(full_path(scope.directory, &found.package));
-                }
-            }
-            gone.extend(old.get(cursor..).unwrap_or_default());
-            for d in gone {
-                touched.insert(full_path(scope.directory, &d.package));
-            }
+            let moved = match refs.branch {
+                Some(head) => self.placeholders(repo, scope, head)?,
+                None => self
+                    .placeholders
+                    .take()
+                    .map(|p| p.found.iter().map(|d| d.package.clone()).collect())
+                    .unwrap_or_default(),
+            };
+            touched.extend(moved.iter().map(|package| full_path(scope.directory, package)));
         }
         let mut res = BTreeMap::new();
         for full in &touched {
@@ -208,8 +196,10 @@ impl Discovery {
             let found = self.memo(name, *target, |this| this.tag(repo, scope, short, *target))?;
             res.extend(found);
         }
-        if let Some((_, placeholders)) = &self.placeholders {
-            res.extend(placeholders.iter().filter(|d| d.package == package).cloned());
+        if let Some(placeholders) = &self.placeholders
+            && let Some(at) = position(&placeholders.found, package)
+        {
+            res.push(Arc::clone(&placeholders.found[at]));
         }
         let mut drafts = Vec::new();
         for prefix in [DRAFTS, PROPOSED] {
@@ -254,77 +244,109 @@ impl Discovery {
         Ok(found)
     }
 
+    /// Brings the placeholders to the branch head `head`: the packages whose directory tree
+    /// changed are read (see [`walk::follow`]), the others handed out as they were (their
+    /// commit an older head with the same package content), so callers see that they did not
+    /// change. Returns the packages whose placeholder is new, changed or gone.
     fn placeholders(
         &mut self,
         repo: &Repository,
         scope: &Scope<'_>,
         head: Oid,
-    ) -> Result<Vec<Arc<Discovered>>, Error> {
-        if let Some((known, found)) = &self.placeholders
-            && *known == head
-        {
-            return Ok(found.clone());
+    ) -> Result<Vec<String>, Error> {
+        if self.placeholders.as_ref().is_some_and(|p| p.head == head) {
+            return Ok(Vec::new());
         }
-        self.branch_history.update(repo, head)?;
+        let restamped = self.branch_history.update(repo, head)?;
+        let odb = repo.odb()?;
         let commit = repo.find_commit(head)?;
-        let root = commit.tree()?;
-        let directory = if scope.directory.is_empty() {
-            Some(root.id())
-        } else {
-            match root.get_path(Path::new(scope.directory)) {
-                Ok(entry) if entry.kind() == Some(ObjectType::Tree) => Some(entry.id()),
-                _ => None,
+        let directory = directory_tree(&odb, commit.tree_id(), scope.directory)?;
+        let raw = match directory {
+            Some(id) => Some(walk::read_tree(&odb, id, scope.directory)?.data().to_vec()),
+            None => None,
+        };
+        let (previous, last) = match self.placeholders.take() {
+            Some(p) => (p.found, p.directory),
+            None => (Vec::new(), None),
+        };
+        let followed = match (&last, directory, &raw) {
+            (Some((last, _)), Some(id), _) if *last == id => {
+                Some(walk::Diff { packages: kept(previous.len()), gone: Vec::new() })
+            }
+            (Some((_, last)), Some(_), Some(raw)) => walk::follow(&odb, last, raw, &previous)?,
+            _ => None,
+        };
+        let diff = match followed {
+            Some(diff) => diff,
+            None => {
+                let packages = match directory {
+                    Some(id) => walk::walk(&odb, id)?,
+                    None => Vec::new(),
+                };
+                merge_by_path(&previous, packages)
             }
         };
-        let mut packages = Vec::new();
-        let mut trees = HashMap::new();
-        if let Some(directory) = directory {
-            find_packages(repo, directory, String::new(), &self.trees, &mut trees, &mut packages)?;
-        }
-        self.trees = trees;
 
-        // A placeholder whose package tree and publication did not change is handed out again
-        // as it was (its commit an older head with the same package content), so callers see
-        // that it did not change; an approval then costs only its own package.
-        let old: &[Arc<Discovered>] = self.placeholders.as_ref().map_or(&[], |(_, found)| found);
-        let mut cursor = 0;
-        let mut found = Vec::with_capacity(packages.len());
-        for (package, tree) in packages {
-            let full = match scope.directory.is_empty() {
-                true => std::borrow::Cow::Borrowed(package.as_str()),
-                false => std::borrow::Cow::Owned(full_path(scope.directory, &package)),
-            };
-            let stamp = self.branch_history.latest.get(full.as_ref());
-            let previous = step(old, &mut cursor, &package, |_| {});
-            if let Some(previous) = previous
-                && hex_is(&previous.tree, tree)
-                && match (&previous.published_commit, stamp) {
-                    (None, None) => true,
-                    (Some(commit), Some(stamp)) => hex_is(commit, stamp.commit),
-                    _ => false,
+        let mut touched: Vec<String> =
+            diff.gone.iter().map(|&at| previous[at].package.clone()).collect();
+        let mut found = Vec::with_capacity(diff.packages.len());
+        for package in diff.packages {
+            match package {
+                walk::Followed::Kept(at) => found.push(Arc::clone(&previous[at])),
+                walk::Followed::Found(package) => {
+                    touched.push(package.path.clone());
+                    found.push(Arc::new(self.placeholder(repo, scope, &commit, package)?));
                 }
-            {
-                found.push(Arc::clone(previous));
+            }
+        }
+        // A package whose newest annotated commit changed has a new publication.
+        let restamp: Vec<usize> = match restamped {
+            Restamped::All => (0..found.len()).collect(),
+            Restamped::Packages(fulls) => fulls
+                .iter()
+                .filter_map(|full| relative_path(scope.directory, full))
+                .filter_map(|package| position(&found, package))
+                .collect(),
+        };
+        for at in restamp {
+            let full = full_path(scope.directory, &found[at].package);
+            let stamp = self.branch_history.latest.get(&full);
+            if same_stamp(&found[at], stamp) {
                 continue;
             }
-            let full = full.into_owned();
-            found.push(Arc::new(Discovered {
-                workspace: scope.branch.to_owned(),
-                revision: -1,
-                kind: RefKind::Branch,
-                lifecycle: Lifecycle::Published,
-                commit: head.to_string(),
-                ref_name: scope.branch.to_owned(),
-                tree: tree.to_string(),
-                published_by: stamp.map(|stamp| stamp.email.clone()),
-                published_at: stamp.map(|stamp| stamp.author_time),
-                published_commit: stamp.map(|stamp| stamp.commit.to_string()),
-                task: self.tasks.creation_task(repo, &full, scope.branch, &commit)?,
-                package,
-            }));
+            let Ok(tree) = Oid::from_str(&found[at].tree) else { continue };
+            let package = walk::Package { path: found[at].package.clone(), tree };
+            touched.push(package.path.clone());
+            found[at] = Arc::new(self.placeholder(repo, scope, &commit, package)?);
         }
-        self.placeholders = Some((head, found.clone()));
-        Ok(found)
+        self.placeholders = Some(Placeholders { head, directory: directory.zip(raw), found });
+        Ok(touched)
+    }
+
+    /// The placeholder revision of `package` at the branch head `commit`.
+    fn placeholder(
+        &self,
+        repo: &Repository,
+        scope: &Scope<'_>,
+        commit: &Commit<'_>,
+        package: walk::Package,
+    ) -> Result<Discovered, Error> {
+        let full = full_path(scope.directory, &package.path);
+        let stamp = self.branch_history.latest.get(&full);
+        Ok(Discovered {
+            workspace: scope.branch.to_owned(),
+            revision: -1,
+            kind: RefKind::Branch,
+            lifecycle: Lifecycle::Published,
+            commit: commit.id().to_string(),
+            ref_name: scope.branch.to_owned(),
+            tree: package.tree.to_string(),
+            published_by: stamp.map(|stamp| stamp.email.clone()),
+            published_at: stamp.map(|stamp| stamp.author_time),
+            published_commit: stamp.map(|stamp| stamp.commit.to_string()),
+            task: self.tasks.creation_task(repo, &full, scope.branch, commit)?,
+            package: package.path,
+        })
     }
 
     fn draft(
@@ -415,7 +437,82 @@ pub(crate) fn revision_number(version: &str) -> i64 {
     version.strip_prefix('v').unwrap_or(version).parse().unwrap_or(-1)
 }
 
-/// `directory/package`, or either alone when the other is empty.
+/// The placeholder revisions of one branch head.
+struct Placeholders {
+    head: Oid,
+    /// The registered directory's tree at `head` with its raw content, which the directory at
+    /// the next head is compared with.
+    directory: Option<(Oid, Vec<u8>)>,
+    /// In walk order.
+    found: Vec<Arc<Discovered>>,
+}
+
+/// The tree of `directory` (`/`-separated, empty for the root) below the tree `root`, if it is
+/// a directory there.
+fn directory_tree(odb: &git2::Odb<'_>, root: Oid, directory: &str) -> Result<Option<Oid>, Error> {
+    let mut id = root;
+    for (depth, component) in directory.split('/').filter(|c| !c.is_empty()).enumerate() {
+        if depth > crate::MAX_TREE_DEPTH {
+            return Ok(None);
+        }
+        let object = walk::read_tree(odb, id, directory)?;
+        match crate::rawtree::find(object.data(), component.as_bytes()) {
+            Ok(Some(entry)) if entry.is_dir() => id = entry.id,
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(id))
+}
+
+/// Every package of a previous list of `len`, kept.
+fn kept(len: usize) -> Vec<walk::Followed> {
+    (0..len).map(walk::Followed::Kept).collect()
+}
+
+/// `packages` (a full walk) followed from `previous` by path: a package at the same path with
+/// the same tree is kept.
+fn merge_by_path(previous: &[Arc<Discovered>], packages: Vec<walk::Package>) -> walk::Diff {
+    let (mut cursor, mut gone, mut out) = (0, Vec::new(), Vec::with_capacity(packages.len()));
+    for package in packages {
+        let start = cursor;
+        match step(previous, &mut cursor, &package.path, |_| {}) {
+            Some(d) if hex_is(&d.tree, package.tree) => {
+                gone.extend(start..cursor - 1);
+                out.push(walk::Followed::Kept(cursor - 1));
+            }
+            _ => {
+                gone.extend(start..cursor);
+                out.push(walk::Followed::Found(package));
+            }
+        }
+    }
+    gone.extend(cursor..previous.len());
+    walk::Diff { packages: out, gone }
+}
+
+/// Where the placeholder of `package` is in `found` (walk order, so a binary search; a list
+/// out of that order, from a tree out of git's order, is searched through).
+fn position(found: &[Arc<Discovered>], package: &str) -> Option<usize> {
+    let key = |path: &str| path.bytes().chain(std::iter::once(b'/')).collect::<Vec<_>>();
+    let wanted = key(package);
+    found
+        .binary_search_by(|d| {
+            d.package.bytes().chain(std::iter::once(b'/')).cmp(wanted.iter().copied())
+        })
+        .ok()
+        .filter(|&at| found[at].package == package)
+        .or_else(|| found.iter().position(|d| d.package == package))
+}
+
+/// Whether the placeholder `d` has the publication `stamp`.
+fn same_stamp(d: &Discovered, stamp: Option<&Stamp>) -> bool {
+    match (&d.published_commit, stamp) {
+        (None, None) => true,
+        (Some(commit), Some(stamp)) => hex_is(commit, stamp.commit),
+        _ => false,
+    }
+}
+
 /// One step of a merge of two package lists in the order discovery walks them (a package path
 /// followed by `/`, byte by byte: git's order of directories, level by level): moves `cursor`
 /// in `old` past the packages ordered before `package`, handing each to `skipped`, and returns
@@ -456,6 +553,7 @@ fn hex_is(hex: &str, id: Oid) -> bool {
         })
 }
 
+/// `directory/package`, or either alone when the other is empty.
 pub(crate) fn full_path(directory: &str, package: &str) -> String {
     match (directory.is_empty(), package.is_empty()) {
         (true, _) => package.to_owned(),
@@ -491,73 +589,6 @@ fn package_tree(repo: &Repository, commit: &Commit<'_>, full: &str) -> Result<Op
 
 fn has_kptfile(tree: &git2::Tree<'_>) -> bool {
     tree.get_name("Kptfile").is_some_and(|entry| entry.kind() == Some(ObjectType::Blob))
-}
-
-/// What discovery needs to know about one tree.
-#[derive(Clone)]
-enum TreeShape {
-    /// The tree has a `Kptfile`: it is a package and is not searched further.
-    Package,
-    /// Sub-directories to search (shared: a directory of thousands of packages is cloned on
-    /// every walk).
-    Dir(Arc<Vec<(String, Oid)>>),
-}
-
-/// Appends `(path relative to the searched directory, tree)` for every package below `tree`.
-/// Shapes come from `known` when possible and everything visited is recorded in `visited`, so
-/// shapes of trees no longer reachable are dropped. Iterative (an explicit stack, so a hostile
-/// tree cannot overflow the thread's stack) and bounded: a directory more than
-/// [`MAX_TREE_DEPTH`](crate::MAX_TREE_DEPTH) levels below `tree` is [`Error::TooDeep`], an
-/// unreadable tree [`Error::Broken`].
-fn find_packages(
-    repo: &Repository,
-    tree: Oid,
-    path: String,
-    known: &HashMap<Oid, TreeShape>,
-    visited: &mut HashMap<Oid, TreeShape>,
-    out: &mut Vec<(String, Oid)>,
-) -> Result<(), Error> {
-    let mut stack = vec![(tree, path, 0usize)];
-    let mut found = Vec::new();
-    while let Some((tree, path, depth)) = stack.pop() {
-        if depth > crate::MAX_TREE_DEPTH {
-            return Err(Error::TooDeep { path, limit: crate::MAX_TREE_DEPTH });
-        }
-        let shape = match visited.get(&tree).or_else(|| known.get(&tree)) {
-            Some(shape) => shape.clone(),
-            None => {
-                let object = repo.find_tree(tree).map_err(|e| crate::tree::broken(&path, e))?;
-                if has_kptfile(&object) {
-                    TreeShape::Package
-                } else {
-                    let dirs: Vec<(String, Oid)> = object
-                        .iter()
-                        .filter(|entry| entry.kind() == Some(ObjectType::Tree))
-                        .map(|entry| {
-                            (String::from_utf8_lossy(entry.name_bytes()).into_owned(), entry.id())
-                        })
-                        .collect();
-                    TreeShape::Dir(Arc::new(dirs))
-                }
-            }
-        };
-        visited.insert(tree, shape.clone());
-        match shape {
-            // A Kptfile directly in the registered directory would make a package with an empty
-            // name.
-            TreeShape::Package if path.is_empty() => {}
-            TreeShape::Package => found.push((path, tree)),
-            TreeShape::Dir(dirs) => {
-                // Reversed, so entries pop in tree order (the order of the recursive walk).
-                for (name, id) in dirs.iter().rev() {
-                    let sub = if path.is_empty() { name.clone() } else { format!("{path}/{name}") };
-                    stack.push((*id, sub, depth + 1));
-                }
-            }
-        }
-    }
-    out.extend(found);
-    Ok(())
 }
 
 /// The refs discovery looks at, read once per full list and then followed ref by ref.
@@ -679,7 +710,7 @@ struct Candidate {
 impl TaskIndex {
     fn update(&mut self, repo: &Repository, tips: impl Iterator<Item = Oid>) -> Result<(), Error> {
         let mut pending: Vec<Oid> = tips.filter(|tip| !self.walked.contains(tip)).collect();
-        let mut touched = HashSet::new();
+        let mut batch: HashMap<(String, String), Vec<Candidate>> = HashMap::new();
         while let Some(id) = pending.pop() {
             if !self.walked.insert(id) {
                 continue;
@@ -715,14 +746,16 @@ impl TaskIndex {
                 let Some(task) = annotation.task else { continue };
                 let candidate =
                     Candidate { commit: id, time: commit.time().seconds(), task, starts_revision };
-                self.candidates.entry(key.clone()).or_default().push(candidate);
-                touched.insert(key);
+                batch.entry(key).or_default().push(candidate);
             }
         }
-        for key in touched {
-            if let Some(candidates) = self.candidates.get_mut(&key) {
-                candidates.sort_by_key(|candidate| std::cmp::Reverse(candidate.time));
-            }
+        // A commit read now is no ancestor of one read before (that one's ancestors were all
+        // read with it), so among commits of the same second it goes first: newest first.
+        for (key, mut candidates) in batch {
+            let known = self.candidates.entry(key).or_default();
+            candidates.append(known);
+            candidates.sort_by_key(|candidate| std::cmp::Reverse(candidate.time));
+            *known = candidates;
         }
         Ok(())
     }
@@ -782,15 +815,24 @@ struct Stamp {
     author_time: i64,
 }
 
+/// Which packages' newest annotated commit a move of the branch may have changed.
+enum Restamped {
+    /// Any (the history was read anew).
+    All,
+    /// These (full paths).
+    Packages(Vec<String>),
+}
+
 impl BranchHistory {
-    fn update(&mut self, repo: &Repository, head: Oid) -> Result<(), Error> {
+    fn update(&mut self, repo: &Repository, head: Oid) -> Result<Restamped, Error> {
         let previous = match self.head {
-            Some(old) if old == head => return Ok(()),
+            Some(old) if old == head => return Ok(Restamped::Packages(Vec::new())),
             Some(old) if repo.graph_descendant_of(head, old)? => Some(old),
             _ => None,
         };
         let mut walk = repo.revwalk()?;
-        walk.set_sorting(Sort::TIME)?;
+        // Children before parents even within one second (commit times tie often).
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
         walk.push(head)?;
         match previous {
             Some(old) => walk.hide(old)?,
@@ -815,15 +857,20 @@ impl BranchHistory {
                 });
             }
         }
+        let mut restamped = Vec::new();
         for (package, stamp) in found {
             match self.latest.get(&package) {
                 Some(old) if old.commit_time > stamp.commit_time => {}
                 _ => {
+                    restamped.push(package.clone());
                     self.latest.insert(package, stamp);
                 }
             }
         }
         self.head = Some(head);
-        Ok(())
+        Ok(match previous {
+            Some(_) => Restamped::Packages(restamped),
+            None => Restamped::All,
+        })
     }
 }

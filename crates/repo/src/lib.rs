@@ -33,6 +33,7 @@ mod error;
 mod local;
 mod maintain;
 mod packfile;
+mod rawtree;
 mod repo;
 mod rewrite;
 mod smart;

@@ -506,10 +506,9 @@ impl GitRepo {
             None => self.head_id(&inner.repo)?,
         };
         let (id, package_tree) = inner.write(|stage| {
-            let base = parent.map(|id| stage.find_commit(id)).transpose()?;
-            let base = base.as_ref().map(Commit::tree).transpose()?;
+            let base = parent.map(|id| stage.find_commit(id).map(|c| c.tree_id())).transpose()?;
             let package_tree = tree::write_files(stage, files, modes)?;
-            let root = match tree::replace_dir(stage, base.as_ref(), &components, package_tree)? {
+            let root = match tree::replace_dir(stage, base, &components, package_tree)? {
                 Some(root) => root,
                 None => tree::empty_tree(stage)?,
             };
@@ -575,16 +574,13 @@ impl GitRepo {
             let draft = find_commit(&inner.repo, draft_commit)?.id();
             let head = self.head_id(&inner.repo)?;
             let id = inner.write(|stage| {
-                let package_tree =
-                    match stage.find_commit(draft)?.tree()?.get_path(Path::new(&full)) {
-                        Ok(entry) if entry.kind() == Some(ObjectType::Tree) => entry.id(),
-                        _ => return Err(Error::NotFound { kind: "package", name: full.clone() }),
-                    };
-                let base = head.map(|id| stage.find_commit(id)).transpose()?;
-                let base = base.as_ref().map(Commit::tree).transpose()?;
-                let root =
-                    tree::replace_dir(stage, base.as_ref(), &components, Some(package_tree))?
-                        .expect("a tree holding the package is never empty");
+                let draft_root = stage.find_commit(draft)?.tree_id();
+                let Some(package_tree) = tree::dir_at(stage, draft_root, &components)? else {
+                    return Err(Error::NotFound { kind: "package", name: full.clone() });
+                };
+                let base = head.map(|id| stage.find_commit(id).map(|c| c.tree_id())).transpose()?;
+                let root = tree::replace_dir(stage, base, &components, Some(package_tree))?
+                    .expect("a tree holding the package is never empty");
                 let parents: Vec<Oid> = head.into_iter().chain(iter::once(draft)).collect();
                 self.write_commit(stage, root, &message, &parents, by)
             })?;
@@ -633,12 +629,11 @@ impl GitRepo {
             inner.refresh(self.cfg.resolved()?.auth(), &branch_ref)?;
             let Some(head) = self.head_id(&inner.repo)? else { return Ok(()) };
             let id = inner.write(|stage| {
-                let base = stage.find_commit(head)?.tree()?;
-                match base.get_path(Path::new(&full)) {
-                    Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {}
-                    _ => return Ok(None),
+                let base = stage.find_commit(head)?.tree_id();
+                if tree::dir_at(stage, base, &components)?.is_none() {
+                    return Ok(None);
                 }
-                let root = match tree::replace_dir(stage, Some(&base), &components, None)? {
+                let root = match tree::replace_dir(stage, Some(base), &components, None)? {
                     Some(root) => root,
                     None => tree::empty_tree(stage)?,
                 };

@@ -292,7 +292,7 @@ mod tests {
             package.insert("Kptfile", stage.blob(b"kind: Kptfile\nnew")?, 0o100644)?;
             let package = stage.tree(&package)?;
             let base = stage.find_tree(base)?;
-            crate::tree::replace_dir(stage, Some(&base), &["c"], Some(package))
+            crate::tree::replace_dir(stage, Some(base.id()), &["c"], Some(package))
         })
         .expect("stage");
         let edited = edited.expect("a tree");

@@ -10,7 +10,11 @@ use std::collections::BTreeMap;
 
 use git2::{ObjectType, Oid, Repository, Tree};
 
-use crate::{EntryMode, Error, Files, Modes, stage::Stage};
+use crate::{
+    EntryMode, Error, Files, Modes,
+    rawtree::{self, git_order},
+    stage::Stage,
+};
 
 const MODE_TREE: i32 = 0o040000;
 const MODE_FILE: i32 = 0o100644;
@@ -102,37 +106,37 @@ pub(crate) fn write_files(
     Ok(Some(write_dir(stage, &root)?))
 }
 
-/// Returns `base` with the directory at `components` replaced by the tree `new` (removed when
-/// `None`). Directories left empty are removed; `None` means the result is the empty tree.
+/// Returns the tree `base` with the directory at `components` replaced by the tree `new`
+/// (removed when `None`). Directories left empty are removed; `None` means the result is the
+/// empty tree. Reads only the trees on the path, as raw bytes.
 pub(crate) fn replace_dir(
     stage: &Stage<'_>,
-    base: Option<&Tree<'_>>,
+    base: Option<Oid>,
     components: &[&str],
     new: Option<Oid>,
 ) -> Result<Option<Oid>, Error> {
     let (name, rest) = components.split_first().expect("callers pass a non-empty path");
+    // A big directory (thousands of packages) is one entry spliced into its bytes; libgit2's
+    // tree builder would parse, allocate and format every entry.
+    let raw = match base {
+        Some(id) => stage.raw_tree(id)?,
+        None => Vec::new(),
+    };
     let child = if rest.is_empty() {
         new
     } else {
-        let subtree = match base.and_then(|tree| tree.get_name(name)) {
-            None => None,
-            Some(entry) if entry.kind() == Some(ObjectType::Tree) => {
-                Some(stage.find_tree(entry.id())?)
-            }
-            Some(_) => {
+        let subtree = match rawtree::find(&raw, name.as_bytes()) {
+            Ok(None) => None,
+            Ok(Some(entry)) if entry.is_dir() => Some(entry.id),
+            Ok(Some(_)) => {
                 return Err(Error::InvalidPath {
                     path: components.join("/"),
                     reason: "a parent of the path is a file",
                 });
             }
+            Err(rawtree::Malformed) => return Err(malformed(components)),
         };
-        replace_dir(stage, subtree.as_ref(), rest, new)?
-    };
-    // A big directory (thousands of packages) is one entry spliced into its bytes; libgit2's
-    // tree builder would parse, allocate and format every entry.
-    let raw = match base {
-        Some(tree) => stage.raw_tree(tree.id())?,
-        None => Vec::new(),
+        replace_dir(stage, subtree, rest, new)?
     };
     if let Some(spliced) = splice(&raw, name.as_bytes(), child) {
         if spliced.is_empty() {
@@ -140,11 +144,12 @@ pub(crate) fn replace_dir(
         }
         let id = stage.raw(ObjectType::Tree, &spliced)?;
         if let Some(base) = base {
-            stage.derived(id, base.id(), child);
+            stage.derived(id, base, child);
         }
         return Ok(Some(id));
     }
-    let mut builder = stage.builder(base)?;
+    let base = base.map(|id| stage.find_tree(id)).transpose()?;
+    let mut builder = stage.builder(base.as_ref())?;
     match child {
         Some(id) => {
             builder.insert(name, id, MODE_TREE)?;
@@ -158,37 +163,53 @@ pub(crate) fn replace_dir(
     if builder.is_empty() { Ok(None) } else { Ok(Some(stage.tree(&builder)?)) }
 }
 
+/// The directory at `components` below the tree `root`, if there is one (a file there is none).
+/// Reads only the trees on the path, as raw bytes.
+pub(crate) fn dir_at(
+    stage: &Stage<'_>,
+    root: Oid,
+    components: &[&str],
+) -> Result<Option<Oid>, Error> {
+    let mut id = root;
+    for component in components {
+        let raw = stage.raw_tree(id)?;
+        match rawtree::find(&raw, component.as_bytes()) {
+            Ok(Some(entry)) if entry.is_dir() => id = entry.id,
+            Ok(_) => return Ok(None),
+            Err(rawtree::Malformed) => return Err(malformed(components)),
+        }
+    }
+    Ok(Some(id))
+}
+
+fn malformed(components: &[&str]) -> Error {
+    Error::Broken { path: components.join("/"), reason: "a tree on the path is malformed".into() }
+}
+
 /// The raw tree `raw` with any entry named `name` removed and, with `dir`, a directory entry
 /// `name` for that tree inserted in git's order (a directory sorts as if its name ended in `/`).
 /// `None` if `raw` is not a well-formed tree in that order.
 fn splice(raw: &[u8], name: &[u8], dir: Option<Oid>) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(raw.len() + name.len() + 28);
     let mut pending = dir;
-    let mut rest = raw;
-    let mut previous: Option<(&[u8], bool)> = None;
-    while !rest.is_empty() {
-        let space = rest.iter().position(|&b| b == b' ')?;
-        let nul = space + 1 + rest[space + 1..].iter().position(|&b| b == 0)?;
-        let end = nul.checked_add(21)?;
-        let entry = rest.get(..end)?;
-        let (mode, entry_name) = (&entry[..space], &entry[space + 1..nul]);
-        let is_dir = mode == b"40000";
-        if previous.is_some_and(|(name, dir)| {
-            git_order(name, dir, entry_name, is_dir) != std::cmp::Ordering::Less
+    let mut previous: Option<rawtree::Entry<'_>> = None;
+    for entry in rawtree::entries(raw) {
+        let entry = entry.ok()?;
+        if previous.is_some_and(|p| {
+            git_order(p.name, p.is_dir(), entry.name, entry.is_dir()) != std::cmp::Ordering::Less
         }) {
             return None;
         }
-        previous = Some((entry_name, is_dir));
+        previous = Some(entry);
         if let Some(id) = pending
-            && git_order(name, true, entry_name, is_dir) == std::cmp::Ordering::Less
+            && git_order(name, true, entry.name, entry.is_dir()) == std::cmp::Ordering::Less
         {
             push_dir(&mut out, name, id);
             pending = None;
         }
-        if entry_name != name {
-            out.extend_from_slice(entry);
+        if entry.name != name {
+            out.extend_from_slice(entry.bytes);
         }
-        rest = &rest[end..];
     }
     if let Some(id) = pending {
         push_dir(&mut out, name, id);
@@ -201,21 +222,6 @@ fn push_dir(out: &mut Vec<u8>, name: &[u8], id: Oid) {
     out.extend_from_slice(name);
     out.push(0);
     out.extend_from_slice(id.as_bytes());
-}
-
-/// git's order of tree entries: by name, a directory's name compared as if followed by `/`.
-fn git_order(a: &[u8], a_dir: bool, b: &[u8], b_dir: bool) -> std::cmp::Ordering {
-    let common = a.len().min(b.len());
-    match a[..common].cmp(&b[..common]) {
-        std::cmp::Ordering::Equal => {}
-        other => return other,
-    }
-    let next = |name: &[u8], dir: bool| match name.get(common) {
-        Some(&b) => b,
-        None if dir => b'/',
-        None => 0,
-    };
-    next(a, a_dir).cmp(&next(b, b_dir))
 }
 
 /// The id of the empty tree (written to the object database).

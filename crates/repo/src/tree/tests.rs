@@ -58,7 +58,7 @@ fn replaces_only_the_package_directory_in(stage: &Stage<'_>) {
     let package =
         write_files(stage, &files(&[("Kptfile", "new"), ("sub/f.yaml", "f")]), &Modes::new())
             .expect("write");
-    let replaced = replace_dir(stage, Some(&base), &["a", "x"], package).expect("replace");
+    let replaced = replace_dir(stage, Some(base.id()), &["a", "x"], package).expect("replace");
     assert_eq!(
         listing(stage, replaced),
         ["a/x/Kptfile=new", "a/x/sub/f.yaml=f", "a/y/Kptfile=y", "b=b"]
@@ -66,25 +66,19 @@ fn replaces_only_the_package_directory_in(stage: &Stage<'_>) {
     let replaced_tree = stage.find_tree(replaced.expect("non-empty")).expect("tree");
     assert_eq!(replaced_tree.get_path(std::path::Path::new("a/y")).expect("a/y").id(), sibling);
 
-    let created = replace_dir(stage, Some(&base), &["c", "d"], package).expect("create");
+    let created = replace_dir(stage, Some(base.id()), &["c", "d"], package).expect("create");
     assert!(listing(stage, created).contains(&"c/d/Kptfile=new".to_owned()));
 
-    let removed = replace_dir(stage, Some(&base), &["a", "x"], None).expect("remove");
+    let removed = replace_dir(stage, Some(base.id()), &["a", "x"], None).expect("remove");
     assert_eq!(listing(stage, removed), ["a/y/Kptfile=y", "b=b"]);
-    let removed_all = replace_dir(
-        stage,
-        removed.map(|id| stage.find_tree(id).expect("tree")).as_ref(),
-        &["a", "y"],
-        None,
-    )
-    .expect("remove");
+    let removed_all = replace_dir(stage, removed, &["a", "y"], None).expect("remove");
     assert_eq!(listing(stage, removed_all), ["b=b"], "empty parent directories are pruned");
 
     let from_nothing = replace_dir(stage, None, &["p"], package).expect("from empty");
     assert_eq!(listing(stage, from_nothing), ["p/Kptfile=new", "p/sub/f.yaml=f"]);
     assert_eq!(replace_dir(stage, None, &["p"], None).expect("noop"), None);
 
-    let under_file = replace_dir(stage, Some(&base), &["b", "c"], package);
+    let under_file = replace_dir(stage, Some(base.id()), &["b", "c"], package);
     assert!(matches!(under_file, Err(Error::InvalidPath { .. })), "{under_file:?}");
 }
 

@@ -1,0 +1,257 @@
+//! The packages below the registered directory of a branch head (porch.md §2.3): a tree with a
+//! `Kptfile` is a package and is not searched further.
+//!
+//! [`walk`] reads every directory. When the branch moves, [`follow`] compares the directory's new
+//! raw tree with the last one, entry by entry, and reads only the sub-directories whose tree
+//! changed: an approval in a directory of 5,000 packages reads the two versions of that directory
+//! and the one package, and copies what the last walk found for the rest.
+//!
+//! Both are bounded: a directory more than [`MAX_TREE_DEPTH`] levels below the searched one is
+//! [`Error::TooDeep`] and an unreadable or malformed tree [`Error::Broken`]. The walk uses an
+//! explicit stack; the comparison recurses at most [`MAX_TREE_DEPTH`] levels.
+
+use std::{cmp::Ordering, sync::Arc};
+
+use git2::{ObjectType, Odb, OdbObject, Oid};
+
+use crate::{Discovered, Error, MAX_TREE_DEPTH, rawtree};
+
+/// A package found by a walk: its path below the searched directory, and its tree.
+pub(super) struct Package {
+    pub(super) path: String,
+    pub(super) tree: Oid,
+}
+
+/// One package of a followed list.
+pub(super) enum Followed {
+    /// The package at this index of the previous list, with the same tree.
+    Kept(usize),
+    /// A package that is new or whose tree changed.
+    Found(Package),
+}
+
+/// The packages below a directory, followed from those below its previous version.
+pub(super) struct Diff {
+    /// In walk order.
+    pub(super) packages: Vec<Followed>,
+    /// Indexes in the previous list of the packages that are gone or changed.
+    pub(super) gone: Vec<usize>,
+}
+
+/// Reads the tree `id` at `path` (for errors).
+pub(super) fn read_tree<'o>(odb: &'o Odb<'_>, id: Oid, path: &str) -> Result<OdbObject<'o>, Error> {
+    let object = odb.read(id).map_err(|e| crate::tree::broken(path, e))?;
+    if object.kind() != ObjectType::Tree {
+        return Err(broken(path, "not a tree"));
+    }
+    Ok(object)
+}
+
+fn broken(path: &str, reason: &str) -> Error {
+    let path = if path.is_empty() { "." } else { path };
+    Error::Broken { path: path.to_owned(), reason: reason.to_owned() }
+}
+
+/// Every package below the tree `tree`, in walk order (git's order, directory by directory).
+pub(super) fn walk(odb: &Odb<'_>, tree: Oid) -> Result<Vec<Package>, Error> {
+    let mut out = Vec::new();
+    walk_into(odb, tree, String::new(), 0, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the packages below `tree`, which is at `path`, `depth` levels below the searched
+/// directory. A `Kptfile` in the searched directory itself makes no package (its name would be
+/// empty) and stops the search.
+fn walk_into(
+    odb: &Odb<'_>,
+    tree: Oid,
+    path: String,
+    depth: usize,
+    out: &mut Vec<Package>,
+) -> Result<(), Error> {
+    let mut stack = vec![(tree, path, depth)];
+    while let Some((tree, path, depth)) = stack.pop() {
+        if depth > MAX_TREE_DEPTH {
+            return Err(Error::TooDeep { path, limit: MAX_TREE_DEPTH });
+        }
+        let object = read_tree(odb, tree, &path)?;
+        let raw = object.data();
+        let malformed = |_| broken(&path, "malformed tree");
+        if rawtree::has_kptfile(raw).map_err(malformed)? {
+            if !path.is_empty() {
+                out.push(Package { path, tree });
+            }
+            continue;
+        }
+        let mut dirs = Vec::new();
+        for entry in rawtree::entries(raw) {
+            let entry = entry.map_err(malformed)?;
+            if entry.is_dir() {
+                dirs.push((child_path(&path, entry.name), entry.id));
+            }
+        }
+        // Reversed, so entries pop in tree order.
+        for (sub, id) in dirs.into_iter().rev() {
+            stack.push((id, sub, depth + 1));
+        }
+    }
+    Ok(())
+}
+
+fn child_path(path: &str, name: &[u8]) -> String {
+    let name = String::from_utf8_lossy(name);
+    if path.is_empty() { name.into_owned() } else { format!("{path}/{name}") }
+}
+
+/// The packages below the directory tree `new` given `previous`, the list a walk of the tree
+/// `old` found (in walk order); `None` when the two cannot be compared entry by entry (either
+/// is a package itself or not in git's order): walk instead.
+pub(super) fn follow(
+    odb: &Odb<'_>,
+    old: &[u8],
+    new: &[u8],
+    previous: &[Arc<Discovered>],
+) -> Result<Option<Diff>, Error> {
+    let root_package = |raw| rawtree::has_kptfile(raw).unwrap_or(true);
+    if root_package(old) || root_package(new) {
+        return Ok(None);
+    }
+    let mut follow =
+        Follow { odb, previous, cursor: 0, out: Diff { packages: Vec::new(), gone: Vec::new() } };
+    if !follow.dirs(old, new, "", 0)? {
+        return Ok(None);
+    }
+    // Anything left was below a directory the comparison did not see: gone.
+    follow.out.gone.extend(follow.cursor..previous.len());
+    Ok(Some(follow.out))
+}
+
+struct Follow<'a, 'o> {
+    odb: &'a Odb<'o>,
+    previous: &'a [Arc<Discovered>],
+    /// The next package of `previous` not yet kept or dropped.
+    cursor: usize,
+    out: Diff,
+}
+
+impl Follow<'_, '_> {
+    /// Compares the sub-directories of the directory trees `old` and `new` at `prefix`
+    /// (`depth` levels down); `false` if either is not in git's order.
+    fn dirs(&mut self, old: &[u8], new: &[u8], prefix: &str, depth: usize) -> Result<bool, Error> {
+        let (Some(old), Some(new)) = (rawtree::ordered_dirs(old), rawtree::ordered_dirs(new))
+        else {
+            return Ok(false);
+        };
+        let (mut old, mut new) = (old.into_iter().peekable(), new.into_iter().peekable());
+        loop {
+            let order = match (old.peek(), new.peek()) {
+                (None, None) => break,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(a), Some(b)) => rawtree::git_order(a.name, true, b.name, true),
+            };
+            match order {
+                Ordering::Less => {
+                    let Some(gone) = old.next() else { break };
+                    self.take(prefix, &String::from_utf8_lossy(gone.name), false);
+                }
+                Ordering::Greater => {
+                    let Some(added) = new.next() else { break };
+                    self.found(added.id, child_path(prefix, added.name), depth + 1)?;
+                }
+                Ordering::Equal => {
+                    let (Some(a), Some(b)) = (old.next(), new.next()) else { break };
+                    if a.id == b.id {
+                        self.take(prefix, &String::from_utf8_lossy(b.name), true);
+                    } else {
+                        self.changed(a.id, b.id, child_path(prefix, b.name), depth + 1)?;
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The directory at `path` went from tree `old` to tree `new`.
+    fn changed(&mut self, old: Oid, new: Oid, path: String, depth: usize) -> Result<(), Error> {
+        if depth > MAX_TREE_DEPTH {
+            return Err(Error::TooDeep { path, limit: MAX_TREE_DEPTH });
+        }
+        let new_object = read_tree(self.odb, new, &path)?;
+        let new_raw = new_object.data();
+        let malformed = |_| broken(&path, "malformed tree");
+        if !rawtree::has_kptfile(new_raw).map_err(malformed)? {
+            let old_object = read_tree(self.odb, old, &path)?;
+            let old_raw = old_object.data();
+            let was_package = rawtree::has_kptfile(old_raw).map_err(malformed)?;
+            if !was_package && self.dirs(old_raw, new_raw, &path, depth)? {
+                return Ok(());
+            }
+        }
+        self.take_path(&path, false);
+        self.found(new, path, depth)
+    }
+
+    /// Walks the new tree `tree` at `path`.
+    fn found(&mut self, tree: Oid, path: String, depth: usize) -> Result<(), Error> {
+        let mut packages = Vec::new();
+        walk_into(self.odb, tree, path, depth, &mut packages)?;
+        self.out.packages.extend(packages.into_iter().map(Followed::Found));
+        Ok(())
+    }
+
+    /// Keeps (or drops) the previous packages at or below `prefix/name`.
+    fn take(&mut self, prefix: &str, name: &str, keep: bool) {
+        while let Some(d) = self.previous.get(self.cursor) {
+            match relation(&d.package, prefix, name) {
+                // Not below any directory the comparison visits in order: gone.
+                Ordering::Less => self.out.gone.push(self.cursor),
+                Ordering::Equal if keep => self.out.packages.push(Followed::Kept(self.cursor)),
+                Ordering::Equal => self.out.gone.push(self.cursor),
+                Ordering::Greater => break,
+            }
+            self.cursor += 1;
+        }
+    }
+
+    fn take_path(&mut self, path: &str, keep: bool) {
+        match path.rsplit_once('/') {
+            Some((prefix, name)) => self.take(prefix, name, keep),
+            None => self.take("", path, keep),
+        }
+    }
+}
+
+/// Where `package` is relative to the directory `prefix/name` in walk order: `Equal` at or
+/// below it, `Less` before it, `Greater` after it (paths compared as if followed by `/`).
+fn relation(package: &str, prefix: &str, name: &str) -> Ordering {
+    let separator: &[u8] = if prefix.is_empty() { b"" } else { b"/" };
+    let target =
+        prefix.as_bytes().iter().chain(separator).chain(name.as_bytes()).chain(b"/".iter());
+    let mut own = package.as_bytes().iter().chain(b"/".iter());
+    for t in target {
+        match own.next() {
+            Some(o) if o == t => {}
+            Some(o) => return o.cmp(t),
+            None => return Ordering::Less,
+        }
+    }
+    Ordering::Equal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packages_relate_to_directories_in_walk_order() {
+        assert_eq!(relation("a", "", "a"), Ordering::Equal);
+        assert_eq!(relation("a/b", "", "a"), Ordering::Equal);
+        assert_eq!(relation("a/b/c", "a", "b"), Ordering::Equal);
+        assert_eq!(relation("a-b", "", "a"), Ordering::Less, "`a-` sorts before `a/`");
+        assert_eq!(relation("ab", "", "a"), Ordering::Greater);
+        assert_eq!(relation("a", "a", "b"), Ordering::Less, "a package above the directory");
+        assert_eq!(relation("b", "a", "b"), Ordering::Greater);
+        assert_eq!(relation("a/bc", "a", "b"), Ordering::Greater);
+    }
+}

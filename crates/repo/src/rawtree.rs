@@ -1,0 +1,189 @@
+//! git's raw tree format read in place: `<octal mode> <name>\0<20-byte id>` entries, back to back.
+//!
+//! libgit2 parses a whole tree into an entry array before the first lookup. A directory of
+//! thousands of packages is read on every move of its branch, and most of its entries are only
+//! compared or copied, so the hot paths read the bytes themselves.
+
+use std::cmp::Ordering;
+
+use git2::Oid;
+
+/// One entry of a raw tree.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry<'a> {
+    mode: u32,
+    pub(crate) name: &'a [u8],
+    pub(crate) id: Oid,
+    /// The whole entry as stored.
+    pub(crate) bytes: &'a [u8],
+}
+
+impl Entry<'_> {
+    /// A sub-directory (libgit2's `S_ISDIR`).
+    pub(crate) fn is_dir(&self) -> bool {
+        self.mode & 0o170000 == 0o040000
+    }
+
+    /// A file or symlink: neither a directory nor a submodule (libgit2's blob kind).
+    pub(crate) fn is_blob(&self) -> bool {
+        !self.is_dir() && self.mode & 0o170000 != 0o160000
+    }
+}
+
+/// The bytes are not a well-formed tree.
+#[derive(Debug)]
+pub(crate) struct Malformed;
+
+/// The entries of `raw` in stored order; the first malformed entry ends the iteration with
+/// [`Malformed`].
+pub(crate) fn entries(raw: &[u8]) -> impl Iterator<Item = Result<Entry<'_>, Malformed>> {
+    let mut rest = raw;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let entry = parse(rest);
+        match entry {
+            Some(entry) => rest = &rest[entry.bytes.len()..],
+            None => rest = &[],
+        }
+        Some(entry.ok_or(Malformed))
+    })
+}
+
+fn parse(raw: &[u8]) -> Option<Entry<'_>> {
+    let space = raw.iter().position(|&b| b == b' ')?;
+    let nul = space + 1 + raw[space + 1..].iter().position(|&b| b == 0)?;
+    let bytes = raw.get(..nul.checked_add(21)?)?;
+    let digits = &raw[..space];
+    if digits.is_empty() || digits.len() > 7 {
+        return None;
+    }
+    let mut mode = 0u32;
+    for &digit in digits {
+        if !(b'0'..=b'7').contains(&digit) {
+            return None;
+        }
+        mode = mode * 8 + u32::from(digit - b'0');
+    }
+    let id = Oid::from_bytes(&bytes[nul + 1..]).ok()?;
+    Some(Entry { mode, name: &raw[space + 1..nul], id, bytes })
+}
+
+/// Whether `raw` has a `Kptfile` that is a file: the tree is a package.
+pub(crate) fn has_kptfile(raw: &[u8]) -> Result<bool, Malformed> {
+    for entry in entries(raw) {
+        let entry = entry?;
+        if entry.name == b"Kptfile" && entry.is_blob() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The sub-directories of `raw`, or `None` when it is malformed or its entries are not in git's
+/// order (strictly increasing), which comparisons of two trees entry by entry rely on.
+pub(crate) fn ordered_dirs(raw: &[u8]) -> Option<Vec<Entry<'_>>> {
+    let mut dirs = Vec::new();
+    let mut previous: Option<Entry<'_>> = None;
+    for entry in entries(raw) {
+        let entry = entry.ok()?;
+        if previous.is_some_and(|p| {
+            git_order(p.name, p.is_dir(), entry.name, entry.is_dir()) != Ordering::Less
+        }) {
+            return None;
+        }
+        previous = Some(entry);
+        if entry.is_dir() {
+            dirs.push(entry);
+        }
+    }
+    Some(dirs)
+}
+
+/// The entry `name` of `raw`, if any.
+pub(crate) fn find<'a>(raw: &'a [u8], name: &[u8]) -> Result<Option<Entry<'a>>, Malformed> {
+    for entry in entries(raw) {
+        let entry = entry?;
+        if entry.name == name {
+            return Ok(Some(entry));
+        }
+    }
+    Ok(None)
+}
+
+/// git's order of tree entries: by name, a directory's name compared as if followed by `/`.
+pub(crate) fn git_order(a: &[u8], a_dir: bool, b: &[u8], b_dir: bool) -> Ordering {
+    let common = a.len().min(b.len());
+    match a[..common].cmp(&b[..common]) {
+        Ordering::Equal => {}
+        other => return other,
+    }
+    let next = |name: &[u8], dir: bool| match name.get(common) {
+        Some(&b) => b,
+        None if dir => b'/',
+        None => 0,
+    };
+    next(a, a_dir).cmp(&next(b, b_dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(out: &mut Vec<u8>, mode: &str, name: &str, id: u8) {
+        out.extend_from_slice(mode.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.extend_from_slice(&[id; 20]);
+    }
+
+    #[test]
+    fn entries_are_read_with_their_kind() {
+        let mut raw = Vec::new();
+        entry(&mut raw, "100644", "Kptfile", 1);
+        entry(&mut raw, "40000", "a", 2);
+        entry(&mut raw, "160000", "b", 3);
+        entry(&mut raw, "120000", "c", 4);
+        let read: Vec<_> = entries(&raw).map(|e| e.expect("well formed")).collect();
+        let kinds: Vec<_> = read.iter().map(|e| (e.name, e.is_dir(), e.is_blob())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (&b"Kptfile"[..], false, true),
+                (b"a", true, false),
+                (b"b", false, false),
+                (b"c", false, true)
+            ]
+        );
+        assert_eq!(read[1].id, Oid::from_bytes(&[2; 20]).expect("oid"));
+        assert!(has_kptfile(&raw).expect("well formed"));
+        let found =
+            |name: &[u8]| find(&raw, name).expect("well formed").map(|e| (e.id, e.is_dir()));
+        assert_eq!(found(b"a"), Some((read[1].id, true)));
+        assert_eq!(found(b"Kptfile").map(|(_, dir)| dir), Some(false));
+        assert_eq!(found(b"z"), None);
+        assert_eq!(ordered_dirs(&raw).map(|d| d.len()), Some(1));
+    }
+
+    #[test]
+    fn malformed_and_unordered_trees_are_told() {
+        let mut raw = Vec::new();
+        entry(&mut raw, "40000", "b", 1);
+        entry(&mut raw, "40000", "a", 2);
+        assert!(ordered_dirs(&raw).is_none(), "out of order");
+        let mut twice = Vec::new();
+        entry(&mut twice, "40000", "a", 1);
+        entry(&mut twice, "40000", "a", 2);
+        assert!(ordered_dirs(&twice).is_none(), "a name twice");
+        for bad in [&b"40000 a"[..], b"4x000 a\0aaaaaaaaaaaaaaaaaaaa", b" a\0aaaaaaaaaaaaaaaaaaaa"]
+        {
+            assert!(entries(bad).any(|e| e.is_err()), "{bad:?}");
+            assert!(ordered_dirs(bad).is_none());
+        }
+        let mut truncated = raw.clone();
+        truncated.truncate(raw.len() - 3);
+        assert_eq!(entries(&truncated).filter(|e| e.is_err()).count(), 1);
+    }
+}
