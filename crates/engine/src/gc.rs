@@ -46,17 +46,16 @@ impl Engine {
     /// (namespace, name) of every package revision with an ownerReference to `uid`.
     fn dependents_of(&self, uid: &str) -> Vec<(String, String)> {
         let state = self.read();
-        state
-            .repos
-            .iter()
-            .flat_map(|((namespace, _), entry)| {
-                entry
-                    .revisions
-                    .values()
-                    .filter(|rev| rev.meta.owner_references.iter().any(|r| r.uid == uid))
-                    .map(|rev| (namespace.clone(), rev.object.metadata.name.clone()))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        let mut found = Vec::new();
+        for ((namespace, _), entry) in &state.repos {
+            for name in entry.links.owned_by(uid) {
+                if let Some(rev) = entry.revisions.get(name)
+                    && rev.meta.owner_references.iter().any(|r| r.uid == uid)
+                {
+                    found.push((namespace.clone(), rev.object.metadata.name.clone()));
+                }
+            }
+        }
+        found
     }
 }

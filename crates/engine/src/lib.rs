@@ -15,6 +15,7 @@ mod cron;
 mod error;
 mod follow;
 mod gc;
+mod links;
 pub mod metrics;
 mod packages;
 mod rbac;
@@ -163,6 +164,8 @@ struct RepoEntry {
     repo: Option<Repo>,
     // Invariant: keyed by the package revision's object name.
     revisions: Arc<BTreeMap<String, Arc<Rev>>>,
+    // What the revisions point at, kept with `revisions` (see `links`).
+    links: links::Links,
     // Serialises Git writes and reconciles of this repository.
     write: Arc<tokio::sync::Mutex<()>>,
     // Held by the one sync of this repository in flight, network part included.
@@ -191,6 +194,7 @@ impl RepoEntry {
             object,
             repo: None,
             revisions: Arc::default(),
+            links: links::Links::default(),
             write: Arc::new(tokio::sync::Mutex::new(())),
             syncing: Arc::default(),
             sync,

@@ -208,14 +208,14 @@ impl Engine {
         let own: std::collections::BTreeSet<&str> =
             revisions.iter().map(|r| r.object.metadata.name.as_str()).collect();
         let mut referencing = Vec::new();
-        self.each_revision(namespace, |pr| {
+        for pr in self.referencing(namespace, own.iter().copied()) {
             if pr.spec.revision != -1
                 && !own.contains(pr.metadata.name.as_str())
-                && let Some(o) = own.iter().find(|o| crate::revisions::references_upstream(pr, o))
+                && let Some(o) = own.iter().find(|o| crate::revisions::references_upstream(&pr, o))
             {
                 referencing.push(format!("{o} (upstream of {})", pr.metadata.name));
             }
-        });
+        }
         referencing.sort_unstable();
         if !referencing.is_empty() {
             return Err(Error::Forbidden {

@@ -212,14 +212,26 @@ impl Engine {
             let mut state = self.write();
             if let Some(entry) = state.repos.get_mut(key) {
                 match gone {
-                    None => entry.revisions = Arc::new(revisions),
+                    None => {
+                        entry.links = crate::links::Links::of(&revisions);
+                        entry.revisions = Arc::new(revisions);
+                    }
                     Some(gone) => {
                         // Copies the map only if a reader still holds the previous one.
                         let index = Arc::make_mut(&mut entry.revisions);
+                        let links = &mut entry.links;
                         for name in gone {
-                            index.remove(&name);
+                            if let Some(old) = index.remove(&name) {
+                                links.remove(&name, &old);
+                            }
                         }
-                        index.extend(revisions);
+                        for (name, rev) in revisions {
+                            if let Some(old) = index.get(&name) {
+                                links.remove(&name, old);
+                            }
+                            links.add(&name, &rev);
+                            index.insert(name, rev);
+                        }
                     }
                 }
                 entry.loaded = true;

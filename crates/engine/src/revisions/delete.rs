@@ -28,12 +28,12 @@ impl Engine {
                     .into(),
             });
         }
-        let mut referencing = Vec::new();
-        self.each_revision(namespace, |pr| {
-            if pr.spec.revision != -1 && references_upstream(pr, name) {
-                referencing.push(pr.metadata.name.clone());
-            }
-        });
+        let mut referencing: Vec<String> = self
+            .referencing(namespace, [name])
+            .iter()
+            .filter(|pr| pr.spec.revision != -1 && references_upstream(pr, name))
+            .map(|pr| pr.metadata.name.clone())
+            .collect();
         referencing.sort_unstable();
         if !referencing.is_empty() {
             return Err(Error::Forbidden {

@@ -97,15 +97,28 @@ impl Engine {
         out
     }
 
-    /// `f` over every indexed package revision of `namespace`, under the index's read lock,
-    /// nothing copied (a list would clone a handle to each of 10,000 revisions).
-    pub(crate) fn each_revision(&self, namespace: &str, mut f: impl FnMut(&PackageRevision)) {
+    /// The indexed package revisions of `namespace` whose clone or upgrade tasks may name one
+    /// of `upstreams` (from the indexes' links: no scan of every revision), once each, by name.
+    pub(crate) fn referencing<'a>(
+        &self,
+        namespace: &str,
+        upstreams: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Vec<Arc<PackageRevision>> {
         let state = self.read();
+        let mut found = std::collections::BTreeMap::new();
         for ((ns, _), entry) in &state.repos {
-            if ns == namespace {
-                entry.revisions.values().for_each(|rev| f(&rev.object));
+            if ns != namespace {
+                continue;
+            }
+            for upstream in upstreams.clone() {
+                for name in entry.links.referencing(upstream) {
+                    if let Some(rev) = entry.revisions.get(name) {
+                        found.entry(name.to_owned()).or_insert_with(|| rev.object.clone());
+                    }
+                }
             }
         }
+        found.into_values().collect()
     }
 
     /// One package revision.
