@@ -16,7 +16,6 @@ mod walk;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
-    path::Path,
     sync::Arc,
 };
 
@@ -578,17 +577,14 @@ fn relative_path<'a>(directory: &str, full: &'a str) -> Option<&'a str> {
 }
 
 /// The tree of the package at `full` in `commit`, if that directory has a `Kptfile`.
+/// The tree of the package at `full` in `commit`, if that directory has a `Kptfile`. Reads the
+/// trees on the path as raw bytes: every tag of a big directory has its own root tree, and
+/// libgit2 would parse each whole.
 fn package_tree(repo: &Repository, commit: &Commit<'_>, full: &str) -> Result<Option<Oid>, Error> {
-    let Ok(entry) = commit.tree()?.get_path(Path::new(full)) else { return Ok(None) };
-    if entry.kind() != Some(ObjectType::Tree) {
-        return Ok(None);
-    }
-    let tree = repo.find_tree(entry.id())?;
-    Ok(has_kptfile(&tree).then_some(tree.id()))
-}
-
-fn has_kptfile(tree: &git2::Tree<'_>) -> bool {
-    tree.get_name("Kptfile").is_some_and(|entry| entry.kind() == Some(ObjectType::Blob))
+    let odb = repo.odb()?;
+    let Some(id) = directory_tree(&odb, commit.tree_id(), full)? else { return Ok(None) };
+    let object = walk::read_tree(&odb, id, full)?;
+    Ok(crate::rawtree::has_kptfile(object.data()).unwrap_or(false).then_some(id))
 }
 
 /// The refs discovery looks at, read once per full list and then followed ref by ref.
