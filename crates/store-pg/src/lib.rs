@@ -280,7 +280,7 @@ impl Store {
 
     /// The database's counter now (one read; what a consistent read waits for).
     pub fn database_resource_version(&self) -> Result<i64, Error> {
-        let rv = self.pool.run(|c| read_counter(&mut c.client))?;
+        let rv = self.pool.read(|c| read_counter(&mut c.client))?;
         self.seen(rv);
         Ok(rv)
     }
@@ -306,7 +306,7 @@ impl Store {
             "SELECT namespace, name, object, resource_version FROM {} ORDER BY namespace, name",
             table_name(table)
         );
-        self.pool.run(move |c| {
+        self.pool.read(move |c| {
             let statement = c.prepared(&sql)?;
             Ok(c.client.query(&statement, &[])?.iter().map(object_row).collect())
         })
@@ -325,7 +325,7 @@ impl Store {
             table_name(table)
         );
         let (namespace, name) = (namespace.to_string(), name.to_string());
-        self.pool.run(move |c| {
+        self.pool.read(move |c| {
             let statement = c.prepared(&sql)?;
             Ok(c.client.query_opt(&statement, &[&namespace, &name])?.map(|r| object_row(&r)))
         })
@@ -417,7 +417,7 @@ impl Store {
         repository: &str,
     ) -> Result<Vec<RevisionRow>, Error> {
         let (namespace, repository) = (namespace.to_string(), repository.to_string());
-        self.pool.run(move |c| {
+        self.pool.read(move |c| {
             let list = c.prepared(
                 "SELECT namespace, name, repository, meta, resource_version, fingerprint
                  FROM package_revisions WHERE namespace = $1 AND repository = $2",
@@ -487,7 +487,7 @@ impl Store {
     /// one snapshot (every transaction that took a version up to the counter has committed,
     /// and its feed rows are in the snapshot).
     pub fn read_feed(&self, seq: i64, limit: i64) -> Result<FeedRead, Error> {
-        let (counter, rows, entries) = self.pool.run(move |c| {
+        let (counter, rows, entries) = self.pool.read(move |c| {
             let query = c.prepared(
                 "SELECT k.value, ch.seq, ch.resource_version, ch.kind, ch.namespace, ch.name, ch.op
                  FROM (SELECT value FROM counters WHERE name = 'resource_version') AS k
@@ -525,7 +525,7 @@ impl Store {
         after: i64,
     ) -> Result<Option<i64>, Error> {
         let (namespace, name) = (namespace.to_string(), name.to_string());
-        self.pool.run(move |c| {
+        self.pool.read(move |c| {
             let query = c.prepared(
                 "SELECT max(resource_version) FROM changes WHERE namespace = $1 AND name = $2
                  AND op = 'delete' AND kind = 'package_revisions'",
@@ -537,7 +537,7 @@ impl Store {
 
     /// The position of the feed's last entry (0 when it is empty).
     pub fn feed_position(&self) -> Result<i64, Error> {
-        self.pool.run(move |c| {
+        self.pool.read(move |c| {
             let query = c.prepared("SELECT COALESCE(MAX(seq), 0) FROM changes")?;
             Ok(c.client.query_one(&query, &[])?.get(0))
         })
@@ -550,7 +550,7 @@ impl Store {
         names: &[String],
     ) -> Result<Vec<RevisionRow>, Error> {
         let (namespace, names) = (namespace.to_string(), names.to_vec());
-        self.pool.run(move |c| {
+        self.pool.read(move |c| {
             let query = c.prepared(
                 "SELECT namespace, name, repository, meta, resource_version, fingerprint
                  FROM package_revisions WHERE namespace = $1 AND name = ANY($2)",

@@ -116,6 +116,16 @@ impl Pool {
         self.run_worker(move |worker| worker.with(f))
     }
 
+    /// [`Pool::run`] for a job that only reads: when the worker's connection turns out broken
+    /// (the database restarted since it was opened), the job runs once more on a new one, so a
+    /// read after a restart does not fail for a connection nobody used since.
+    pub(crate) fn read<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&mut Conn) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.run_worker(move |worker| worker.read(f))
+    }
+
     /// Runs `f` with the worker itself (for jobs that talk with their caller mid-way).
     pub(crate) fn run_worker<T: Send + 'static>(
         &self,
@@ -158,5 +168,15 @@ impl Worker {
             self.check(e);
         }
         result
+    }
+
+    /// [`Worker::with`] once more on a new connection if a connection opened before this job
+    /// broke under it (only for jobs that write nothing).
+    fn read<T>(&mut self, mut f: impl FnMut(&mut Conn) -> Result<T, Error>) -> Result<T, Error> {
+        let reused = self.conn.is_some();
+        match self.with(&mut f) {
+            Err(e) if reused && e.is_connection() => self.with(f),
+            other => other,
+        }
     }
 }
