@@ -260,20 +260,25 @@ impl Discovery {
         let odb = repo.odb()?;
         let commit = repo.find_commit(head)?;
         let directory = directory_tree(&odb, commit.tree_id(), scope.directory)?;
-        let raw = match directory {
-            Some(id) => Some(walk::read_tree(&odb, id, scope.directory)?.data().to_vec()),
-            None => None,
-        };
         let (previous, last) = match self.placeholders.take() {
             Some(p) => (p.found, p.directory),
             None => (Vec::new(), None),
         };
-        let followed = match (&last, directory, &raw) {
-            (Some((last, _)), Some(id), _) if *last == id => {
-                Some(walk::Diff { packages: kept(previous.len()), gone: Vec::new() })
+        let (raw, followed) = match (last, directory) {
+            // A move outside the directory leaves its tree as it was: nothing to read.
+            (Some((last_id, last_raw)), Some(id)) if last_id == id => (
+                Some(last_raw),
+                Some(walk::Diff { packages: kept(previous.len()), gone: Vec::new() }),
+            ),
+            (last, Some(id)) => {
+                let raw = walk::read_tree(&odb, id, scope.directory)?.data().to_vec();
+                let followed = match &last {
+                    Some((_, last)) => walk::follow(&odb, last, &raw, &previous)?,
+                    None => None,
+                };
+                (Some(raw), followed)
             }
-            (Some((_, last)), Some(_), Some(raw)) => walk::follow(&odb, last, raw, &previous)?,
-            _ => None,
+            (_, None) => (None, None),
         };
         let diff = match followed {
             Some(diff) => diff,
