@@ -461,7 +461,7 @@ fn directory_tree(odb: &git2::Odb<'_>, root: Oid, directory: &str) -> Result<Opt
         }
         let object = walk::read_tree(odb, id, directory)?;
         match crate::rawtree::find(object.data(), component.as_bytes()) {
-            Ok(Some(entry)) if entry.is_dir() => id = entry.id,
+            Ok(Some(entry)) if entry.is_dir() => id = entry.id(),
             _ => return Ok(None),
         }
     }

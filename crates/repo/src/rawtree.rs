@@ -13,12 +13,19 @@ use git2::Oid;
 pub(crate) struct Entry<'a> {
     mode: u32,
     pub(crate) name: &'a [u8],
-    pub(crate) id: Oid,
+    /// The 20 bytes of the id, as stored.
+    pub(crate) raw_id: &'a [u8],
     /// The whole entry as stored.
     pub(crate) bytes: &'a [u8],
 }
 
 impl Entry<'_> {
+    /// The id of the entry's object.
+    pub(crate) fn id(&self) -> Oid {
+        // Always 20 bytes (see `parse`), so this cannot fail.
+        Oid::from_bytes(self.raw_id).unwrap_or(Oid::ZERO_SHA1)
+    }
+
     /// A sub-directory (libgit2's `S_ISDIR`).
     pub(crate) fn is_dir(&self) -> bool {
         self.mode & 0o170000 == 0o040000
@@ -52,22 +59,23 @@ pub(crate) fn entries(raw: &[u8]) -> impl Iterator<Item = Result<Entry<'_>, Malf
 }
 
 fn parse(raw: &[u8]) -> Option<Entry<'_>> {
-    let space = raw.iter().position(|&b| b == b' ')?;
-    let nul = space + 1 + raw[space + 1..].iter().position(|&b| b == 0)?;
-    let bytes = raw.get(..nul.checked_add(21)?)?;
-    let digits = &raw[..space];
-    if digits.is_empty() || digits.len() > 7 {
-        return None;
-    }
+    // The octal mode, read as it is searched for its end: at most 7 digits, then a space.
     let mut mode = 0u32;
-    for &digit in digits {
-        if !(b'0'..=b'7').contains(&digit) {
-            return None;
+    let mut space = None;
+    for (at, &byte) in raw.iter().enumerate().take(8) {
+        match byte {
+            b' ' if at > 0 => {
+                space = Some(at);
+                break;
+            }
+            b'0'..=b'7' => mode = mode * 8 + u32::from(byte - b'0'),
+            _ => return None,
         }
-        mode = mode * 8 + u32::from(digit - b'0');
     }
-    let id = Oid::from_bytes(&bytes[nul + 1..]).ok()?;
-    Some(Entry { mode, name: &raw[space + 1..nul], id, bytes })
+    let name_start = space? + 1;
+    let nul = name_start + memchr::memchr(0, raw.get(name_start..)?)?;
+    let bytes = raw.get(..nul.checked_add(21)?)?;
+    Some(Entry { mode, name: &raw[name_start..nul], raw_id: &bytes[nul + 1..], bytes })
 }
 
 /// Whether `raw` has a `Kptfile` that is a file: the tree is a package.
@@ -81,24 +89,65 @@ pub(crate) fn has_kptfile(raw: &[u8]) -> Result<bool, Malformed> {
     Ok(false)
 }
 
-/// The sub-directories of `raw`, or `None` when it is malformed or its entries are not in git's
-/// order (strictly increasing), which comparisons of two trees entry by entry rely on.
-pub(crate) fn ordered_dirs(raw: &[u8]) -> Option<Vec<Entry<'_>>> {
-    let mut dirs = Vec::new();
-    let mut previous: Option<Entry<'_>> = None;
-    for entry in entries(raw) {
-        let entry = entry.ok()?;
-        if previous.is_some_and(|p| {
-            git_order(p.name, p.is_dir(), entry.name, entry.is_dir()) != Ordering::Less
-        }) {
-            return None;
-        }
-        previous = Some(entry);
-        if entry.is_dir() {
-            dirs.push(entry);
-        }
+/// Whether `raw` is a directory two versions of which can be compared entry by entry: well
+/// formed, in git's order (strictly increasing), and not a package (no `Kptfile` file).
+pub(crate) fn comparable_directory(raw: &[u8]) -> bool {
+    let mut stream = DirStream::new(raw);
+    stream.by_ref().for_each(drop);
+    stream.stopped.is_none()
+}
+
+/// Why a [`DirStream`] stopped before the end of its tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// A malformed entry, or one not after the entry before it in git's order.
+    Unordered,
+    /// A `Kptfile` that is a file: the tree is a package.
+    Package,
+}
+
+/// The sub-directories of a raw tree in stored order, read one at a time: comparing two
+/// directories of thousands of entries reads each once and allocates nothing. It ends early,
+/// telling why in [`stopped`](DirStream::stopped), at a malformed entry, an entry out of git's
+/// order, or a `Kptfile`.
+pub(crate) struct DirStream<'a> {
+    rest: &'a [u8],
+    previous: Option<Entry<'a>>,
+    pub(crate) stopped: Option<Stop>,
+}
+
+impl<'a> DirStream<'a> {
+    pub(crate) fn new(raw: &'a [u8]) -> DirStream<'a> {
+        DirStream { rest: raw, previous: None, stopped: None }
     }
-    Some(dirs)
+}
+
+impl<'a> Iterator for DirStream<'a> {
+    type Item = Entry<'a>;
+
+    fn next(&mut self) -> Option<Entry<'a>> {
+        while self.stopped.is_none() && !self.rest.is_empty() {
+            let Some(entry) = parse(self.rest) else {
+                self.stopped = Some(Stop::Unordered);
+                break;
+            };
+            self.rest = &self.rest[entry.bytes.len()..];
+            if self.previous.is_some_and(|p| {
+                git_order(p.name, p.is_dir(), entry.name, entry.is_dir()) != Ordering::Less
+            }) {
+                self.stopped = Some(Stop::Unordered);
+                break;
+            }
+            self.previous = Some(entry);
+            if entry.is_dir() {
+                return Some(entry);
+            }
+            if entry.name == b"Kptfile" && entry.is_blob() {
+                self.stopped = Some(Stop::Package);
+            }
+        }
+        None
+    }
 }
 
 /// The entry `name` of `raw`, if any.
@@ -157,14 +206,21 @@ mod tests {
                 (b"c", false, true)
             ]
         );
-        assert_eq!(read[1].id, Oid::from_bytes(&[2; 20]).expect("oid"));
+        assert_eq!(read[1].id(), Oid::from_bytes(&[2; 20]).expect("oid"));
         assert!(has_kptfile(&raw).expect("well formed"));
         let found =
-            |name: &[u8]| find(&raw, name).expect("well formed").map(|e| (e.id, e.is_dir()));
-        assert_eq!(found(b"a"), Some((read[1].id, true)));
+            |name: &[u8]| find(&raw, name).expect("well formed").map(|e| (e.id(), e.is_dir()));
+        assert_eq!(found(b"a"), Some((read[1].id(), true)));
         assert_eq!(found(b"Kptfile").map(|(_, dir)| dir), Some(false));
         assert_eq!(found(b"z"), None);
-        assert_eq!(ordered_dirs(&raw).map(|d| d.len()), Some(1));
+        assert!(!comparable_directory(&raw), "a package");
+        let mut stream = DirStream::new(&raw);
+        assert_eq!(stream.by_ref().count(), 0, "read up to the Kptfile");
+        assert_eq!(stream.stopped, Some(Stop::Package));
+        let first = entries(&raw).next().expect("one").expect("well formed").bytes.len();
+        raw.drain(..first);
+        assert!(comparable_directory(&raw));
+        assert_eq!(DirStream::new(&raw).map(|e| e.name).collect::<Vec<_>>(), [&b"a"[..]]);
     }
 
     #[test]
@@ -172,15 +228,18 @@ mod tests {
         let mut raw = Vec::new();
         entry(&mut raw, "40000", "b", 1);
         entry(&mut raw, "40000", "a", 2);
-        assert!(ordered_dirs(&raw).is_none(), "out of order");
+        assert!(!comparable_directory(&raw), "out of order");
+        let mut stream = DirStream::new(&raw);
+        assert_eq!(stream.by_ref().count(), 1, "up to the entry out of order");
+        assert_eq!(stream.stopped, Some(Stop::Unordered));
         let mut twice = Vec::new();
         entry(&mut twice, "40000", "a", 1);
         entry(&mut twice, "40000", "a", 2);
-        assert!(ordered_dirs(&twice).is_none(), "a name twice");
+        assert!(!comparable_directory(&twice), "a name twice");
         for bad in [&b"40000 a"[..], b"4x000 a\0aaaaaaaaaaaaaaaaaaaa", b" a\0aaaaaaaaaaaaaaaaaaaa"]
         {
             assert!(entries(bad).any(|e| e.is_err()), "{bad:?}");
-            assert!(ordered_dirs(bad).is_none());
+            assert!(!comparable_directory(bad));
         }
         let mut truncated = raw.clone();
         truncated.truncate(raw.len() - 3);

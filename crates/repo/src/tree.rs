@@ -127,7 +127,7 @@ pub(crate) fn replace_dir(
     } else {
         let subtree = match rawtree::find(&raw, name.as_bytes()) {
             Ok(None) => None,
-            Ok(Some(entry)) if entry.is_dir() => Some(entry.id),
+            Ok(Some(entry)) if entry.is_dir() => Some(entry.id()),
             Ok(Some(_)) => {
                 return Err(Error::InvalidPath {
                     path: components.join("/"),
@@ -174,7 +174,7 @@ pub(crate) fn dir_at(
     for component in components {
         let raw = stage.raw_tree(id)?;
         match rawtree::find(&raw, component.as_bytes()) {
-            Ok(Some(entry)) if entry.is_dir() => id = entry.id,
+            Ok(Some(entry)) if entry.is_dir() => id = entry.id(),
             Ok(_) => return Ok(None),
             Err(rawtree::Malformed) => return Err(malformed(components)),
         }

@@ -76,20 +76,25 @@ fn walk_into(
         }
         let object = read_tree(odb, tree, &path)?;
         let raw = object.data();
-        let malformed = |_| broken(&path, "malformed tree");
-        if rawtree::has_kptfile(raw).map_err(malformed)? {
+        let mut dirs = Vec::new();
+        let mut package = false;
+        for entry in rawtree::entries(raw) {
+            let entry = entry.map_err(|_| broken(&path, "malformed tree"))?;
+            if entry.is_dir() {
+                dirs.push(entry);
+            } else if entry.name == b"Kptfile" && entry.is_blob() {
+                package = true;
+                break;
+            }
+        }
+        if package {
             if !path.is_empty() {
                 out.push(Package { path, tree });
             }
             continue;
         }
-        let mut dirs = Vec::new();
-        for entry in rawtree::entries(raw) {
-            let entry = entry.map_err(malformed)?;
-            if entry.is_dir() {
-                dirs.push((child_path(&path, entry.name), entry.id));
-            }
-        }
+        let dirs: Vec<_> =
+            dirs.into_iter().map(|entry| (child_path(&path, entry.name), entry.id())).collect();
         // Reversed, so entries pop in tree order.
         for (sub, id) in dirs.into_iter().rev() {
             stack.push((id, sub, depth + 1));
@@ -112,13 +117,18 @@ pub(super) fn follow(
     new: &[u8],
     previous: &[Arc<Discovered>],
 ) -> Result<Option<Diff>, Error> {
-    let root_package = |raw| rawtree::has_kptfile(raw).unwrap_or(true);
-    if root_package(old) || root_package(new) {
-        return Ok(None);
-    }
-    let mut follow =
-        Follow { odb, previous, cursor: 0, out: Diff { packages: Vec::new(), gone: Vec::new() } };
-    if !follow.dirs(old, new, "", 0)? {
+    let mut follow = Follow {
+        odb,
+        previous,
+        cursor: 0,
+        target: Vec::new(),
+        out: Diff { packages: Vec::with_capacity(previous.len() + 1), gone: Vec::new() },
+    };
+    // Read as they are compared: a package or an entry out of order in either tree (found
+    // only on the way) makes the whole comparison void.
+    let (mut old, mut new) = (rawtree::DirStream::new(old), rawtree::DirStream::new(new));
+    follow.dirs(&mut old, &mut new, "", 0)?;
+    if old.stopped.is_some() || new.stopped.is_some() {
         return Ok(None);
     }
     // Anything left was below a directory the comparison did not see: gone.
@@ -131,45 +141,56 @@ struct Follow<'a, 'o> {
     previous: &'a [Arc<Discovered>],
     /// The next package of `previous` not yet kept or dropped.
     cursor: usize,
+    /// Scratch for the directory path `take` compares with.
+    target: Vec<u8>,
     out: Diff,
 }
 
 impl Follow<'_, '_> {
-    /// Compares the sub-directories of the directory trees `old` and `new` at `prefix`
-    /// (`depth` levels down); `false` if either is not in git's order.
-    fn dirs(&mut self, old: &[u8], new: &[u8], prefix: &str, depth: usize) -> Result<bool, Error> {
-        let (Some(old), Some(new)) = (rawtree::ordered_dirs(old), rawtree::ordered_dirs(new))
-        else {
-            return Ok(false);
-        };
-        let (mut old, mut new) = (old.into_iter().peekable(), new.into_iter().peekable());
+    /// Compares the sub-directories `old` and `new` (each in git's order) of two versions of
+    /// the directory at `prefix` (`depth` levels down), until either ends or stops.
+    fn dirs(
+        &mut self,
+        old: &mut rawtree::DirStream<'_>,
+        new: &mut rawtree::DirStream<'_>,
+        prefix: &str,
+        depth: usize,
+    ) -> Result<(), Error> {
+        let (mut old, mut new) = (old.peekable(), new.peekable());
         loop {
             let order = match (old.peek(), new.peek()) {
                 (None, None) => break,
                 (Some(_), None) => Ordering::Less,
                 (None, Some(_)) => Ordering::Greater,
+                // The same entry (name, mode and id): the common case, one comparison.
+                (Some(a), Some(b)) if a.bytes == b.bytes => {
+                    let name = b.name;
+                    let (_, _) = (old.next(), new.next());
+                    self.take(prefix, name, true);
+                    continue;
+                }
                 (Some(a), Some(b)) => rawtree::git_order(a.name, true, b.name, true),
             };
             match order {
                 Ordering::Less => {
                     let Some(gone) = old.next() else { break };
-                    self.take(prefix, &String::from_utf8_lossy(gone.name), false);
+                    self.take(prefix, gone.name, false);
                 }
                 Ordering::Greater => {
                     let Some(added) = new.next() else { break };
-                    self.found(added.id, child_path(prefix, added.name), depth + 1)?;
+                    self.found(added.id(), child_path(prefix, added.name), depth + 1)?;
                 }
                 Ordering::Equal => {
                     let (Some(a), Some(b)) = (old.next(), new.next()) else { break };
-                    if a.id == b.id {
-                        self.take(prefix, &String::from_utf8_lossy(b.name), true);
+                    if a.raw_id == b.raw_id {
+                        self.take(prefix, b.name, true);
                     } else {
-                        self.changed(a.id, b.id, child_path(prefix, b.name), depth + 1)?;
+                        self.changed(a.id(), b.id(), child_path(prefix, b.name), depth + 1)?;
                     }
                 }
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// The directory at `path` went from tree `old` to tree `new`.
@@ -177,16 +198,14 @@ impl Follow<'_, '_> {
         if depth > MAX_TREE_DEPTH {
             return Err(Error::TooDeep { path, limit: MAX_TREE_DEPTH });
         }
-        let new_object = read_tree(self.odb, new, &path)?;
-        let new_raw = new_object.data();
-        let malformed = |_| broken(&path, "malformed tree");
-        if !rawtree::has_kptfile(new_raw).map_err(malformed)? {
-            let old_object = read_tree(self.odb, old, &path)?;
-            let old_raw = old_object.data();
-            let was_package = rawtree::has_kptfile(old_raw).map_err(malformed)?;
-            if !was_package && self.dirs(old_raw, new_raw, &path, depth)? {
-                return Ok(());
-            }
+        let (old_object, new_object) =
+            (read_tree(self.odb, old, &path)?, read_tree(self.odb, new, &path)?);
+        let (old_raw, new_raw) = (old_object.data(), new_object.data());
+        // Checked first: the comparison cannot be undone halfway.
+        if rawtree::comparable_directory(old_raw) && rawtree::comparable_directory(new_raw) {
+            let (mut old, mut new) =
+                (rawtree::DirStream::new(old_raw), rawtree::DirStream::new(new_raw));
+            return self.dirs(&mut old, &mut new, &path, depth);
         }
         self.take_path(&path, false);
         self.found(new, path, depth)
@@ -201,9 +220,19 @@ impl Follow<'_, '_> {
     }
 
     /// Keeps (or drops) the previous packages at or below `prefix/name`.
-    fn take(&mut self, prefix: &str, name: &str, keep: bool) {
+    fn take(&mut self, prefix: &str, name: &[u8], keep: bool) {
+        self.target.clear();
+        if !prefix.is_empty() {
+            self.target.extend_from_slice(prefix.as_bytes());
+            self.target.push(b'/');
+        }
+        // A package's path is the lossy text of its names (see `child_path`).
+        match std::str::from_utf8(name) {
+            Ok(text) => self.target.extend_from_slice(text.as_bytes()),
+            Err(_) => self.target.extend_from_slice(String::from_utf8_lossy(name).as_bytes()),
+        }
         while let Some(d) = self.previous.get(self.cursor) {
-            match relation(&d.package, prefix, name) {
+            match relation(d.package.as_bytes(), &self.target) {
                 // Not below any directory the comparison visits in order: gone.
                 Ordering::Less => self.out.gone.push(self.cursor),
                 Ordering::Equal if keep => self.out.packages.push(Followed::Kept(self.cursor)),
@@ -216,27 +245,29 @@ impl Follow<'_, '_> {
 
     fn take_path(&mut self, path: &str, keep: bool) {
         match path.rsplit_once('/') {
-            Some((prefix, name)) => self.take(prefix, name, keep),
-            None => self.take("", path, keep),
+            Some((prefix, name)) => self.take(prefix, name.as_bytes(), keep),
+            None => self.take("", path.as_bytes(), keep),
         }
     }
 }
 
-/// Where `package` is relative to the directory `prefix/name` in walk order: `Equal` at or
-/// below it, `Less` before it, `Greater` after it (paths compared as if followed by `/`).
-fn relation(package: &str, prefix: &str, name: &str) -> Ordering {
-    let separator: &[u8] = if prefix.is_empty() { b"" } else { b"/" };
-    let target =
-        prefix.as_bytes().iter().chain(separator).chain(name.as_bytes()).chain(b"/".iter());
-    let mut own = package.as_bytes().iter().chain(b"/".iter());
-    for t in target {
-        match own.next() {
-            Some(o) if o == t => {}
-            Some(o) => return o.cmp(t),
-            None => return Ordering::Less,
-        }
+/// Where `package` is relative to the directory `dir` in walk order: `Equal` at or below it,
+/// `Less` before it, `Greater` after it (both compared as if followed by `/`).
+fn relation(package: &[u8], dir: &[u8]) -> Ordering {
+    let common = package.len().min(dir.len());
+    match package[..common].cmp(&dir[..common]) {
+        Ordering::Equal => {}
+        other => return other,
     }
-    Ordering::Equal
+    // The byte after the common part, a path's end read as `/`.
+    let next = |path: &[u8]| path.get(common).copied().unwrap_or(b'/');
+    match next(package).cmp(&next(dir)) {
+        // `package` is `dir` or continues with `/`: at or below it.
+        Ordering::Equal if package.len() >= dir.len() => Ordering::Equal,
+        // `dir` continues with `/` past the package's end: the package is above it.
+        Ordering::Equal => Ordering::Less,
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -245,13 +276,16 @@ mod tests {
 
     #[test]
     fn packages_relate_to_directories_in_walk_order() {
-        assert_eq!(relation("a", "", "a"), Ordering::Equal);
-        assert_eq!(relation("a/b", "", "a"), Ordering::Equal);
-        assert_eq!(relation("a/b/c", "a", "b"), Ordering::Equal);
-        assert_eq!(relation("a-b", "", "a"), Ordering::Less, "`a-` sorts before `a/`");
-        assert_eq!(relation("ab", "", "a"), Ordering::Greater);
-        assert_eq!(relation("a", "a", "b"), Ordering::Less, "a package above the directory");
-        assert_eq!(relation("b", "a", "b"), Ordering::Greater);
-        assert_eq!(relation("a/bc", "a", "b"), Ordering::Greater);
+        let relation = |package: &str, dir: &str| relation(package.as_bytes(), dir.as_bytes());
+        assert_eq!(relation("a", "a"), Ordering::Equal);
+        assert_eq!(relation("a/b", "a"), Ordering::Equal);
+        assert_eq!(relation("a/b/c", "a/b"), Ordering::Equal);
+        assert_eq!(relation("a-b", "a"), Ordering::Less, "`a-` sorts before `a/`");
+        assert_eq!(relation("ab", "a"), Ordering::Greater);
+        assert_eq!(relation("a", "a/b"), Ordering::Less, "a package above the directory");
+        assert_eq!(relation("b", "a/b"), Ordering::Greater);
+        assert_eq!(relation("a/bc", "a/b"), Ordering::Greater);
+        assert_eq!(relation("a/b-c", "a/b"), Ordering::Less);
+        assert_eq!(relation("a", "b"), Ordering::Less);
     }
 }
