@@ -271,7 +271,7 @@ impl Discovery {
                 Some(walk::Diff { packages: kept(previous.len()), gone: Vec::new() }),
             ),
             (last, Some(id)) => {
-                let raw = walk::read_tree(&odb, id, scope.directory)?.data().to_vec();
+                let raw = walk::read_tree(&odb, id, scope.directory)?;
                 let followed = match &last {
                     Some((_, last)) => walk::follow(&odb, last, &raw, &previous)?,
                     None => None,
@@ -446,7 +446,7 @@ struct Placeholders {
     head: Oid,
     /// The registered directory's tree at `head` with its raw content, which the directory at
     /// the next head is compared with.
-    directory: Option<(Oid, Vec<u8>)>,
+    directory: Option<(Oid, Arc<[u8]>)>,
     /// In walk order.
     found: Vec<Arc<Discovered>>,
 }
@@ -459,8 +459,8 @@ fn directory_tree(odb: &git2::Odb<'_>, root: Oid, directory: &str) -> Result<Opt
         if depth > crate::MAX_TREE_DEPTH {
             return Ok(None);
         }
-        let object = walk::read_tree(odb, id, directory)?;
-        match crate::rawtree::find(object.data(), component.as_bytes()) {
+        let raw = walk::read_tree(odb, id, directory)?;
+        match crate::rawtree::find(&raw, component.as_bytes()) {
             Ok(Some(entry)) if entry.is_dir() => id = entry.id(),
             _ => return Ok(None),
         }
@@ -588,8 +588,8 @@ fn relative_path<'a>(directory: &str, full: &'a str) -> Option<&'a str> {
 fn package_tree(repo: &Repository, commit: &Commit<'_>, full: &str) -> Result<Option<Oid>, Error> {
     let odb = repo.odb()?;
     let Some(id) = directory_tree(&odb, commit.tree_id(), full)? else { return Ok(None) };
-    let object = walk::read_tree(&odb, id, full)?;
-    Ok(crate::rawtree::has_kptfile(object.data()).unwrap_or(false).then_some(id))
+    let raw = walk::read_tree(&odb, id, full)?;
+    Ok(crate::rawtree::has_kptfile(&raw).unwrap_or(false).then_some(id))
 }
 
 /// The refs discovery looks at, read once per full list and then followed ref by ref.

@@ -40,6 +40,7 @@ mod smart;
 mod stage;
 mod transport;
 mod tree;
+mod treecache;
 mod upstream;
 
 #[cfg(test)]

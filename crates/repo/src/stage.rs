@@ -12,13 +12,14 @@ use std::{
     cell::RefCell,
     collections::{HashMap, HashSet},
     io::Write,
+    sync::Arc,
 };
 
 use git2::{
     Commit, ObjectType, Odb, OdbLookupFlags, Oid, Repository, Signature, Tree, TreeBuilder,
 };
 
-use crate::{Error, packfile, packfile::Pack};
+use crate::{Error, packfile, packfile::Pack, treecache};
 
 /// The write side of one operation: builds objects in memory on top of the objects of a cache.
 pub(crate) struct Stage<'r> {
@@ -105,22 +106,29 @@ impl<'r> Stage<'r> {
     }
 
     /// The raw content of a tree written in this stage or present in the cache.
-    pub(crate) fn raw_tree(&self, id: Oid) -> Result<Vec<u8>, Error> {
-        let (own, cache) = (self.repo.odb()?, self.cache.odb()?);
-        let object = match own.read(id) {
-            Ok(object) => object,
-            Err(_) => cache.read(id)?,
-        };
-        if object.kind() != ObjectType::Tree {
-            return Err(git2::Error::from_str(&format!("object {id} is not a tree")).into());
+    pub(crate) fn raw_tree(&self, id: Oid) -> Result<Arc<[u8]>, Error> {
+        let not_a_tree = || git2::Error::from_str(&format!("object {id} is not a tree"));
+        if let Ok(object) = self.repo.odb()?.read(id) {
+            return match object.kind() {
+                ObjectType::Tree => Ok(Arc::from(object.data())),
+                _ => Err(not_a_tree().into()),
+            };
         }
-        Ok(object.data().to_vec())
+        match treecache::read(&self.cache.odb()?, id) {
+            Ok(raw) => Ok(raw),
+            Err(treecache::Unreadable::Git(e)) => Err(e.into()),
+            Err(treecache::Unreadable::NotATree) => Err(not_a_tree().into()),
+        }
     }
 
     /// Writes an object from its raw content.
     pub(crate) fn raw(&self, kind: ObjectType, data: &[u8]) -> Result<Oid, Error> {
         let id = self.repo.odb()?.write(kind, data)?;
         self.written.borrow_mut().push((id, kind));
+        if kind == ObjectType::Tree {
+            // Usually the next tree read: the base of the next write, or the branch followed.
+            treecache::keep(id, &Arc::from(data));
+        }
         Ok(id)
     }
 

@@ -120,7 +120,7 @@ pub(crate) fn replace_dir(
     // tree builder would parse, allocate and format every entry.
     let raw = match base {
         Some(id) => stage.raw_tree(id)?,
-        None => Vec::new(),
+        None => std::sync::Arc::from(&[][..]),
     };
     let child = if rest.is_empty() {
         new

@@ -12,9 +12,9 @@
 
 use std::{cmp::Ordering, sync::Arc};
 
-use git2::{ObjectType, Odb, OdbObject, Oid};
+use git2::{Odb, Oid};
 
-use crate::{Discovered, Error, MAX_TREE_DEPTH, rawtree};
+use crate::{Discovered, Error, MAX_TREE_DEPTH, rawtree, treecache};
 
 /// A package found by a walk: its path below the searched directory, and its tree.
 pub(super) struct Package {
@@ -39,12 +39,12 @@ pub(super) struct Diff {
 }
 
 /// Reads the tree `id` at `path` (for errors).
-pub(super) fn read_tree<'o>(odb: &'o Odb<'_>, id: Oid, path: &str) -> Result<OdbObject<'o>, Error> {
-    let object = odb.read(id).map_err(|e| crate::tree::broken(path, e))?;
-    if object.kind() != ObjectType::Tree {
-        return Err(broken(path, "not a tree"));
+pub(super) fn read_tree(odb: &Odb<'_>, id: Oid, path: &str) -> Result<Arc<[u8]>, Error> {
+    match treecache::read(odb, id) {
+        Ok(raw) => Ok(raw),
+        Err(treecache::Unreadable::Git(e)) => Err(crate::tree::broken(path, e)),
+        Err(treecache::Unreadable::NotATree) => Err(broken(path, "not a tree")),
     }
-    Ok(object)
 }
 
 fn broken(path: &str, reason: &str) -> Error {
@@ -74,11 +74,10 @@ fn walk_into(
         if depth > MAX_TREE_DEPTH {
             return Err(Error::TooDeep { path, limit: MAX_TREE_DEPTH });
         }
-        let object = read_tree(odb, tree, &path)?;
-        let raw = object.data();
+        let raw = read_tree(odb, tree, &path)?;
         let mut dirs = Vec::new();
         let mut package = false;
-        for entry in rawtree::entries(raw) {
+        for entry in rawtree::entries(&raw) {
             let entry = entry.map_err(|_| broken(&path, "malformed tree"))?;
             if entry.is_dir() {
                 dirs.push(entry);
@@ -198,9 +197,9 @@ impl Follow<'_, '_> {
         if depth > MAX_TREE_DEPTH {
             return Err(Error::TooDeep { path, limit: MAX_TREE_DEPTH });
         }
-        let (old_object, new_object) =
+        let (old_raw, new_raw) =
             (read_tree(self.odb, old, &path)?, read_tree(self.odb, new, &path)?);
-        let (old_raw, new_raw) = (old_object.data(), new_object.data());
+        let (old_raw, new_raw) = (&old_raw[..], &new_raw[..]);
         // Checked first: the comparison cannot be undone halfway.
         if rawtree::comparable_directory(old_raw) && rawtree::comparable_directory(new_raw) {
             let (mut old, mut new) =
