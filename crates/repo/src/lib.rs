@@ -26,6 +26,7 @@
 mod annotation;
 pub mod auth;
 mod backend;
+mod cacherefs;
 mod config;
 mod deadline;
 mod discover;

@@ -76,14 +76,19 @@ pub(crate) fn plan(git_dir: &Path) -> Option<Vec<Pack>> {
     if pack_dir.join("multi-pack-index").exists() {
         return None;
     }
-    let mut total = 0;
+    // Listed first, and nothing more read unless there are too many: this runs after every
+    // write.
+    let indexes: Vec<PathBuf> = fs::read_dir(&pack_dir)
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "idx"))
+        .collect();
+    if indexes.len() <= MAX_PACKS {
+        return None;
+    }
     let mut packs = Vec::new();
-    for entry in fs::read_dir(&pack_dir).ok()?.flatten() {
-        let path = entry.path();
-        if path.extension().is_none_or(|ext| ext != "idx") {
-            continue;
-        }
-        total += 1;
+    for path in indexes {
         let base = path.with_extension("");
         let pinned =
             ["keep", "mtimes", "promisor"].iter().any(|ext| base.with_extension(ext).exists());
@@ -93,9 +98,6 @@ pub(crate) fn plan(git_dir: &Path) -> Option<Vec<Pack>> {
         if let Some(objects) = index_object_count(&path) {
             packs.push(Pack { base, objects });
         }
-    }
-    if total <= MAX_PACKS {
-        return None;
     }
     let selected = geometric_split(&mut packs);
     (selected >= 2).then(|| packs[..selected].to_vec())

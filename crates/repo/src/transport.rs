@@ -16,6 +16,7 @@ use git2::{
 use crate::{
     Credentials, Error, RefUpdate,
     auth::{Auth, Refusal},
+    cacherefs,
     deadline::Deadline,
 };
 
@@ -280,15 +281,21 @@ pub(crate) fn validate(repo: &Repository, updates: &[RefUpdate]) -> Result<(), E
 
 /// Mirrors remote ref updates that succeeded into the local tracking refs, so listing reflects a
 /// push without a fetch.
+/// Moved as loose refs by [`cacherefs`] when it can, else by libgit2.
 pub(crate) fn mirror(repo: &Repository, updates: &[RefUpdate]) -> Result<(), Error> {
     for update in updates {
         let local = tracking_ref(&update.name).expect("validated before pushing");
         match &update.new {
             Some(new) => {
-                repo.reference(&local, parse_oid(new)?, true, "push")?;
+                let id = parse_oid(new)?;
+                if cacherefs::set(repo.path(), &local, id)? == cacherefs::Done::No {
+                    repo.reference(&local, id, true, "push")?;
+                }
             }
             None => {
-                if let Ok(mut reference) = repo.find_reference(&local) {
+                if cacherefs::delete(repo.path(), &local)? == cacherefs::Done::No
+                    && let Ok(mut reference) = repo.find_reference(&local)
+                {
                     reference.delete()?;
                 }
             }
