@@ -15,7 +15,7 @@ mod tests;
 mod walk;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
     sync::Arc,
 };
 
@@ -25,6 +25,8 @@ use serde_json::Value;
 use crate::{
     Discovered, Error, Lifecycle, RefKind,
     annotation::parse_annotations,
+    rawtree,
+    stage::{Derived, Edit},
     transport::{TAG_PREFIX, TRACKING_PREFIX},
 };
 
@@ -70,7 +72,7 @@ impl Discovery {
             res.extend(found);
         }
         if let Some(head) = refs.branch {
-            self.placeholders(repo, scope, head)?;
+            self.placeholders(repo, scope, head, &Edits::default())?;
             res.extend(self.placeholders.iter().flat_map(|p| p.found.iter().cloned()));
         } else {
             self.placeholders = None;
@@ -103,6 +105,7 @@ impl Discovery {
         repo: &Repository,
         scope: &Scope<'_>,
         moved: &BTreeSet<String>,
+        edits: &Edits,
     ) -> Result<BTreeMap<String, Vec<Arc<Discovered>>>, Error> {
         let Some(mut refs) = self.known.take() else {
             return Err(Error::Broken {
@@ -134,7 +137,9 @@ impl Discovery {
                 self.refs.remove(name);
             }
         }
-        let res = self.changes_of(repo, scope, &refs, tips, branch_moved, touched);
+        // On error `known` stays taken: the next call must list everything.
+        self.tasks.update(repo, tips.into_iter())?;
+        let res = self.changes_of(repo, scope, &refs, branch_moved, touched, edits);
         // On error the memo may be half updated: the next call must list everything.
         if res.is_ok() {
             self.known = Some(refs);
@@ -147,15 +152,14 @@ impl Discovery {
         repo: &Repository,
         scope: &Scope<'_>,
         refs: &RefSet,
-        tips: Vec<Oid>,
         branch_moved: bool,
         mut touched: BTreeSet<String>,
+        edits: &Edits,
     ) -> Result<BTreeMap<String, Vec<Arc<Discovered>>>, Error> {
-        self.tasks.update(repo, tips.into_iter())?;
         if branch_moved {
             // Placeholders handed out anew changed, and so did packages that went.
             let moved = match refs.branch {
-                Some(head) => self.placeholders(repo, scope, head)?,
+                Some(head) => self.placeholders(repo, scope, head, edits)?,
                 None => self
                     .placeholders
                     .take()
@@ -252,6 +256,7 @@ impl Discovery {
         repo: &Repository,
         scope: &Scope<'_>,
         head: Oid,
+        edits: &Edits,
     ) -> Result<Vec<String>, Error> {
         if self.placeholders.as_ref().is_some_and(|p| p.head == head) {
             return Ok(Vec::new());
@@ -264,19 +269,27 @@ impl Discovery {
             Some(p) => (p.found, p.directory),
             None => (Vec::new(), None),
         };
-        let (raw, followed) = match (last, directory) {
+        let (now, followed) = match (last, directory) {
             // A move outside the directory leaves its tree as it was: nothing to read.
-            (Some((last_id, last_raw)), Some(id)) if last_id == id => (
-                Some(last_raw),
-                Some(walk::Diff { packages: kept(previous.len()), gone: Vec::new() }),
-            ),
+            (Some(last), Some(id)) if last.id == id => {
+                (Some(last), Some(walk::Diff { packages: kept(previous.len()), gone: Vec::new() }))
+            }
             (last, Some(id)) => {
                 let raw = walk::read_tree(&odb, id, scope.directory)?;
-                let followed = match &last {
-                    Some((_, last)) => walk::follow(&odb, last, &raw, &previous)?,
-                    None => None,
+                let edit = last
+                    .as_ref()
+                    .filter(|last| last.comparable)
+                    .and_then(|last| edits.get(id, last.id));
+                let followed = match (&last, edit) {
+                    // This process wrote it as an edit of the last one: only the edited entry
+                    // is looked at.
+                    (_, Some(edit)) => Some(walk::follow_edit(&odb, &previous, edit)?),
+                    (Some(last), None) => walk::follow(&odb, &last.raw, &raw, &previous)?,
+                    (None, None) => None,
                 };
-                (Some(raw), followed)
+                // A followed tree was read whole, in order: it can be followed again.
+                let comparable = followed.is_some() || rawtree::comparable_directory(&raw);
+                (Some(Directory { id, raw, comparable }), followed)
             }
             (_, None) => (None, None),
         };
@@ -323,7 +336,7 @@ impl Discovery {
             touched.push(package.path.clone());
             found[at] = Arc::new(self.placeholder(repo, scope, &commit, package)?);
         }
-        self.placeholders = Some(Placeholders { head, directory: directory.zip(raw), found });
+        self.placeholders = Some(Placeholders { head, directory: now, found });
         Ok(touched)
     }
 
@@ -444,11 +457,43 @@ pub(crate) fn revision_number(version: &str) -> i64 {
 /// The placeholder revisions of one branch head.
 struct Placeholders {
     head: Oid,
-    /// The registered directory's tree at `head` with its raw content, which the directory at
-    /// the next head is compared with.
-    directory: Option<(Oid, Arc<[u8]>)>,
+    /// The registered directory's tree at `head`, which the directory at the next head is
+    /// compared with.
+    directory: Option<Directory>,
     /// In walk order.
     found: Vec<Arc<Discovered>>,
+}
+
+/// The registered directory's tree at one head of its branch.
+struct Directory {
+    id: Oid,
+    raw: Arc<[u8]>,
+    /// Well formed, in git's order and not a package ([`rawtree::comparable_directory`]).
+    comparable: bool,
+}
+
+/// Trees this process wrote as an edit of another ([`Derived`]), the newest last.
+#[derive(Default)]
+pub(crate) struct Edits(VecDeque<(Oid, Derived)>);
+
+impl Edits {
+    /// Enough for the trees of the last writes; older ones are read as any other tree.
+    const KEPT: usize = 64;
+
+    pub(crate) fn record(&mut self, derived: &HashMap<Oid, Derived>) {
+        for (id, derived) in derived {
+            self.0.push_back((*id, derived.clone()));
+        }
+        while self.0.len() > Self::KEPT {
+            self.0.pop_front();
+        }
+    }
+
+    /// How the tree `id` was written from the tree `base`, if this process did.
+    fn get(&self, id: Oid, base: Oid) -> Option<&Edit> {
+        let (_, derived) = self.0.iter().rev().find(|(at, d)| *at == id && d.base == base)?;
+        Some(&derived.edit)
+    }
 }
 
 /// The tree of `directory` (`/`-separated, empty for the root) below the tree `root`, if it is

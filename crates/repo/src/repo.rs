@@ -73,6 +73,8 @@ struct Inner {
     /// [`GitRepo::list_changes`] reads only those; `None` after a fetch moved refs, or before
     /// the first list: everything must be read.
     moved: RefCell<Option<BTreeSet<String>>>,
+    /// Trees this process wrote as an edit of another, which discovery follows by the edit.
+    edits: RefCell<crate::discover::Edits>,
 }
 
 /// Stack of the thread a fetch runs on. libgit2's pack builder (used to fetch from a repository
@@ -188,6 +190,7 @@ impl GitRepo {
             unconnected: RefCell::new(HashSet::new()),
             maintenance: RefCell::new(None),
             moved: RefCell::new(None),
+            edits: RefCell::default(),
         };
         inner.fetch(cfg.resolved()?.auth())?;
         maintain::prune_empty_ref_dirs(inner.repo.path());
@@ -324,7 +327,7 @@ impl GitRepo {
     /// the first list), everything is listed.
     pub fn list_changes(&self) -> Result<Listing, Error> {
         let mut inner = self.lock();
-        let Inner { repo, discovery, moved, .. } = &mut *inner;
+        let Inner { repo, discovery, moved, edits, .. } = &mut *inner;
         let scope = Scope { branch: &self.cfg.branch, directory: &self.cfg.directory };
         let Some(refs) = moved.get_mut().take().filter(|_| discovery.has_listed()) else {
             let found = discovery.list(repo, &scope)?;
@@ -332,7 +335,7 @@ impl GitRepo {
             return Ok(Listing::Full(found));
         };
         // On an error `moved` stays `None`: the next call lists everything.
-        let changed = discovery.changes(repo, &scope, &refs)?;
+        let changed = discovery.changes(repo, &scope, &refs, edits.get_mut())?;
         *moved.get_mut() = Some(BTreeSet::new());
         Ok(Listing::Packages(changed))
     }
@@ -900,6 +903,7 @@ impl Inner {
     /// the remote is local, in the remote too.
     fn write<T>(&self, build: impl FnOnce(&Stage<'_>) -> Result<T, Error>) -> Result<T, Error> {
         let (out, staged) = stage::stage(&self.repo, build)?;
+        self.edits.borrow_mut().record(&staged.derived);
         if let Some(pack) = &staged.pack {
             // The cache can be rebuilt from the remote: its packs are not flushed.
             packfile::install(self.repo.path(), pack, false)?;

@@ -31,9 +31,18 @@ pub(crate) struct Stage<'r> {
 }
 
 /// A tree written as another tree with one directory entry replaced or removed.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Derived {
     pub(crate) base: Oid,
+    pub(crate) edit: Edit,
+}
+
+/// The entry of a tree that an edit replaced.
+#[derive(Clone, Debug)]
+pub(crate) struct Edit {
+    pub(crate) name: Vec<u8>,
+    /// The directory the name held in the base, if it was one.
+    pub(crate) removed: Option<Oid>,
     /// The directory put in, if any.
     pub(crate) added: Option<Oid>,
 }
@@ -132,10 +141,9 @@ impl<'r> Stage<'r> {
         Ok(id)
     }
 
-    /// Records that the tree `id` is `base` with one directory entry replaced by `added` (or
-    /// removed).
-    pub(crate) fn derived(&self, id: Oid, base: Oid, added: Option<Oid>) {
-        self.derived.borrow_mut().insert(id, Derived { base, added });
+    /// Records that the tree `id` is `base` with `edit` applied.
+    pub(crate) fn derived(&self, id: Oid, base: Oid, edit: Edit) {
+        self.derived.borrow_mut().insert(id, Derived { base, edit });
     }
 
     /// A tree builder starting from the entries of `base` (from either repository).
@@ -221,7 +229,9 @@ pub(crate) fn missing_references(
         check(id);
         match kind {
             ObjectType::Tree => match derived.get(&id) {
-                Some(edit) if has(edit.base) => edit.added.into_iter().for_each(&mut check),
+                Some(derived) if has(derived.base) => {
+                    derived.edit.added.into_iter().for_each(&mut check);
+                }
                 _ => {
                     for entry in source.find_tree(id)?.iter() {
                         // Submodule entries (commits) are not stored in this repository.

@@ -13,6 +13,7 @@ use git2::{ObjectType, Oid, Repository, Tree};
 use crate::{
     EntryMode, Error, Files, Modes,
     rawtree::{self, git_order},
+    stage::Edit,
     stage::Stage,
 };
 
@@ -139,12 +140,14 @@ pub(crate) fn replace_dir(
         replace_dir(stage, subtree, rest, new)?
     };
     if let Some(spliced) = splice(&raw, name.as_bytes(), child) {
-        if spliced.is_empty() {
+        if spliced.raw.is_empty() {
             return Ok(None);
         }
-        let id = stage.raw(ObjectType::Tree, &spliced)?;
+        let id = stage.raw(ObjectType::Tree, &spliced.raw)?;
         if let Some(base) = base {
-            stage.derived(id, base, child);
+            let edit =
+                Edit { name: name.as_bytes().to_vec(), removed: spliced.removed, added: child };
+            stage.derived(id, base, edit);
         }
         return Ok(Some(id));
     }
@@ -189,8 +192,9 @@ fn malformed(components: &[&str]) -> Error {
 /// The raw tree `raw` with any entry named `name` removed and, with `dir`, a directory entry
 /// `name` for that tree inserted in git's order (a directory sorts as if its name ended in `/`).
 /// `None` if `raw` is not a well-formed tree in that order.
-fn splice(raw: &[u8], name: &[u8], dir: Option<Oid>) -> Option<Vec<u8>> {
+fn splice(raw: &[u8], name: &[u8], dir: Option<Oid>) -> Option<Spliced> {
     let mut out = Vec::with_capacity(raw.len() + name.len() + 28);
+    let mut removed = None;
     let mut pending = dir;
     let mut previous: Option<rawtree::Entry<'_>> = None;
     for entry in rawtree::entries(raw) {
@@ -209,12 +213,21 @@ fn splice(raw: &[u8], name: &[u8], dir: Option<Oid>) -> Option<Vec<u8>> {
         }
         if entry.name != name {
             out.extend_from_slice(entry.bytes);
+        } else if entry.is_dir() {
+            removed = Some(entry.id());
         }
     }
     if let Some(id) = pending {
         push_dir(&mut out, name, id);
     }
-    Some(out)
+    Some(Spliced { raw: out, removed })
+}
+
+/// A tree spliced by [`splice`].
+struct Spliced {
+    raw: Vec<u8>,
+    /// The directory the spliced name held before, if it was one.
+    removed: Option<Oid>,
 }
 
 fn push_dir(out: &mut Vec<u8>, name: &[u8], id: Oid) {

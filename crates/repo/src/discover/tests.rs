@@ -132,6 +132,32 @@ fn write_tree(repo: &Repository, files: &BTreeMap<String, String>) -> Oid {
     write(repo, &files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect())
 }
 
+/// The tree `new` as an edit of the tree `old` the way a write splices one directory entry
+/// ([`Derived`]), when the two differ in exactly one name and the new entry, if any, is a
+/// directory.
+fn single_edit(repo: &Repository, old: Option<Oid>, new: Option<Oid>) -> Option<(Oid, Derived)> {
+    let (old, new) = (old?, new?);
+    let entries = |id: Oid| -> BTreeMap<Vec<u8>, (Oid, bool)> {
+        let tree = repo.find_tree(id).expect("tree");
+        tree.iter()
+            .map(|e| (e.name_bytes().to_vec(), (e.id(), e.kind() == Some(ObjectType::Tree))))
+            .collect()
+    };
+    let (before, after) = (entries(old), entries(new));
+    let names: BTreeSet<&Vec<u8>> = before.keys().chain(after.keys()).collect();
+    let differ: Vec<&Vec<u8>> =
+        names.into_iter().filter(|name| before.get(*name) != after.get(*name)).collect();
+    let [name] = differ[..] else { return None };
+    let added = match after.get(name) {
+        Some((id, true)) => Some(*id),
+        Some((_, false)) => return None,
+        None => None,
+    };
+    let removed = before.get(name).filter(|(_, dir)| *dir).map(|(id, _)| *id);
+    let edit = Edit { name: name.clone(), removed, added };
+    Some((new, Derived { base: old, edit }))
+}
+
 /// What a placeholder says: package, tree, publication and task (less the head it was read at:
 /// kept placeholders keep theirs).
 type Shown = (String, String, Option<String>, Option<Value>);
@@ -163,6 +189,7 @@ fn following_a_branch_finds_what_a_full_walk_finds() {
         let mut head: Option<Oid> = None;
         let mut followed = Discovery::default();
         let mut last: Option<Vec<Shown>> = None;
+        let mut last_dir_tree: Option<Oid> = None;
         let signature =
             git2::Signature::new("t", "t@example.com", &git2::Time::new(1, 0)).expect("signature");
         for step in 0..300 {
@@ -234,9 +261,18 @@ fn following_a_branch_finds_what_a_full_walk_finds() {
             repo.reference(&tracking, id, true, "step").expect("ref");
 
             let full = shown(&Discovery::default().list(&repo, &scope).expect("full list"));
+            let dir_tree = directory_tree(&odb, tree.id(), directory).expect("directory");
+            // Every other step as a write of this process records it: an edit of one entry.
+            let mut edits = Edits::default();
+            if step % 2 == 0
+                && let Some(edit) = single_edit(&repo, last_dir_tree, dir_tree)
+            {
+                edits.record(&HashMap::from([edit]));
+            }
+            last_dir_tree = dir_tree;
             if followed.has_listed() {
                 let moved = BTreeSet::from([tracking.clone()]);
-                let changes = followed.changes(&repo, &scope, &moved).expect("changes");
+                let changes = followed.changes(&repo, &scope, &moved, &edits).expect("changes");
                 let now = shown(&followed.placeholders.as_ref().expect("placeholders").found);
                 assert_eq!(now, full, "{directory:?} step {step}: followed != walked");
                 // Every package whose placeholder changed, came or went is reported.

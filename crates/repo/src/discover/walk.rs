@@ -14,7 +14,7 @@ use std::{cmp::Ordering, sync::Arc};
 
 use git2::{Odb, Oid};
 
-use crate::{Discovered, Error, MAX_TREE_DEPTH, rawtree, treecache};
+use crate::{Discovered, Error, MAX_TREE_DEPTH, rawtree, stage::Edit, treecache};
 
 /// A package found by a walk: its path below the searched directory, and its tree.
 pub(super) struct Package {
@@ -133,6 +133,35 @@ pub(super) fn follow(
     // Anything left was below a directory the comparison did not see: gone.
     follow.out.gone.extend(follow.cursor..previous.len());
     Ok(Some(follow.out))
+}
+
+/// The packages below a directory tree written as `edit` of the tree that the list `previous`
+/// was found in (in walk order). That tree must be well formed, in git's order and no package
+/// ([`rawtree::comparable_directory`]): the packages at or below the edited name are then one
+/// run of `previous`, found by bisection, and only that entry is read.
+pub(super) fn follow_edit(
+    odb: &Odb<'_>,
+    previous: &[Arc<Discovered>],
+    edit: &Edit,
+) -> Result<Diff, Error> {
+    let name = String::from_utf8_lossy(&edit.name).into_owned();
+    let start =
+        previous.partition_point(|d| relation(d.package.as_bytes(), name.as_bytes()).is_lt());
+    let mut packages = Vec::with_capacity(previous.len() + 1);
+    packages.extend((0..start).map(Followed::Kept));
+    let out = Diff { packages, gone: Vec::new() };
+    let mut follow = Follow { odb, previous, cursor: start, target: Vec::new(), out };
+    match (edit.removed, edit.added) {
+        (Some(old), Some(new)) if old == new => follow.take("", &edit.name, true),
+        (Some(old), Some(new)) => follow.changed(old, new, name, 1)?,
+        (None, Some(new)) => follow.found(new, name, 1)?,
+        (_, None) => {}
+    }
+    // What is left at or below the name is gone; everything after it stays.
+    follow.take("", &edit.name, false);
+    let end = follow.cursor;
+    follow.out.packages.extend((end..previous.len()).map(Followed::Kept));
+    Ok(follow.out)
 }
 
 struct Follow<'a, 'o> {

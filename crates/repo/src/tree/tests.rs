@@ -145,7 +145,9 @@ mod splicing {
                 }
                 let expected = stage.tree(&builder).expect("expected");
                 let expected = stage.raw_tree(expected).expect("raw");
-                assert_eq!(spliced, &expected[..]);
+                assert_eq!(spliced.raw, &expected[..]);
+                let was_dir = entries.iter().any(|(entry, is_dir)| *entry == target && *is_dir);
+                assert_eq!(spliced.removed, was_dir.then_some(sub), "the directory replaced");
             });
         }
     }
