@@ -51,30 +51,23 @@ pub(crate) fn delete(git_dir: &Path, name: &str) -> Result<Done, Error> {
     }
     let Some(packed) = Packed::read(git_dir)? else { return Ok(Done::No) };
     let loose = git_dir.join(name);
-    let in_packed = packed.contains(name);
-    if !in_packed && !loose.is_file() {
+    if !packed.contains(name) && !loose.is_file() {
         return Ok(Done::Yes);
     }
     let Some(lock) = Lock::take(git_dir, name)? else { return Ok(Done::No) };
-    // Taken before the loose ref goes: a ref must not fall back to an older packed value.
-    let packed_lock = match in_packed {
-        true => match Lock::take(git_dir, "packed-refs")? {
-            Some(lock) => Some(lock),
-            None => return Ok(Done::No),
-        },
-        false => None,
-    };
+    // Always taken, and the file read again under it, as git does: refs packed by another
+    // writer since the read above are seen.
+    let Some(packed_lock) = Lock::take(git_dir, "packed-refs")? else { return Ok(Done::No) };
+    // Out of packed-refs first: stopped in between, the ref keeps its current (loose) value
+    // instead of falling back to an older packed one.
+    match maintain::packed_refs_without(git_dir, &[name])? {
+        Some(bytes) => packed_lock.commit_as(&git_dir.join("packed-refs"), &bytes)?,
+        None => packed_lock.release(),
+    }
     match fs::remove_file(&loose) {
         Ok(()) => {}
         Err(err) if err.kind() == ErrorKind::NotFound => {}
         Err(source) => return Err(Error::Io { path: loose, source }),
-    }
-    if let Some(packed_lock) = packed_lock {
-        // Read again under its lock: another writer may have rewritten it since.
-        match maintain::packed_refs_without(git_dir, &[name])? {
-            Some(bytes) => packed_lock.commit_as(&git_dir.join("packed-refs"), &bytes)?,
-            None => packed_lock.release(),
-        }
     }
     lock.release();
     Ok(Done::Yes)

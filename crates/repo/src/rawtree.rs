@@ -90,7 +90,8 @@ pub(crate) fn has_kptfile(raw: &[u8]) -> Result<bool, Malformed> {
 }
 
 /// Whether `raw` is a directory two versions of which can be compared entry by entry: well
-/// formed, in git's order (strictly increasing), and not a package (no `Kptfile` file).
+/// formed, in git's order (strictly increasing), with UTF-8 directory names, and not a package
+/// (no `Kptfile` file).
 pub(crate) fn comparable_directory(raw: &[u8]) -> bool {
     let mut stream = DirStream::new(raw);
     stream.by_ref().for_each(drop);
@@ -100,7 +101,8 @@ pub(crate) fn comparable_directory(raw: &[u8]) -> bool {
 /// Why a [`DirStream`] stopped before the end of its tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stop {
-    /// A malformed entry, or one not after the entry before it in git's order.
+    /// A malformed entry, one not after the entry before it in git's order, or a directory
+    /// whose name is not UTF-8.
     Unordered,
     /// A `Kptfile` that is a file: the tree is a package.
     Package,
@@ -109,7 +111,7 @@ pub(crate) enum Stop {
 /// The sub-directories of a raw tree in stored order, read one at a time: comparing two
 /// directories of thousands of entries reads each once and allocates nothing. It ends early,
 /// telling why in [`stopped`](DirStream::stopped), at a malformed entry, an entry out of git's
-/// order, or a `Kptfile`.
+/// order, a directory whose name is not UTF-8, or a `Kptfile`.
 pub(crate) struct DirStream<'a> {
     rest: &'a [u8],
     previous: Option<Entry<'a>>,
@@ -140,6 +142,12 @@ impl<'a> Iterator for DirStream<'a> {
             }
             self.previous = Some(entry);
             if entry.is_dir() {
+                // Package paths are the lossy text of their names, which sorts differently
+                // from the bytes: such a directory cannot be compared entry by entry.
+                if std::str::from_utf8(entry.name).is_err() {
+                    self.stopped = Some(Stop::Unordered);
+                    break;
+                }
                 return Some(entry);
             }
             if entry.name == b"Kptfile" && entry.is_blob() {
@@ -241,6 +249,14 @@ mod tests {
             assert!(entries(bad).any(|e| e.is_err()), "{bad:?}");
             assert!(!comparable_directory(bad));
         }
+        let mut lossy = Vec::new();
+        entry(&mut lossy, "40000", "a", 1);
+        lossy.extend_from_slice(b"40000 \xd0\0");
+        lossy.extend_from_slice(&[3; 20]);
+        assert!(!comparable_directory(&lossy), "a directory name that is not UTF-8");
+        let mut stream = DirStream::new(&lossy);
+        assert_eq!(stream.by_ref().count(), 1);
+        assert_eq!(stream.stopped, Some(Stop::Unordered));
         let mut truncated = raw.clone();
         truncated.truncate(raw.len() - 3);
         assert_eq!(entries(&truncated).filter(|e| e.is_err()).count(), 1);

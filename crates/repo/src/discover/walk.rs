@@ -125,10 +125,18 @@ pub(super) fn follow(
     };
     // Read as they are compared: a package or an entry out of order in either tree (found
     // only on the way) makes the whole comparison void.
-    let (mut old, mut new) = (rawtree::DirStream::new(old), rawtree::DirStream::new(new));
-    follow.dirs(&mut old, &mut new, "", 0)?;
-    if old.stopped.is_some() || new.stopped.is_some() {
+    let (mut old_dirs, mut new_dirs) = (rawtree::DirStream::new(old), rawtree::DirStream::new(new));
+    let compared = follow.dirs(&mut old_dirs, &mut new_dirs, "", 0);
+    if old_dirs.stopped.is_some() || new_dirs.stopped.is_some() {
         return Ok(None);
+    }
+    if let Err(err) = compared {
+        // Stopped by an error before either stream reached what makes it incomparable (a
+        // `Kptfile` after the directories compared so far): a walk decides.
+        if !(rawtree::comparable_directory(old) && rawtree::comparable_directory(new)) {
+            return Ok(None);
+        }
+        return Err(err);
     }
     // Anything left was below a directory the comparison did not see: gone.
     follow.out.gone.extend(follow.cursor..previous.len());
@@ -301,6 +309,41 @@ fn relation(package: &[u8], dir: &[u8]) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_name_that_is_not_utf8_is_walked_not_followed() {
+        // The bytes sort `z` < `\xd0` < `\u{800}`, their lossy paths `z` < `\u{800}` < U+FFFD.
+        let mut raw = Vec::new();
+        for name in [&b"z"[..], b"\xd0", "\u{800}".as_bytes()] {
+            raw.extend_from_slice(b"40000 ");
+            raw.extend_from_slice(name);
+            raw.push(0);
+            raw.extend_from_slice(&[7; 20]);
+        }
+        let previous: Vec<Arc<Discovered>> = ["z", "\u{fffd}", "\u{800}"]
+            .iter()
+            .map(|package| {
+                Arc::new(Discovered {
+                    package: (*package).to_owned(),
+                    workspace: "main".into(),
+                    revision: -1,
+                    kind: veranda_storage::RefKind::Branch,
+                    lifecycle: veranda_storage::Lifecycle::Published,
+                    commit: "0".repeat(40),
+                    ref_name: "main".into(),
+                    tree: "7".repeat(40),
+                    published_by: None,
+                    published_at: None,
+                    published_commit: None,
+                    task: None,
+                })
+            })
+            .collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = git2::Repository::init_bare(dir.path()).expect("init");
+        let odb = repo.odb().expect("odb");
+        assert!(follow(&odb, &raw, &raw, &previous).expect("compared").is_none());
+    }
 
     #[test]
     fn packages_relate_to_directories_in_walk_order() {
