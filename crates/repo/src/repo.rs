@@ -114,8 +114,9 @@ fn on_big_stack<T: Send>(
 }
 
 /// How many times a fetch from a remote on this machine is tried when one of the remote's refs
-/// disappears while it is read ([`ref_vanished`]).
-const LOCAL_FETCH_ATTEMPTS: usize = 5;
+/// disappears while it is read ([`ref_vanished`]), waiting a millisecond longer before each
+/// new attempt so a burst of deletions can pass.
+const LOCAL_FETCH_ATTEMPTS: usize = 10;
 
 /// Whether `err` is libgit2 failing to look up a ref it had just listed: its local transport
 /// lists a remote's refs and then reads them one by one, so another process deleting one in
@@ -800,6 +801,7 @@ impl Inner {
                 {
                     tracing::debug!(%err, attempt, "a ref of the remote went while fetching it; fetching again");
                     self.fetched(1);
+                    thread::sleep(std::time::Duration::from_millis(attempt as u64));
                     attempt += 1;
                 }
                 _ => break written,
