@@ -34,6 +34,8 @@ mod error;
 mod local;
 mod maintain;
 mod packfile;
+#[cfg(test)]
+mod random;
 mod rawtree;
 mod repo;
 mod rewrite;

@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use git2::Repository;
 
 use super::*;
+use crate::random::Random;
 
 fn repo() -> (tempfile::TempDir, Repository) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -90,18 +91,6 @@ fn clashes_locks_odd_names_and_unsorted_files_are_left_to_libgit2() {
 
     fs::write(git_dir.join("packed-refs"), format!("{a} refs/tags/z\n")).expect("unsorted");
     no(set(git_dir, "refs/tags/new", a));
-}
-
-/// A tiny deterministic generator.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
 }
 
 #[test]

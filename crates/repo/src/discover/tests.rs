@@ -1,6 +1,7 @@
 //! Discovery: name parsing rules as Porch applies them, and following a branch from head to head.
 
 use super::*;
+use crate::random::Random;
 
 #[test]
 fn revision_numbers_follow_revision2int() {
@@ -94,18 +95,6 @@ fn package_lists_merge_in_walk_order() {
     let (matched, gone) = merge(&shuffled, &["a/x", "b"]);
     assert_eq!(matched, [None, Some("b".to_string())]);
     assert_eq!(gone, ["a/x"]);
-}
-
-/// A deterministic xorshift generator (the test replays the same history every run).
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
 }
 
 /// Writes the tree of `files` (path -> content) and returns its id.

@@ -262,11 +262,8 @@ impl Follow<'_, '_> {
             self.target.extend_from_slice(prefix.as_bytes());
             self.target.push(b'/');
         }
-        // A package's path is the lossy text of its names (see `child_path`).
-        match std::str::from_utf8(name) {
-            Ok(text) => self.target.extend_from_slice(text.as_bytes()),
-            Err(_) => self.target.extend_from_slice(String::from_utf8_lossy(name).as_bytes()),
-        }
+        // UTF-8 (`DirStream` stops at any other directory name): the bytes are the path's.
+        self.target.extend_from_slice(name);
         while let Some(d) = self.previous.get(self.cursor) {
             match relation(d.package.as_bytes(), &self.target) {
                 // Not below any directory the comparison visits in order: gone.
