@@ -89,6 +89,11 @@ pub(crate) fn json_bytes_response(body: Vec<u8>) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, accept::JSON)], body).into_response()
 }
 
+/// A response of JSON written as the client reads it.
+pub(crate) fn json_body_response(body: axum::body::Body) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, accept::JSON)], body).into_response()
+}
+
 pub(crate) fn with_content_type(mut response: Response, content_type: &'static str) -> Response {
     response
         .headers_mut()

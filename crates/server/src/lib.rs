@@ -9,6 +9,7 @@ mod codec;
 mod datadir;
 mod error;
 mod handlers;
+mod listbody;
 mod middleware;
 mod pagination;
 mod replica_identity;

@@ -42,6 +42,8 @@ struct Answer {
     status: StatusCode,
     headers: HeaderMap,
     body: Value,
+    /// The number of body bytes read.
+    length: usize,
 }
 
 impl Fixture {
@@ -132,7 +134,7 @@ impl Fixture {
             .expect("read the response body");
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Answer { status, headers, body }
+        Answer { status, headers, body, length: bytes.len() }
     }
 
     async fn get(&self, path: &str) -> Answer {

@@ -1,5 +1,5 @@
 //! The large lists of package revisions, written from the engine's cached objects: the JSON list
-//! from each revision's shared JSON text, the Table from slim objects. Both skip building a
+//! from each revision's shared JSON text, chunk by chunk as the client reads it (`listbody`), the Table from slim objects. Both skip building a
 //! value tree per item, which keeps `kubectl get packagerevisions` fast on big repositories.
 
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use crate::{
     app::AppState,
     codec,
     error::{ApiError, ApiResult},
+    listbody::JsonList,
     pagination::{self, Key},
     request::Request,
     select::Selectors,
@@ -64,23 +65,17 @@ pub(super) fn list(
 ) -> ApiResult {
     let (items, list_meta) = page(state, req, selectors, resource_version)?;
     let resource = req.resource.api();
-    let mut body =
-        Vec::with_capacity(items.iter().map(|(_, json)| json.len() + 1).sum::<usize>() + 256);
-    body.extend_from_slice(b"{\"kind\":\"");
-    body.extend_from_slice(resource.list_kind.as_bytes());
-    body.extend_from_slice(b"\",\"apiVersion\":\"");
-    body.extend_from_slice(resource.api_version().as_bytes());
-    body.extend_from_slice(b"\",\"metadata\":");
-    body.extend_from_slice(list_meta.to_string().as_bytes());
-    body.extend_from_slice(b",\"items\":[");
-    for (i, (_, json)) in items.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(json.as_bytes());
-    }
-    body.extend_from_slice(b"]}");
-    Ok(codec::json_bytes_response(body))
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(b"{\"kind\":\"");
+    head.extend_from_slice(resource.list_kind.as_bytes());
+    head.extend_from_slice(b"\",\"apiVersion\":\"");
+    head.extend_from_slice(resource.api_version().as_bytes());
+    head.extend_from_slice(b"\",\"metadata\":");
+    head.extend_from_slice(list_meta.to_string().as_bytes());
+    head.extend_from_slice(b",\"items\":[");
+    let texts = items.into_iter().map(|(_, json)| json).collect();
+    let body = axum::body::Body::new(JsonList::new(head, texts, b"]}"));
+    Ok(codec::json_body_response(body))
 }
 
 /// Package revisions passing the selectors, sorted and paginated, from the engine's cached

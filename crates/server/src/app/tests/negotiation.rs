@@ -92,3 +92,25 @@ async fn aggregated_discovery_content_type() {
     assert_eq!(legacy.headers[header::CONTENT_TYPE], "application/json");
     assert_eq!(legacy.body["kind"], "APIGroupList", "{}", legacy.body);
 }
+
+/// The JSON list of package revisions is written chunk by chunk (`listbody`): a list longer
+/// than a chunk arrives whole, every item once and in order, with the length it announced.
+#[tokio::test]
+async fn a_list_longer_than_a_chunk_arrives_whole_with_its_length() {
+    let f = Fixture::new().await;
+    f.register("blue").await;
+    let packages: Vec<String> = (0..120).map(|i| format!("p{i:03}")).collect();
+    for package in &packages {
+        f.create_draft("blue", package, "ws").await;
+    }
+    let answer = f.get(PRS).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert!(answer.length > crate::listbody::CHUNK, "{} bytes", answer.length);
+    let announced =
+        answer.headers[header::CONTENT_LENGTH].to_str().ok().and_then(|v| v.parse().ok());
+    assert_eq!(announced, Some(answer.length));
+    assert_eq!(answer.headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(answer.body["kind"], "PackageRevisionList");
+    let expected: Vec<String> = packages.iter().map(|p| format!("blue.{p}.ws")).collect();
+    assert_eq!(names(&answer.body), expected);
+}
