@@ -3,6 +3,7 @@
 //! commands (the binary answers as `porchctl` under that name).
 
 mod kube;
+mod memory;
 mod porchctl;
 
 use std::{
@@ -346,6 +347,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if matches!(command, Command::Serve { .. }) {
+        memory::tune_allocator();
+    }
     let result = match command {
         Command::Serve {
             data_dir,
