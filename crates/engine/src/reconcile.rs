@@ -404,7 +404,10 @@ impl Pass {
             }))?,
         };
         let previous = Before { indexed: prev, stored, only: None, shared, loaded };
-        plan(git, store, &hub, &scope, &discovered, &previous, self.updates)
+        let planned = plan(git, store, &hub, &scope, &discovered, &previous, self.updates);
+        // Every revision was read: what that left cached is not needed by the next writes.
+        git.release_caches();
+        planned
     }
 }
 

@@ -114,6 +114,10 @@ impl PackageRepository for GitRepo {
         Ok(GitRepo::list_changes(self)?)
     }
 
+    fn release_caches(&self) {
+        GitRepo::release_caches(self);
+    }
+
     fn read_files(&self, revision: &Discovered) -> Result<(crate::Files, crate::Modes)> {
         Ok(self.read_files_in(&revision.commit, Some(&revision.tree), &revision.package)?)
     }

@@ -322,6 +322,12 @@ impl GitRepo {
         Ok(found)
     }
 
+    /// Lets go of what a full list and the reads after it left in libgit2's caches (about
+    /// 15 MiB at 10,000 revisions), by opening the cache afresh.
+    pub fn release_caches(&self) {
+        self.lock().reopen("to release its caches");
+    }
+
     /// What changed since the last [`list`](GitRepo::list) or `list_changes`: after this
     /// process's own pushes, only the refs they moved are read, and the revisions of the
     /// packages those refs belong to are returned; after a fetch that moved refs (or before
@@ -868,9 +874,16 @@ impl Inner {
                 Err(err) => tracing::warn!(%err, "merging packs failed"),
             }
         }
+        self.reopen("after merging packs");
+    }
+
+    /// Opens the cache afresh. The old handle's caches go with it: libgit2 keeps decompressed
+    /// delta bases (up to 16 MiB a pack) and parsed trees and commits as long as a handle is
+    /// open.
+    fn reopen(&mut self, why: &str) {
         match Repository::open_bare(self.repo.path()) {
             Ok(repo) => self.repo = repo,
-            Err(err) => tracing::warn!(%err, "cannot reopen the cache after merging packs"),
+            Err(err) => tracing::warn!(%err, "cannot reopen the cache {why}"),
         }
     }
 

@@ -210,6 +210,11 @@ pub trait PackageRepository: Send + Sync {
         Ok(Listing::Full(self.list()?))
     }
 
+    /// Lets go of what reading every revision left cached (called after a full
+    /// [`list`](PackageRepository::list) and the reads that follow it). Only memory changes:
+    /// what the repository holds and hands out stays as it is.
+    fn release_caches(&self) {}
+
     /// The files of a revision and the modes of those that are not regular files.
     fn read_files(&self, revision: &Discovered) -> Result<(Files, Modes), Error>;
 
