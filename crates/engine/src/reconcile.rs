@@ -603,6 +603,9 @@ impl Scope<'_> {
         };
         // Names of revisions that changed; unchanged ones are already in `kept`.
         let mut rebuilt = std::collections::HashSet::new();
+        // Kptfiles read, by package tree: a placeholder and the latest revision of its package
+        // have the same tree, so a full pass would read and parse each such Kptfile twice.
+        let mut kptfiles: HashMap<&str, KptfileInfo> = HashMap::new();
         for d in discovered {
             let name = names::package_revision_name(self.repository, &d.package, &d.workspace);
             if diff.kept.contains_key(&name) || !rebuilt.insert(name.clone()) {
@@ -639,7 +642,8 @@ impl Scope<'_> {
                 {
                     rev.kptfile.clone()
                 }
-                _ => read_kptfile(git, d),
+                _ if d.tree.is_empty() => read_kptfile(git, d),
+                _ => kptfiles.entry(&d.tree).or_insert_with(|| read_kptfile(git, d)).clone(),
             };
             let meta = match (new_meta, prev) {
                 (Some(meta), _) => meta,

@@ -65,6 +65,14 @@ impl Discovery {
         let refs = RefSet::read(repo, scope.branch)?;
         self.tasks.update(repo, refs.tips())?;
 
+        // New tags are read oldest commit first: a tag's root tree is mostly stored as a delta
+        // of a tree written before or after it, and libgit2 keeps the bases it just used, so
+        // reading them in the order they were written resolves each delta from a kept base
+        // (registering 5,000 tags read their trees in name order about twice as slowly).
+        for (name, target) in self.unknown_tags_by_time(repo, &refs.tags) {
+            let short = &name[TAG_PREFIX.len()..];
+            self.memo(name, target, |this| this.tag(repo, scope, short, target))?;
+        }
         let mut res = Vec::new();
         for (name, target) in &refs.tags {
             let short = &name[TAG_PREFIX.len()..];
@@ -229,6 +237,28 @@ impl Discovery {
             mark_deletion_proposed(revision, scope, &refs.deletion_proposed);
         }
         Ok(res)
+    }
+
+    /// The tags of `tags` not memoised at their target, by the time of their commit (then by
+    /// name). A tag whose target is not a commit sorts first; [`Discovery::tag`] skips it.
+    fn unknown_tags_by_time<'t>(
+        &self,
+        repo: &Repository,
+        tags: &'t BTreeMap<String, Oid>,
+    ) -> Vec<(&'t str, Oid)> {
+        let mut unknown: Vec<(i64, &str, Oid)> = tags
+            .iter()
+            .filter(|(name, target)| self.refs.get(*name).is_none_or(|(known, _)| known != *target))
+            .map(|(name, &target)| {
+                let time = repo
+                    .find_object(target, None)
+                    .and_then(|object| object.peel_to_commit())
+                    .map_or(i64::MIN, |commit| commit.time().seconds());
+                (time, name.as_str(), target)
+            })
+            .collect();
+        unknown.sort_unstable();
+        unknown.into_iter().map(|(_, name, target)| (name, target)).collect()
     }
 
     fn memo(
