@@ -385,29 +385,39 @@ pub(crate) fn packed_refs_without(
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(Error::Io { path, source }),
     };
-    let mut kept = Vec::with_capacity(bytes.len());
-    let mut cut = false;
+    // Lines are found with `memchr` and kept in runs: copying line by line, byte by byte, was
+    // about a tenth of a write's time at 5,000 packed refs.
+    let mut kept: Option<Vec<u8>> = None;
+    // The start of the bytes not copied yet.
+    let mut run = 0;
     // Whether the lines starting with `^` that follow belong to a ref being cut.
     let mut peeled_of_cut = false;
-    for line in bytes.split_inclusive(|&b| b == b'\n') {
+    let mut at = 0;
+    while at < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i + 1);
+        let line = &bytes[at..end];
         let text = line.strip_suffix(b"\n").unwrap_or(line);
         let drop = match text.first() {
             Some(b'^') => peeled_of_cut,
             Some(b'#') | None => false,
             Some(_) => {
-                peeled_of_cut = text.iter().position(|&b| b == b' ').is_some_and(|space| {
+                peeled_of_cut = memchr::memchr(b' ', text).is_some_and(|space| {
                     names.iter().any(|name| &text[space + 1..] == name.as_bytes())
                 });
                 peeled_of_cut
             }
         };
         if drop {
-            cut = true;
-        } else {
-            kept.extend_from_slice(line);
+            kept.get_or_insert_with(|| Vec::with_capacity(bytes.len()))
+                .extend_from_slice(&bytes[run..at]);
+            run = end;
         }
+        at = end;
     }
-    Ok(cut.then_some(kept))
+    Ok(kept.map(|mut kept| {
+        kept.extend_from_slice(&bytes[run..]);
+        kept
+    }))
 }
 
 /// Writes `refs` as the `packed-refs` of `git_dir` through the lock file `lock` (already created
@@ -966,6 +976,17 @@ mod tests {
         );
         assert_eq!(cut("refs/tags/p/v"), None);
         assert_eq!(cut("refs/tags/p"), None);
+        // Several at once: the first and the last, each with what follows it kept.
+        let both = packed_refs_without(dir.path(), &["refs/tags/p/v1x", "refs/tags/p/v1"])
+            .expect("read")
+            .map(|b| String::from_utf8(b).expect("utf-8"));
+        assert_eq!(
+            both.as_deref(),
+            Some(
+                format!("# pack-refs with: peeled fully-peeled sorted \n{b} refs/tags/p/v10\n")
+                    .as_str()
+            )
+        );
         assert_eq!(cut("pack-refs with: peeled fully-peeled sorted "), None);
         fs::remove_file(dir.path().join("packed-refs")).expect("remove");
         assert_eq!(cut("refs/tags/p/v1"), None);
