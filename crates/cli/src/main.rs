@@ -333,6 +333,11 @@ fn main() -> ExitCode {
         }
         other => other,
     };
+    // Before any other thread exists: glibc fixes its arena limit once a ninth arena is made,
+    // and `mallopt` is not safe while other threads allocate.
+    if matches!(command, Command::Serve { .. }) {
+        memory::tune_allocator();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VERANDA_LOG")
@@ -347,9 +352,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if matches!(command, Command::Serve { .. }) {
-        memory::tune_allocator();
-    }
     let result = match command {
         Command::Serve {
             data_dir,

@@ -14,23 +14,34 @@ const ARENAS: i32 = 2;
 /// freed before.
 const MMAP_THRESHOLD: i32 = 1 << 20;
 
-/// Applies the settings above, unless the operator set glibc's own environment variables for
-/// them (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`), which then stay in force.
+/// Applies the settings above, unless the operator set them through glibc's environment
+/// (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, or `glibc.malloc.arena_max` and
+/// `glibc.malloc.mmap_threshold` in `GLIBC_TUNABLES`), which then stay in force.
+///
+/// Call it first, before any other thread is started: glibc fixes its arena limit for good
+/// once it has made more than eight arenas, and `mallopt` changes settings that other threads
+/// read without a lock.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub fn tune_allocator() {
+    let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
     let settings = [
-        ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, ARENAS),
-        ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        ("MALLOC_ARENA_MAX", "glibc.malloc.arena_max", libc::M_ARENA_MAX, ARENAS),
+        (
+            "MALLOC_MMAP_THRESHOLD_",
+            "glibc.malloc.mmap_threshold",
+            libc::M_MMAP_THRESHOLD,
+            MMAP_THRESHOLD,
+        ),
     ];
-    for (variable, option, value) in settings {
-        if std::env::var_os(variable).is_some() {
+    for (variable, tunable, option, value) in settings {
+        if std::env::var_os(variable).is_some() || tunables.contains(tunable) {
             continue;
         }
-        // SAFETY: mallopt only changes glibc's allocator parameters, under the allocator's own
-        // lock; it takes no pointers and is safe to call while other threads allocate.
+        // SAFETY: mallopt takes no pointers and only changes glibc's allocator parameters; it
+        // runs before the process starts any other thread, so no allocation races with it.
         if unsafe { libc::mallopt(option, value) } != 1 {
-            tracing::debug!(variable, "the allocator refused the setting");
+            eprintln!("veranda: glibc refused the allocator setting {variable}");
         }
     }
 }

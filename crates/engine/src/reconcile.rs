@@ -405,11 +405,18 @@ impl Pass {
         };
         let previous = Before { indexed: prev, stored, only: None, shared, loaded };
         let planned = plan(git, store, &hub, &scope, &discovered, &previous, self.updates);
-        // Every revision was read: what that left cached is not needed by the next writes.
-        git.release_caches();
+        // Every revision was read: what that left cached is not needed by the next writes. A
+        // small repository caches little, and keeps it.
+        if discovered.len() >= RELEASE_CACHES_FROM {
+            git.release_caches();
+        }
         planned
     }
 }
+
+/// A full pass over at least this many revisions lets go of what Git reading left cached
+/// ([`PackageRepository::release_caches`]): at 10,000 revisions that was 24 MB.
+const RELEASE_CACHES_FROM: usize = 1_000;
 
 /// Where a reconcile pass writes: the repository and what every object built for it shares.
 struct Scope<'a> {
@@ -642,8 +649,15 @@ impl Scope<'_> {
                 {
                     rev.kptfile.clone()
                 }
-                _ if d.tree.is_empty() => read_kptfile(git, d),
-                _ => kptfiles.entry(&d.tree).or_insert_with(|| read_kptfile(git, d)).clone(),
+                _ if d.tree.is_empty() => read_kptfile(git, d).unwrap_or_default(),
+                _ => match kptfiles.get(d.tree.as_str()) {
+                    Some(kptfile) => kptfile.clone(),
+                    // A read that failed is not kept: the next revision of the tree tries again.
+                    None => match read_kptfile(git, d) {
+                        Some(kptfile) => kptfiles.entry(&d.tree).or_insert(kptfile).clone(),
+                        None => KptfileInfo::default(),
+                    },
+                },
             };
             let meta = match (new_meta, prev) {
                 (Some(meta), _) => meta,
@@ -827,17 +841,19 @@ fn fingerprint(d: &Discovered, latest: bool, deployment: bool) -> String {
     format!("{version}|{:?}|{}|{}|{}|{}", d.lifecycle, d.revision, d.ref_name, latest, deployment)
 }
 
-fn read_kptfile(git: &dyn PackageRepository, d: &Discovered) -> KptfileInfo {
+/// What the revision's Kptfile says (the default when it has none or it does not parse);
+/// `None` when it could not be read.
+fn read_kptfile(git: &dyn PackageRepository, d: &Discovered) -> Option<KptfileInfo> {
     let content = match git.read_file(d, veranda_kpt::KPTFILE) {
         Ok(Some(content)) => content,
-        Ok(None) => return KptfileInfo::default(),
+        Ok(None) => return Some(KptfileInfo::default()),
         Err(e) => {
             tracing::warn!(package = %d.package, commit = %d.commit, "read Kptfile: {e}");
-            return KptfileInfo::default();
+            return None;
         }
     };
-    veranda_kpt::read_kptfile(&content).unwrap_or_else(|e| {
+    Some(veranda_kpt::read_kptfile(&content).unwrap_or_else(|e| {
         tracing::debug!(package = %d.package, commit = %d.commit, "unreadable Kptfile: {e}");
         KptfileInfo::default()
-    })
+    }))
 }
