@@ -68,7 +68,7 @@ impl Discovery {
         // New tags are read oldest commit first: a tag's root tree is mostly stored as a delta
         // of a tree written before or after it, and libgit2 keeps the bases it just used, so
         // reading them in the order they were written resolves each delta from a kept base
-        // (registering 5,000 tags read their trees in name order about twice as slowly).
+        // (registering 5,000 tags, reading their trees in name order took 1.7 times as long).
         for (name, target) in self.unknown_tags_by_time(repo, &refs.tags) {
             let short = &name[TAG_PREFIX.len()..];
             self.memo(name, target, |this| this.tag(repo, scope, short, target))?;

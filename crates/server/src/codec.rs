@@ -84,14 +84,9 @@ pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response {
     (status, [(header::CONTENT_TYPE, accept::JSON)], body).into_response()
 }
 
-/// A response of pre-serialised JSON.
-pub(crate) fn json_bytes_response(body: Vec<u8>) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, accept::JSON)], body).into_response()
-}
-
-/// A response of JSON written as the client reads it.
-pub(crate) fn json_body_response(body: axum::body::Body) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, accept::JSON)], body).into_response()
+/// A response of pre-serialised JSON: bytes, or a body written as the client reads it.
+pub(crate) fn json_bytes_response(body: impl Into<axum::body::Body>) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, accept::JSON)], body.into()).into_response()
 }
 
 pub(crate) fn with_content_type(mut response: Response, content_type: &'static str) -> Response {

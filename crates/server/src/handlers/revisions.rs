@@ -1,6 +1,7 @@
 //! The large lists of package revisions, written from the engine's cached objects: the JSON list
-//! from each revision's shared JSON text, chunk by chunk as the client reads it (`listbody`), the Table from slim objects. Both skip building a
-//! value tree per item, which keeps `kubectl get packagerevisions` fast on big repositories.
+//! from each revision's shared JSON text, chunk by chunk as the client reads it (`listbody`),
+//! the Table from slim objects. Both skip building a value tree per item, which keeps
+//! `kubectl get packagerevisions` fast on big repositories.
 
 use std::sync::Arc;
 
@@ -75,7 +76,7 @@ pub(super) fn list(
     head.extend_from_slice(b",\"items\":[");
     let texts = items.into_iter().map(|(_, json)| json).collect();
     let body = axum::body::Body::new(JsonList::new(head, texts, b"]}"));
-    Ok(codec::json_body_response(body))
+    Ok(codec::json_bytes_response(body))
 }
 
 /// Package revisions passing the selectors, sorted and paginated, from the engine's cached
