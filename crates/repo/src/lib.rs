@@ -31,6 +31,7 @@ mod config;
 mod deadline;
 mod discover;
 mod error;
+mod kept;
 mod local;
 mod maintain;
 mod packfile;

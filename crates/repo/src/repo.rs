@@ -16,7 +16,7 @@ use crate::{
     annotation::{Annotation, annotate_message, format_message},
     auth::Auth,
     discover::{self, Discovery, Scope},
-    local, maintain, packfile,
+    kept, local, maintain, packfile,
     smart::{self, Failure},
     stage::{self, Stage},
     transport::{self, HEADS_REFSPEC, ORIGIN, TAGS_REFSPEC, TRACKING_PREFIX},
@@ -60,10 +60,9 @@ struct Inner {
     loose_refs: Cell<usize>,
     /// Refs written loose into the local remote since its refs were last packed.
     remote_loose_refs: Cell<usize>,
-    /// The remote's path when it is a bare repository on this machine ([`local`]). It is opened
-    /// afresh for every operation: a handle kept open would go on answering from packs that a
-    /// `git gc` in the remote has since deleted.
-    local: Option<PathBuf>,
+    /// The remote when it is a bare repository on this machine ([`local`]), with a handle kept
+    /// while it answers as a fresh one would ([`kept`]).
+    local: Option<kept::Kept>,
     /// Commits whose objects could not be shown complete in the local remote: they are pushed
     /// with libgit2, which sends whatever the remote lacks.
     unconnected: RefCell<HashSet<Oid>>,
@@ -187,7 +186,7 @@ impl GitRepo {
             discovery: Discovery::default(),
             loose_refs: Cell::new(0),
             remote_loose_refs: Cell::new(0),
-            local,
+            local: local.map(kept::Kept::new),
             unconnected: RefCell::new(HashSet::new()),
             maintenance: RefCell::new(None),
             moved: RefCell::new(None),
@@ -232,7 +231,10 @@ impl GitRepo {
     /// [`Error::RemoteLocked`] when a lock file that stops every write (`packed-refs.lock`, the
     /// registered branch's) exists in the local remote; for readiness. Network remotes: `Ok`.
     pub fn check_remote_locks(&self) -> Result<(), Error> {
-        let Some(git_dir) = self.lock().local.clone() else { return Ok(()) };
+        let Some(git_dir) = self.lock().local.as_ref().map(|remote| remote.path().to_path_buf())
+        else {
+            return Ok(());
+        };
         let branch = RefUpdate::delete(self.branch_ref());
         match local::held_lock(&git_dir, &[branch]) {
             // Another server's write holds its locks for milliseconds: only one that lingers
@@ -841,7 +843,8 @@ impl Inner {
         if job.is_some() {
             return;
         }
-        let dirs = iter::once(self.repo.path().to_path_buf()).chain(self.local.clone());
+        let remote = self.local.as_ref().map(|remote| remote.path().to_path_buf());
+        let dirs = iter::once(self.repo.path().to_path_buf()).chain(remote);
         let work: Vec<_> =
             dirs.filter_map(|dir| maintain::plan(&dir).map(|packs| (dir, packs))).collect();
         if work.is_empty() {
@@ -881,6 +884,9 @@ impl Inner {
     /// delta bases (up to 16 MiB a pack) and parsed trees and commits as long as a handle is
     /// open.
     fn reopen(&mut self, why: &str) {
+        if let Some(remote) = &self.local {
+            remote.forget();
+        }
         match Repository::open_bare(self.repo.path()) {
             Ok(repo) => self.repo = repo,
             Err(err) => tracing::warn!(%err, "cannot reopen the cache {why}"),
@@ -924,10 +930,11 @@ impl Inner {
             packfile::install(self.repo.path(), pack, false)?;
             self.repo.odb()?.refresh()?;
         }
-        if let Some(remote) = self.local()? {
+        if let Some(kept) = &self.local {
+            let remote = kept.get()?;
             if let Some(pack) = &staged.pack {
                 // Refs of the remote move right after this and the write is acknowledged then.
-                packfile::install(remote.path(), pack, true)?;
+                kept.install(&remote, |path| packfile::install(path, pack, true))?;
             }
             let odb = remote.odb()?;
             let missing =
@@ -993,9 +1000,9 @@ impl Inner {
         (lower.starts_with("http://") || lower.starts_with("https://")).then(|| url.to_owned())
     }
 
-    /// A fresh handle on the local remote, if the remote is local.
-    fn local(&self) -> Result<Option<Repository>, Error> {
-        self.local.as_deref().map(local::open).transpose()
+    /// A handle on the local remote that answers as a fresh one would, if the remote is local.
+    fn local(&self) -> Result<Option<kept::Handle<'_>>, Error> {
+        self.local.as_ref().map(kept::Kept::get).transpose()
     }
 
     /// Whether `updates` can be applied to the local `remote` directly: every new target is

@@ -143,7 +143,7 @@ pub(crate) fn replace_dir(
         if spliced.raw.is_empty() {
             return Ok(None);
         }
-        let id = stage.raw(ObjectType::Tree, &spliced.raw)?;
+        let id = stage.spliced_tree(&spliced.raw)?;
         if let Some(base) = base {
             let edit =
                 Edit { name: name.as_bytes().to_vec(), removed: spliced.removed, added: child };
