@@ -19,7 +19,7 @@ use std::{
 
 use git2::Oid;
 
-use crate::{Error, maintain};
+use crate::{Error, packedrefs};
 
 /// Whether a ref update was carried out here.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,8 +34,8 @@ pub(crate) fn set(git_dir: &Path, name: &str, id: Oid) -> Result<Done, Error> {
     if !plain_name(name) {
         return Ok(Done::No);
     }
-    let Some(packed) = Packed::read(git_dir)? else { return Ok(Done::No) };
-    if packed.clashes(name) || loose_clash(git_dir, name) {
+    let packed = packedrefs::read(git_dir)?;
+    if !packed.is_sorted() || packed.clashes(name) || loose_clash(git_dir, name) {
         return Ok(Done::No);
     }
     let Some(lock) = Lock::take(git_dir, name)? else { return Ok(Done::No) };
@@ -49,18 +49,21 @@ pub(crate) fn delete(git_dir: &Path, name: &str) -> Result<Done, Error> {
     if !plain_name(name) {
         return Ok(Done::No);
     }
-    let Some(packed) = Packed::read(git_dir)? else { return Ok(Done::No) };
+    let packed = packedrefs::read(git_dir)?;
+    if !packed.is_sorted() {
+        return Ok(Done::No);
+    }
     let loose = git_dir.join(name);
     if !packed.contains(name) && !loose.is_file() {
         return Ok(Done::Yes);
     }
     let Some(lock) = Lock::take(git_dir, name)? else { return Ok(Done::No) };
-    // Always taken, and the file read again under it, as git does: refs packed by another
+    // Always taken, and the file looked at again under it, as git does: refs packed by another
     // writer since the read above are seen.
     let Some(packed_lock) = Lock::take(git_dir, "packed-refs")? else { return Ok(Done::No) };
     // Out of packed-refs first: stopped in between, the ref keeps its current (loose) value
     // instead of falling back to an older packed one.
-    match maintain::packed_refs_without(git_dir, &[name])? {
+    match packedrefs::read(git_dir)?.without(&[name]) {
         Some(bytes) => packed_lock.commit_as(&git_dir.join("packed-refs"), &bytes)?,
         None => packed_lock.release(),
     }
@@ -86,90 +89,6 @@ fn plain_name(name: &str) -> bool {
 fn loose_clash(git_dir: &Path, name: &str) -> bool {
     let parents = name.match_indices('/').map(|(at, _)| &name[..at]).skip(1);
     parents.into_iter().any(|parent| git_dir.join(parent).is_file()) || git_dir.join(name).is_dir()
-}
-
-/// A sorted `packed-refs`, searched in place as git searches it: by bisecting its bytes on
-/// record boundaries (a ref line and the `^` lines that follow it).
-struct Packed {
-    text: Vec<u8>,
-    /// Where the records begin (after the header).
-    body: usize,
-}
-
-impl Packed {
-    /// `None` when the file does not say it is sorted (git and libgit2 always do).
-    fn read(git_dir: &Path) -> Result<Option<Packed>, Error> {
-        let path = git_dir.join("packed-refs");
-        let text = match fs::read(&path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == ErrorKind::NotFound => {
-                return Ok(Some(Packed { text: Vec::new(), body: 0 }));
-            }
-            Err(source) => return Err(Error::Io { path, source }),
-        };
-        if text.is_empty() {
-            return Ok(Some(Packed { text, body: 0 }));
-        }
-        let header_end = memchr::memchr(b'\n', &text).map_or(text.len(), |at| at + 1);
-        let Some(traits) = text[..header_end].strip_prefix(b"# pack-refs with:") else {
-            return Ok(None);
-        };
-        let sorted = traits.split(|b| b.is_ascii_whitespace()).any(|word| word == b"sorted");
-        Ok(sorted.then_some(Packed { text, body: header_end }))
-    }
-
-    /// The start of the line holding the byte `at` (`low` at most).
-    fn line_start(&self, low: usize, at: usize) -> usize {
-        memchr::memrchr(b'\n', &self.text[low..at]).map_or(low, |nl| low + nl + 1)
-    }
-
-    /// The end (past its newline) of the line holding the byte `at`.
-    fn line_end(&self, at: usize) -> usize {
-        memchr::memchr(b'\n', &self.text[at..]).map_or(self.text.len(), |nl| at + nl + 1)
-    }
-
-    /// The ref name of the record starting at `at`.
-    fn name_at(&self, at: usize) -> &[u8] {
-        let line = &self.text[at..self.line_end(at)];
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        memchr::memchr(b' ', line).map_or(&[][..], |space| &line[space + 1..])
-    }
-
-    /// The name of the first record whose name is not below `name` in byte order.
-    fn lower_bound(&self, name: &[u8]) -> Option<&[u8]> {
-        let (mut low, mut high) = (self.body, self.text.len());
-        while low < high {
-            let middle = low + (high - low) / 2;
-            let mut record = self.line_start(low, middle);
-            while record > low && self.text[record] == b'^' {
-                record = self.line_start(low, record - 1);
-            }
-            if self.name_at(record) < name {
-                let mut end = self.line_end(record);
-                while end < high && self.text[end] == b'^' {
-                    end = self.line_end(end);
-                }
-                low = end;
-            } else {
-                high = record;
-            }
-        }
-        (low < self.text.len()).then(|| self.name_at(low))
-    }
-
-    fn contains(&self, name: &str) -> bool {
-        self.lower_bound(name.as_bytes()) == Some(name.as_bytes())
-    }
-
-    /// A packed ref at a parent path of `name`, or below `name`.
-    fn clashes(&self, name: &str) -> bool {
-        let parents = name.match_indices('/').map(|(at, _)| &name[..at]).skip(1);
-        if parents.into_iter().any(|parent| self.contains(parent)) {
-            return true;
-        }
-        let below = format!("{name}/");
-        self.lower_bound(below.as_bytes()).is_some_and(|next| next.starts_with(below.as_bytes()))
-    }
 }
 
 /// A held `<name>.lock` of a repository, removed when dropped unless committed.

@@ -34,6 +34,7 @@ mod error;
 mod kept;
 mod local;
 mod maintain;
+mod packedrefs;
 mod packfile;
 #[cfg(test)]
 mod random;

@@ -17,7 +17,7 @@ use std::{
 
 use git2::{ErrorCode, Oid, Repository};
 
-use crate::{Error, RefUpdate, maintain, transport};
+use crate::{Error, RefUpdate, maintain, packedrefs, transport};
 
 /// The path of the remote when `url` names a bare repository on this machine; `None` for network
 /// URLs, paths that are not repositories, and non-bare repositories (those go through the regular
@@ -223,7 +223,7 @@ pub(crate) fn push(
                 // had, never an older packed one.
                 if held.files.iter().any(|file| file == PACKED_REFS_LOCK) {
                     let packed_lock = git_dir.join(PACKED_REFS_LOCK);
-                    if let Some(bytes) = maintain::packed_refs_without(git_dir, &deleted)? {
+                    if let Some(bytes) = packedrefs::read(git_dir)?.without(&deleted) {
                         maintain::write_packed_bytes(git_dir, &packed_lock, &bytes)?;
                     } else {
                         let _ = fs::remove_file(&packed_lock);
