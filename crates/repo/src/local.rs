@@ -11,7 +11,7 @@
 use std::{
     collections::HashMap,
     fs,
-    io::Write,
+    io::{ErrorKind, Write},
     path::{Path, PathBuf},
 };
 
@@ -38,7 +38,36 @@ pub(crate) fn open(path: &Path) -> Result<Repository, Error> {
 }
 
 /// The current target of `name` in `remote`, zero when absent.
+///
+/// Read from the files as git reads them (the loose ref, else `packed-refs` through
+/// [`packedrefs`], which never trusts a copy a rewrite could look like), not through the
+/// handle's own ref database: a handle kept open ([`crate::kept`]) caches `packed-refs` by a
+/// stamp that a quick rewrite by another process can repeat, and a compare-and-swap must never
+/// see an old value. Anything unusual (a symbolic ref, an unsorted file) is left to libgit2.
 pub(crate) fn target(remote: &Repository, name: &str) -> Result<Oid, Error> {
+    let git_dir = remote.path();
+    let loose = git_dir.join(name);
+    match fs::read(&loose) {
+        Ok(bytes) => {
+            let hex = bytes.strip_suffix(b"\n").and_then(|hex| std::str::from_utf8(hex).ok());
+            if let Some(id) =
+                hex.filter(|hex| hex.len() == 40).and_then(|hex| Oid::from_str(hex).ok())
+            {
+                return Ok(id);
+            }
+        }
+        Err(err) if matches!(err.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory) => {
+            let packed = packedrefs::read(git_dir)?;
+            if packed.is_sorted() {
+                return Ok(packed.target(name).unwrap_or(Oid::ZERO_SHA1));
+            }
+        }
+        Err(_) => {}
+    }
+    libgit2_target(remote, name)
+}
+
+fn libgit2_target(remote: &Repository, name: &str) -> Result<Oid, Error> {
     match remote.find_reference(name) {
         Ok(reference) => Ok(reference.target().unwrap_or(Oid::ZERO_SHA1)),
         Err(err) if err.code() == ErrorCode::NotFound => Ok(Oid::ZERO_SHA1),
@@ -337,4 +366,48 @@ pub(crate) fn copy_refs_into_empty(remote: &Repository, cache: &Repository) -> R
         return Err(err);
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of ref reads as through libgit2's ref database.
+    #[test]
+    fn targets_are_read_as_libgit2_reads_them() {
+        let dir = tempfile::tempdir().expect("dir");
+        let repo = Repository::init_bare(dir.path()).expect("init");
+        let tree = repo.treebuilder(None).expect("builder").write().expect("tree");
+        let tree = repo.find_tree(tree).expect("tree");
+        let me = git2::Signature::now("t", "t@example.com").expect("signature");
+        let a = repo.commit(None, &me, &me, "a", &tree, &[]).expect("commit");
+        let parent = repo.find_commit(a).expect("commit");
+        let b = repo.commit(None, &me, &me, "b", &tree, &[&parent]).expect("commit");
+        repo.reference("refs/tags/p/v1", a, false, "").expect("ref");
+        repo.reference("refs/heads/drafts/p/ws", a, false, "").expect("ref");
+        repo.refdb_compress().expect("pack");
+        // Loose over packed, as git reads them.
+        repo.reference("refs/heads/drafts/p/ws", b, true, "").expect("ref");
+        repo.reference("refs/heads/main", b, false, "").expect("ref");
+        repo.reference_symbolic("refs/heads/alias", "refs/heads/main", false, "").expect("ref");
+        let names = [
+            "refs/tags/p/v1",
+            "refs/heads/drafts/p/ws",
+            "refs/heads/main",
+            "refs/heads/alias",
+            "refs/heads/drafts",
+            "refs/heads/none",
+            "refs/tags/p",
+        ];
+        for name in names {
+            let expected = libgit2_target(&repo, name).expect("libgit2");
+            assert_eq!(target(&repo, name).expect("target"), expected, "{name}");
+        }
+        assert_eq!(target(&repo, "refs/tags/p/v1").expect("target"), a, "packed");
+        assert_eq!(
+            target(&repo, "refs/heads/drafts/p/ws").expect("target"),
+            b,
+            "loose over packed"
+        );
+    }
 }

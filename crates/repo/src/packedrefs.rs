@@ -149,6 +149,21 @@ impl Packed {
 
     /// The name of the first record whose name is not below `name` in byte order (sorted files).
     fn lower_bound(&self, name: &[u8]) -> Option<&[u8]> {
+        self.lower_bound_at(name).map(|at| self.name_at(at))
+    }
+
+    /// What the packed ref `name` points at (sorted files; `None` for others).
+    pub(crate) fn target(&self, name: &str) -> Option<git2::Oid> {
+        let at = self.lower_bound_at(name.as_bytes())?;
+        if !self.sorted || self.name_at(at) != name.as_bytes() {
+            return None;
+        }
+        let hex = self.text.get(at..at + 40)?;
+        git2::Oid::from_str(std::str::from_utf8(hex).ok()?).ok()
+    }
+
+    /// Where the first record whose name is not below `name` starts (sorted files).
+    fn lower_bound_at(&self, name: &[u8]) -> Option<usize> {
         let (mut low, mut high) = (self.body, self.text.len());
         while low < high {
             let middle = low + (high - low) / 2;
@@ -166,7 +181,7 @@ impl Packed {
                 high = record;
             }
         }
-        (low < self.text.len()).then(|| self.name_at(low))
+        (low < self.text.len()).then_some(low)
     }
 
     /// Whether the ref `name` is packed.
