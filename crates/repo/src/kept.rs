@@ -8,7 +8,10 @@
 //! another process (`git gc`, a replica merging packs) has deleted: it could report an object
 //! the remote no longer has. So the handle is given out only while the remote's pack directory
 //! is as it was when the handle was opened, or as this process left it after installing a pack
-//! of its own, and for at most [`KEPT_FOR`].
+//! of its own, and for at most [`KEPT_FOR`]. A deletion within the same timestamp tick as the
+//! change this process saw can go unseen that long: the race a fresh handle has too with a
+//! `git gc --prune=now` that runs while a write checks for objects and moves refs. Refs of the
+//! remote are read from their files ([`local::target`]), not through the handle.
 
 use std::{
     cell::{Cell, Ref, RefCell},
