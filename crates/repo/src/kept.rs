@@ -8,13 +8,18 @@
 //! another process (`git gc`, a replica merging packs) has deleted: it could report an object
 //! the remote no longer has. So the handle is given out only while the remote's pack directory
 //! is as it was when the handle was opened, or as this process left it after installing a pack
-//! of its own, and for at most [`KEPT_FOR`]. A deletion within the same timestamp tick as the
-//! change this process saw can go unseen that long: the race a fresh handle has too with a
-//! `git gc --prune=now` that runs while a write checks for objects and moves refs. Refs of the
-//! remote are read from their files ([`local::target`]), not through the handle.
+//! of its own (when no pack went meanwhile), and for at most [`KEPT_FOR`]. A deletion within
+//! the same timestamp tick as a change this process saw can go unseen that long: the race a
+//! fresh handle has too with a `git gc --prune=now` that runs while a write checks for objects
+//! and moves refs. A push's compare-and-swap reads the remote's refs from their files
+//! ([`local::target`]); the handle's own ref database still answers whether the cache is in
+//! sync with the remote (a stale answer there can skip one fetch; the compare-and-swap still
+//! refuses a write built on it).
 
 use std::{
     cell::{Cell, Ref, RefCell},
+    collections::BTreeSet,
+    ffi::OsString,
     fs,
     ops::Deref,
     path::{Path, PathBuf},
@@ -93,18 +98,26 @@ impl Kept {
     }
 
     /// Installs a pack into the remote with `install` through `handle` (from [`Kept::get`]),
-    /// and keeps the handle good for the pack directory it leaves, unless someone else changed
-    /// the directory before.
+    /// and keeps the handle good for the pack directory it leaves when nobody else changed the
+    /// directory before and no pack went while installing (packs added meanwhile are harmless:
+    /// a missing object makes libgit2 look for new packs).
     pub(crate) fn install<T>(
         &self,
         handle: &Repository,
         install: impl FnOnce(&Path) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let before = pack_dir_stamp(&self.path);
+        let packs = pack_names(&self.path);
         let out = install(&self.path)?;
+        // The stamp before the listing: a removal after it changes the directory again.
+        let after = pack_dir_stamp(&self.path);
+        let none_went = match (packs, pack_names(&self.path)) {
+            (Some(packs), Some(now)) => packs.is_subset(&now),
+            _ => false,
+        };
         handle.odb()?.refresh()?;
-        if before.is_some() && before == self.stamp.get() {
-            self.stamp.set(pack_dir_stamp(&self.path));
+        if before.is_some() && before == self.stamp.get() && none_went {
+            self.stamp.set(after);
         }
         Ok(out)
     }
@@ -116,6 +129,12 @@ impl Kept {
             self.opened.set(None);
         }
     }
+}
+
+/// The file names in the pack directory.
+fn pack_names(git_dir: &Path) -> Option<BTreeSet<OsString>> {
+    let entries = fs::read_dir(git_dir.join("objects").join("pack")).ok()?;
+    Some(entries.flatten().map(|entry| entry.file_name()).collect())
 }
 
 fn pack_dir_stamp(git_dir: &Path) -> Option<SystemTime> {

@@ -57,9 +57,8 @@ pub(crate) fn target(remote: &Repository, name: &str) -> Result<Oid, Error> {
             }
         }
         Err(err) if matches!(err.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory) => {
-            let packed = packedrefs::read(git_dir)?;
-            if packed.is_sorted() {
-                return Ok(packed.target(name).unwrap_or(Oid::ZERO_SHA1));
+            if let Ok(target) = packedrefs::read(git_dir)?.target(name) {
+                return Ok(target.unwrap_or(Oid::ZERO_SHA1));
             }
         }
         Err(_) => {}

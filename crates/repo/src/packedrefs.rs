@@ -12,7 +12,7 @@
 use std::{
     collections::HashMap,
     fs,
-    io::ErrorKind,
+    io::{ErrorKind, Read},
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     sync::{Arc, LazyLock, Mutex},
@@ -25,7 +25,8 @@ use crate::Error;
 /// granularity of Linux file systems (one tick, 10 ms at 100 Hz).
 const RACY: Duration = Duration::from_millis(50);
 
-/// Bytes of copies kept at most, over all repositories; past it the copies are dropped.
+/// Bytes of copies kept at most, over all repositories; past it the copies are dropped. A file
+/// of more than a quarter of it is never kept.
 const KEPT_BYTES: usize = 32 << 20;
 
 /// A `packed-refs`, searched in place as git searches it: sorted files by bisecting their bytes
@@ -38,6 +39,10 @@ pub(crate) struct Packed {
     sorted: bool,
 }
 
+/// A `packed-refs` this module does not read itself (see [`Packed::target`]).
+#[derive(Debug)]
+pub(crate) struct Unusual;
+
 /// The identity of a file as `stat` gives it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Stamp {
@@ -46,6 +51,10 @@ struct Stamp {
     size: u64,
     mtime: i64,
     mtime_nsec: i64,
+    /// The change time, which no writer can set back (a copy made with `cp -p` keeps the
+    /// modification time of its source).
+    ctime: i64,
+    ctime_nsec: i64,
 }
 
 impl Stamp {
@@ -56,6 +65,8 @@ impl Stamp {
             size: meta.size(),
             mtime: meta.mtime(),
             mtime_nsec: meta.mtime_nsec(),
+            ctime: meta.ctime(),
+            ctime_nsec: meta.ctime_nsec(),
         }
     }
 }
@@ -68,32 +79,39 @@ struct Copy {
 static COPIES: LazyLock<Mutex<HashMap<PathBuf, Copy>>> = LazyLock::new(Mutex::default);
 
 /// The `packed-refs` of the repository at `git_dir` as it is now (empty when there is none).
+///
+/// The identity comes from the open file, which is then read through the same handle: a stat by
+/// path can answer from cached attributes (NFS), an open revalidates them.
 pub(crate) fn read(git_dir: &Path) -> Result<Arc<Packed>, Error> {
     let path = git_dir.join("packed-refs");
-    let before = match fs::metadata(&path) {
-        Ok(meta) => meta,
+    let io = |source| Error::Io { path: git_dir.join("packed-refs"), source };
+    let mut file = match fs::File::open(&path) {
+        Ok(file) => file,
         Err(err) if err.kind() == ErrorKind::NotFound => return Ok(Arc::new(Packed::empty())),
-        Err(source) => return Err(Error::Io { path, source }),
+        Err(source) => return Err(io(source)),
     };
-    let stamp = Stamp::of(&before);
+    let stamp = Stamp::of(&file.metadata().map_err(io)?);
     if let Some(copy) = copies().get(&path)
         && copy.stamp == stamp
     {
         return Ok(Arc::clone(&copy.packed));
     }
-    let text = match fs::read(&path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(Arc::new(Packed::empty())),
-        Err(source) => return Err(Error::Io { path, source }),
-    };
+    // Taken before the read: a slow read must not make a young file look settled.
+    let now = SystemTime::now();
+    let mut text = Vec::new();
+    file.read_to_end(&mut text).map_err(io)?;
     let packed = Arc::new(Packed::parse(text));
-    let settled = before.modified().is_ok_and(|modified| {
-        SystemTime::now().duration_since(modified).is_ok_and(|age| age >= RACY)
-    });
+    let age = |seconds: i64, nanos: i64| {
+        let nanos = u32::try_from(nanos).unwrap_or(0);
+        let at =
+            u64::try_from(seconds).ok().map(|s| SystemTime::UNIX_EPOCH + Duration::new(s, nanos));
+        at.and_then(|at| now.duration_since(at).ok()).is_some_and(|age| age >= RACY)
+    };
+    let settled = age(stamp.mtime, stamp.mtime_nsec) && age(stamp.ctime, stamp.ctime_nsec);
     // Unchanged while it was read, and old enough that a rewrite cannot look the same.
-    let unchanged = fs::metadata(&path).is_ok_and(|after| Stamp::of(&after) == stamp);
+    let unchanged = file.metadata().is_ok_and(|after| Stamp::of(&after) == stamp);
     let mut copies = copies();
-    if settled && unchanged {
+    if settled && unchanged && packed.text.len() <= KEPT_BYTES / 4 {
         let held: usize = copies.values().map(|copy| copy.packed.text.len()).sum();
         if held + packed.text.len() > KEPT_BYTES {
             copies.clear();
@@ -152,14 +170,20 @@ impl Packed {
         self.lower_bound_at(name).map(|at| self.name_at(at))
     }
 
-    /// What the packed ref `name` points at (sorted files; `None` for others).
-    pub(crate) fn target(&self, name: &str) -> Option<git2::Oid> {
-        let at = self.lower_bound_at(name.as_bytes())?;
-        if !self.sorted || self.name_at(at) != name.as_bytes() {
-            return None;
+    /// What the packed ref `name` points at: `Ok(None)` when it is not packed, `Err` when this
+    /// file cannot tell (not sorted, or the record is not `<40 hex digits> <name>`).
+    pub(crate) fn target(&self, name: &str) -> Result<Option<git2::Oid>, Unusual> {
+        if !self.sorted {
+            return Err(Unusual);
         }
-        let hex = self.text.get(at..at + 40)?;
-        git2::Oid::from_str(std::str::from_utf8(hex).ok()?).ok()
+        let Some(at) = self.lower_bound_at(name.as_bytes()) else { return Ok(None) };
+        if self.name_at(at) != name.as_bytes() {
+            return Ok(None);
+        }
+        let record = &self.text[at..self.line_end(at)];
+        let hex = record.get(..40).filter(|_| record.get(40) == Some(&b' ')).ok_or(Unusual)?;
+        let hex = std::str::from_utf8(hex).map_err(|_| Unusual)?;
+        git2::Oid::from_str(hex).map(Some).map_err(|_| Unusual)
     }
 
     /// Where the first record whose name is not below `name` starts (sorted files).
@@ -297,6 +321,14 @@ mod tests {
         assert!(!cut.contains("refs/tags/p/v1\n") && !cut.contains("^3333"));
         assert!(cut.contains("refs/tags/p/v1x") && cut.contains("refs/tags/q/v1"));
         assert!(unsorted.without(&["refs/tags/none"]).is_none());
+        assert!(unsorted.target("refs/tags/q/v1").is_err(), "left to libgit2");
+        // A record that is not `<hex> <name>` is left to libgit2 too; others still read.
+        write(dir.path(), &SORTED.replace("5555555555555555555555555555555555555555 ", "55 "));
+        let odd = read(dir.path()).expect("read");
+        assert!(odd.target("refs/tags/q/v1").is_err());
+        assert_eq!(odd.target("refs/tags/none").expect("absent"), None);
+        let main = odd.target("refs/heads/main").expect("read").expect("packed");
+        assert_eq!(main.to_string(), "1".repeat(40));
         fs::remove_file(dir.path().join("packed-refs")).expect("remove");
         assert!(read(dir.path()).expect("read").without(&["refs/tags/q/v1"]).is_none());
     }

@@ -96,11 +96,24 @@ pub(crate) fn stage<T>(
     let (cache_odb, stage_odb) = (cache.odb()?, repo.odb()?);
     let mut builder = packfile::Builder::new();
     for &(id, kind) in &written {
-        if !cache_odb.exists_ext(id, OdbLookupFlags::NO_REFRESH) {
-            match spliced.get(&id) {
-                Some(raw) => builder.add(id, kind, raw)?,
-                None => builder.add(id, kind, stage_odb.read(id)?.data())?,
+        let stored = cache_odb.exists_ext(id, OdbLookupFlags::NO_REFRESH);
+        match spliced.get(&id) {
+            // Hashed without collision detection: an id the cache has already must hold these
+            // very bytes, or the tree would silently be another one.
+            Some(raw) if stored && cache_odb.read(id)?.data() != &raw[..] => {
+                let message = format!("the spliced tree {id} collides with a stored object");
+                return Err(git2::Error::from_str(&message).into());
             }
+            Some(raw) => {
+                if !stored {
+                    builder.add(id, kind, raw)?;
+                }
+                // Usually the next tree read: the base of the next write, or the branch
+                // followed.
+                treecache::keep(id, raw);
+            }
+            None if !stored => builder.add(id, kind, stage_odb.read(id)?.data())?,
+            None => {}
         }
     }
     let pack = match builder.is_empty() {
@@ -127,15 +140,16 @@ impl<'r> Stage<'r> {
     /// Writes the spliced tree `id`, and the spliced trees below it, into the mempack, so
     /// libgit2 finds them when it walks from a handle this stage gives out (a fallback: the
     /// writes themselves read trees as bytes).
-    fn hand_over(&self, id: Oid) -> Result<(), Error> {
+    pub(crate) fn hand_over(&self, id: Oid) -> Result<(), Error> {
         let Some(raw) = self.spliced.borrow().get(&id).map(Arc::clone) else { return Ok(()) };
-        if !self.handed_over.borrow_mut().insert(id) {
+        if self.handed_over.borrow().contains(&id) {
             return Ok(());
         }
         if self.repo.odb()?.write(ObjectType::Tree, &raw)? != id {
             let message = format!("the spliced tree {id} hashes differently");
             return Err(git2::Error::from_str(&message).into());
         }
+        self.handed_over.borrow_mut().insert(id);
         for entry in rawtree::entries(&raw) {
             let entry = entry.map_err(|_| git2::Error::from_str("a spliced tree is malformed"))?;
             if entry.is_dir() {
@@ -176,19 +190,20 @@ impl<'r> Stage<'r> {
     ///
     /// libgit2 hashes with collision detection, at about 200 MB/s: a directory of 5,000
     /// packages (200 KB) took a fifth of a write (docs/PERFORMANCE.md). Detection guards
-    /// content an attacker composes; here every byte but one entry comes from a tree already
-    /// stored (written by veranda or pushed to the remote, which needs write access to the
-    /// remote), and the entry is a validated path segment and a tree id. Blobs, the trees of a
-    /// package's own files and everything fetched are still hashed by libgit2.
+    /// against one object being passed off as another of the same id. Here every byte but one
+    /// entry (a validated path segment and a tree id) comes from a tree already stored, so
+    /// crafted bytes in it come from someone who can push to this repository; the other half of
+    /// a collision would have to reach some object database, and every other way in (git's and
+    /// libgit2's receiving of packs, libgit2's hashing of blobs and of a package's own trees
+    /// here) detects it; and [`stage`] refuses a spliced id the cache already holds with other
+    /// bytes.
     pub(crate) fn spliced_tree(&self, data: &[u8]) -> Result<Oid, Error> {
         let mut hasher = openssl::sha::Sha1::new();
         hasher.update(format!("tree {}\0", data.len()).as_bytes());
         hasher.update(data);
         let id = Oid::from_bytes(&hasher.finish())?;
-        let raw: Arc<[u8]> = Arc::from(data);
-        // Usually the next tree read: the base of the next write, or the branch followed.
-        treecache::keep(id, &raw);
-        self.spliced.borrow_mut().insert(id, raw);
+        // Kept for other reads (`treecache`) once `stage` has checked it against the cache.
+        self.spliced.borrow_mut().insert(id, Arc::from(data));
         self.written.borrow_mut().push((id, ObjectType::Tree));
         Ok(id)
     }

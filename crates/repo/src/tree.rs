@@ -155,6 +155,8 @@ pub(crate) fn replace_dir(
     let mut builder = stage.builder(base.as_ref())?;
     match child {
         Some(id) => {
+            // The builder's tree can be walked by libgit2 later: a spliced child must be there.
+            stage.hand_over(id)?;
             builder.insert(name, id, MODE_TREE)?;
         }
         None => {
